@@ -1,0 +1,147 @@
+# ringtap — hand-written, non-recursive Makefile.
+#
+# Every directory with code has a module.mk fragment that declares what it builds with the
+# macros below (program, static_lib, shared_lib, unit_test); this file only knows those macros.
+#
+#   make                 build everything into build/
+#   make check           build, then run unit and system tests (tests/run)
+#   make check SANITIZE=1  the same with ASan+UBSan, into build-san/
+#   make demo            the main job: a simulated host, a guest disk, I/O
+#   make install [DESTDIR=… PREFIX=/usr]
+
+.DEFAULT_GOAL := all
+SHELL := /bin/bash
+
+ifeq ($(SANITIZE),1)
+BUILD ?= build-san
+SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+else
+BUILD ?= build
+SAN_FLAGS :=
+endif
+
+# ---- configuration: installs missing packages, runs autoconf + configure once ----------------
+CONFIG_INPUTS := configure.ac config.mk.in tools/install-deps
+config.mk config.h: $(CONFIG_INPUTS)
+	@tools/install-deps
+	@autoconf -f
+	@autoheader -f
+	@./configure -q
+	@touch config.mk config.h
+
+ifeq ($(filter clean distclean help,$(MAKECMDGOALS)),)
+-include config.mk
+endif
+
+PREFIX ?= $(if $(prefix),$(prefix),/usr/local)
+SBINDIR ?= $(PREFIX)/sbin
+LIBDIR ?= $(PREFIX)/lib/ringtap
+MANDIR ?= $(PREFIX)/share/man
+UNITDIR ?= /lib/systemd/system
+
+CC ?= gcc
+OPT ?= -O2
+WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \
+	-Wno-unused-parameter
+CPPFLAGS_BASE := -D_GNU_SOURCE -I. -Iinclude -include config.h
+CFLAGS_BASE := -std=c11 $(OPT) -g -fPIC $(WARN) $(SAN_FLAGS)
+LDFLAGS_BASE := $(SAN_FLAGS) -pthread
+
+# ---- macros used by module.mk fragments ------------------------------------------------------
+objs = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+libfiles = $(foreach l,$(1),$(BUILD)/lib/lib$(l).a)
+
+# $(call program,NAME,SOURCES,STATIC-LIBS,LDLIBS): builds $(BUILD)/bin/NAME (installed in sbin)
+define program
+PROGRAMS += $(BUILD)/bin/$(1)
+$(BUILD)/bin/$(1): $(call objs,$(2)) $(call libfiles,$(3))
+	@mkdir -p $$(@D)
+	$$(CC) $$(LDFLAGS_BASE) $$(LDFLAGS) -o $$@ $$^ $(4) $$(LDLIBS)
+endef
+
+# $(call test_program,NAME,SOURCES,STATIC-LIBS,LDLIBS): a helper binary for tests (not installed)
+define test_program
+TEST_PROGRAMS += $(BUILD)/tests/bin/$(1)
+$(BUILD)/tests/bin/$(1): $(call objs,$(2)) $(call libfiles,$(3))
+	@mkdir -p $$(@D)
+	$$(CC) $$(LDFLAGS_BASE) $$(LDFLAGS) -o $$@ $$^ $(4) $$(LDLIBS)
+endef
+
+# $(call static_lib,NAME,SOURCES): builds $(BUILD)/lib/libNAME.a
+define static_lib
+STATIC_LIBS += $(BUILD)/lib/lib$(1).a
+$(BUILD)/lib/lib$(1).a: $(call objs,$(2))
+	@mkdir -p $$(@D)
+	@rm -f $$@
+	$$(AR) rcs $$@ $$^
+endef
+
+# $(call shared_lib,FILE,SOURCES,VERSION-SCRIPT,LDLIBS): builds $(BUILD)/lib/FILE
+define shared_lib
+SHARED_LIBS += $(BUILD)/lib/$(1)
+$(BUILD)/lib/$(1): $(call objs,$(2)) $(3)
+	@mkdir -p $$(@D)
+	$$(CC) -shared $$(LDFLAGS_BASE) $$(LDFLAGS) -Wl,-soname,$(1) \
+		$(if $(3),-Wl$$(comma)--version-script=$(3)) -o $$@ $(call objs,$(2)) $(4)
+endef
+
+# $(call unit_test,NAME,SOURCES,STATIC-LIBS,LDLIBS): a cmocka binary run by `make check`
+define unit_test
+UNIT_TESTS += $(BUILD)/tests/unit/$(1)
+$(BUILD)/tests/unit/$(1): $(call objs,$(2)) $(call libfiles,$(3))
+	@mkdir -p $$(@D)
+	$$(CC) $$(LDFLAGS_BASE) $$(LDFLAGS) -o $$@ $$^ $(4) $$(LIBS_CMOCKA) $$(LDLIBS)
+endef
+
+comma := ,
+PROGRAMS :=
+TEST_PROGRAMS :=
+STATIC_LIBS :=
+SHARED_LIBS :=
+UNIT_TESTS :=
+MAN_PAGES :=
+EXTRA_TARGETS :=
+
+ifeq ($(filter clean distclean help,$(MAKECMDGOALS)),)
+include $(sort $(wildcard */module.mk */*/module.mk))
+endif
+
+# ---- rules ----------------------------------------------------------------------------------
+$(BUILD)/obj/%.o: %.c config.h
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS_BASE) $(CPPFLAGS) $(CFLAGS_BASE) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+ALL_TARGETS = $(PROGRAMS) $(TEST_PROGRAMS) $(STATIC_LIBS) $(SHARED_LIBS) $(UNIT_TESTS) \
+	$(EXTRA_TARGETS)
+
+.PHONY: all check demo install clean distclean help format
+all: $(ALL_TARGETS)
+
+check: all
+	@tools/install-deps
+	@RINGTAP_BUILD=$(abspath $(BUILD)) RINGTAP_SANITIZE=$(SANITIZE) tests/run $(TESTS)
+
+demo: all
+	@tools/install-deps
+	@RINGTAP_BUILD=$(abspath $(BUILD)) tools/demo
+
+SERVICES = $(wildcard systemd/*.service)
+install: all
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(UNITDIR)
+	install -m 0755 $(PROGRAMS) $(DESTDIR)$(SBINDIR)/
+	$(if $(MAN_PAGES),install -m 0644 $(MAN_PAGES) $(DESTDIR)$(MANDIR)/man8/)
+	$(foreach u,$(SERVICES),sed 's|@SBINDIR@|$(SBINDIR)|g' $(u) > $(DESTDIR)$(UNITDIR)/$(notdir $(u));)
+
+format:
+	clang-format -i $(shell git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf build build-san build-clang tests/out
+
+distclean: clean
+	rm -rf configure config.h config.h.in config.mk config.log config.status autom4te.cache
+
+help:
+	@sed -n '3,11s/^# \{0,1\}//p' Makefile

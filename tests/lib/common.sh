@@ -1,0 +1,46 @@
+# Shared helpers for system tests (sourced, not run): a scratch directory, cleanup at exit,
+# and assertions that say what went wrong.
+set -euo pipefail
+: "${RINGTAP_BUILD:?run through make check or tests/run}"
+BIN=$RINGTAP_BUILD/bin
+TBIN=$RINGTAP_BUILD/tests/bin
+SRC=${RINGTAP_SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+T=$(mktemp -d /tmp/ringtap-test.XXXXXX)
+
+_cleanups=()
+# at_exit CMD...: run CMD at exit (last registered runs first)
+at_exit() { _cleanups+=("$*"); }
+_run_cleanups() {
+	local rc=$? i
+	for ((i = ${#_cleanups[@]} - 1; i >= 0; i--)); do eval "${_cleanups[$i]}" || true; done
+	rm -rf "$T"
+	exit $rc
+}
+trap _run_cleanups EXIT
+
+fail() {
+	echo "FAIL: $*" >&2
+	exit 1
+}
+skip() {
+	echo "SKIP: $*"
+	exit 77
+}
+# expect_eq ACTUAL EXPECTED WHAT
+expect_eq() {
+	[ "$1" = "$2" ] || fail "$3: got '$1', expected '$2'"
+	echo "ok: $3"
+}
+# expect_match TEXT REGEX WHAT
+expect_match() {
+	[[ $1 =~ $2 ]] || fail "$3: '$1' does not match /$2/"
+	echo "ok: $3"
+}
+# expect_rc EXPECTED WHAT CMD...: runs CMD, stdout to $T/out, stderr to $T/err
+expect_rc() {
+	local want=$1 what=$2 rc=0
+	shift 2
+	"$@" >"$T/out" 2>"$T/err" || rc=$?
+	[ "$rc" -eq "$want" ] || fail "$what: exit $rc, expected $want (stderr: $(head -c 400 "$T/err"))"
+	echo "ok: $what"
+}
