@@ -44,8 +44,12 @@ OPT ?= -O2
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \
 	-Wno-unused-parameter
 CPPFLAGS_BASE := -D_GNU_SOURCE -I. -Iinclude -include config.h
-CFLAGS_BASE := -std=c11 $(OPT) -g -fPIC $(WARN) $(SAN_FLAGS)
-LDFLAGS_BASE := $(SAN_FLAGS) -pthread
+CFLAGS_BASE = -std=c11 $(OPT) -g -fPIC $(WARN) $(SAN_FLAGS)
+LDFLAGS_BASE = $(SAN_FLAGS) -pthread
+
+# A module whose code is loaded into programs built without sanitizers (e.g. simxen's Xen library
+# replacements, the fio engine) builds its objects with: $(call no_sanitize,SOURCES,OUTPUT)
+no_sanitize = $(eval $(call objs,$(1)) $(2): SAN_FLAGS :=)
 
 # ---- macros used by module.mk fragments ------------------------------------------------------
 objs = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
