@@ -63,6 +63,13 @@ $(BUILD)/bin/$(1): $(call objs,$(2)) $(call libfiles,$(3))
 	$$(CC) $$(LDFLAGS_BASE) $$(LDFLAGS) -o $$@ $$^ $(4) $$(LDLIBS)
 endef
 
+# $(call noinst_program,NAME,SOURCES,STATIC-LIBS,LDLIBS): like program, in $(BUILD)/bin, but not
+# installed (simxen and other tools for tests, the demo and benchmarks)
+define noinst_program
+$(call program,$(1),$(2),$(3),$(4))
+NOINST_PROGRAMS += $(BUILD)/bin/$(1)
+endef
+
 # $(call test_program,NAME,SOURCES,STATIC-LIBS,LDLIBS): a helper binary for tests (not installed)
 define test_program
 TEST_PROGRAMS += $(BUILD)/tests/bin/$(1)
@@ -99,7 +106,9 @@ endef
 
 comma := ,
 PROGRAMS :=
+NOINST_PROGRAMS :=
 TEST_PROGRAMS :=
+NOINST_PROGRAMS :=
 STATIC_LIBS :=
 SHARED_LIBS :=
 UNIT_TESTS :=
@@ -107,7 +116,7 @@ MAN_PAGES :=
 EXTRA_TARGETS :=
 
 ifeq ($(filter clean distclean help,$(MAKECMDGOALS)),)
-include $(sort $(wildcard */module.mk */*/module.mk))
+include $(sort $(wildcard */module.mk */*/module.mk */*/*/module.mk))
 endif
 
 # ---- rules ----------------------------------------------------------------------------------
@@ -134,7 +143,7 @@ demo: all
 SERVICES = $(wildcard systemd/*.service)
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(UNITDIR)
-	install -m 0755 $(PROGRAMS) $(DESTDIR)$(SBINDIR)/
+	install -m 0755 $(filter-out $(NOINST_PROGRAMS),$(PROGRAMS)) $(DESTDIR)$(SBINDIR)/
 	$(if $(MAN_PAGES),install -m 0644 $(MAN_PAGES) $(DESTDIR)$(MANDIR)/man8/)
 	$(foreach u,$(SERVICES),sed 's|@SBINDIR@|$(SBINDIR)|g' $(u) > $(DESTDIR)$(UNITDIR)/$(notdir $(u));)
 
