@@ -1,0 +1,164 @@
+/* Adaptive ring polling: the per-ring window controller (pure logic on a caller-supplied clock),
+ * the dom0 load guard, and the host-wide polling budget shared by every tapdisk.
+ *
+ * The datapath's spin loop asks poll_ctl_enter() after handling requests, reports each request
+ * found while spinning with poll_ctl_hit(), and gives up at poll_ctl_deadline() (or when the
+ * guard trips) with poll_ctl_leave(); when a request later arrives by event it calls
+ * poll_ctl_wakeup() so the window learns the real gap (QEMU's adjust_polling_time, KVM halt
+ * polling). */
+#ifndef RINGTAP_POLL_H
+#define RINGTAP_POLL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+enum poll_policy {
+	POLL_POLICY_ADAPTIVE = 0, /* the decaying window (default) */
+	POLL_POLICY_FIXED,	  /* blktap3: fixed window re-armed per request, if idle% allows */
+	POLL_POLICY_OFF,	  /* event channels only */
+};
+
+struct poll_params {
+	enum poll_policy policy;
+	uint64_t start_ns;	      /* adaptive: first non-zero window */
+	uint64_t max_ns;	      /* adaptive: ceiling of the window */
+	unsigned int grow;	      /* adaptive: window multiplier on a hit or short gap (>= 2) */
+	unsigned int shrink;	      /* adaptive: window divisor when a gap exceeds max (>= 2) */
+	uint64_t fixed_ns;	      /* fixed: the window (xenstore polling-duration, µs × 1000) */
+	unsigned int idle_threshold;  /* fixed: poll only when host idle% > this (0-100) */
+};
+
+/* Defaults (see docs/PERFORMANCE.md for the measurements behind them). */
+#define POLL_DEFAULT_START_NS 4000ULL
+#define POLL_DEFAULT_MAX_NS 256000ULL
+#define POLL_DEFAULT_GROW 2U
+#define POLL_DEFAULT_SHRINK 2U
+#define POLL_DEFAULT_FIXED_NS 8000000ULL /* XCP-ng's polling-duration 8000 µs */
+#define POLL_DEFAULT_IDLE_THRESHOLD 50U
+#define POLL_MAX_WINDOW_NS 1000000000ULL /* settings are capped at 1 s */
+
+void poll_params_default(struct poll_params *p);
+/* 0, or -EINVAL naming nothing: callers validate user input with this. */
+int poll_params_validate(const struct poll_params *p);
+const char *poll_policy_name(enum poll_policy policy);
+int poll_policy_parse(const char *name, enum poll_policy *policy);
+
+struct poll_stats {
+	uint64_t entered;   /* polling episodes started */
+	uint64_t hits;	    /* requests found while polling */
+	uint64_t misses;    /* episodes that ended with the window expiring */
+	uint64_t guarded;   /* episodes refused or cut short by the load guard or the budget */
+	uint64_t polled_ns; /* wall time spent polling */
+	uint64_t wakeups;   /* requests that arrived by event instead */
+};
+
+struct poll_ctl {
+	struct poll_params params;
+	uint64_t window_ns; /* adaptive: current window; 0 = not polling until a short gap */
+	bool polling;
+	uint64_t started_ns;  /* start of the current episode */
+	uint64_t last_req_ns; /* last request seen (by poll or by event) */
+	uint64_t deadline_ns;
+	struct poll_stats stats;
+};
+
+void poll_ctl_init(struct poll_ctl *c, const struct poll_params *p);
+/* Changes the settings at run time; the adaptive window restarts within the new bounds. */
+void poll_ctl_set_params(struct poll_ctl *c, const struct poll_params *p);
+/* After requests were handled at `now`: true to start polling until poll_ctl_deadline().
+ * `allowed` is the load guard's and budget's verdict; `idle_pct` the host's idle share (fixed). */
+bool poll_ctl_enter(struct poll_ctl *c, uint64_t now, bool allowed, unsigned int idle_pct);
+/* A request was found while polling: re-arm (and, adaptive, grow) the window. */
+void poll_ctl_hit(struct poll_ctl *c, uint64_t now);
+/* Polling ends: `expired` when the window ran out (a miss), false when the guard cut it. */
+void poll_ctl_leave(struct poll_ctl *c, uint64_t now, bool expired);
+/* A request arrived by event at `now` (not while polling): learn from the gap since the last
+ * request — grow when polling a little longer would have caught it, shrink when not even the
+ * maximum window would have. */
+void poll_ctl_wakeup(struct poll_ctl *c, uint64_t now);
+
+static inline uint64_t poll_ctl_deadline(const struct poll_ctl *c)
+{
+	return c->deadline_ns;
+}
+
+static inline uint64_t poll_ctl_window(const struct poll_ctl *c)
+{
+	return c->params.policy == POLL_POLICY_FIXED ? c->params.fixed_ns : c->window_ns;
+}
+
+/* ---- the dom0 load guard ------------------------------------------------------------------ */
+
+struct poll_guard_params {
+	unsigned int max_psi_pct;   /* /proc/pressure/cpu "some avg10" above this trips (0 = off) */
+	unsigned int max_steal_pct; /* steal share of CPU time above this trips (0 = off) */
+	uint64_t sample_ns;	    /* re-sample the runnable count at least this often */
+	uint64_t slow_sample_ns;    /* re-sample PSI, steal and idle% this often */
+};
+
+#define POLL_GUARD_DEFAULT_PSI_PCT 20U
+#define POLL_GUARD_DEFAULT_STEAL_PCT 10U
+#define POLL_GUARD_DEFAULT_SAMPLE_NS 1000000ULL	     /* 1 ms */
+#define POLL_GUARD_DEFAULT_SLOW_SAMPLE_NS 100000000ULL /* 100 ms */
+
+/* What the guard reads; fields are filled by the sampler (or by a test). */
+struct poll_load_sample {
+	unsigned int runnable; /* tasks runnable now, this one included (/proc/loadavg) */
+	unsigned int psi_some_avg10_pct;
+	unsigned int steal_pct;
+	unsigned int idle_pct;
+};
+
+enum poll_guard_verdict {
+	POLL_GUARD_OK = 0,
+	POLL_GUARD_CPUS_BUSY,
+	POLL_GUARD_PRESSURE,
+	POLL_GUARD_STEAL,
+};
+
+/* Pure decision: may a poller spin on a host with `online_cpus` given this sample? */
+enum poll_guard_verdict poll_guard_judge(const struct poll_guard_params *p,
+					 const struct poll_load_sample *s, unsigned int online_cpus);
+const char *poll_guard_verdict_name(enum poll_guard_verdict v);
+
+struct poll_guard {
+	struct poll_guard_params params;
+	unsigned int online_cpus;
+	int loadavg_fd, pressure_fd, stat_fd; /* kept open, re-read with pread */
+	uint64_t next_sample_ns, next_slow_sample_ns;
+	uint64_t prev_total_ticks, prev_steal_ticks, prev_idle_ticks;
+	struct poll_load_sample last;
+	enum poll_guard_verdict verdict;
+	uint64_t trips[4]; /* by verdict */
+};
+
+void poll_guard_params_default(struct poll_guard_params *p);
+/* Opens the /proc files (missing ones disable their check). 0 or -errno. */
+int poll_guard_open(struct poll_guard *g, const struct poll_guard_params *p);
+void poll_guard_close(struct poll_guard *g);
+/* Cheap: re-reads /proc only when a sampling period has passed, else returns the last verdict. */
+enum poll_guard_verdict poll_guard_check(struct poll_guard *g, uint64_t now);
+
+/* ---- the host-wide budget ----------------------------------------------------------------- */
+
+#define POLL_BUDGET_SLOTS 64
+#define POLL_BUDGET_DEFAULT_PATH "/dev/shm/ringtap-poll-budget"
+
+struct poll_budget {
+	void *table; /* shared mapping of the slot table */
+	unsigned int limit;
+	int slot; /* held slot or -1 */
+	uint64_t next_reclaim_ns;
+};
+
+/* Maps (creating if needed) the table at `path`; limit 0 means online CPUs - 1, at least 1. */
+int poll_budget_open(struct poll_budget *b, const char *path, unsigned int limit);
+void poll_budget_close(struct poll_budget *b);
+/* Takes one of the first `limit` slots for this process; false when all are held by live
+ * processes. Idempotent while held. */
+bool poll_budget_acquire(struct poll_budget *b, uint64_t now);
+void poll_budget_release(struct poll_budget *b);
+/* How many slots are held (for stats and tests). */
+unsigned int poll_budget_in_use(const struct poll_budget *b);
+
+#endif

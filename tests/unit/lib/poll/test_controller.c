@@ -1,0 +1,202 @@
+/* The polling window's decisions on a fake clock: grow, shrink, cap, fallback, guard, policies. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <errno.h>
+#include <cmocka.h>
+
+#include "ringtap/poll.h"
+
+#define US 1000ULL
+
+static struct poll_ctl ctl_with(enum poll_policy policy)
+{
+	struct poll_params p;
+	struct poll_ctl c;
+
+	poll_params_default(&p);
+	p.policy = policy;
+	poll_ctl_init(&c, &p);
+	return c;
+}
+
+/* Drives the controller as the datapath does: requests every `gap` ns, `n` times. */
+static uint64_t requests_every(struct poll_ctl *c, uint64_t now, uint64_t gap, int n)
+{
+	for (int i = 0; i < n; i++) {
+		if (c->polling && now + gap <= poll_ctl_deadline(c)) {
+			now += gap;
+			poll_ctl_hit(c, now);
+			continue;
+		}
+		if (c->polling)
+			poll_ctl_leave(c, poll_ctl_deadline(c), true);
+		now += gap;
+		poll_ctl_wakeup(c, now);
+		poll_ctl_enter(c, now, true, 100);
+	}
+	return now;
+}
+
+static void starts_in_event_mode(void **state)
+{
+	struct poll_ctl c = ctl_with(POLL_POLICY_ADAPTIVE);
+
+	assert_false(poll_ctl_enter(&c, 1000, true, 100));
+	assert_int_equal(c.window_ns, 0);
+	assert_int_equal(c.stats.entered, 0);
+}
+
+static void short_gaps_turn_polling_on_and_grow_to_cover_them(void **state)
+{
+	struct poll_ctl c = ctl_with(POLL_POLICY_ADAPTIVE);
+	uint64_t hits_before, now;
+
+	poll_ctl_enter(&c, 0, true, 100);
+	now = requests_every(&c, 0, 30 * US, 20);
+	/* the window grew ×2 from 4 µs until it covers the 30 µs gap: 4, 8, 16, 32 */
+	assert_int_equal(c.window_ns >= 30 * US, 1);
+	assert_true(c.polling);
+	hits_before = c.stats.hits;
+	requests_every(&c, now, 30 * US, 10);
+	assert_int_equal(c.stats.hits, hits_before + 10);
+}
+
+static void hits_grow_the_window_up_to_the_cap(void **state)
+{
+	struct poll_ctl c = ctl_with(POLL_POLICY_ADAPTIVE);
+	uint64_t now = 0;
+
+	c.window_ns = POLL_DEFAULT_START_NS;
+	assert_true(poll_ctl_enter(&c, now, true, 100));
+	for (int i = 0; i < 40; i++) {
+		now += 1 * US;
+		poll_ctl_hit(&c, now);
+		assert_true(c.window_ns <= POLL_DEFAULT_MAX_NS);
+	}
+	assert_int_equal(c.window_ns, POLL_DEFAULT_MAX_NS);
+	assert_int_equal(poll_ctl_deadline(&c), now + POLL_DEFAULT_MAX_NS);
+	assert_int_equal(c.stats.hits, 40);
+}
+
+static void expiry_is_a_miss_and_falls_back(void **state)
+{
+	struct poll_ctl c = ctl_with(POLL_POLICY_ADAPTIVE);
+
+	c.window_ns = 64 * US;
+	assert_true(poll_ctl_enter(&c, 0, true, 100));
+	poll_ctl_leave(&c, poll_ctl_deadline(&c), true);
+	assert_false(c.polling);
+	assert_int_equal(c.stats.misses, 1);
+	assert_int_equal(c.stats.polled_ns, 64 * US);
+	/* the window is judged by the next gap, not by the expiry itself */
+	assert_int_equal(c.window_ns, 64 * US);
+}
+
+static void gaps_beyond_the_max_shrink_to_zero(void **state)
+{
+	struct poll_ctl c = ctl_with(POLL_POLICY_ADAPTIVE);
+	uint64_t now = 0;
+
+	c.window_ns = POLL_DEFAULT_MAX_NS;
+	for (int i = 0; i < 20; i++) {
+		if (poll_ctl_enter(&c, now, true, 100))
+			poll_ctl_leave(&c, poll_ctl_deadline(&c), true);
+		now += 10000 * US; /* an idle disk: 10 ms between requests */
+		poll_ctl_wakeup(&c, now);
+	}
+	assert_int_equal(c.window_ns, 0);
+	assert_false(poll_ctl_enter(&c, now, true, 100));
+	/* decays by halving: 256 → 128 → … → 4 → 0 µs, i.e. 7 idle gaps */
+	assert_int_equal(c.stats.entered, 7);
+}
+
+static void guard_refuses_and_counts(void **state)
+{
+	struct poll_ctl c = ctl_with(POLL_POLICY_ADAPTIVE);
+
+	c.window_ns = 32 * US;
+	assert_false(poll_ctl_enter(&c, 0, false, 100));
+	assert_int_equal(c.stats.guarded, 1);
+	assert_true(poll_ctl_enter(&c, 10, true, 100));
+	poll_ctl_leave(&c, 20, false); /* cut short by the guard */
+	assert_int_equal(c.stats.guarded, 2);
+	assert_int_equal(c.stats.misses, 0);
+}
+
+static void off_never_polls(void **state)
+{
+	struct poll_ctl c = ctl_with(POLL_POLICY_OFF);
+
+	requests_every(&c, 0, 1 * US, 100);
+	assert_int_equal(c.stats.entered, 0);
+	assert_int_equal(c.stats.wakeups, 100);
+}
+
+static void fixed_rearms_the_same_window_when_idle_enough(void **state)
+{
+	struct poll_ctl c = ctl_with(POLL_POLICY_FIXED);
+
+	assert_false(poll_ctl_enter(&c, 0, true, 50)); /* idle 50% is not > 50% */
+	assert_int_equal(c.stats.guarded, 1);
+	assert_true(poll_ctl_enter(&c, 0, true, 51));
+	assert_int_equal(poll_ctl_deadline(&c), POLL_DEFAULT_FIXED_NS);
+	poll_ctl_hit(&c, 1000 * US);
+	assert_int_equal(poll_ctl_deadline(&c), 1000 * US + POLL_DEFAULT_FIXED_NS);
+	poll_ctl_wakeup(&c, 100000 * US);
+	assert_int_equal(poll_ctl_window(&c), POLL_DEFAULT_FIXED_NS);
+}
+
+static void params_are_validated(void **state)
+{
+	struct poll_params p;
+	enum poll_policy pol;
+
+	poll_params_default(&p);
+	assert_int_equal(poll_params_validate(&p), 0);
+	p.max_ns = p.start_ns - 1;
+	assert_int_equal(poll_params_validate(&p), -EINVAL);
+	poll_params_default(&p);
+	p.grow = 1;
+	assert_int_equal(poll_params_validate(&p), -EINVAL);
+	poll_params_default(&p);
+	p.idle_threshold = 101;
+	assert_int_equal(poll_params_validate(&p), -EINVAL);
+	poll_params_default(&p);
+	p.fixed_ns = POLL_MAX_WINDOW_NS + 1;
+	assert_int_equal(poll_params_validate(&p), -EINVAL);
+	assert_int_equal(poll_policy_parse("fixed", &pol), 0);
+	assert_int_equal(pol, POLL_POLICY_FIXED);
+	assert_int_equal(poll_policy_parse("spin", &pol), -EINVAL);
+	assert_int_equal(poll_policy_parse(NULL, &pol), -EINVAL);
+	assert_string_equal(poll_policy_name(POLL_POLICY_ADAPTIVE), "adaptive");
+}
+
+static void new_params_clamp_the_window(void **state)
+{
+	struct poll_ctl c = ctl_with(POLL_POLICY_ADAPTIVE);
+	struct poll_params p = c.params;
+
+	c.window_ns = POLL_DEFAULT_MAX_NS;
+	p.max_ns = 50 * US;
+	poll_ctl_set_params(&c, &p);
+	assert_int_equal(c.window_ns, 50 * US);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(starts_in_event_mode),
+		cmocka_unit_test(short_gaps_turn_polling_on_and_grow_to_cover_them),
+		cmocka_unit_test(hits_grow_the_window_up_to_the_cap),
+		cmocka_unit_test(expiry_is_a_miss_and_falls_back),
+		cmocka_unit_test(gaps_beyond_the_max_shrink_to_zero),
+		cmocka_unit_test(guard_refuses_and_counts),
+		cmocka_unit_test(off_never_polls),
+		cmocka_unit_test(fixed_rearms_the_same_window_when_idle_enough),
+		cmocka_unit_test(params_are_validated),
+		cmocka_unit_test(new_params_clamp_the_window),
+	};
+	return cmocka_run_group_tests_name("poll_controller", tests, NULL, NULL);
+}
