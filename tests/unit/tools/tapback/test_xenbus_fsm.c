@@ -1,0 +1,144 @@
+/* tapback's xenbus state machine: the handshake, skipped states, reconnect, unplugs, teardown. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <xen/io/xenbus.h>
+
+#include "tools/tapback/xenbus_fsm.h"
+
+static struct vbd_view view(int fe, int be)
+{
+	return (struct vbd_view){ .fe_state = fe, .be_state = be, .online = true,
+				  .hotplug_connected = true, .tapdisk_found = true,
+				  .domain_alive = true };
+}
+
+static void new_device_offers_features(void **state)
+{
+	struct vbd_view v = view(XenbusStateInitialising, XenbusStateInitialising);
+
+	assert_int_equal(vbd_decide(&v), VBD_ACT_INIT_WAIT);
+	v.be_state = XenbusStateInitWait;
+	assert_int_equal(vbd_decide(&v), 0);
+}
+
+static void initialised_frontend_is_connected(void **state)
+{
+	struct vbd_view v = view(XenbusStateInitialised, XenbusStateInitWait);
+
+	assert_int_equal(vbd_decide(&v), VBD_ACT_CONNECT);
+	v.be_state = XenbusStateConnected;
+	v.ring_connected = true;
+	assert_int_equal(vbd_decide(&v), 0);
+	v.fe_state = XenbusStateConnected;
+	assert_int_equal(vbd_decide(&v), 0);
+}
+
+static void skipped_states_still_connect(void **state)
+{
+	/* the frontend went 1 → 4 before we ever looked, and we never wrote InitWait */
+	struct vbd_view v = view(XenbusStateConnected, XenbusStateInitialising);
+
+	assert_int_equal(vbd_decide(&v), VBD_ACT_INIT_WAIT | VBD_ACT_CONNECT);
+}
+
+static void connect_waits_for_the_hotplug_step(void **state)
+{
+	struct vbd_view v = view(XenbusStateInitialised, XenbusStateInitWait);
+
+	v.hotplug_connected = false;
+	assert_int_equal(vbd_decide(&v), VBD_ACT_WAIT_HOTPLUG);
+	v.hotplug_connected = true;
+	v.tapdisk_found = false;
+	assert_int_equal(vbd_decide(&v), VBD_ACT_WAIT_HOTPLUG);
+}
+
+static void ring_lost_while_connected_is_reconnected(void **state)
+{
+	/* tapback restarted and tapdisk no longer serves the ring (e.g. it was paused away) */
+	struct vbd_view v = view(XenbusStateConnected, XenbusStateConnected);
+
+	assert_int_equal(vbd_decide(&v), VBD_ACT_CONNECT);
+}
+
+static void closing_and_closed_follow_the_frontend(void **state)
+{
+	struct vbd_view v = view(XenbusStateClosing, XenbusStateConnected);
+
+	v.ring_connected = true;
+	assert_int_equal(vbd_decide(&v), VBD_ACT_CLOSING);
+	v.fe_state = XenbusStateClosed;
+	assert_int_equal(vbd_decide(&v), VBD_ACT_DISCONNECT | VBD_ACT_CLOSED);
+	v.ring_connected = false;
+	v.be_state = XenbusStateClosed;
+	assert_int_equal(vbd_decide(&v), 0);
+}
+
+static void reconnect_after_closed(void **state)
+{
+	struct vbd_view v = view(XenbusStateInitialising, XenbusStateClosed);
+
+	assert_int_equal(vbd_decide(&v), VBD_ACT_INIT_WAIT);
+}
+
+static void classic_unplug_removes_when_offline(void **state)
+{
+	/* xenopsd: online=0, backend state=5; the frontend closes */
+	struct vbd_view v = view(XenbusStateConnected, XenbusStateClosing);
+
+	v.online = false;
+	v.ring_connected = true;
+	assert_int_equal(vbd_decide(&v), 0);
+	v.fe_state = XenbusStateClosed;
+	assert_int_equal(vbd_decide(&v), VBD_ACT_DISCONNECT | VBD_ACT_CLOSED | VBD_ACT_REMOVE);
+}
+
+static void hard_unplug_removed_frontend(void **state)
+{
+	struct vbd_view v = view(XS_STATE_MISSING, XenbusStateConnected);
+
+	v.online = false;
+	v.ring_connected = true;
+	assert_int_equal(vbd_decide(&v), VBD_ACT_DISCONNECT | VBD_ACT_CLOSED | VBD_ACT_REMOVE);
+}
+
+static void dead_domain_is_torn_down(void **state)
+{
+	struct vbd_view v = view(XenbusStateConnected, XenbusStateConnected);
+
+	v.domain_alive = false;
+	v.ring_connected = true;
+	assert_int_equal(vbd_decide(&v), VBD_ACT_DISCONNECT | VBD_ACT_REMOVE);
+}
+
+static void garbage_states_do_nothing_harmful(void **state)
+{
+	struct vbd_view v = view(12345, XenbusStateInitWait);
+
+	assert_int_equal(vbd_decide(&v), 0);
+	v.fe_state = -77;
+	assert_int_equal(vbd_decide(&v), 0);
+	v = view(XenbusStateReconfiguring, XenbusStateConnected);
+	v.ring_connected = true;
+	assert_int_equal(vbd_decide(&v), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(new_device_offers_features),
+		cmocka_unit_test(initialised_frontend_is_connected),
+		cmocka_unit_test(skipped_states_still_connect),
+		cmocka_unit_test(connect_waits_for_the_hotplug_step),
+		cmocka_unit_test(ring_lost_while_connected_is_reconnected),
+		cmocka_unit_test(closing_and_closed_follow_the_frontend),
+		cmocka_unit_test(reconnect_after_closed),
+		cmocka_unit_test(classic_unplug_removes_when_offline),
+		cmocka_unit_test(hard_unplug_removed_frontend),
+		cmocka_unit_test(dead_domain_is_torn_down),
+		cmocka_unit_test(garbage_states_do_nothing_harmful),
+	};
+	return cmocka_run_group_tests_name("xenbus_fsm", tests, NULL, NULL);
+}
