@@ -1,0 +1,389 @@
+/* One vbd3 device: gather its view from xenstore and tapdisk, let the state machine decide, and
+ * carry the actions out (features, ring connect/disconnect, states, removal). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xen/io/xenbus.h>
+
+#include "ringtap/blkif_abi.h"
+#include "ringtap/ctl.h"
+#include "ringtap/log.h"
+#include "tapback.h"
+
+struct vbd *vbd_find(struct tapback *tb, unsigned int domid, unsigned int devid)
+{
+	for (struct vbd *v = tb->vbds; v; v = v->next)
+		if (v->domid == domid && v->devid == devid)
+			return v;
+	return NULL;
+}
+
+struct vbd *vbd_add(struct tapback *tb, unsigned int domid, unsigned int devid)
+{
+	struct vbd *v = calloc(1, sizeof(*v));
+
+	if (!v)
+		return NULL;
+	v->tb = tb;
+	v->domid = domid;
+	v->devid = devid;
+	v->minor = -1;
+	snprintf(v->backend, sizeof(v->backend), "%s/%u/%u", tb->root, domid, devid);
+	snprintf(v->fe_token, sizeof(v->fe_token), "fe:%u:%u", domid, devid);
+	v->next = tb->vbds;
+	tb->vbds = v;
+	return v;
+}
+
+void vbd_forget(struct vbd *v)
+{
+	struct vbd **pp;
+	char path[300];
+
+	if (v->fe_watched) {
+		snprintf(path, sizeof(path), "%s/state", v->frontend);
+		xs_unwatch(v->tb->xs, path, v->fe_token);
+	}
+	for (pp = &v->tb->vbds; *pp; pp = &(*pp)->next) {
+		if (*pp == v) {
+			*pp = v->next;
+			break;
+		}
+	}
+	free(v);
+}
+
+/* The toolstack writes `frontend`; still, only accept a plain absolute xenstore path. */
+static bool frontend_path_ok(const char *p)
+{
+	size_t n = strlen(p);
+
+	if (p[0] != '/' || n >= sizeof(((struct vbd *)0)->frontend) - 8)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = p[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '/' || c == '-' || c == '_' || c == '.'))
+			return false;
+	}
+	return true;
+}
+
+static int read_state(struct xs_handle *xs, const char *dir)
+{
+	unsigned long v;
+	int err = xs_read_uint(xs, dir, "state", 1000, &v);
+
+	if (err == -ENOENT)
+		return XS_STATE_MISSING;
+	if (err)
+		return 1000; /* garbage: a state no rule acts on */
+	return (int)v;
+}
+
+static bool node_is(struct xs_handle *xs, const char *dir, const char *node, const char *want)
+{
+	char *s = xs_readf(xs, XBT_NULL, "%s/%s", dir, node);
+	bool eq = s && !strcmp(s, want);
+
+	free(s);
+	return eq;
+}
+
+static bool domain_alive(struct vbd *v)
+{
+	char *s = xs_readf(v->tb->xs, XBT_NULL, "/local/domain/%u", v->domid);
+	bool alive = s != NULL;
+
+	free(s);
+	return alive;
+}
+
+static int ctl_open_client(struct vbd *v, struct ctl_client **c)
+{
+	return ctl_client_connect_pid(v->tapdisk_pid, v->tb->ctl_timeout_ms, c);
+}
+
+/* physical-device-path = <run dir>/nbd<pid>.<minor>, written by the hotplug step: find the
+ * tapdisk and check that it has this minor open. */
+static bool find_tapdisk(struct vbd *v)
+{
+	char *pdp = xs_readf(v->tb->xs, XBT_NULL, "%s/physical-device-path", v->backend);
+	char prefix[CTL_PATH_MAX], tail[8];
+	size_t plen;
+	struct ctl_client *c;
+	struct ctl_list list;
+	long pid;
+	int minor, err;
+	bool found = false;
+
+	if (!pdp)
+		return false;
+	plen = (size_t)snprintf(prefix, sizeof(prefix), "%s/nbd", ctl_run_dir());
+	if (strncmp(pdp, prefix, plen) || sscanf(pdp + plen, "%ld.%d%7s", &pid, &minor, tail) != 2 ||
+	    pid <= 0 || minor < 0) {
+		if (!v->waiting_logged)
+			rt_warn("%s: physical-device-path '%s' names no tapdisk", v->backend, pdp);
+		v->waiting_logged = true;
+		free(pdp);
+		return false;
+	}
+	free(pdp);
+	v->tapdisk_pid = (pid_t)pid;
+	v->minor = minor;
+	err = ctl_open_client(v, &c);
+	if (err) {
+		if (!v->waiting_logged)
+			rt_warn("%s: tapdisk %ld unreachable: %s", v->backend, pid, strerror(-err));
+		v->waiting_logged = true;
+		return false;
+	}
+	if (!ctl_list(c, &list)) {
+		for (unsigned int i = 0; i < list.count; i++)
+			found |= list.entries[i].minor == minor &&
+				 list.entries[i].image.type != CTL_IMAGE_NONE;
+		ctl_list_release(&list);
+	}
+	ctl_client_close(c);
+	return found;
+}
+
+static void watch_frontend(struct vbd *v)
+{
+	char *fe, path[300];
+
+	if (v->fe_watched)
+		return;
+	fe = xs_readf(v->tb->xs, XBT_NULL, "%s/frontend", v->backend);
+	if (!fe)
+		return;
+	if (!frontend_path_ok(fe)) {
+		rt_err("%s: refusing frontend path '%.64s'", v->backend, fe);
+		free(fe);
+		return;
+	}
+	snprintf(v->frontend, sizeof(v->frontend), "%s", fe);
+	free(fe);
+	snprintf(path, sizeof(path), "%s/state", v->frontend);
+	v->fe_watched = xs_watch(v->tb->xs, path, v->fe_token);
+}
+
+static void gather(struct vbd *v, struct vbd_view *view)
+{
+	struct xs_handle *xs = v->tb->xs;
+	bool first_look = v->tapdisk_pid == 0;
+
+	watch_frontend(v);
+	view->fe_state = v->fe_watched ? read_state(xs, v->frontend) : XS_STATE_MISSING;
+	view->be_state = read_state(xs, v->backend);
+	view->online = node_is(xs, v->backend, "online", "1");
+	view->hotplug_connected = node_is(xs, v->backend, "hotplug-status", "connected");
+	view->domain_alive = domain_alive(v);
+	view->tapdisk_found = view->hotplug_connected && find_tapdisk(v);
+	if (view->tapdisk_found && first_look) {
+		xs_printf_node(xs, XBT_NULL, v->backend, "kthread-pid", "%d", (int)v->tapdisk_pid);
+		/* tapback restarted: a device connected on both sides is adopted as it is */
+		if (view->be_state == XenbusStateConnected &&
+		    (view->fe_state == XenbusStateConnected ||
+		     view->fe_state == XenbusStateInitialised))
+			v->ring_connected = true;
+	}
+	view->ring_connected = v->ring_connected;
+}
+
+static void switch_state(struct vbd *v, int state)
+{
+	if (!xs_printf_node(v->tb->xs, XBT_NULL, v->backend, "state", "%d", state))
+		rt_err("%s: cannot write state %d", v->backend, state);
+}
+
+/* Writes a set of nodes and the new state in one transaction, retrying on conflicts. */
+typedef bool (*write_fn)(struct vbd *v, xs_transaction_t t, const void *arg);
+
+static bool transact(struct vbd *v, write_fn fn, const void *arg, int state)
+{
+	for (int tries = 0; tries < 16; tries++) {
+		xs_transaction_t t = xs_transaction_start(v->tb->xs);
+
+		if (!t)
+			return false;
+		if (!fn(v, t, arg) ||
+		    !xs_printf_node(v->tb->xs, t, v->backend, "state", "%d", state)) {
+			xs_transaction_end(v->tb->xs, t, true);
+			return false;
+		}
+		if (xs_transaction_end(v->tb->xs, t, false))
+			return true;
+		if (errno != EAGAIN)
+			return false;
+	}
+	return false;
+}
+
+static bool write_static_features(struct vbd *v, xs_transaction_t t, const void *arg)
+{
+	struct xs_handle *xs = v->tb->xs;
+
+	return xs_printf_node(xs, t, v->backend, "max-ring-page-order", "%u",
+			      TAPBACK_MAX_RING_ORDER) &&
+	       xs_printf_node(xs, t, v->backend, "feature-persistent", "1") &&
+	       xs_printf_node(xs, t, v->backend, "feature-max-indirect-segments", "%u",
+			      v->tb->max_indirect);
+}
+
+static bool write_connected(struct vbd *v, xs_transaction_t t, const void *arg)
+{
+	const struct ctl_disk_info *info = arg;
+	struct xs_handle *xs = v->tb->xs;
+	unsigned int vinfo = info->info;
+
+	if (node_is(xs, v->backend, "mode", "r"))
+		vinfo |= VDISK_READONLY;
+	return xs_printf_node(xs, t, v->backend, "feature-flush-cache", "1") &&
+	       xs_printf_node(xs, t, v->backend, "feature-barrier", "1") &&
+	       xs_printf_node(xs, t, v->backend, "feature-discard", "1") &&
+	       xs_printf_node(xs, t, v->backend, "discard-granularity", "%u", 4096u) &&
+	       xs_printf_node(xs, t, v->backend, "discard-alignment", "0") &&
+	       xs_printf_node(xs, t, v->backend, "sectors", "%llu",
+			      (unsigned long long)info->sectors) &&
+	       xs_printf_node(xs, t, v->backend, "sector-size", "%u", info->sector_size) &&
+	       xs_printf_node(xs, t, v->backend, "physical-sector-size", "%u",
+			      info->physical_sector_size) &&
+	       xs_printf_node(xs, t, v->backend, "info", "%u", vinfo);
+}
+
+/* Reads what the frontend published for its ring; -EINVAL on anything malformed. */
+static int read_ring_args(struct vbd *v, struct ctl_connect_args *a)
+{
+	struct xs_handle *xs = v->tb->xs;
+	unsigned long val, order = 0;
+	char node[32], *proto;
+	int err;
+
+	memset(a, 0, sizeof(*a));
+	a->minor = v->minor;
+	a->domid = v->domid;
+	a->devid = v->devid;
+	err = xs_read_uint(xs, v->frontend, "ring-page-order", TAPBACK_MAX_RING_ORDER, &order);
+	if (err && err != -ENOENT)
+		return err;
+	a->order = (uint32_t)order;
+	for (unsigned int i = 0; i < (1u << order); i++) {
+		if (order == 0)
+			snprintf(node, sizeof(node), "ring-ref");
+		else
+			snprintf(node, sizeof(node), "ring-ref%u", i);
+		err = xs_read_uint(xs, v->frontend, node, UINT32_MAX, &val);
+		if (err)
+			return -EINVAL;
+		a->ring_refs[i] = (uint32_t)val;
+	}
+	if (xs_read_uint(xs, v->frontend, "event-channel", UINT32_MAX, &val))
+		return -EINVAL;
+	a->port = (uint32_t)val;
+	proto = xs_readf(xs, XBT_NULL, "%s/protocol", v->frontend);
+	err = proto ? ctl_ring_protocol_parse(proto, &a->protocol) : 0;
+	free(proto);
+	if (err)
+		return -EINVAL;
+	a->persistent = xs_read_uint(xs, v->frontend, "feature-persistent", 1, &val) == 0 && val;
+	a->max_indirect_segments = v->tb->max_indirect;
+	if (!xs_read_uint(xs, v->backend, "polling-duration", CTL_POLL_MAX_US, &val)) {
+		a->polling.duration_us = (uint32_t)val;
+		a->polling.set_mask |= CTL_POLL_SET_DURATION;
+	}
+	if (!xs_read_uint(xs, v->backend, "polling-idle-threshold", 100, &val)) {
+		a->polling.idle_threshold = (uint32_t)val;
+		a->polling.set_mask |= CTL_POLL_SET_IDLE;
+	}
+	return 0;
+}
+
+static void report_error(struct vbd *v, const char *what, int err)
+{
+	rt_err("%s: %s: %s", v->backend, what, strerror(-err));
+	xs_printf_node(v->tb->xs, XBT_NULL, v->backend, "tapdisk-error", "%s: %s", what,
+		       strerror(-err));
+}
+
+static void do_disconnect(struct vbd *v)
+{
+	struct ctl_disconnect_args a = { .minor = v->minor };
+	struct ctl_client *c;
+	int err;
+
+	v->ring_connected = false;
+	if (!v->tapdisk_pid || ctl_open_client(v, &c))
+		return; /* tapdisk is gone: nothing left to disconnect */
+	err = ctl_disconnect(c, &a);
+	if (err && err != -ENOTCONN && err != -ENOENT)
+		rt_warn("%s: disconnect: %s", v->backend, strerror(-err));
+	ctl_client_close(c);
+}
+
+static void do_connect(struct vbd *v)
+{
+	struct ctl_connect_args a;
+	struct ctl_disk_info info;
+	struct ctl_client *c;
+	int err;
+
+	err = read_ring_args(v, &a);
+	if (err) {
+		/* the frontend's nodes are the guest's: bad ones close the device, as blkback */
+		rt_err("%s: frontend %s published a malformed ring", v->backend, v->frontend);
+		switch_state(v, XenbusStateClosing);
+		return;
+	}
+	err = ctl_open_client(v, &c);
+	if (err) {
+		report_error(v, "cannot reach tapdisk", err);
+		return;
+	}
+	err = ctl_connect(c, &a);
+	if (!err)
+		err = ctl_info(c, v->minor, &info);
+	ctl_client_close(c);
+	if (err == -EINVAL || err == -EPERM || err == -EFAULT) {
+		rt_err("%s: tapdisk refused the frontend's ring: %s", v->backend, strerror(-err));
+		switch_state(v, XenbusStateClosing);
+		return;
+	}
+	if (err) {
+		report_error(v, "ring connect failed", err);
+		return;
+	}
+	v->ring_connected = true;
+	if (!transact(v, write_connected, &info, XenbusStateConnected))
+		rt_err("%s: cannot publish the disk geometry", v->backend);
+	else
+		rt_info("%s: connected to tapdisk %d minor %d (order %u, %s)", v->backend,
+			(int)v->tapdisk_pid, v->minor, a.order, ctl_ring_protocol_name(a.protocol));
+}
+
+void vbd_update(struct vbd *v)
+{
+	struct vbd_view view;
+	unsigned int act;
+
+	gather(v, &view);
+	act = vbd_decide(&view);
+	if (act & VBD_ACT_DISCONNECT)
+		do_disconnect(v);
+	if ((act & VBD_ACT_INIT_WAIT) &&
+	    !transact(v, write_static_features, NULL, XenbusStateInitWait))
+		rt_err("%s: cannot write features", v->backend);
+	if (act & VBD_ACT_CONNECT)
+		do_connect(v);
+	if (act & VBD_ACT_CLOSING)
+		switch_state(v, XenbusStateClosing);
+	if (act & VBD_ACT_CLOSED)
+		switch_state(v, XenbusStateClosed);
+	if (act & VBD_ACT_REMOVE) {
+		xs_rm(v->tb->xs, XBT_NULL, v->backend);
+		rt_info("%s: removed", v->backend);
+		vbd_forget(v);
+	}
+}

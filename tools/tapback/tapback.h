@@ -1,0 +1,58 @@
+/* tapback: the dom0 service that runs the xenbus handshake of every vbd3 device and connects
+ * each guest's ring in the tapdisk serving it. Shared declarations of its parts. */
+#ifndef TAPBACK_H
+#define TAPBACK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <xenstore.h>
+
+#include "xenbus_fsm.h"
+
+#define TAPBACK_MAX_RING_ORDER 4
+#define TAPBACK_DEFAULT_MAX_INDIRECT 256
+
+struct tapback;
+
+/* One VBD: backend/<name>/<domid>/<devid>. */
+struct vbd {
+	struct vbd *next;
+	struct tapback *tb;
+	unsigned int domid, devid;
+	char backend[128];  /* /local/domain/0/backend/<name>/<domid>/<devid> */
+	char frontend[256]; /* from the backend's `frontend` node, validated */
+	char fe_token[64];  /* watch token for <frontend>/state */
+	bool fe_watched;
+	pid_t tapdisk_pid; /* from physical-device-path, 0 = unknown */
+	int minor;
+	bool ring_connected;
+	bool waiting_logged;
+};
+
+struct tapback {
+	struct xs_handle *xs;
+	const char *name;	 /* backend type directory, "vbd3" */
+	char root[64];		 /* /local/domain/0/backend/<name> */
+	unsigned int max_indirect;
+	unsigned int ctl_timeout_ms;
+	struct vbd *vbds;
+};
+
+/* xenstore helpers (xs.c). Reads return a malloc'd string or NULL. */
+char *xs_readf(struct xs_handle *xs, xs_transaction_t t, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Parses a node as an unsigned integer <= max; -ENOENT if missing, -EINVAL if malformed. */
+int xs_read_uint(struct xs_handle *xs, const char *dir, const char *node, unsigned long max,
+		 unsigned long *out);
+bool xs_printf_node(struct xs_handle *xs, xs_transaction_t t, const char *dir, const char *node,
+		    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* Devices (device.c). */
+struct vbd *vbd_find(struct tapback *tb, unsigned int domid, unsigned int devid);
+struct vbd *vbd_add(struct tapback *tb, unsigned int domid, unsigned int devid);
+void vbd_forget(struct vbd *v);
+/* Re-reads everything about the device and carries out what the state machine decides. */
+void vbd_update(struct vbd *v);
+
+#endif
