@@ -1,0 +1,11 @@
+/* The table of image drivers: the only place that names them. */
+#include "src/image.h"
+
+extern const struct td_driver_ops td_driver_aio;
+extern const struct td_driver_ops td_driver_null;
+
+const struct td_driver_ops *const td_drivers[] = {
+	&td_driver_aio,
+	&td_driver_null,
+	NULL,
+};

@@ -1,0 +1,88 @@
+/* Images and the image-driver interface: every driver (drivers/) is one td_driver_ops table; the
+ * core knows drivers only through the table of tables in drivers/registry.c. */
+#ifndef TD_IMAGE_H
+#define TD_IMAGE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "src/blkif_req.h"
+#include "src/loop.h"
+
+#define TD_OPEN_RDONLY 0x1u
+
+/* One I/O on an image. The submitter owns it (one per ring slot: no allocation per request)
+ * until `done` runs; drivers keep their per-I/O state in `drv`. */
+struct td_io {
+	uint8_t op; /* TD_OP_READ, TD_OP_WRITE, TD_OP_FLUSH, TD_OP_DISCARD */
+	uint64_t sector; /* 512-byte units */
+	uint64_t nr_sectors; /* discard only; read/write use the iovec */
+	struct iovec *iov;
+	int iovcnt;
+	/* err: 0 or -errno. Runs from the loop, never from inside submit. */
+	void (*done)(struct td_io *io, int err);
+	void *data;
+	struct td_io *next; /* for the driver's queues */
+	uint64_t drv[8]; /* driver-private (e.g. a libaio iocb) */
+};
+
+struct td_image_info {
+	uint64_t sectors; /* 512-byte sectors */
+	uint32_t sector_size; /* logical, 512 */
+	uint32_t physical_sector_size;
+	bool readonly;
+	bool discard;
+	uint32_t discard_granularity; /* bytes */
+	uint32_t discard_alignment;
+};
+
+struct td_image;
+
+struct td_driver_ops {
+	const char *name; /* the type printed everywhere */
+	const char *const *aliases; /* NULL-terminated, may be NULL */
+	/* path: what follows "type:"; fills img->info and img->priv. 0 or -errno. */
+	int (*open)(struct td_image *img, const char *path, unsigned int flags);
+	void (*close)(struct td_image *img);
+	/* Queues one I/O; the queue is started by kick (so that a batch is one submission). */
+	void (*submit)(struct td_image *img, struct td_io *io);
+	void (*kick)(struct td_image *img);
+	void (*info)(const struct td_image *img, struct td_image_info *info);
+};
+
+struct td_image {
+	const struct td_driver_ops *ops;
+	struct td_loop *loop;
+	struct td_image *parent; /* the next image of a chain (VHD parents); NULL for raw */
+	struct td_image_info info;
+	unsigned int flags;
+	void *priv;
+	char name[512]; /* "type:path" as opened (canonical type) */
+};
+
+/* The drivers, NULL-terminated (drivers/registry.c). */
+extern const struct td_driver_ops *const td_drivers[];
+
+const struct td_driver_ops *td_driver_find(const char *type);
+
+/* Opens "type:path" (type: a driver's name or alias). 0 or -errno (-EPROTONOSUPPORT for an
+ * unknown type, -EINVAL for a string without ':'). */
+int td_image_open(struct td_image *img, struct td_loop *loop, const char *type_path,
+		  unsigned int flags);
+void td_image_close(struct td_image *img);
+
+static inline void td_image_submit(struct td_image *img, struct td_io *io)
+{
+	img->ops->submit(img, io);
+}
+
+static inline void td_image_kick(struct td_image *img)
+{
+	img->ops->kick(img);
+}
+
+/* Parses a size with an optional binary suffix (K, M, G, T; "512", "64M", "1G"). 0 or -EINVAL. */
+int td_parse_size(const char *s, uint64_t *bytes);
+
+#endif

@@ -1,0 +1,203 @@
+/* The ring's consume/drain/respond path. Small functions on purpose: the adaptive polling loop
+ * reuses td_ring_consume-style steps (check req_prod, consume, kick) without the event channel. */
+#include <errno.h>
+#include <string.h>
+
+#include "ringtap/log.h"
+#include "src/ring.h"
+
+static inline void *ring_slot(struct td_ring *r, RING_IDX idx)
+{
+	return r->entries + (size_t)(idx & (r->back.nr_ents - 1)) * r->entry_size;
+}
+
+bool td_ring_blocked(const struct td_ring *r)
+{
+	return r->halted || r->paused || r->stalled || r->barrier || r->barrier_active;
+}
+
+void td_ring_respond(struct td_ring *r, struct td_slot *slot, int16_t status)
+{
+	td_blkif_write_response(r->abi, ring_slot(r, r->back.rsp_prod_pvt), slot->req.id,
+				slot->req.rsp_op, status);
+	r->back.rsp_prod_pvt++;
+	r->rsp_pending = true;
+	r->stats.responses++;
+	if (status == BLKIF_RSP_ERROR)
+		r->stats.errors++;
+	else if (status == BLKIF_RSP_EOPNOTSUPP)
+		r->stats.eopnotsupp++;
+	slot->next_free = r->free_slots;
+	r->free_slots = slot;
+}
+
+void td_ring_push_responses(struct td_ring *r)
+{
+	int notify;
+
+	if (!r->rsp_pending)
+		return;
+	r->rsp_pending = false;
+	RING_PUSH_RESPONSES_AND_CHECK_NOTIFY(&r->back, notify);
+	if (notify) {
+		if (xenevtchn_notify(r->xce, r->local_port) < 0)
+			rt_err("vbd %u/%u: notify: %s", r->params.domid, r->params.devid,
+			       strerror(errno));
+		r->stats.notifications++;
+	}
+}
+
+static void ring_halt(struct td_ring *r, RING_IDX prod)
+{
+	r->halted = true;
+	r->stats.halted = true;
+	rt_err("vbd %u/%u: frontend producer index %u overflows the ring (consumer %u, %u "
+	       "slots): ring halted",
+	       r->params.domid, r->params.devid, prod, r->back.req_cons, r->back.nr_ents);
+}
+
+/* Copies, decodes and validates one request, then starts it or answers it. */
+static void consume_one(struct td_ring *r, RING_IDX idx)
+{
+	uint8_t copy[TD_BLKIF_REQ_COPY_SIZE] __attribute__((aligned(8)));
+	struct td_slot *slot = r->free_slots;
+	const char *why = NULL;
+	int status;
+
+	r->free_slots = slot->next_free;
+	td_blkif_copy_request(r->abi, ring_slot(r, idx), copy);
+	r->stats.requests++;
+	status = td_blkif_decode(r->abi, copy, &r->limits, &slot->req, &why);
+	if (status != BLKIF_RSP_OKAY) {
+		r->stats.invalid++;
+		rt_warn("vbd %u/%u: request id %llu (operation %u) refused: %s", r->params.domid,
+			r->params.devid, (unsigned long long)slot->req.id, slot->req.rsp_op, why);
+		td_ring_respond(r, slot, (int16_t)status);
+		return;
+	}
+	r->inflight++;
+	td_request_start(r, slot);
+}
+
+/* Consumes what the ring holds now, up to a block; true if it consumed anything. */
+static bool ring_consume(struct td_ring *r)
+{
+	RING_IDX rp, rc;
+	bool any = false;
+
+	if (td_ring_blocked(r))
+		return false;
+	rp = __atomic_load_n(&r->back.sring->req_prod, __ATOMIC_ACQUIRE);
+	if (RING_REQUEST_PROD_OVERFLOW(&r->back, rp)) {
+		ring_halt(r, rp);
+		return false;
+	}
+	rc = r->back.req_cons;
+	while (rc != rp && !RING_REQUEST_CONS_OVERFLOW(&r->back, rc) && r->free_slots) {
+		r->back.req_cons = ++rc;
+		consume_one(r, rc - 1);
+		any = true;
+		if (td_ring_blocked(r))
+			break;
+	}
+	return any;
+}
+
+static void ring_kick(struct td_ring *r)
+{
+	if (r->need_kick) {
+		r->need_kick = false;
+		td_image_kick(td_vbd_image(r->vbd));
+	}
+}
+
+void td_ring_drain(struct td_ring *r)
+{
+	int more;
+
+	for (;;) {
+		ring_consume(r);
+		ring_kick(r);
+		if (td_ring_blocked(r))
+			return; /* stays masked: unblocking drains again */
+		RING_FINAL_CHECK_FOR_REQUESTS(&r->back, more);
+		if (!more)
+			break;
+	}
+	if (r->masked) {
+		r->masked = false;
+		xenevtchn_unmask(r->xce, r->local_port);
+	}
+}
+
+static void on_event(struct td_loop *loop, int fd, uint32_t events, void *data)
+{
+	struct td_ring *r = data;
+	xenevtchn_port_or_error_t port = xenevtchn_pending(r->xce);
+	RING_IDX before = r->back.req_cons;
+
+	if (port < 0)
+		return;
+	if ((evtchn_port_t)port != r->local_port) {
+		xenevtchn_unmask(r->xce, (evtchn_port_t)port);
+		return;
+	}
+	r->masked = true;
+	r->stats.events++;
+	td_ring_drain(r);
+	if (r->back.req_cons == before && !td_ring_blocked(r))
+		r->stats.spurious_events++;
+}
+
+/* Before the loop sleeps: resume blocked work that may proceed, then one push and at most one
+ * notification for everything answered in this iteration. */
+static bool before_sleep(struct td_loop *loop, void *data)
+{
+	struct td_ring *r = data;
+
+	if (r->retry) {
+		r->retry = false;
+		if (r->stalled) {
+			struct td_slot *s = r->stalled;
+
+			r->stalled = NULL;
+			if (!td_request_dispatch(r, s))
+				r->stalled = s;
+			ring_kick(r);
+		}
+		if (r->barrier && r->inflight == 1) {
+			struct td_slot *s = r->barrier;
+
+			r->barrier = NULL;
+			r->barrier_active = true;
+			if (!td_request_dispatch(r, s))
+				r->stalled = s;
+			ring_kick(r);
+		}
+		if (!td_ring_blocked(r))
+			td_ring_drain(r);
+	}
+	td_ring_push_responses(r);
+	return r->retry;
+}
+
+int td_ring_start(struct td_ring *r)
+{
+	int rc;
+
+	rc = td_loop_file_add(r->loop, &r->evfile, xenevtchn_fd(r->xce), EPOLLIN, on_event, r);
+	if (rc < 0)
+		return rc;
+	td_loop_hook_add(r->loop, &r->hook, before_sleep, r);
+	/* The frontend may have queued requests (and notified) before the port was bound. */
+	r->masked = false;
+	r->retry = true;
+	return 0;
+}
+
+void td_ring_stop(struct td_ring *r)
+{
+	td_ring_push_responses(r);
+	td_loop_hook_del(r->loop, &r->hook);
+	td_loop_file_del(r->loop, &r->evfile);
+}

@@ -1,0 +1,257 @@
+/* Attaching a blkif ring: map its 1-16 pages from the frontend, bind its event channel, and
+ * preallocate everything a request in flight needs (slots, bounce pool, grant caches). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "ringtap/log.h"
+#include "src/ring.h"
+
+_Static_assert(offsetof(struct blkif_sring, ring) == offsetof(struct blkif_x86_32_sring, ring),
+	       "x86_32 ring header");
+_Static_assert(offsetof(struct blkif_sring, ring) == offsetof(struct blkif_x86_64_sring, ring),
+	       "x86_64 ring header");
+
+int td_bufpool_init(struct td_bufpool *p, uint32_t npages)
+{
+	uint32_t i;
+
+	memset(p, 0, sizeof(*p));
+	p->base = mmap(NULL, (size_t)npages * TD_PAGE_SIZE, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p->base == MAP_FAILED) {
+		p->base = NULL;
+		return -ENOMEM;
+	}
+	p->free = malloc(npages * sizeof(*p->free));
+	if (!p->free) {
+		munmap(p->base, (size_t)npages * TD_PAGE_SIZE);
+		p->base = NULL;
+		return -ENOMEM;
+	}
+	/* Low indices on top: the first requests touch the first pages. */
+	for (i = 0; i < npages; i++)
+		p->free[i] = npages - 1 - i;
+	p->nfree = p->npages = npages;
+	return 0;
+}
+
+void td_bufpool_fini(struct td_bufpool *p)
+{
+	if (p->base)
+		munmap(p->base, (size_t)p->npages * TD_PAGE_SIZE);
+	free(p->free);
+	memset(p, 0, sizeof(*p));
+}
+
+bool td_bufpool_get(struct td_bufpool *p, uint32_t n, uint32_t *out)
+{
+	if (n > p->nfree)
+		return false;
+	for (uint32_t i = 0; i < n; i++)
+		out[i] = p->free[--p->nfree];
+	return true;
+}
+
+void td_bufpool_put(struct td_bufpool *p, uint32_t n, const uint32_t *pages)
+{
+	/* Reverse order, so that the next get hands out the same (adjacent) pages again. */
+	while (n--)
+		p->free[p->nfree++] = pages[n];
+}
+
+static void *pgrant_map(void *ctx, grant_ref_t gref)
+{
+	struct td_ring *r = ctx;
+
+	return xengnttab_map_grant_ref(r->gt, r->params.domid, gref, PROT_READ | PROT_WRITE);
+}
+
+static void pgrant_unmap(void *ctx, void *addr)
+{
+	struct td_ring *r = ctx;
+
+	xengnttab_unmap(r->gt, addr, 1);
+}
+
+static int check_params(const struct td_ring_params *p, enum blkif_abi *abi)
+{
+	if (p->order > TD_MAX_RING_ORDER)
+		return -EINVAL;
+	if (p->max_indirect_segs > TD_MAX_INDIRECT_SEGS)
+		return -EINVAL;
+	return blkif_abi_from_protocol(p->protocol, abi);
+}
+
+static size_t ring_entries(enum blkif_abi abi, size_t bytes, size_t *entry_size)
+{
+	switch (abi) {
+	case BLKIF_ABI_X86_32:
+		*entry_size = sizeof(union blkif_x86_32_sring_entry);
+		return __CONST_RING_SIZE(blkif_x86_32, bytes);
+	case BLKIF_ABI_X86_64:
+		*entry_size = sizeof(union blkif_x86_64_sring_entry);
+		return __CONST_RING_SIZE(blkif_x86_64, bytes);
+	default:
+		*entry_size = sizeof(union blkif_sring_entry);
+		return __CONST_RING_SIZE(blkif, bytes);
+	}
+}
+
+static int alloc_slots(struct td_ring *r, unsigned int n)
+{
+	unsigned int i;
+
+	r->slots = calloc(n, sizeof(*r->slots));
+	if (!r->slots)
+		return -ENOMEM;
+	for (i = 0; i < n; i++) {
+		struct td_slot *s = &r->slots[i];
+
+		s->ring = r;
+		s->iov = calloc(r->max_segs, sizeof(*s->iov));
+		s->pages = calloc(r->max_segs, sizeof(*s->pages));
+		s->pg = calloc(r->max_segs, sizeof(*s->pg));
+		if (r->limits.max_indirect_segs)
+			s->isegs = calloc(r->max_segs, sizeof(*s->isegs));
+		if (!s->iov || !s->pages || !s->pg || (r->limits.max_indirect_segs && !s->isegs))
+			return -ENOMEM;
+		s->next_free = r->free_slots;
+		r->free_slots = s;
+	}
+	return 0;
+}
+
+static void free_slots(struct td_ring *r)
+{
+	if (!r->slots)
+		return;
+	for (unsigned int i = 0; i < r->back.nr_ents; i++) {
+		free(r->slots[i].iov);
+		free(r->slots[i].pages);
+		free(r->slots[i].pg);
+		free(r->slots[i].isegs);
+	}
+	free(r->slots);
+	r->slots = NULL;
+	r->free_slots = NULL;
+}
+
+int td_ring_attach(struct td_ring *r)
+{
+	const struct td_ring_params *p = &r->params;
+	uint32_t refs[TD_MAX_RING_PAGES];
+	uint32_t pool_pages, pg_cap;
+	size_t nents;
+	xenevtchn_port_or_error_t port;
+	int rc;
+
+	rc = check_params(p, &r->abi);
+	if (rc < 0)
+		return rc;
+	r->nr_pages = 1u << p->order;
+	r->limits.max_indirect_segs = p->max_indirect_segs;
+	r->max_segs = p->max_indirect_segs > BLKIF_MAX_SEGMENTS_PER_REQUEST
+			      ? p->max_indirect_segs
+			      : BLKIF_MAX_SEGMENTS_PER_REQUEST;
+	nents = ring_entries(r->abi, (size_t)r->nr_pages * TD_PAGE_SIZE, &r->entry_size);
+	pg_cap = p->max_persistent_grants ? p->max_persistent_grants
+					  : (nents * 11 > 1056 ? nents * 11 : 1056);
+
+	r->gt = xengnttab_open(NULL, 0);
+	if (!r->gt)
+		return errno ? -errno : -ENODEV;
+	/* The ring pages and the persistent grants are this handle's only mappings. */
+	xengnttab_set_max_grants(r->gt, r->nr_pages + (p->persistent ? pg_cap : 0) + 16);
+	memcpy(refs, p->ring_refs, r->nr_pages * sizeof(refs[0]));
+	r->sring_pages = xengnttab_map_domain_grant_refs(r->gt, r->nr_pages, p->domid, refs,
+							  PROT_READ | PROT_WRITE);
+	if (!r->sring_pages) {
+		rc = errno ? -errno : -EFAULT;
+		rt_err("vbd %u/%u: cannot map %u ring page(s): %s", p->domid, p->devid,
+		       r->nr_pages, strerror(-rc));
+		goto fail;
+	}
+	{
+		struct blkif_sring *s = r->sring_pages;
+		/* Attach at the frontend's current response index (a reconnect resumes there). */
+		RING_IDX start = __atomic_load_n(&s->rsp_prod, __ATOMIC_ACQUIRE);
+
+		BACK_RING_ATTACH(&r->back, s, start, (size_t)r->nr_pages * TD_PAGE_SIZE);
+		r->back.nr_ents = (unsigned int)nents;
+		r->entries = (uint8_t *)s + offsetof(struct blkif_sring, ring);
+	}
+
+	r->xce = xenevtchn_open(NULL, 0);
+	if (!r->xce) {
+		rc = errno ? -errno : -ENODEV;
+		goto fail;
+	}
+	port = xenevtchn_bind_interdomain(r->xce, p->domid, p->port);
+	if (port < 0) {
+		rc = errno ? -errno : -EINVAL;
+		rt_err("vbd %u/%u: cannot bind event channel %u: %s", p->domid, p->devid, p->port,
+		       strerror(-rc));
+		goto fail;
+	}
+	r->local_port = (evtchn_port_t)port;
+
+	rc = alloc_slots(r, r->back.nr_ents);
+	if (rc < 0)
+		goto fail;
+	/* Room for every slot's direct segments, or for the queue of large requests up to 32 MiB
+	 * (at least two of the largest); only what the load touches becomes resident. */
+	pool_pages = r->back.nr_ents * r->max_segs;
+	if (pool_pages > 8192)
+		pool_pages = 8192 > 2u * r->max_segs ? 8192 : 2u * r->max_segs;
+	rc = td_bufpool_init(&r->pool, pool_pages);
+	if (rc < 0)
+		goto fail;
+	r->gcopy = calloc(r->max_segs, sizeof(*r->gcopy));
+	r->indirect_scratch = aligned_alloc(TD_PAGE_SIZE,
+					    BLKIF_MAX_INDIRECT_PAGES_PER_REQUEST * TD_PAGE_SIZE);
+	if (!r->gcopy || !r->indirect_scratch) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	r->persistent = p->persistent;
+	if (r->persistent) {
+		struct td_pgrant_ops ops = { pgrant_map, pgrant_unmap, r };
+
+		rc = td_pgrant_init(&r->pgrants, pg_cap, &ops);
+		if (rc < 0)
+			goto fail;
+	}
+	return 0;
+fail:
+	td_ring_detach(r);
+	return rc;
+}
+
+void td_ring_detach(struct td_ring *r)
+{
+	if (r->persistent)
+		td_pgrant_fini(&r->pgrants);
+	r->persistent = false;
+	free(r->indirect_scratch);
+	r->indirect_scratch = NULL;
+	free(r->gcopy);
+	r->gcopy = NULL;
+	td_bufpool_fini(&r->pool);
+	free_slots(r);
+	if (r->xce) {
+		if (r->local_port)
+			xenevtchn_unbind(r->xce, r->local_port);
+		xenevtchn_close(r->xce);
+		r->xce = NULL;
+		r->local_port = 0;
+	}
+	if (r->gt) {
+		if (r->sring_pages)
+			xengnttab_unmap(r->gt, r->sring_pages, r->nr_pages);
+		r->sring_pages = NULL;
+		xengnttab_close(r->gt);
+		r->gt = NULL;
+	}
+}

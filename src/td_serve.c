@@ -1,0 +1,240 @@
+/* td-serve: a test entry point that serves one VBD on tapdisk's event loop from command-line
+ * parameters (what tapback will pass over the control socket), until SIGTERM. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "ringtap/log.h"
+#include "src/loop.h"
+#include "src/tapdisk.h"
+
+struct serve {
+	struct td_loop loop;
+	struct td_vbd *vbd;
+	struct td_loop_file sigfile;
+	int sfd;
+	bool stopping;
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: td-serve --image TYPE:PATH --domid N --ring-ref R[,R...] --port P [OPTIONS]\n"
+		"Serve one VBD's blkif ring on tapdisk's datapath until SIGTERM (a test entry "
+		"point).\n\n"
+		"  --image TYPE:PATH    aio:/file, raw:/dev/x, null:SIZE\n"
+		"  --readonly           refuse writes and discards\n"
+		"  --domid N            the frontend's domain\n"
+		"  --devid N            the device id, for logs (default 0)\n"
+		"  --ring-ref R[,R...]  the ring's grant references (2^order of them)\n"
+		"  --order O            ring-page-order 0..4 (default: from the number of refs)\n"
+		"  --port P             the frontend's event-channel port\n"
+		"  --protocol P         x86_32-abi, x86_64-abi (default: native)\n"
+		"  --persistent         the frontend offers feature-persistent\n"
+		"  --max-indirect N     feature-max-indirect-segments advertised, 0..4096 "
+		"(default 256; 0: none)\n"
+		"  --ready FILE         create FILE once the ring is connected\n"
+		"  -h, --help           show this help\n"
+		"On exit, prints the ring's counters on stdout as one line of key=value.\n");
+}
+
+static int parse_u32(const char *s, uint32_t max, uint32_t *out)
+{
+	char *end;
+	unsigned long v;
+
+	if (!s || *s < '0' || *s > '9')
+		return -EINVAL;
+	errno = 0;
+	v = strtoul(s, &end, 0);
+	if (errno || *end || v > max)
+		return -EINVAL;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+static int parse_refs(char *s, struct td_ring_params *p, unsigned int *n)
+{
+	char *save = NULL, *tok;
+
+	*n = 0;
+	for (tok = strtok_r(s, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		if (*n >= TD_MAX_RING_PAGES || parse_u32(tok, UINT32_MAX, &p->ring_refs[*n]) < 0)
+			return -EINVAL;
+		(*n)++;
+	}
+	return *n ? 0 : -EINVAL;
+}
+
+static void print_stats(struct td_vbd *vbd)
+{
+	struct td_ring_stats s;
+
+	if (td_vbd_stats(vbd, 0, &s) < 0)
+		return;
+	printf("stats: requests=%" PRIu64 " reads=%" PRIu64 " writes=%" PRIu64 " flushes=%" PRIu64
+	       " barriers=%" PRIu64 " discards=%" PRIu64 " indirect=%" PRIu64
+	       " bytes_read=%" PRIu64 " bytes_written=%" PRIu64 " sectors_discarded=%" PRIu64
+	       " responses=%" PRIu64 " invalid=%" PRIu64 " errors=%" PRIu64 " eopnotsupp=%" PRIu64
+	       " io_errors=%" PRIu64 " grant_errors=%" PRIu64 " events=%" PRIu64
+	       " spurious_events=%" PRIu64 " notifications=%" PRIu64 " pool_stalls=%" PRIu64
+	       " pgrant_hits=%" PRIu64 " pgrant_misses=%" PRIu64 " pgrant_evictions=%" PRIu64
+	       " inflight=%u halted=%d\n",
+	       s.requests, s.reads, s.writes, s.flushes, s.barriers, s.discards, s.indirect,
+	       s.bytes_read, s.bytes_written, s.sectors_discarded, s.responses, s.invalid, s.errors,
+	       s.eopnotsupp, s.io_errors, s.grant_errors, s.events, s.spurious_events,
+	       s.notifications, s.pool_stalls, s.pgrant_hits, s.pgrant_misses, s.pgrant_evictions,
+	       s.inflight, s.halted);
+	fflush(stdout);
+}
+
+static void paused_for_exit(struct td_vbd *vbd, void *data)
+{
+	struct serve *sv = data;
+
+	print_stats(vbd);
+	td_vbd_disconnect(vbd);
+	td_loop_stop(&sv->loop);
+}
+
+static void on_signal(struct td_loop *loop, int fd, uint32_t events, void *data)
+{
+	struct serve *sv = data;
+	struct signalfd_siginfo si;
+
+	if (read(fd, &si, sizeof(si)) != sizeof(si) || sv->stopping)
+		return;
+	sv->stopping = true;
+	rt_info("signal %u: draining and exiting", si.ssi_signo);
+	if (td_vbd_pause(sv->vbd, paused_for_exit, sv) < 0)
+		td_loop_stop(loop);
+}
+
+int main(int argc, char **argv)
+{
+	enum { O_IMAGE = 256, O_RO, O_DOMID, O_DEVID, O_REFS, O_ORDER, O_PORT, O_PROTO, O_PERS,
+	       O_INDIRECT, O_READY };
+	static const struct option opts[] = {
+		{ "image", required_argument, NULL, O_IMAGE },
+		{ "readonly", no_argument, NULL, O_RO },
+		{ "domid", required_argument, NULL, O_DOMID },
+		{ "devid", required_argument, NULL, O_DEVID },
+		{ "ring-ref", required_argument, NULL, O_REFS },
+		{ "order", required_argument, NULL, O_ORDER },
+		{ "port", required_argument, NULL, O_PORT },
+		{ "protocol", required_argument, NULL, O_PROTO },
+		{ "persistent", no_argument, NULL, O_PERS },
+		{ "max-indirect", required_argument, NULL, O_INDIRECT },
+		{ "ready", required_argument, NULL, O_READY },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct td_ring_params p = { .max_indirect_segs = 256 };
+	const char *image = NULL, *ready = NULL;
+	uint32_t v, order = UINT32_MAX;
+	unsigned int nrefs = 0;
+	bool readonly = false, have_domid = false, have_port = false;
+	struct serve sv = { .sfd = -1 };
+	sigset_t mask;
+	int c, rc;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		rc = 0;
+		switch (c) {
+		case 'h':
+			usage(stdout);
+			return 0;
+		case O_IMAGE: image = optarg; break;
+		case O_RO: readonly = true; break;
+		case O_DOMID: rc = parse_u32(optarg, 0x7fef, &p.domid); have_domid = true; break;
+		case O_DEVID: rc = parse_u32(optarg, UINT32_MAX, &p.devid); break;
+		case O_REFS: rc = parse_refs(optarg, &p, &nrefs); break;
+		case O_ORDER: rc = parse_u32(optarg, TD_MAX_RING_ORDER, &order); break;
+		case O_PORT: rc = parse_u32(optarg, UINT32_MAX, &p.port); have_port = true; break;
+		case O_PROTO: p.protocol = optarg; break;
+		case O_PERS: p.persistent = true; break;
+		case O_INDIRECT:
+			rc = parse_u32(optarg, 4096, &v);
+			p.max_indirect_segs = (uint16_t)v;
+			break;
+		case O_READY: ready = optarg; break;
+		default:
+			fprintf(stderr, "td-serve: unknown option '%s'\n", argv[optind - 1]);
+			usage(stderr);
+			return EINVAL;
+		}
+		if (rc < 0) {
+			fprintf(stderr, "td-serve: bad value for %s: '%s'\n", argv[optind - 1], optarg);
+			return EINVAL;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "td-serve: unexpected argument '%s'\n", argv[optind]);
+		return EINVAL;
+	}
+	if (!image || !have_domid || !nrefs || !have_port) {
+		fprintf(stderr, "td-serve: --image, --domid, --ring-ref and --port are required\n");
+		return EINVAL;
+	}
+	if (order == UINT32_MAX) {
+		for (order = 0; (1u << order) < nrefs; order++)
+			;
+	}
+	if ((1u << order) != nrefs || order > TD_MAX_RING_ORDER) {
+		fprintf(stderr, "td-serve: %u ring ref(s) for ring-page-order %u\n", nrefs, order);
+		return EINVAL;
+	}
+	p.order = order;
+	rt_log_open("td-serve", 1);
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	rc = td_loop_init(&sv.loop);
+	if (rc < 0)
+		goto out;
+	sv.sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (sv.sfd < 0 ||
+	    (rc = td_loop_file_add(&sv.loop, &sv.sigfile, sv.sfd, EPOLLIN, on_signal, &sv)) < 0) {
+		rc = sv.sfd < 0 ? -errno : rc;
+		goto out;
+	}
+	rc = td_vbd_open(&sv.loop, image, readonly, &sv.vbd);
+	if (rc < 0) {
+		rt_err("cannot open %s: %s", image, strerror(-rc));
+		goto out;
+	}
+	rc = td_vbd_connect(sv.vbd, &p);
+	if (rc < 0) {
+		rt_err("cannot connect the ring: %s", strerror(-rc));
+		goto out;
+	}
+	if (ready) {
+		int fd = open(ready, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+
+		if (fd >= 0)
+			close(fd);
+	}
+	rc = td_loop_run(&sv.loop);
+out:
+	if (sv.vbd)
+		td_vbd_close(sv.vbd);
+	if (sv.sfd >= 0)
+		close(sv.sfd);
+	td_loop_fini(&sv.loop);
+	if (rc < 0) {
+		fprintf(stderr, "td-serve: %s\n", strerror(-rc));
+		return -rc;
+	}
+	return 0;
+}

@@ -1,0 +1,225 @@
+/* A VBD: one image (stack) and the ring(s) serving it; pause/resume and the counters the control
+ * plane reads. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ringtap/log.h"
+#include "src/ring.h"
+
+struct td_vbd {
+	struct td_loop *loop;
+	struct td_image *image;
+	bool readonly;
+	bool paused;
+	bool pause_pending;
+	void (*pause_done)(struct td_vbd *vbd, void *data);
+	void *pause_data;
+	struct td_ring *ring; /* one ring; multi-queue adds more */
+	struct td_loop_hook hook;
+};
+
+struct td_image *td_vbd_image(struct td_vbd *vbd)
+{
+	return vbd->image;
+}
+
+static bool vbd_before_sleep(struct td_loop *loop, void *data)
+{
+	struct td_vbd *vbd = data;
+
+	if (vbd->pause_pending && (!vbd->ring || !vbd->ring->inflight)) {
+		vbd->pause_pending = false;
+		if (vbd->ring)
+			td_ring_push_responses(vbd->ring);
+		if (vbd->pause_done)
+			vbd->pause_done(vbd, vbd->pause_data);
+	}
+	return false;
+}
+
+static int open_image(struct td_vbd *vbd, const char *type_path, struct td_image **out)
+{
+	struct td_image *img = calloc(1, sizeof(*img));
+	int rc;
+
+	if (!img)
+		return -ENOMEM;
+	rc = td_image_open(img, vbd->loop, type_path, vbd->readonly ? TD_OPEN_RDONLY : 0);
+	if (rc < 0) {
+		free(img);
+		return rc;
+	}
+	*out = img;
+	return 0;
+}
+
+static void close_image(struct td_image *img)
+{
+	if (img) {
+		td_image_close(img);
+		free(img);
+	}
+}
+
+int td_vbd_open(struct td_loop *loop, const char *type_path, bool readonly, struct td_vbd **out)
+{
+	struct td_vbd *vbd = calloc(1, sizeof(*vbd));
+	int rc;
+
+	if (!vbd)
+		return -ENOMEM;
+	vbd->loop = loop;
+	vbd->readonly = readonly;
+	rc = open_image(vbd, type_path, &vbd->image);
+	if (rc < 0) {
+		free(vbd);
+		return rc;
+	}
+	td_loop_hook_add(loop, &vbd->hook, vbd_before_sleep, vbd);
+	*out = vbd;
+	return 0;
+}
+
+void td_vbd_close(struct td_vbd *vbd)
+{
+	if (!vbd)
+		return;
+	if (vbd->ring && td_vbd_disconnect(vbd) < 0)
+		rt_err("vbd: closing with %u request(s) in flight", vbd->ring->inflight);
+	td_loop_hook_del(vbd->loop, &vbd->hook);
+	close_image(vbd->image);
+	if (vbd->ring) {
+		/* Requests still in flight were waited for by the driver's close. */
+		td_ring_stop(vbd->ring);
+		td_ring_detach(vbd->ring);
+		free(vbd->ring);
+	}
+	free(vbd);
+}
+
+static void set_limits(struct td_vbd *vbd, struct td_ring *r)
+{
+	r->limits.disk_sectors = vbd->image->info.sectors;
+	r->limits.readonly = vbd->readonly || vbd->image->info.readonly;
+	r->limits.discard = vbd->image->info.discard && !r->limits.readonly;
+}
+
+int td_vbd_connect(struct td_vbd *vbd, const struct td_ring_params *params)
+{
+	struct td_ring *r;
+	int rc;
+
+	if (vbd->ring)
+		return -EBUSY;
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	r->vbd = vbd;
+	r->loop = vbd->loop;
+	r->params = *params;
+	set_limits(vbd, r);
+	rc = td_ring_attach(r);
+	r->params.protocol = NULL; /* the caller's string: read once, by attach */
+	if (rc < 0) {
+		free(r);
+		return rc;
+	}
+	r->paused = vbd->paused;
+	rc = td_ring_start(r);
+	if (rc < 0) {
+		td_ring_detach(r);
+		free(r);
+		return rc;
+	}
+	vbd->ring = r;
+	rt_info("vbd %u/%u: connected: %u ring page(s), %u slots, %s ABI, %s, indirect %u%s",
+		params->domid, params->devid, r->nr_pages, r->back.nr_ents,
+		blkif_abi_name(r->abi), vbd->image->name, params->max_indirect_segs,
+		r->persistent ? ", persistent grants" : "");
+	return 0;
+}
+
+int td_vbd_disconnect(struct td_vbd *vbd)
+{
+	struct td_ring *r = vbd->ring;
+
+	if (!r)
+		return -ENOTCONN;
+	if (r->inflight)
+		return -EBUSY;
+	td_ring_stop(r);
+	td_ring_detach(r);
+	free(r);
+	vbd->ring = NULL;
+	return 0;
+}
+
+int td_vbd_pause(struct td_vbd *vbd, void (*done)(struct td_vbd *vbd, void *data), void *data)
+{
+	if (vbd->paused)
+		return -EALREADY;
+	vbd->paused = true;
+	if (vbd->ring)
+		vbd->ring->paused = true;
+	vbd->pause_done = done;
+	vbd->pause_data = data;
+	vbd->pause_pending = true;
+	return 0;
+}
+
+int td_vbd_resume(struct td_vbd *vbd, const char *type_path)
+{
+	struct td_image *img;
+	int rc;
+
+	if (!vbd->paused || vbd->pause_pending)
+		return vbd->paused ? -EBUSY : -EINVAL;
+	if (type_path) {
+		rc = open_image(vbd, type_path, &img);
+		if (rc < 0)
+			return rc;
+		close_image(vbd->image);
+		vbd->image = img;
+	}
+	vbd->paused = false;
+	if (vbd->ring) {
+		set_limits(vbd, vbd->ring);
+		vbd->ring->paused = false;
+		vbd->ring->retry = true;
+	}
+	return 0;
+}
+
+void td_vbd_info(const struct td_vbd *vbd, struct td_vbd_info *info)
+{
+	const struct td_image_info *ii = &vbd->image->info;
+
+	memset(info, 0, sizeof(*info));
+	info->sectors = ii->sectors;
+	info->sector_size = ii->sector_size;
+	info->physical_sector_size = ii->physical_sector_size;
+	info->info = (vbd->readonly || ii->readonly) ? VDISK_READONLY : 0;
+	info->discard = ii->discard && !info->info;
+	info->discard_granularity = ii->discard_granularity;
+	info->discard_alignment = ii->discard_alignment;
+	info->paused = vbd->paused;
+	info->nr_rings = vbd->ring ? 1 : 0;
+	memcpy(info->image, vbd->image->name, sizeof(info->image));
+}
+
+int td_vbd_stats(const struct td_vbd *vbd, unsigned int index, struct td_ring_stats *stats)
+{
+	const struct td_ring *r = vbd->ring;
+
+	if (!r || index != 0)
+		return -ENOENT;
+	*stats = r->stats;
+	stats->inflight = r->inflight;
+	if (r->persistent) {
+		stats->pgrant_hits = r->pgrants.stats.hits;
+		stats->pgrant_misses = r->pgrants.stats.misses;
+		stats->pgrant_evictions = r->pgrants.stats.evictions;
+	}
+	return 0;
+}
