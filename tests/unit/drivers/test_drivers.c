@@ -1,0 +1,228 @@
+/* Image drivers through their ops tables: the registry (names, aliases), the null driver
+ * (sizes, zeros, completion only from kick), and the aio driver on a real file (data, flush,
+ * discard, read-only). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "src/image.h"
+
+struct done_rec {
+	int calls;
+	int err;
+};
+
+static void rec_done(struct td_io *io, int err)
+{
+	struct done_rec *r = io->data;
+
+	r->calls++;
+	r->err = err;
+}
+
+static void io_init(struct td_io *io, uint8_t op, uint64_t sector, struct iovec *iov, int n,
+		    struct done_rec *rec)
+{
+	memset(io, 0, sizeof(*io));
+	io->op = op;
+	io->sector = sector;
+	io->iov = iov;
+	io->iovcnt = n;
+	io->done = rec_done;
+	io->data = rec;
+}
+
+static void registry_names_and_aliases(void **state)
+{
+	struct td_loop loop;
+	struct td_image img;
+
+	assert_non_null(td_driver_find("aio"));
+	assert_ptr_equal(td_driver_find("raw"), td_driver_find("aio"));
+	assert_non_null(td_driver_find("null"));
+	assert_null(td_driver_find("qcow9"));
+	assert_int_equal(td_loop_init(&loop), 0);
+	assert_int_equal(td_image_open(&img, &loop, "qcow9:/x", 0), -EPROTONOSUPPORT);
+	assert_int_equal(td_image_open(&img, &loop, "no-colon", 0), -EINVAL);
+	assert_int_equal(td_image_open(&img, &loop, ":/x", 0), -EINVAL);
+	assert_int_equal(td_image_open(&img, &loop, "null:1M", 0), 0);
+	assert_string_equal(img.name, "null:1M");
+	td_image_close(&img);
+	td_loop_fini(&loop);
+}
+
+static void null_sizes(void **state)
+{
+	struct td_loop loop;
+	struct td_image img;
+	uint64_t b;
+
+	assert_int_equal(td_loop_init(&loop), 0);
+	assert_int_equal(td_image_open(&img, &loop, "null:1M", 0), 0);
+	assert_int_equal(img.info.sectors, 2048);
+	td_image_close(&img);
+	assert_int_equal(td_image_open(&img, &loop, "null:", 0), 0);
+	assert_int_equal(img.info.sectors, (1u << 30) / 512);
+	td_image_close(&img);
+	assert_int_equal(td_image_open(&img, &loop, "null:4096", TD_OPEN_RDONLY), 0);
+	assert_int_equal(img.info.sectors, 8);
+	assert_true(img.info.readonly);
+	td_image_close(&img);
+	assert_int_equal(td_image_open(&img, &loop, "null:100", 0), -EINVAL); /* not sectors */
+	assert_int_equal(td_image_open(&img, &loop, "null:0", 0), -EINVAL);
+	assert_int_equal(td_image_open(&img, &loop, "null:1X", 0), -EINVAL);
+	assert_int_equal(td_image_open(&img, &loop, "null:-1", 0), -EINVAL);
+	assert_int_equal(td_image_open(&img, &loop, "null:99999999999T", 0), -EINVAL);
+	assert_int_equal(td_parse_size("2G", &b), 0);
+	assert_true(b == 2ull << 30);
+	assert_int_equal(td_parse_size("3KiB", &b), 0);
+	assert_int_equal(b, 3072);
+	td_loop_fini(&loop);
+}
+
+static void null_completes_at_kick_with_zeros(void **state)
+{
+	struct td_loop loop;
+	struct td_image img;
+	struct td_io io[3];
+	struct done_rec rec[3] = { { 0 } };
+	char buf[2][4096];
+	struct iovec iov[2] = { { buf[0], 4096 }, { buf[1], 1024 } };
+
+	memset(buf, 0xab, sizeof(buf));
+	assert_int_equal(td_loop_init(&loop), 0);
+	assert_int_equal(td_image_open(&img, &loop, "null:1M", 0), 0);
+	io_init(&io[0], TD_OP_READ, 0, iov, 2, &rec[0]);
+	io_init(&io[1], TD_OP_WRITE, 8, iov, 1, &rec[1]);
+	io_init(&io[2], TD_OP_FLUSH, 0, NULL, 0, &rec[2]);
+	for (int i = 0; i < 3; i++)
+		td_image_submit(&img, &io[i]);
+	assert_int_equal(rec[0].calls + rec[1].calls + rec[2].calls, 0); /* not from submit */
+	td_image_kick(&img);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(rec[i].calls, 1);
+		assert_int_equal(rec[i].err, 0);
+	}
+	for (int i = 0; i < 4096 + 1024; i++)
+		assert_int_equal(((unsigned char *)buf)[i], 0);
+	assert_int_equal((unsigned char)buf[1][1024], 0xab); /* nothing beyond the iovec */
+	td_image_close(&img);
+	td_loop_fini(&loop);
+}
+
+static void run_until(struct td_loop *loop, struct done_rec *rec, int calls)
+{
+	for (int i = 0; i < 1000 && rec->calls < calls; i++)
+		assert_true(td_loop_run_once(loop, 100) >= 0);
+	assert_int_equal(rec->calls, calls);
+}
+
+static void aio_reads_writes_flushes_and_discards(void **state)
+{
+	char path[] = "/tmp/td-test-aio.XXXXXX";
+	int fd = mkstemp(path);
+	struct td_loop loop;
+	struct td_image img;
+	struct td_io io;
+	struct done_rec rec = { 0 };
+	unsigned char *buf, *chk;
+	struct iovec iov[2];
+	char tp[64];
+	struct stat st;
+
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, 1 << 20), 0);
+	buf = aligned_alloc(4096, 16384);
+	chk = malloc(8192);
+	assert_int_equal(td_loop_init(&loop), 0);
+	snprintf(tp, sizeof(tp), "raw:%s", path);
+	assert_int_equal(td_image_open(&img, &loop, tp, 0), 0);
+	assert_string_equal(img.name + 3, tp + 3);
+	assert_memory_equal(img.name, "aio:", 4); /* printed as aio */
+	assert_int_equal(img.info.sectors, 2048);
+
+	memset(buf, 0x3c, 4096);
+	memset(buf + 4096, 0xc3, 4096);
+	iov[0] = (struct iovec){ buf, 4096 };
+	iov[1] = (struct iovec){ buf + 4096, 4096 };
+	io_init(&io, TD_OP_WRITE, 16, iov, 2, &rec);
+	td_image_submit(&img, &io);
+	td_image_kick(&img);
+	run_until(&loop, &rec, 1);
+	assert_int_equal(rec.err, 0);
+	assert_int_equal(pread(fd, chk, 8192, 16 * 512), 8192);
+	assert_memory_equal(chk, buf, 8192);
+
+	io_init(&io, TD_OP_FLUSH, 0, NULL, 0, &rec);
+	td_image_submit(&img, &io);
+	td_image_kick(&img);
+	run_until(&loop, &rec, 2);
+	assert_int_equal(rec.err, 0);
+
+	memset(buf + 8192, 0, 8192);
+	iov[0] = (struct iovec){ buf + 8192, 8192 };
+	io_init(&io, TD_OP_READ, 16, iov, 1, &rec);
+	td_image_submit(&img, &io);
+	td_image_kick(&img);
+	run_until(&loop, &rec, 3);
+	assert_int_equal(rec.err, 0);
+	assert_memory_equal(buf + 8192, buf, 8192);
+
+	/* discard: a hole, zeros, the size kept */
+	assert_int_equal(fstat(fd, &st), 0);
+	blkcnt_t before = st.st_blocks;
+	io_init(&io, TD_OP_DISCARD, 16, NULL, 0, &rec);
+	io.nr_sectors = 16;
+	td_image_submit(&img, &io);
+	td_image_kick(&img);
+	run_until(&loop, &rec, 4);
+	assert_int_equal(rec.err, 0);
+	assert_int_equal(fstat(fd, &st), 0);
+	assert_true(st.st_blocks < before);
+	assert_int_equal(st.st_size, 1 << 20);
+	assert_int_equal(pread(fd, chk, 8192, 16 * 512), 8192);
+	for (int i = 0; i < 8192; i++)
+		assert_int_equal(chk[i], 0);
+	td_image_close(&img);
+
+	/* read-only: opened O_RDONLY, so a write fails in the kernel even if it got there */
+	assert_int_equal(td_image_open(&img, &loop, tp, TD_OPEN_RDONLY), 0);
+	assert_true(img.info.readonly);
+	iov[0] = (struct iovec){ buf, 4096 };
+	io_init(&io, TD_OP_WRITE, 0, iov, 1, &rec);
+	td_image_submit(&img, &io);
+	td_image_kick(&img);
+	run_until(&loop, &rec, 5);
+	assert_int_equal(rec.err, -EBADF);
+	td_image_close(&img);
+
+	assert_int_equal(td_image_open(&img, &loop, "aio:/nonexistent/x", 0), -ENOENT);
+	assert_int_equal(td_image_open(&img, &loop, "aio:", 0), -EINVAL);
+	assert_int_equal(td_image_open(&img, &loop, "aio:/tmp", 0), -EISDIR);
+	td_loop_fini(&loop);
+	close(fd);
+	unlink(path);
+	free(buf);
+	free(chk);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(registry_names_and_aliases),
+		cmocka_unit_test(null_sizes),
+		cmocka_unit_test(null_completes_at_kick_with_zeros),
+		cmocka_unit_test(aio_reads_writes_flushes_and_discards),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,5 @@
+# Unit tests of tapdisk's core: request decoding/validation per ABI, responses, the
+# persistent-grant cache, the event loop.
+$(eval $(call unit_test,test_blkif_req,tests/unit/src/test_blkif_req.c,tdcore rtblkif))
+$(eval $(call unit_test,test_pgrant,tests/unit/src/test_pgrant.c,tdcore))
+$(eval $(call unit_test,test_loop,tests/unit/src/test_loop.c,tdcore))
