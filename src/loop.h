@@ -1,6 +1,7 @@
 /* tapdisk's event loop: epoll file events, monotonic timers and before-sleep hooks behind one
  * small API (the shape of Redis's ae). Handlers run only from td_loop_run/td_loop_run_once and
- * never run the loop themselves. Every registration is a caller-owned struct: no allocation. */
+ * never run the loop themselves. Every registration is a caller-owned, zero-initialized struct
+ * (no allocation). */
 #ifndef TD_LOOP_H
 #define TD_LOOP_H
 

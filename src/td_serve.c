@@ -40,7 +40,8 @@ static void usage(FILE *out)
 		"  --persistent         the frontend offers feature-persistent\n"
 		"  --max-indirect N     feature-max-indirect-segments advertised, 0..4096 "
 		"(default 256; 0: none)\n"
-		"  --ready FILE         create FILE once the ring is connected\n"
+		"  --ready FILE         once connected, write the disk's xenstore values (sectors,\n"
+		"                       sector-size, info, discard...) as key=value lines to FILE\n"
 		"  -h, --help           show this help\n"
 		"On exit, prints the ring's counters on stdout as one line of key=value.\n");
 }
@@ -93,6 +94,29 @@ static void print_stats(struct td_vbd *vbd)
 	       s.notifications, s.pool_stalls, s.pgrant_hits, s.pgrant_misses, s.pgrant_evictions,
 	       s.inflight, s.halted);
 	fflush(stdout);
+}
+
+/* The disk's xenstore values (what tapback writes before Connected), written atomically. */
+static int write_ready(const char *path, struct td_vbd *vbd)
+{
+	struct td_vbd_info in;
+	char tmp[4096];
+	FILE *f;
+
+	td_vbd_info(vbd, &in);
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp))
+		return -ENAMETOOLONG;
+	f = fopen(tmp, "w");
+	if (!f)
+		return -errno;
+	fprintf(f,
+		"sectors=%" PRIu64 "\nsector-size=%u\nphysical-sector-size=%u\ninfo=%u\n"
+		"feature-discard=%d\ndiscard-granularity=%u\ndiscard-alignment=%u\n",
+		in.sectors, in.sector_size, in.physical_sector_size, in.info, in.discard,
+		in.discard_granularity, in.discard_alignment);
+	if (fclose(f) != 0 || rename(tmp, path) < 0)
+		return -errno;
+	return 0;
 }
 
 static void paused_for_exit(struct td_vbd *vbd, void *data)
@@ -220,10 +244,11 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	if (ready) {
-		int fd = open(ready, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-
-		if (fd >= 0)
-			close(fd);
+		rc = write_ready(ready, sv.vbd);
+		if (rc < 0) {
+			rt_err("cannot write %s: %s", ready, strerror(-rc));
+			goto out;
+		}
 	}
 	rc = td_loop_run(&sv.loop);
 out:

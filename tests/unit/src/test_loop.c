@@ -20,7 +20,7 @@ static void mark(struct td_loop *loop, struct td_loop_timer *t, void *data)
 static void timers_fire_in_deadline_order(void **state)
 {
 	struct td_loop loop;
-	struct td_loop_timer t[3];
+	struct td_loop_timer t[3] = { { 0 } };
 	uint64_t start = td_loop_now_ns();
 
 	assert_int_equal(td_loop_init(&loop), 0);
@@ -45,7 +45,7 @@ static void timers_fire_in_deadline_order(void **state)
 static void periodic_and_cancelled_timers(void **state)
 {
 	struct td_loop loop;
-	struct td_loop_timer per, gone;
+	struct td_loop_timer per = { 0 }, gone = { 0 };
 	uint64_t start;
 
 	assert_int_equal(td_loop_init(&loop), 0);
@@ -124,7 +124,7 @@ static bool busy_twice(struct td_loop *loop, void *data)
 static void hooks_run_before_sleep_and_keep_it_awake(void **state)
 {
 	struct td_loop loop;
-	struct td_loop_hook h;
+	struct td_loop_hook h = { 0 };
 	uint64_t start;
 
 	assert_int_equal(td_loop_init(&loop), 0);
@@ -152,7 +152,7 @@ static void stop_ends_run(struct td_loop *loop, struct td_loop_timer *t, void *d
 static void run_until_stopped(void **state)
 {
 	struct td_loop loop;
-	struct td_loop_timer t;
+	struct td_loop_timer t = { 0 };
 
 	assert_int_equal(td_loop_init(&loop), 0);
 	td_loop_timer_arm(&loop, &t, 1000000, 0, stop_ends_run, NULL);
