@@ -197,6 +197,7 @@ static void req_free(struct blkfront *bf, struct bf_req *r)
 static void ring_write(struct blkfront *bf, struct bf_req *r, const struct blkfront_raw_req *req)
 {
 	r->operation = req->operation;
+	r->indirect_op = req->operation == BLKIF_OP_INDIRECT ? req->indirect_op : req->operation;
 	bf_abi_write_request(bf->info.abi, slot(bf, bf->req_prod_pvt), req,
 			     (uint64_t)(r - bf->reqs));
 	bf->req_prod_pvt++;
@@ -491,7 +492,7 @@ int blkfront_process(struct blkfront *bf, bool arm)
 			if (rsp.id >= bf->info.queue_depth || !bf->reqs[rsp.id].in_use)
 				return ring_broken(bf, "response id", rsp.id);
 			r = &bf->reqs[rsp.id];
-			if (rsp.operation != r->operation)
+			if (rsp.operation != r->operation && rsp.operation != r->indirect_op)
 				return ring_broken(bf, "response operation", rsp.operation);
 			completed += req_complete(bf, r, bf_status_to_errno(rsp.status));
 			if (bf->broken)

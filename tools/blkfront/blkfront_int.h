@@ -94,7 +94,9 @@ struct bf_req {
 	struct bf_io *io; /* NULL for a raw request */
 	blkfront_done_fn raw_done;
 	void *raw_arg;
-	uint8_t operation; /* the slot's operation, which the response must echo */
+	/* the response echoes the slot's operation, or for an indirect request its indirect_op
+	 * (Linux blkback answers with the latter) */
+	uint8_t operation, indirect_op;
 	bool in_use;
 	size_t io_off, len; /* the part of io's buffer this request carries */
 	unsigned int nsegs, nind;

@@ -11,3 +11,5 @@ $(eval $(call unit_test,test_blkfront_request,tests/unit/tools/blkfront/test_blk
 $(eval $(call unit_test,test_blkfront_pool,tests/unit/tools/blkfront/test_blkfront_pool.c,blkfront rtblkif rtutil,$(BLKFRONT_LDLIBS)))
 # hostile-front: a guest writing malformed requests into the ring (system tests of the backend)
 $(eval $(call test_program,hostile-front,tools/blkfront/tests/hostile_front.c,blkfront rtblkif rtutil,$(BLKFRONT_LDLIBS)))
+# blkfront-io: a guest doing I/O from the command line (system tests compare with image bytes)
+$(eval $(call test_program,blkfront-io,tools/blkfront/tests/blkfront_io.c,blkfront rtblkif rtutil,$(BLKFRONT_LDLIBS)))
