@@ -2,3 +2,6 @@
 SIMXEN_XENSTORED_SRCS := $(addprefix tools/simxen/xenstored/,main.c conn.c ops.c store.c \
 	access.c perms.c path.c watch.c transaction.c domain.c)
 $(eval $(call noinst_program,simxen-xenstored,$(SIMXEN_XENSTORED_SRCS),rtutil))
+
+# Its test client, through Debian's libxenstore (tests/system/simxen-xenstore-*.sh).
+$(eval $(call test_program,xs-client-test,tools/simxen/xenstored/tests/xs-client-test.c,,$(LIBS_XENSTORE)))
