@@ -11,6 +11,7 @@
 #       The backend directory must exist (simxen vbd add). Registered with at_exit.
 #   vbd_wait_connected DOMID DEVID   waits until td-serve is serving (backend state 4)
 #   vbd_detach DOMID DEVID          SIGTERM to td-serve, waits; its exit code is returned
+#   (td-serve also stops, with backend state 6, when the frontend closes: one VBD per connection)
 #   vbd_stat DOMID DEVID KEY        a counter from td-serve's final stats (after vbd_detach)
 #   vbd_pid DOMID DEVID             td-serve's pid (empty until started)
 #   VBD_DIR_<dom>_<dev>: $T/vbd.DOMID.DEVID holds td-serve's stdout/stderr, pid, exit code.
@@ -85,8 +86,19 @@ _vbd_backend() {
 		kv+=("$be/$k" "$v")
 	done <"$d/ready"
 	xenstore-write "${kv[@]}" "$be/state" 4
-	wait "$pid"
-	echo $? >"$d/rc"
+	# Connected until the frontend closes (Closing/Closed) or td-serve is stopped.
+	local st rc=0
+	while kill -0 "$pid" 2>/dev/null; do
+		st=$(xenstore-read "$fe/state" 2>/dev/null || echo 6)
+		if [ "$st" = 5 ] || [ "$st" = 6 ]; then
+			kill -TERM "$pid" 2>/dev/null
+			break
+		fi
+		sleep 0.1
+	done
+	wait "$pid" || rc=$?
+	echo "$rc" >"$d/rc"
+	xenstore-write "$be/state" 6 2>/dev/null || true
 }
 
 vbd_attach() {
@@ -133,17 +145,18 @@ vbd_detach() {
 	d=$(vbd_dir "$1" "$2")
 	pid=$(vbd_pid "$1" "$2")
 	hs=$(cat "$d/handshake.pid" 2>/dev/null || true)
-	[ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null
+	[ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null || true
 	for ((i = 0; i < 400; i++)); do
 		[ -f "$d/rc" ] && break
 		[ -n "$hs" ] && ! kill -0 "$hs" 2>/dev/null && break
 		sleep 0.05
 	done
 	if [ ! -f "$d/rc" ]; then
-		[ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null
-		[ -n "$hs" ] && kill "$hs" 2>/dev/null
+		[ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null || true
+		[ -n "$hs" ] && kill "$hs" 2>/dev/null || true
 		return 1
 	fi
+	[ -z "$hs" ] || wait "$hs" 2>/dev/null || true
 	return "$(cat "$d/rc")"
 }
 
