@@ -12,6 +12,7 @@
 #include "optgroup.h"
 
 #include "ringtap/blkfront.h"
+#include "ringtap/log.h"
 
 /* Engine options (given after ioengine= on the command line). fio stores a thread_data pointer
  * in the first member. */
@@ -199,6 +200,7 @@ static int bfe_setup(struct thread_data *td)
 		return 1;
 	}
 	td->o.use_thread = 1;
+	rt_log_open("fio-blkfront", 1);
 	f = td->files[0];
 	blkfront_opts_init(&opts);
 	opts.ring_order = o->ring_order;
