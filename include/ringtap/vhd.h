@@ -310,6 +310,9 @@ int vhd_close(struct vhd_file *f);
 /* Writes pending metadata and fsyncs. */
 int vhd_flush(struct vhd_file *f);
 
+/* Record "path: message" in f->err and return err (for callers adding their own failures). */
+int vhd_fail(struct vhd_file *f, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 static inline bool vhd_is_dynamic(const struct vhd_file *f)
 {
 	return f->footer.type == VHD_TYPE_DYNAMIC || f->footer.type == VHD_TYPE_DIFF;
@@ -342,6 +345,9 @@ int vhd_write_batmap(struct vhd_file *f);
 /* Parent of a differencing disk: the first locator that decodes to an existing file, as a
  * canonical path (-ENOENT if none exists; *out then holds the first decoded name if any). */
 int vhd_parent_path(struct vhd_file *f, char *out, size_t outlen);
+/* Decode locator i of a differencing disk into a path; 1 if its kind is not one to follow
+ * (Mac alias, deprecated codes, none). */
+int vhd_read_locator(struct vhd_file *f, int i, char *out, size_t outlen);
 /* Point a differencing disk at a new parent (rewrites locators, name, UUID, timestamp). */
 int vhd_set_parent(struct vhd_file *f, const char *parent, bool parent_raw);
 

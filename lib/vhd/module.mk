@@ -3,3 +3,7 @@ RTVHD_SRCS := $(addprefix lib/vhd/,bat.c bitmap.c blockio.c chain.c check.c chec
 	file.c footer.c geometry.c header.c ids.c io.c layout.c locator.c parent.c resize.c \
 	validate.c)
 $(eval $(call static_lib,rtvhd,$(RTVHD_SRCS)))
+
+# Tests: cmocka units for the pure logic and validation; vhd-io writes/reads images for the
+# system tests (tests/system/vhd-*.sh).
+$(eval $(call test_program,vhd-io,tests/unit/lib/vhd/vhd-io.c,rtvhd))

@@ -67,8 +67,7 @@ int vhd_make_locators(const char *child, const char *parent, struct vhd_header *
 	return 0;
 }
 
-/* Decode locator i into a path; 1 if it is not a kind we can follow. */
-static int read_locator(struct vhd_file *f, int i, char *out, size_t outlen)
+int vhd_read_locator(struct vhd_file *f, int i, char *out, size_t outlen)
 {
 	const struct vhd_locator *l = &f->header.loc[i];
 	uint8_t *data;
@@ -101,7 +100,7 @@ int vhd_parent_path(struct vhd_file *f, char *out, size_t outlen)
 		return vhd_fail(f, err, "cannot resolve its own path: %s", strerror(-err));
 	*strrchr(child, '/') = '\0';
 	for (int i = 0; i < VHD_LOCATORS; i++) {
-		err = read_locator(f, i, name, sizeof(name));
+		err = vhd_read_locator(f, i, name, sizeof(name));
 		if (err)
 			continue;
 		if (!first[0])
