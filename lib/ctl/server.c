@@ -145,6 +145,19 @@ static void conn_update_events(struct ctl_conn *c)
 	}
 }
 
+/* Before closing on a refused client: closing a Unix socket with unread input resets the peer,
+ * which would lose the error reply just sent; so read (bounded) and discard what is queued. */
+static void conn_discard_input(struct ctl_conn *c)
+{
+	uint8_t buf[4096];
+	size_t total = 0;
+	ssize_t n;
+
+	shutdown(c->fd, SHUT_WR);
+	while (total < 1024 * 1024 && (n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT)) > 0)
+		total += (size_t)n;
+}
+
 /* Writes what it can of the queued reply; drops the client on error or when closing is done. */
 static void conn_flush(struct ctl_conn *c)
 {
@@ -167,6 +180,7 @@ static void conn_flush(struct ctl_conn *c)
 		c->out = NULL;
 		c->out_len = c->out_off = 0;
 		if (c->closing) {
+			conn_discard_input(c);
 			conn_drop(c, NULL);
 			return;
 		}
