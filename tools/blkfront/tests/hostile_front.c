@@ -211,7 +211,7 @@ static int case_write_readonly(struct ctx *c, struct blkfront_raw_req *r)
 
 static int case_foreign_grant(struct ctx *c, struct blkfront_raw_req *r)
 {
-	uint32_t ref;
+	uint32_t ref = 0;
 	void *addr;
 	int err = base_rw(c, r, BLKIF_OP_READ);
 
@@ -306,6 +306,7 @@ static void usage(FILE *out)
 		"  --other-domid D      domain the foreign-grant case grants to (default backend+1)\n"
 		"  --no-followup        do not check that a valid read still works after each case\n"
 		"  --timeout-ms MS      per answer and per handshake step (default 5000)\n"
+		"  --hold-ms MS         stay connected this long after the cases (default 0)\n"
 		"  --help\n"
 		"Cases:\n");
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
@@ -323,12 +324,14 @@ int main(int argc, char **argv)
 		{ "other-domid", required_argument, NULL, 'D' },
 		{ "no-followup", no_argument, NULL, 'n' },
 		{ "timeout-ms", required_argument, NULL, 't' },
+		{ "hold-ms", required_argument, NULL, 'H' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *device = NULL, *name = NULL;
 	struct blkfront_opts opts;
 	struct ctx c = { .timeout_ms = 5000 };
+	long hold_ms = 0;
 	long other = -1;
 	bool followup = true;
 	unsigned int i, ran = 0;
@@ -381,6 +384,14 @@ int main(int argc, char **argv)
 				return EINVAL;
 			}
 			break;
+		case 'H':
+			hold_ms = strtol(optarg, &end, 10);
+			if (*end || !*optarg || hold_ms < 0 || hold_ms > 600000) {
+				fprintf(stderr, "hostile-front: --hold-ms %s: want 0..600000\n",
+					optarg);
+				return EINVAL;
+			}
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -419,6 +430,11 @@ int main(int argc, char **argv)
 			continue;
 		err = run_case(&c, &cases[i], followup);
 		ran++;
+	}
+	if (hold_ms) {
+		struct timespec ts = { .tv_sec = hold_ms / 1000, .tv_nsec = hold_ms % 1000 * 1000000 };
+
+		nanosleep(&ts, NULL);
 	}
 	blkfront_close(c.bf);
 	if (err)
