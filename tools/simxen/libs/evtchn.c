@@ -1,22 +1,20 @@
 /* libxenevtchn.so.1 for simxen: Xen's event-channel library API over the shared port tables and
- * a wakeup socket per handle (port.c), with the errors of Linux's /dev/xen/evtchn. */
+ * a wakeup FIFO per handle (port.c), with the errors of Linux's /dev/xen/evtchn. */
 #include <errno.h>
 #include <stdlib.h>
-#include <sys/socket.h>
 #include <unistd.h>
 #include <xenevtchn.h>
 
 #include "handle.h"
 #include "port.h"
 
-/* See SX_SOCKET_BUFFER in port.c: the wakeup queue holds one datagram per bound port. */
-#define SX_PORTS_PER_HANDLE 256u
 #define SX_UNRESTRICTED UINT32_MAX
 
 struct xenevtchn_handle {
 	struct sx_handle base;
 	uint32_t id;
-	int sock;
+	int fifo; /* the ports delivered to this handle: xenevtchn_fd */
+	struct sx_wakeups wakeups;
 	uint32_t restrict_domid;
 };
 
@@ -32,13 +30,14 @@ xenevtchn_handle *xenevtchn_open(struct xentoollog_logger *logger, unsigned int 
 		goto fail;
 	xce->restrict_domid = SX_UNRESTRICTED;
 	xce->id = sx_host_new_handle_id(&xce->base.host);
-	xce->sock = sx_port_socket(&xce->base.host, xce->id, !(flags & XENEVTCHN_NO_CLOEXEC));
-	if (xce->sock < 0) {
-		rc = xce->sock;
-		sx_log(&xce->base, XTL_ERROR, -rc, "simxen: cannot create the wakeup socket");
+	xce->fifo = sx_port_fifo_open(&xce->base.host, xce->id, !(flags & XENEVTCHN_NO_CLOEXEC));
+	if (xce->fifo < 0) {
+		rc = xce->fifo;
+		sx_log(&xce->base, XTL_ERROR, -rc, "simxen: cannot create the wakeup FIFO");
 		sx_handle_close(&xce->base);
 		goto fail;
 	}
+	sx_wakeups_init(&xce->wakeups);
 	return xce;
 fail:
 	free(xce);
@@ -68,7 +67,9 @@ int xenevtchn_close(xenevtchn_handle *xce)
 			sx_port_close(&xce->base.host, xce->base.self, port);
 	}
 	sx_host_evtchn_unlock(&xce->base.host);
-	close(xce->sock);
+	sx_wakeups_fini(&xce->wakeups);
+	sx_port_fifo_remove(&xce->base.host, xce->id);
+	close(xce->fifo);
 	sx_handle_close(&xce->base);
 	free(xce);
 	return 0;
@@ -76,12 +77,13 @@ int xenevtchn_close(xenevtchn_handle *xce)
 
 int xenevtchn_fd(xenevtchn_handle *xce)
 {
-	return xce->sock;
+	return xce->fifo;
 }
 
 int xenevtchn_notify(xenevtchn_handle *xce, evtchn_port_t port)
 {
-	return sx_ret(sx_port_notify(&xce->base.host, xce->sock, xce->base.self, port, xce->id));
+	return sx_ret(
+		sx_port_notify(&xce->base.host, &xce->wakeups, xce->base.self, port, xce->id));
 }
 
 static uint32_t resolve_domid(xenevtchn_handle *xce, uint32_t domid)
@@ -92,15 +94,11 @@ static uint32_t resolve_domid(xenevtchn_handle *xce, uint32_t domid)
 static int bind_check(xenevtchn_handle *xce, uint32_t domid, bool interdomain)
 {
 	/* Linux refuses everything but binding to the restricted-to domain with EACCES. */
-	if (xce->restrict_domid != SX_UNRESTRICTED && (!interdomain || domid != xce->restrict_domid))
+	if (xce->restrict_domid != SX_UNRESTRICTED &&
+	    (!interdomain || domid != xce->restrict_domid))
 		return -EACCES;
 	if (!sx_domid_valid(domid))
 		return -EINVAL;
-	if (sx_port_count_owned(xce->base.self, xce->id) >= SX_PORTS_PER_HANDLE) {
-		sx_log(&xce->base, XTL_ERROR, ENOSPC, "simxen: a handle binds at most %u ports",
-		       SX_PORTS_PER_HANDLE);
-		return -ENOSPC;
-	}
 	return 0;
 }
 
@@ -135,7 +133,7 @@ xenevtchn_port_or_error_t xenevtchn_bind_interdomain(xenevtchn_handle *xce, uint
 		return sx_ret(rc);
 	/* Xen raises the new port conservatively, for events sent to the unbound remote port. A
 	 * failed wakeup leaves the event pending for the next notification. */
-	sx_port_raise_local(&xce->base.host, xce->sock, xce->base.self, (uint32_t)rc);
+	sx_port_raise_local(&xce->base.host, &xce->wakeups, xce->base.self, (uint32_t)rc);
 	return rc;
 }
 
@@ -171,16 +169,19 @@ xenevtchn_port_or_error_t xenevtchn_pending(xenevtchn_handle *xce)
 	uint32_t port;
 	ssize_t n;
 
-	/* Anyone on the host can send to an abstract socket: ignore what is not a port. */
+	/* Blocks, as a read of /dev/xen/evtchn does, unless the caller made the fd non-blocking.
+	 * What is not a port (a stray write into the FIFO) is skipped. */
 	do
-		n = recv(xce->sock, &port, sizeof(port), 0);
-	while (n >= 0 && (n != sizeof(port) || port == 0 || port >= SX_NR_PORTS));
+		n = read(xce->fifo, &port, sizeof(port));
+	while ((n < 0 && errno == EINTR) ||
+	       (n >= 0 && (n != sizeof(port) || port == 0 || port >= SX_NR_PORTS)));
 	return n < 0 ? -1 : (int)port;
 }
 
 int xenevtchn_unmask(xenevtchn_handle *xce, evtchn_port_t port)
 {
-	return sx_ret(sx_port_unmask(&xce->base.host, xce->sock, xce->base.self, port, xce->id));
+	return sx_ret(
+		sx_port_unmask(&xce->base.host, &xce->wakeups, xce->base.self, port, xce->id));
 }
 
 int xenevtchn_restrict(xenevtchn_handle *xce, domid_t domid)

@@ -3,10 +3,8 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <sys/mman.h>
-#include <unistd.h>
 
 #include "gntdev.h"
-#include "port.h"
 
 struct xengntdev_handle *sx_gntdev_open(xentoollog_logger *logger, const char *context)
 {
@@ -24,7 +22,7 @@ struct xengntdev_handle *sx_gntdev_open(xentoollog_logger *logger, const char *c
 	pthread_mutex_init(&h->lock, NULL);
 	h->max_grants = UINT32_MAX;
 	h->alloc_hint = SX_FIRST_GRANT;
-	h->notify_sock = -1;
+	sx_wakeups_init(&h->wakeups);
 	return h;
 }
 
@@ -39,8 +37,7 @@ void sx_gntdev_close(struct xengntdev_handle *h,
 		release(h, r);
 	}
 	pthread_mutex_unlock(&h->lock);
-	if (h->notify_sock >= 0)
-		close(h->notify_sock);
+	sx_wakeups_fini(&h->wakeups);
 	pthread_mutex_destroy(&h->lock);
 	sx_handle_close(&h->base);
 	free(h);
@@ -62,8 +59,8 @@ int sx_region_map(struct sx_region *r, int prot)
 {
 	size_t size = (size_t)r->count * SX_PAGE_SIZE;
 	uint32_t i, run;
-	uint8_t *base = mmap(NULL, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1,
-			     0);
+	uint8_t *base =
+		mmap(NULL, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 
 	if (base == MAP_FAILED)
 		return -errno;
@@ -71,7 +68,8 @@ int sx_region_map(struct sx_region *r, int prot)
 	for (i = 0; i < r->count; i += run) {
 		const struct sx_region_grant *g = &r->grants[i];
 
-		for (run = 1; i + run < r->count && g[run].dom == g->dom && g[run].ref == g->ref + run;)
+		for (run = 1;
+		     i + run < r->count && g[run].dom == g->dom && g[run].ref == g->ref + run;)
 			run++;
 		if (mmap(base + (size_t)i * SX_PAGE_SIZE, (size_t)run * SX_PAGE_SIZE, prot,
 			 MAP_SHARED | MAP_FIXED, g->dom->mem_fd,
@@ -94,11 +92,7 @@ void sx_region_notify(struct xengntdev_handle *h, struct sx_region *r)
 		r->addr[r->notify_offset] = 0;
 	if (r->notify_port == SX_NO_NOTIFY_PORT)
 		return;
-	if (h->notify_sock < 0)
-		h->notify_sock = sx_port_socket(&h->base.host, 0, true);
-	rc = h->notify_sock < 0 ? h->notify_sock
-				: sx_port_notify(&h->base.host, h->notify_sock, h->base.self,
-						 r->notify_port, 0);
+	rc = sx_port_notify(&h->base.host, &h->wakeups, h->base.self, r->notify_port, 0);
 	if (rc < 0)
 		sx_log(&h->base, XTL_DEBUG, -rc, "unmap notification on port %u failed",
 		       r->notify_port);

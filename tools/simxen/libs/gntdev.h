@@ -7,6 +7,7 @@
 #include <xengnttab.h>
 
 #include "handle.h"
+#include "port.h"
 
 #define SX_NO_NOTIFY_OFFSET UINT32_MAX
 #define SX_NO_NOTIFY_PORT ((evtchn_port_t)-1)
@@ -27,10 +28,10 @@ struct xengntdev_handle {
 	struct sx_handle base;
 	pthread_mutex_t lock; /* everything below */
 	struct sx_region *regions;
-	uint32_t mapped;     /* pages in regions */
+	uint32_t mapped; /* pages in regions */
 	uint32_t max_grants; /* xengnttab_set_max_grants */
 	uint32_t alloc_hint; /* where xengntshr looks for a free grant */
-	int notify_sock;     /* sends unmap notifications; -1 until needed */
+	struct sx_wakeups wakeups; /* sends unmap notifications */
 };
 
 /* Opens a handle: NULL with errno set (and logged) on failure. */

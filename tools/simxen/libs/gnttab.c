@@ -16,8 +16,8 @@ static const char *gntst_str(int16_t status)
 {
 	int i = -status;
 
-	return i >= 0 && i < (int)(sizeof(gntst_msgs) / sizeof(gntst_msgs[0])) ? gntst_msgs[i]
-										  : "unknown";
+	return i >= 0 && i < (int)(sizeof(gntst_msgs) / sizeof(gntst_msgs[0])) ? gntst_msgs[i] :
+										 "unknown";
 }
 
 xengnttab_handle *xengnttab_open(struct xentoollog_logger *logger, unsigned open_flags)
@@ -66,12 +66,12 @@ static int mapping_pin(xengnttab_handle *xgt, struct sx_region *r, const uint32_
 	for (i = 0; i < r->count; i++) {
 		uint32_t d = domids ? domids[i] : domid;
 		struct sx_domain *dom = sx_gntdev_domain(xgt, d);
-		int16_t st = dom ? sx_grant_pin(dom, refs[i], xgt->base.domid, write)
-				 : GNTST_bad_domain;
+		int16_t st =
+			dom ? sx_grant_pin(dom, refs[i], xgt->base.domid, write) : GNTST_bad_domain;
 
 		if (st != GNTST_okay) {
-			sx_log(&xgt->base, XTL_DEBUG, EINVAL, "cannot map d%u ref %u%s: %s", d, refs[i],
-			       write ? " writable" : "", gntst_str(st));
+			sx_log(&xgt->base, XTL_DEBUG, EINVAL, "cannot map d%u ref %u%s: %s", d,
+			       refs[i], write ? " writable" : "", gntst_str(st));
 			while (i-- > 0)
 				sx_grant_unpin(r->grants[i].dom, r->grants[i].ref);
 			return -EINVAL;
@@ -115,8 +115,8 @@ static void *map_grants(xengnttab_handle *xgt, uint32_t count, const uint32_t *d
 		return map_fail(-rc);
 	pthread_mutex_lock(&xgt->lock);
 	if ((uint64_t)xgt->mapped + count > xgt->max_grants) {
-		sx_log(&xgt->base, XTL_ERROR, ENOMEM, "mapping %u more grants exceeds the limit of %u",
-		       count, xgt->max_grants);
+		sx_log(&xgt->base, XTL_ERROR, ENOMEM,
+		       "mapping %u more grants exceeds the limit of %u", count, xgt->max_grants);
 		rc = -ENOMEM;
 		goto out;
 	}
@@ -170,8 +170,8 @@ void *xengnttab_map_domain_grant_refs(xengnttab_handle *xgt, uint32_t count, uin
 			  SX_NO_NOTIFY_PORT);
 }
 
-void *xengnttab_map_grant_ref_notify(xengnttab_handle *xgt, uint32_t domid, uint32_t ref,
-				     int prot, uint32_t notify_offset, evtchn_port_t notify_port)
+void *xengnttab_map_grant_ref_notify(xengnttab_handle *xgt, uint32_t domid, uint32_t ref, int prot,
+				     uint32_t notify_offset, evtchn_port_t notify_port)
 {
 	return map_grants(xgt, 1, NULL, domid, &ref, prot, notify_offset, notify_port);
 }
@@ -274,8 +274,8 @@ int xengnttab_dmabuf_exp_wait_released(xengnttab_handle *xgt, uint32_t fd, uint3
 	return sx_ret(-ENOSYS);
 }
 
-int xengnttab_dmabuf_imp_to_refs(xengnttab_handle *xgt, uint32_t domid, uint32_t fd,
-				 uint32_t count, uint32_t *refs)
+int xengnttab_dmabuf_imp_to_refs(xengnttab_handle *xgt, uint32_t domid, uint32_t fd, uint32_t count,
+				 uint32_t *refs)
 {
 	return sx_ret(-ENOSYS);
 }

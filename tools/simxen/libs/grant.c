@@ -29,9 +29,11 @@ int sx_grant_alloc(struct sx_domain *dom, uint16_t to, bool readonly, uint32_t *
 		/* Reserved (in use, but revoked: nobody can pin it) while the page is zeroed, as
 		 * gntalloc's pages are; only then is it granted. */
 		if (atomic_load_explicit(e, memory_order_relaxed) == 0 &&
-		    atomic_compare_exchange_strong(e, &free_entry, SX_GNT_IN_USE | SX_GNT_REVOKED)) {
+		    atomic_compare_exchange_strong(e, &free_entry,
+						   SX_GNT_IN_USE | SX_GNT_REVOKED)) {
 			memset(dom->mem + (size_t)ref * SX_PAGE_SIZE, 0, SX_PAGE_SIZE);
-			atomic_store_explicit(e, SX_GNT_IN_USE | to | (readonly ? SX_GNT_READONLY : 0),
+			atomic_store_explicit(e,
+					      SX_GNT_IN_USE | to | (readonly ? SX_GNT_READONLY : 0),
 					      memory_order_release);
 			*hint = ref + 1;
 			return (int)ref;

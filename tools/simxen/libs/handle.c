@@ -33,8 +33,8 @@ int sx_handle_open(struct sx_handle *b, xentoollog_logger *logger, const char *c
 	b->logger = logger;
 	b->logger_tofree = NULL;
 	if (!logger) {
-		b->logger_tofree = (xentoollog_logger *)xtl_createlogger_stdiostream(stderr,
-										     XTL_PROGRESS, 0);
+		b->logger_tofree =
+			(xentoollog_logger *)xtl_createlogger_stdiostream(stderr, XTL_PROGRESS, 0);
 		if (!b->logger_tofree)
 			return -ENOMEM;
 		b->logger = b->logger_tofree;

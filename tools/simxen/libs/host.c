@@ -73,7 +73,6 @@ static void *map_fd(int fd, size_t size)
 
 int sx_host_open(struct sx_host *h, const char *dir)
 {
-	struct stat st;
 	int rc;
 
 	memset(h, 0, sizeof(*h));
@@ -86,16 +85,10 @@ int sx_host_open(struct sx_host *h, const char *dir)
 		goto fail;
 	h->host_fd = rc;
 	h->shared = map_fd(h->host_fd, SX_PAGE_SIZE);
-	if (!h->shared || fstat(h->dir_fd, &st) < 0) {
+	if (!h->shared) {
 		rc = -errno;
 		goto fail;
 	}
-	/* Abstract socket names die with their sockets; the directory's identity keeps two simulated
-	 * hosts on one machine apart. */
-	h->sock_prefix[0] = '\0';
-	h->sock_prefix_len = 1 + (size_t)snprintf(h->sock_prefix + 1, sizeof(h->sock_prefix) - 1,
-						  "simxen-%llx-%llx-", (unsigned long long)st.st_dev,
-						  (unsigned long long)st.st_ino);
 	pthread_mutex_init(&h->domains_lock, NULL);
 	pthread_mutex_init(&h->evtchn_lock, NULL);
 	atomic_init(&h->domains, NULL);

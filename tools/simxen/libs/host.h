@@ -24,10 +24,8 @@ struct sx_host {
 	int dir_fd;
 	int host_fd;
 	struct sx_host_shared *shared;
-	char sock_prefix[64]; /* abstract socket name prefix of this host's handles (port.c) */
-	size_t sock_prefix_len;
 	pthread_mutex_t domains_lock; /* adding to domains */
-	pthread_mutex_t evtchn_lock;  /* the in-process half of sx_host_evtchn_lock */
+	pthread_mutex_t evtchn_lock; /* the in-process half of sx_host_evtchn_lock */
 	struct sx_domain *_Atomic domains;
 };
 

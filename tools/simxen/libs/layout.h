@@ -52,7 +52,7 @@ static inline uint32_t sx_gnt_pins(uint64_t w)
  *   bit  3     masked: an event was delivered to the owner and not yet unmasked
  *   bits 4-15  remote port (interdomain)
  *   bits 16-31 remote domain (interdomain), or the domain allowed to bind (unbound)
- *   bits 32-63 id of the owning xenevtchn handle (its wakeup socket, see port.c)
+ *   bits 32-63 id of the owning xenevtchn handle (its wakeup FIFO, see port.c)
  */
 enum sx_port_state {
 	SX_PORT_FREE = 0,

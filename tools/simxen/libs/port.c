@@ -1,49 +1,92 @@
 /* Event-channel ports (port.h). Delivery is lock-free: the pending and masked bits of a port
- * change by compare-and-swap, and only a port's first event after an unmask costs a datagram to
- * its owner; notifying an already-notified port is one atomic operation. */
+ * change by compare-and-swap, and only a port's first event after an unmask costs a write to its
+ * owner's FIFO; notifying an already-notified port is one atomic operation. */
 #include <errno.h>
-#include <stddef.h>
-#include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "port.h"
 
-/* A wakeup socket may hold one datagram per port of its handle (a port stays masked until read
- * and unmasked); a handle binds at most SX_PORTS_PER_HANDLE ports (evtchn.c), so that the
- * senders' buffers hold every datagram in flight. */
-#define SX_SOCKET_BUFFER (1 << 20)
+/* A FIFO holds 64 KiB, room for every port of a domain: as a port stays masked from its delivery
+ * to its unmask, a FIFO never fills up but with events nobody reads (a dead handle). */
+#define SX_FIFO_NAME_FMT "evtchn-%08x"
 
-static socklen_t port_addr(const struct sx_host *h, uint32_t id, struct sockaddr_un *sa)
+static void fifo_name(char *name, size_t size, uint32_t id)
 {
-	static const char hex[] = "0123456789abcdef";
-	size_t n = h->sock_prefix_len;
-	int shift;
-
-	sa->sun_family = AF_UNIX;
-	memcpy(sa->sun_path, h->sock_prefix, n);
-	for (shift = 28; shift >= 0; shift -= 4)
-		sa->sun_path[n++] = hex[(id >> shift) & 0xf];
-	return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n);
+	snprintf(name, size, SX_FIFO_NAME_FMT, id);
 }
 
-int sx_port_socket(struct sx_host *h, uint32_t id, bool cloexec)
+int sx_port_fifo_open(struct sx_host *h, uint32_t id, bool cloexec)
 {
-	int buf = SX_SOCKET_BUFFER;
-	int fd = socket(AF_UNIX, SOCK_DGRAM | (cloexec ? SOCK_CLOEXEC : 0), 0);
-	struct sockaddr_un sa;
+	char name[32];
+	int fd;
 
+	fifo_name(name, sizeof(name), id);
+	if (mkfifoat(h->dir_fd, name, 0600) < 0)
+		return -errno;
+	/* Read-write: never an end-of-file when no writer has it open. */
+	fd = openat(h->dir_fd, name, O_RDWR | (cloexec ? O_CLOEXEC : 0));
+	if (fd < 0) {
+		fd = -errno;
+		unlinkat(h->dir_fd, name, 0);
+	}
+	return fd;
+}
+
+void sx_port_fifo_remove(struct sx_host *h, uint32_t id)
+{
+	char name[32];
+
+	fifo_name(name, sizeof(name), id);
+	unlinkat(h->dir_fd, name, 0);
+}
+
+void sx_wakeups_init(struct sx_wakeups *wk)
+{
+	unsigned int i;
+
+	pthread_mutex_init(&wk->lock, NULL);
+	wk->next = 0;
+	for (i = 0; i < SX_WAKEUP_SLOTS; i++) {
+		wk->slot[i].owner = 0;
+		wk->slot[i].fd = -1;
+	}
+}
+
+void sx_wakeups_fini(struct sx_wakeups *wk)
+{
+	unsigned int i;
+
+	for (i = 0; i < SX_WAKEUP_SLOTS; i++)
+		if (wk->slot[i].fd >= 0)
+			close(wk->slot[i].fd);
+	pthread_mutex_destroy(&wk->lock);
+}
+
+/* The open FIFO of owner, or -errno. Lock held. Handle ids are never reused, so an open FIFO
+ * stays the right one; the least recently opened is closed to make room. */
+static int wakeup_fd(struct sx_host *h, struct sx_wakeups *wk, uint32_t owner)
+{
+	char name[32];
+	unsigned int i;
+	int fd;
+
+	for (i = 0; i < SX_WAKEUP_SLOTS; i++)
+		if (wk->slot[i].owner == owner && wk->slot[i].fd >= 0)
+			return wk->slot[i].fd;
+	fifo_name(name, sizeof(name), owner);
+	/* Read-write, so that a write never fails for want of a reader (nor raises SIGPIPE). */
+	fd = openat(h->dir_fd, name, O_RDWR | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	/* Best effort: the kernel caps it at net.core.wmem_max. */
-	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));
-	if (id && bind(fd, (struct sockaddr *)&sa, port_addr(h, id, &sa)) < 0) {
-		int rc = -errno;
-
-		close(fd);
-		return rc;
-	}
+	i = wk->next;
+	wk->next = (i + 1) % SX_WAKEUP_SLOTS;
+	if (wk->slot[i].fd >= 0)
+		close(wk->slot[i].fd);
+	wk->slot[i].owner = owner;
+	wk->slot[i].fd = fd;
 	return fd;
 }
 
@@ -52,27 +95,26 @@ static bool port_bound(uint64_t w)
 	return sx_port_state(w) != SX_PORT_FREE;
 }
 
-/* Wakes owner: its socket receives the port. */
-static int port_kick(struct sx_host *h, int sock, uint32_t owner, uint32_t port)
+/* Wakes owner: its FIFO receives the port. */
+static int port_kick(struct sx_host *h, struct sx_wakeups *wk, uint32_t owner, uint32_t port)
 {
-	struct sockaddr_un sa;
-	socklen_t len = port_addr(h, owner, &sa);
+	int rc, fd;
 
-	if (sendto(sock, &port, sizeof(port), MSG_DONTWAIT | MSG_NOSIGNAL, (struct sockaddr *)&sa,
-		   len) == sizeof(port))
-		return 0;
-	/* The owner died without unbinding: like a closed peer, the event is dropped (the port
-	 * stays masked, so further events cost nothing). */
-	if (errno == ECONNREFUSED)
-		return 0;
-	return -errno;
+	pthread_mutex_lock(&wk->lock);
+	fd = wakeup_fd(h, wk, owner);
+	rc = fd < 0 ? fd : write(fd, &port, sizeof(port)) == sizeof(port) ? 0 : -errno;
+	pthread_mutex_unlock(&wk->lock);
+	/* The owner is closing its handle: dropped, as for a closed peer. (A crashed owner's FIFO
+	 * just keeps the event; its port stays masked, so further events cost nothing.) */
+	return rc == -ENOENT ? 0 : rc;
 }
 
 /* Delivers the event that a successful compare-and-swap from w just decided to deliver; on
  * failure the port is unmasked again so that the next event tries again. */
-static int port_deliver(struct sx_host *h, int sock, _Atomic uint64_t *e, uint64_t w, uint32_t port)
+static int port_deliver(struct sx_host *h, struct sx_wakeups *wk, _Atomic uint64_t *e, uint64_t w,
+			uint32_t port)
 {
-	int rc = port_kick(h, sock, sx_port_owner(w), port);
+	int rc = port_kick(h, wk, sx_port_owner(w), port);
 
 	if (rc < 0)
 		atomic_fetch_and(e, ~SX_PORT_MASKED);
@@ -81,8 +123,8 @@ static int port_deliver(struct sx_host *h, int sock, _Atomic uint64_t *e, uint64
 
 /* Raises an event on dom's port if it is bound, and (peer_domid < DOMID_FIRST_RESERVED) still
  * connected to peer_domid's peer_port. */
-static int port_raise(struct sx_host *h, int sock, struct sx_domain *dom, uint32_t port,
-		      uint32_t peer_domid, uint32_t peer_port)
+static int port_raise(struct sx_host *h, struct sx_wakeups *wk, struct sx_domain *dom,
+		      uint32_t port, uint32_t peer_domid, uint32_t peer_port)
 {
 	_Atomic uint64_t *e = &dom->shared->ports[port];
 	uint64_t w = atomic_load_explicit(e, memory_order_acquire), nw;
@@ -91,8 +133,8 @@ static int port_raise(struct sx_host *h, int sock, struct sx_domain *dom, uint32
 		if (!port_bound(w))
 			return 0;
 		if (sx_domid_valid(peer_domid) &&
-		    (sx_port_state(w) != SX_PORT_INTERDOMAIN || sx_port_remote_domid(w) != peer_domid ||
-		     sx_port_remote_port(w) != peer_port))
+		    (sx_port_state(w) != SX_PORT_INTERDOMAIN ||
+		     sx_port_remote_domid(w) != peer_domid || sx_port_remote_port(w) != peer_port))
 			return 0; /* the peer closed meanwhile: dropped, as Xen does */
 		if (w & SX_PORT_MASKED) {
 			if (w & SX_PORT_PENDING)
@@ -104,15 +146,16 @@ static int port_raise(struct sx_host *h, int sock, struct sx_domain *dom, uint32
 	} while (!atomic_compare_exchange_weak(e, &w, nw));
 	if (w & SX_PORT_MASKED)
 		return 0;
-	return port_deliver(h, sock, e, nw, port);
+	return port_deliver(h, wk, e, nw, port);
 }
 
-int sx_port_raise_local(struct sx_host *h, int sock, struct sx_domain *dom, uint32_t port)
+int sx_port_raise_local(struct sx_host *h, struct sx_wakeups *wk, struct sx_domain *dom,
+			uint32_t port)
 {
-	return port_raise(h, sock, dom, port, DOMID_FIRST_RESERVED, 0);
+	return port_raise(h, wk, dom, port, DOMID_FIRST_RESERVED, 0);
 }
 
-int sx_port_notify(struct sx_host *h, int sock, struct sx_domain *dom, uint32_t port,
+int sx_port_notify(struct sx_host *h, struct sx_wakeups *wk, struct sx_domain *dom, uint32_t port,
 		   uint32_t owner)
 {
 	struct sx_domain *peer;
@@ -133,10 +176,10 @@ int sx_port_notify(struct sx_host *h, int sock, struct sx_domain *dom, uint32_t 
 	}
 	if (sx_domain_get(h, sx_port_remote_domid(w), &peer) < 0)
 		return -ESRCH;
-	return port_raise(h, sock, peer, sx_port_remote_port(w), dom->domid, port);
+	return port_raise(h, wk, peer, sx_port_remote_port(w), dom->domid, port);
 }
 
-int sx_port_unmask(struct sx_host *h, int sock, struct sx_domain *dom, uint32_t port,
+int sx_port_unmask(struct sx_host *h, struct sx_wakeups *wk, struct sx_domain *dom, uint32_t port,
 		   uint32_t owner)
 {
 	_Atomic uint64_t *e;
@@ -154,7 +197,7 @@ int sx_port_unmask(struct sx_host *h, int sock, struct sx_domain *dom, uint32_t 
 	} while (!atomic_compare_exchange_weak(e, &w, nw));
 	if (!(w & SX_PORT_PENDING))
 		return 0;
-	return port_deliver(h, sock, e, nw, port);
+	return port_deliver(h, wk, e, nw, port);
 }
 
 /* The lowest free port, as Xen allocates them. */
@@ -255,17 +298,4 @@ void sx_port_close_dying(struct sx_host *h, struct sx_domain *dom, uint32_t port
 bool sx_port_is_bound(struct sx_domain *dom, uint32_t port)
 {
 	return port > 0 && port < SX_NR_PORTS && port_bound(atomic_load(&dom->shared->ports[port]));
-}
-
-unsigned int sx_port_count_owned(struct sx_domain *dom, uint32_t owner)
-{
-	unsigned int n = 0;
-	uint32_t port;
-
-	for (port = 1; port < SX_NR_PORTS; port++) {
-		uint64_t w = atomic_load_explicit(&dom->shared->ports[port], memory_order_relaxed);
-
-		n += port_bound(w) && sx_port_owner(w) == owner;
-	}
-	return n;
 }

@@ -1,29 +1,45 @@
 /* Event-channel ports: binding as Xen's event-channel hypercalls do, and delivery to the owning
- * xenevtchn handle's wakeup socket with Linux's evtchn semantics (a delivered port stays masked
+ * xenevtchn handle's wakeup FIFO with Linux's evtchn semantics (a delivered port stays masked
  * until unmasked; events arriving meanwhile coalesce into one pending event). */
 #ifndef SIMXEN_PORT_H
 #define SIMXEN_PORT_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "host.h"
 
-/* The wakeup socket of handle id: a datagram socket whose messages are the uint32_t local ports
- * delivered to it. id 0: an unnamed socket that only sends. The fd or -errno. */
-int sx_port_socket(struct sx_host *h, uint32_t id, bool cloexec);
+/* The wakeup FIFO of handle id, $SIMXEN_DIR/evtchn-<id>: the uint32_t local ports delivered to
+ * the handle, one per event. Creates it and opens it for reading: the fd or -errno. */
+int sx_port_fifo_open(struct sx_host *h, uint32_t id, bool cloexec);
+void sx_port_fifo_remove(struct sx_host *h, uint32_t id);
+
+/* The wakeup FIFOs a handle has written to lately, kept open. */
+#define SX_WAKEUP_SLOTS 8
+struct sx_wakeups {
+	pthread_mutex_t lock;
+	unsigned int next; /* the slot to replace next */
+	struct {
+		uint32_t owner;
+		int fd;
+	} slot[SX_WAKEUP_SLOTS];
+};
+void sx_wakeups_init(struct sx_wakeups *wk);
+void sx_wakeups_fini(struct sx_wakeups *wk);
 
 /* Sends an event from dom's local port (bound by handle owner; 0: any handle) to its peer, as
  * EVTCHNOP_send: 0 (also when the port is unbound-but-offered, which drops the event as Xen does),
  * -ENOTCONN if the port is not bound (by owner), -ESRCH if the peer domain was destroyed, or an
- * error of the wakeup (-EAGAIN: the peer's queue is full; a later notify retries). */
-int sx_port_notify(struct sx_host *h, int sock, struct sx_domain *dom, uint32_t port,
+ * error of the wakeup (-EAGAIN: the peer's FIFO is full; a later notify retries). */
+int sx_port_notify(struct sx_host *h, struct sx_wakeups *wk, struct sx_domain *dom, uint32_t port,
 		   uint32_t owner);
 /* Raises an event on dom's port whatever its peer (Xen's event on bind_interdomain). */
-int sx_port_raise_local(struct sx_host *h, int sock, struct sx_domain *dom, uint32_t port);
+int sx_port_raise_local(struct sx_host *h, struct sx_wakeups *wk, struct sx_domain *dom,
+			uint32_t port);
 /* Unmasks a port of owner, delivering the event that arrived while it was masked, if any. Ports
  * not bound by owner are ignored, as by Linux's evtchn device. 0 or -errno of the wakeup. */
-int sx_port_unmask(struct sx_host *h, int sock, struct sx_domain *dom, uint32_t port,
+int sx_port_unmask(struct sx_host *h, struct sx_wakeups *wk, struct sx_domain *dom, uint32_t port,
 		   uint32_t owner);
 
 /* Binding and closing; the caller holds sx_host_evtchn_lock. */
@@ -40,7 +56,5 @@ void sx_port_close(struct sx_host *h, struct sx_domain *dom, uint32_t port);
 void sx_port_close_dying(struct sx_host *h, struct sx_domain *dom, uint32_t port);
 /* Whether dom's port is bound (by any handle). */
 bool sx_port_is_bound(struct sx_domain *dom, uint32_t port);
-/* The number of ports of dom bound by owner. */
-unsigned int sx_port_count_owned(struct sx_domain *dom, uint32_t owner);
 
 #endif

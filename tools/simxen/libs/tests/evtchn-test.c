@@ -130,6 +130,44 @@ static void refused_calls(void)
 	CHECK(xenevtchn_close(xe) == 0 && xenevtchn_close(NULL) == 0, "close");
 }
 
+/* 100 ports of one handle fire at once: every event arrives, once. Loopback within domain 0. */
+static void many_ports(xenevtchn_handle *xe)
+{
+	enum { N = 100 };
+	xenevtchn_handle *xe2 = xenevtchn_open(NULL, 0);
+	int local[N], remote[N], seen[N] = { 0 }, i, j, bad = 0;
+
+	REQUIRE(xe2, "open");
+	for (i = 0; i < N; i++) {
+		local[i] = xenevtchn_bind_unbound_port(xe, DOMID_SELF);
+		remote[i] = local[i] > 0 ?
+				    xenevtchn_bind_interdomain(xe2, 0, (evtchn_port_t)local[i]) :
+				    -1;
+		REQUIRE(remote[i] > 0, "loopback port %d", i);
+	}
+	for (int round = 0; round < 2; round++) {
+		/* round 0: the events of binding; round 1: a notification on every port */
+		for (i = 0; round == 1 && i < N; i++)
+			bad |= xenevtchn_notify(xe, (evtchn_port_t)local[i]);
+		memset(seen, 0, sizeof(seen));
+		for (i = 0; i < N; i++) {
+			int p = xenevtchn_pending(xe2);
+
+			for (j = 0; j < N && remote[j] != p; j++)
+				;
+			bad |= j == N || seen[j]++;
+			bad |= xenevtchn_unmask(xe2, (evtchn_port_t)p);
+		}
+		CHECK(!bad && !event_queued(xe2), "%d ports raised at once: %d events, one each", N,
+		      N);
+	}
+	CHECK(xenevtchn_close(xe2) == 0, "close");
+	for (i = 0; i < N; i++)
+		bad |= xenevtchn_notify(xe, (evtchn_port_t)local[i]) |
+		       xenevtchn_unbind(xe, (evtchn_port_t)local[i]);
+	CHECK(!bad, "notify then unbind ports whose peer closed");
+}
+
 int main(void)
 {
 	const char *dir = getenv("SIMXEN_DIR");
@@ -212,6 +250,7 @@ int main(void)
 	peer_finish(&peer);
 
 	refused_calls();
+	many_ports(xe);
 	CHECK(xenevtchn_close(xe) == 0 && xengnttab_close(gt) == 0, "close");
 	return 0;
 }

@@ -122,8 +122,8 @@ static void write_faults(volatile uint8_t *p)
 	      "a write through a read-only mapping faults (status %#x)", status);
 }
 
-static void seg_from(xengnttab_grant_copy_segment_t *s, uint16_t domid, uint32_t ref,
-		     uint16_t off, void *to, uint16_t len)
+static void seg_from(xengnttab_grant_copy_segment_t *s, uint16_t domid, uint32_t ref, uint16_t off,
+		     void *to, uint16_t len)
 {
 	memset(s, 0, sizeof(*s));
 	s->flags = GNTCOPY_source_gref;
@@ -256,7 +256,8 @@ int main(void)
 	batch[0] = refs.a[1];
 	batch[1] = refs.a[2];
 	q = xengnttab_map_grant_refs(gt, 2, domids, batch, PROT_READ | PROT_WRITE);
-	CHECK(q && strcmp((char *)q, "d5 page 1") == 0 && strcmp((char *)q + PAGE, "d5 page 2") == 0,
+	CHECK(q && strcmp((char *)q, "d5 page 1") == 0 &&
+		      strcmp((char *)q + PAGE, "d5 page 2") == 0,
 	      "map_grant_refs maps a batch");
 	dombatch[0] = refs.a[3];
 	dombatch[1] = refs.a[0];
@@ -282,7 +283,8 @@ int main(void)
 	ro = xengnttab_map_grant_ref(gt, SHARER, refs.r, PROT_READ);
 	CHECK(ro && strcmp((char *)ro, "read-only") == 0, "map a read-only grant read-only");
 	write_faults(ro);
-	CHECK(!xengnttab_map_grant_ref_notify(gt, SHARER, refs.r, PROT_READ, 0, (evtchn_port_t)-1) &&
+	CHECK(!xengnttab_map_grant_ref_notify(gt, SHARER, refs.r, PROT_READ, 0,
+					      (evtchn_port_t)-1) &&
 		      errno == EINVAL,
 	      "a notification byte in a read-only mapping: EINVAL");
 	CHECK(!xengnttab_map_grant_ref_notify(gt, SHARER, refs.a[0], PROT_READ | PROT_WRITE, 4096,

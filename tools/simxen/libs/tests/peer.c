@@ -58,8 +58,8 @@ void peer_finish(struct peer *p)
 
 	close(p->fd);
 	REQUIRE(waitpid(p->pid, &status, 0) == p->pid, "wait for the peer");
-	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the peer process succeeded (status %#x)",
-	      status);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	      "the peer process succeeded (status %#x)", status);
 }
 
 void peer_send(int fd, const uint32_t *v, size_t n)
