@@ -43,3 +43,5 @@ expect_eq "$rc" 0 "@releaseDomain fired by simxen domain destroy"
 expect_rc 1 "the domain's nodes are gone" xenstore-exists "/local/domain/$dom"
 [ ! -e "$SIMXEN_DIR/xenstored.d$dom.sock" ] || fail "the domain's socket is still there"
 echo "ok: the domain's socket is gone"
+simxen_stop
+echo "ok: simxen stopped cleanly"

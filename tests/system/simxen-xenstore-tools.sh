@@ -77,3 +77,5 @@ dom=$(simxen_domain_create guest)
 for i in $(seq 1 100); do kill -0 $ipid 2>/dev/null || break; sleep 0.1; done
 wait $ipid || fail "xenstore-watch @introduceDomain exited with $?"
 expect_eq "$(cat "$T/intro.out")" $'@introduceDomain\n@introduceDomain' "@introduceDomain fired for domain $dom"
+simxen_stop
+echo "ok: simxen stopped cleanly"

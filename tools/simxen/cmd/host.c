@@ -249,11 +249,33 @@ static int wait_gone(pid_t pid, int ms)
 	return -ETIMEDOUT;
 }
 
+/* A sanitized xenstored reports leaks and errors in its log as it exits: pass them on. */
+static int check_log(const char *dir)
+{
+	char path[PATH_MAX + 32], line[512];
+	bool bad = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, SX_LOG_FILE);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f)) {
+		if (strstr(line, "Sanitizer") || strstr(line, "runtime error:"))
+			bad = true;
+		if (bad)
+			fputs(line, stderr);
+	}
+	fclose(f);
+	return bad ? -EIO : 0;
+}
+
 int cmd_stop(const struct cmd_opts *o, int argc, char **argv)
 {
 	char marker[PATH_MAX + 16];
 	struct stat st;
 	pid_t pid;
+	int rc;
 
 	if (argc > 0)
 		return sx_error(-EINVAL, "stop: unexpected argument '%s'", argv[0]);
@@ -271,9 +293,12 @@ int cmd_stop(const struct cmd_opts *o, int argc, char **argv)
 						(int)pid);
 		}
 	}
+	rc = check_log(o->dir);
+	if (rc < 0)
+		sx_error(rc, "simxen-xenstored reported errors (above)");
 	/* Only a directory `simxen start` made is removed, with all the host's state in it. */
 	snprintf(marker, sizeof(marker), "%s/%s", o->dir, SX_MARKER);
 	if (access(marker, F_OK) == 0 && nftw(o->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS) < 0)
 		return sx_error(-errno, "cannot remove %s", o->dir);
-	return 0;
+	return rc;
 }

@@ -51,6 +51,8 @@ static const char *onearg(const struct op *o)
 
 static int reply_bytes(struct op *o, const void *p, unsigned int n)
 {
+	if (n == 0)
+		return 0; /* p may be NULL: an empty value */
 	if (n > sizeof(o->out) - o->out_len)
 		return -E2BIG;
 	memcpy(o->out + o->out_len, p, n);

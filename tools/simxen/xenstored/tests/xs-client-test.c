@@ -317,9 +317,14 @@ static int test_guest(unsigned int domid)
 	put(h, XBT_NULL, "data/hello", "from-guest");
 	ok("the domain writes under its data/");
 	snprintf(path, sizeof(path), "/local/domain/%u/data/hello", domid);
-	if (!xs_get_permissions(h, XBT_NULL, path, &n))
-		fail("get_permissions %s: %s", path, strerror(errno));
-	ok("the domain reads its node's permissions");
+	{
+		struct xs_permissions *got = xs_get_permissions(h, XBT_NULL, path, &n);
+
+		if (!got || n != 1 || got[0].id != domid)
+			fail("get_permissions %s: %s", path, got ? "wrong owner" : strerror(errno));
+		free(got);
+	}
+	ok("the domain reads its node's permissions: it owns what it created");
 	expect_write_err(h, "/local/domain/0/evil", EACCES, "writing in dom0's home: EACCES");
 	expect_write_err(h, "/evil", EACCES, "writing at the root: EACCES");
 	expect_value(h, XBT_NULL, "/local/domain/0/name", "<EACCES>",
