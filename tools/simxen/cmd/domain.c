@@ -172,7 +172,10 @@ static int domain_create(const char *dir, const char *name)
 		sx_error(rc, "cannot write %s", home);
 		goto out;
 	}
+	/* -EEXIST: a process already opened a handle as this domain, which creates it. */
 	rc = simxen_state_create_domain(dir, nd.domid);
+	if (rc == -EEXIST)
+		rc = 0;
 	if (rc < 0) {
 		sx_error(rc, "cannot create domain %u's grant and event-channel state", nd.domid);
 		sx_xs_transaction(h, remove_home, home);
