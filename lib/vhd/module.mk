@@ -7,3 +7,7 @@ $(eval $(call static_lib,rtvhd,$(RTVHD_SRCS)))
 # Tests: cmocka units for the pure logic and validation; vhd-io writes/reads images for the
 # system tests (tests/system/vhd-*.sh).
 $(eval $(call test_program,vhd-io,tests/unit/lib/vhd/vhd-io.c,rtvhd))
+$(eval $(call unit_test,test_vhd_format,tests/unit/lib/vhd/test_vhd_format.c,rtvhd))
+$(eval $(call unit_test,test_vhd_bits,tests/unit/lib/vhd/test_vhd_bits.c,rtvhd))
+$(eval $(call unit_test,test_vhd_locator,tests/unit/lib/vhd/test_vhd_locator.c,rtvhd))
+$(eval $(call unit_test,test_vhd_open,tests/unit/lib/vhd/test_vhd_open.c,rtvhd))

@@ -122,6 +122,32 @@ int vhd_parent_path(struct vhd_file *f, char *out, size_t outlen)
 	return vhd_fail(f, -ENOENT, "parent %s not found", first);
 }
 
+/* The new parent's ancestry must not lead back to f. */
+static int refuse_loop(struct vhd_file *f, const char *parent)
+{
+	struct stat self;
+	struct vhd_chain c;
+	int err;
+
+	if (fstat(f->fd, &self) < 0)
+		return vhd_fail(f, -errno, "fstat: %s", strerror(errno));
+	err = vhd_chain_open(&c, parent, VHD_OPEN_RDONLY);
+	if (err == -ELOOP)
+		return vhd_fail(f, err, "the new parent's chain is broken: %s", c.err);
+	for (int i = 0; !err && i < c.depth; i++) {
+		struct stat st;
+
+		if (fstat(c.files[i].fd, &st) == 0 && st.st_dev == self.st_dev &&
+		    st.st_ino == self.st_ino)
+			err = vhd_fail(f, -ELOOP, "%s descends from this disk: that would be a loop",
+				       parent);
+	}
+	if (c.files)
+		vhd_chain_close(&c);
+	/* an incomplete ancestry (a parent not present) is not this operation's business */
+	return err == -ELOOP ? err : 0;
+}
+
 int vhd_set_parent(struct vhd_file *f, const char *parent, bool parent_raw)
 {
 	char ppath[PATH_MAX], child[PATH_MAX], rel[PATH_MAX], base[PATH_MAX];
@@ -153,6 +179,9 @@ int vhd_set_parent(struct vhd_file *f, const char *parent, bool parent_raw)
 			return vhd_fail(f, err, "parent: %s", p.err);
 		memcpy(h.parent_uuid, p.footer.uuid, 16);
 		vhd_close(&p);
+		err = refuse_loop(f, ppath);
+		if (err)
+			return err;
 	}
 	strcpy(base, ppath);
 	err = vhd_header_set_parent_name(&h, basename(base));
