@@ -194,9 +194,8 @@ void conn_close(struct xsd *d, struct conn *c)
 	epoll_ctl(d->epfd, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
 	c->fd = -1;
-	/* Watches and transactions go now, so that nothing fires towards a closed client. */
-	watch_free_all(c);
-	tx_free_all(c);
+	/* Its watches and transactions are freed by conn_reap: a send failing while watches fire
+	 * closes a client whose watch list is being walked. Dead clients get no events. */
 }
 
 void conn_reap(struct xsd *d)
@@ -211,6 +210,8 @@ void conn_reap(struct xsd *d)
 			continue;
 		}
 		*pp = c->next;
+		watch_free_all(c);
+		tx_free_all(c);
 		while (c->out_head) {
 			struct out_msg *m = c->out_head;
 

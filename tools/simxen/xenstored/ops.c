@@ -555,7 +555,7 @@ void ops_process(struct xsd *d, struct conn *c, const struct xsd_sockmsg *hdr, c
 	}
 	conn_send(d, c, hdr->type, hdr->req_id, hdr->tx_id, o.out, o.out_len);
 	/* xenstored fires every new watch once, after acknowledging it. */
-	if (o.new_watch)
+	if (o.new_watch && !c->dead)
 		watch_send_event(d, c, o.new_watch, o.new_watch->path);
 }
 

@@ -116,6 +116,7 @@ void conn_handle(struct xsd *d, struct conn *c, uint32_t events);
 /* Queues a message; the client is dropped if it cannot take it. */
 void conn_send(struct xsd *d, struct conn *c, uint32_t type, uint32_t req_id, uint32_t tx_id,
 	       const void *payload, unsigned int len);
+/* Closes the socket at once; the rest goes in conn_reap, after the current epoll batch. */
 void conn_close(struct xsd *d, struct conn *c);
 void conn_reap(struct xsd *d);
 
