@@ -151,7 +151,7 @@ format:
 	clang-format -i $(shell git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf build build-san build-clang tests/out
+	rm -rf build build-san build-clang
 
 distclean: clean
 	rm -rf configure config.h config.h.in config.mk config.log config.status autom4te.cache
