@@ -214,6 +214,8 @@ static void conn_send(struct ctl_conn *c, const struct ctl_reply *r)
 
 /* A protocol-level refusal: best effort, then the connection goes. */
 static void conn_refuse(struct ctl_conn *c, uint32_t id, int err, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void conn_refuse(struct ctl_conn *c, uint32_t id, int err, const char *fmt, ...)
 {
 	struct ctl_reply r = { .type = CTL_MSG_ERROR, .id = id, .error = err };
 	va_list ap;

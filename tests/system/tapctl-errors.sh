@@ -6,6 +6,14 @@
 TAPCTL=$BIN/tap-ctl
 [ -x "$TAPCTL" ] || fail "tap-ctl not built"
 export TAPDISK_RUN_DIR=$T/run TAPDISK_BIN=$TBIN/ctl-fake-tapdisk
+# daemons have no stderr: sanitizer reports (SANITIZE=1) go to files, checked at the end
+export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}log_path=$T/asan UBSAN_OPTIONS=${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}log_path=$T/asan
+check_sanitizers() {
+	if compgen -G "$T/asan.*" >/dev/null; then
+		cat "$T"/asan.* >&2
+		fail "sanitizer reports"
+	fi
+}
 mkdir -p "$TAPDISK_RUN_DIR"
 EINVAL=22
 
@@ -152,4 +160,5 @@ TAPDISK_RUN_DIR=$T/file-not-dir
 touch "$TAPDISK_RUN_DIR"
 TAPDISK_RUN_DIR=$TAPDISK_RUN_DIR expect_rc 20 "allocate when the run dir is a file: ENOTDIR" \
 	"$TAPCTL" allocate
+check_sanitizers
 echo PASS

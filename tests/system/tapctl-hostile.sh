@@ -7,6 +7,14 @@
 TAPCTL=$BIN/tap-ctl
 [ -x "$TAPCTL" ] || fail "tap-ctl not built"
 export TAPDISK_RUN_DIR=$T/run TAPDISK_BIN=$TBIN/ctl-fake-tapdisk
+# daemons have no stderr: sanitizer reports (SANITIZE=1) go to files, checked at the end
+export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}log_path=$T/asan UBSAN_OPTIONS=${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}log_path=$T/asan
+check_sanitizers() {
+	if compgen -G "$T/asan.*" >/dev/null; then
+		cat "$T"/asan.* >&2
+		fail "sanitizer reports"
+	fi
+}
 kill_ours() {
 	local s
 	for s in "$TAPDISK_RUN_DIR"/ctl*; do
@@ -112,7 +120,7 @@ expect_match "$(cat "$T/out")" "^pid=$pid minor=0 state=0 args=aio:$img$" "VBD i
 # ---- a non-root client -----------------------------------------------------------------------
 [ "$(id -u)" -eq 0 ] || skip "the non-root refusal needs root to run a client as nobody"
 command -v setpriv >/dev/null || skip "setpriv (util-linux) missing"
-as_nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
+as_nobody() { env -u ASAN_OPTIONS -u UBSAN_OPTIONS setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
 chmod 0755 "$T" "$TAPDISK_RUN_DIR"
 # default: the socket is 0600, so connect() itself is refused
 expect_eq "$(stat -c %a "$sock")" "600" "control socket mode 0600"
@@ -145,4 +153,5 @@ m=${OUT:-$(sed 's/.*tapdisk-//' "$T/out")}
 expect_rc 0 "root is still served" "$TAPCTL" attach -p "$open_pid" -m "$m"
 expect_rc 0 "root detaches" "$TAPCTL" detach -p "$open_pid" -m "$m"
 expect_rc 0 "free" "$TAPCTL" free -m "$m"
+check_sanitizers
 echo PASS

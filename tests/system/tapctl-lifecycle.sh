@@ -8,6 +8,14 @@ TAPCTL=$BIN/tap-ctl
 [ -x "$TAPCTL" ] || fail "tap-ctl not built"
 [ -x "$TBIN/ctl-fake-tapdisk" ] || fail "ctl-fake-tapdisk not built"
 export TAPDISK_RUN_DIR=$T/run TAPDISK_BIN=$TBIN/ctl-fake-tapdisk
+# daemons have no stderr: sanitizer reports (SANITIZE=1) go to files, checked at the end
+export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}log_path=$T/asan UBSAN_OPTIONS=${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}log_path=$T/asan
+check_sanitizers() {
+	if compgen -G "$T/asan.*" >/dev/null; then
+		cat "$T"/asan.* >&2
+		fail "sanitizer reports"
+	fi
+}
 # every tapdisk this test started has its socket in our private run directory
 kill_ours() {
 	local s
@@ -184,4 +192,5 @@ while read -r p m _; do
 	gone "$p" || fail "tapdisk $p still running"
 done < <(xapi_list)
 [ -z "$(ls "$TAPDISK_RUN_DIR/tapdisk")" ] || fail "minors left"
+check_sanitizers
 echo "PASS"

@@ -116,7 +116,8 @@ static int scan_numbered(const char *dir, const char *prefix, int max, int **out
 		v[n++] = (int)num;
 	}
 	closedir(d);
-	qsort(v, n, sizeof(*v), cmp_int);
+	if (n)
+		qsort(v, n, sizeof(*v), cmp_int);
 	*out = v;
 	*count = n;
 	return 0;
@@ -183,7 +184,7 @@ int tapctl_cmd_list(const struct tapctl_cmd *cmd, int argc, char **argv)
 {
 	struct filter f = { -1, -1, NULL, NULL };
 	char minors_dir[PATH_MAX];
-	int *pids, *minors, c, err, rc = 0;
+	int *pids = NULL, *minors = NULL, c, err, rc = 0;
 	size_t npids, nminors, i;
 	bool tty;
 
@@ -221,8 +222,10 @@ int tapctl_cmd_list(const struct tapctl_cmd *cmd, int argc, char **argv)
 	err = scan_numbered(ctl_run_dir(), "ctl", INT_MAX, &pids, &npids);
 	if (!err)
 		err = scan_numbered(minors_dir, "tapdisk-", CTL_MINOR_MAX - 1, &minors, &nminors);
-	if (err)
+	if (err) {
+		free(pids);
 		return tapctl_fail(cmd, err, NULL, "cannot read %s", ctl_run_dir());
+	}
 
 	tty = isatty(STDOUT_FILENO);
 	if (tty)
