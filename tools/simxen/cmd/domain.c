@@ -74,7 +74,7 @@ struct new_domain {
 static int write_domain(struct xs_handle *h, xs_transaction_t t, void *arg)
 {
 	/* libxl: the home is dom0's, readable by the domain; the domain owns these subtrees. */
-	static const char *const guest_owned[] = { "device", "data",	"drivers", "feature",
+	static const char *const guest_owned[] = { "device", "data",  "drivers",	 "feature",
 						   "attr",   "error", "control/shutdown" };
 	const struct new_domain *nd = arg;
 	struct xs_permissions ro[2] = { { .id = 0, .perms = XS_PERM_NONE },

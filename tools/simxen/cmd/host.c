@@ -204,8 +204,7 @@ int cmd_start(const struct cmd_opts *o, int argc, char **argv)
 	close(fd);
 	rc = spawn_xenstored(dir);
 	if (rc < 0)
-		return sx_error(rc, "simxen-xenstored did not start (see %s/%s)", dir,
-				SX_LOG_FILE);
+		return sx_error(rc, "simxen-xenstored did not start (see %s/%s)", dir, SX_LOG_FILE);
 	rc = sx_xs_open(dir, &h);
 	if (rc == 0) {
 		rc = sx_xs_transaction(h, write_dom0, NULL);

@@ -117,7 +117,8 @@ int main(int argc, char **argv)
 	cmd = argv[optind++];
 	argc -= optind;
 	argv += optind;
-	if (strcmp(cmd, "vbd") != 0 && (o.mode || o.params || o.dev || o.phys_path || o.devid >= 0)) {
+	if (strcmp(cmd, "vbd") != 0 &&
+	    (o.mode || o.params || o.dev || o.phys_path || o.devid >= 0)) {
 		fprintf(stderr, "simxen: --devid, --mode, --params, --dev and "
 				"--physical-device-path are options of `simxen vbd add`\n");
 		return EINVAL;

@@ -8,7 +8,8 @@
 #include <xenstore.h>
 
 struct cmd_opts {
-	const char *dir; /* the state directory (--dir, else $SIMXEN_DIR, else a per-user default) */
+	/* the state directory: --dir, else $SIMXEN_DIR, else a per-user default */
+	const char *dir;
 	const char *mode; /* vbd add */
 	const char *params;
 	const char *dev;
@@ -26,9 +27,8 @@ int cmd_vbd(const struct cmd_opts *o, int argc, char **argv);
 /* xs.c: libxenstore on the simxen host of dir. */
 int sx_xs_open(const char *dir, struct xs_handle **out);
 /* Runs fn in a transaction, again while the commit fails with EAGAIN. 0 or -errno. */
-int sx_xs_transaction(struct xs_handle *h, int (*fn)(struct xs_handle *h, xs_transaction_t t,
-						      void *arg),
-		      void *arg);
+int sx_xs_transaction(struct xs_handle *h,
+		      int (*fn)(struct xs_handle *h, xs_transaction_t t, void *arg), void *arg);
 /* Writes path=value and, if nr_perms, sets its permissions. 0 or -errno. */
 int sx_xs_put(struct xs_handle *h, xs_transaction_t t, const char *path, const char *value,
 	      struct xs_permissions *perms, unsigned int nr_perms);

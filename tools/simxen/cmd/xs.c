@@ -22,9 +22,8 @@ int sx_xs_open(const char *dir, struct xs_handle **out)
 	return *out ? 0 : -(errno ? errno : ECONNREFUSED);
 }
 
-int sx_xs_transaction(struct xs_handle *h, int (*fn)(struct xs_handle *h, xs_transaction_t t,
-						      void *arg),
-		      void *arg)
+int sx_xs_transaction(struct xs_handle *h,
+		      int (*fn)(struct xs_handle *h, xs_transaction_t t, void *arg), void *arg)
 {
 	for (;;) {
 		xs_transaction_t t = xs_transaction_start(h);

@@ -64,8 +64,8 @@ static void flush(struct xsd *d, struct conn *c)
 {
 	while (c->out_head && !c->dead) {
 		struct out_msg *m = c->out_head;
-		ssize_t n = send(c->fd, m->data + m->off, m->len - m->off,
-				 MSG_NOSIGNAL | MSG_DONTWAIT);
+		ssize_t n =
+			send(c->fd, m->data + m->off, m->len - m->off, MSG_NOSIGNAL | MSG_DONTWAIT);
 
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EINTR)

@@ -97,7 +97,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 			usage(stdout);
 			exit(0);
 		case ':':
-			fprintf(stderr, "simxen-xenstored: %s needs an argument\n", argv[optind - 1]);
+			fprintf(stderr, "simxen-xenstored: %s needs an argument\n",
+				argv[optind - 1]);
 			return -EINVAL;
 		default:
 			fprintf(stderr, "simxen-xenstored: unknown option '%s' (try --help)\n",

@@ -561,8 +561,9 @@ void ops_process(struct xsd *d, struct conn *c, const struct xsd_sockmsg *hdr, c
 
 int ops_replay(struct xsd *d, struct conn *c, const struct tx_op *op)
 {
-	struct op o = { .d = d, .c = c, .store = d->live, .replay = true, .in = op->payload,
-			.len = op->len };
+	struct op o = {
+		.d = d, .c = c, .store = d->live, .replay = true, .in = op->payload, .len = op->len
+	};
 
 	if (op->type >= XS_TYPE_COUNT || !(handlers[op->type].flags & OP_MUTATES))
 		return -EINVAL;

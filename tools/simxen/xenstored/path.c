@@ -28,8 +28,7 @@ static size_t domain_prefix_len(const char *path)
 	return n + digits + 1;
 }
 
-int path_canonical(uint16_t domid, const char *in, bool allow_special, char *out,
-		   bool *relative)
+int path_canonical(uint16_t domid, const char *in, bool allow_special, char *out, bool *relative)
 {
 	size_t len = strlen(in);
 

@@ -15,8 +15,7 @@
 
 /* Writes the absolute form of `in`, as the connection of `domid` means it, into out
  * (PATH_BUF_SIZE bytes). *relative tells whether `in` was relative. 0 or -EINVAL. */
-int path_canonical(uint16_t domid, const char *in, bool allow_special, char *out,
-		   bool *relative);
+int path_canonical(uint16_t domid, const char *in, bool allow_special, char *out, bool *relative);
 
 bool path_is_special(const char *path);
 /* true when path is base or lies below it ("/a/b" is below "/a", "/ab" is not). */

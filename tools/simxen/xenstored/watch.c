@@ -127,7 +127,8 @@ void watch_fire(struct xsd *d, const char *path, const struct xs_perms *perms)
 		if (c->dead || (perms && !may_see(c, perms)))
 			continue;
 		for (w = c->watches; w; w = w->next) {
-			if (special ? strcmp(w->path, path) == 0 : path_is_at_or_below(path, w->path))
+			if (special ? strcmp(w->path, path) == 0 :
+				      path_is_at_or_below(path, w->path))
 				watch_send_event(d, c, w, path);
 		}
 	}

@@ -57,8 +57,10 @@ static const char *get(struct xs_handle *h, xs_transaction_t t, const char *path
 	char *v = xs_read(h, t, path, NULL);
 
 	if (!v) {
-		snprintf(buf, sizeof(buf), "<%s>", errno == ENOENT ? "ENOENT" :
-						  errno == EACCES ? "EACCES" : strerror(errno));
+		snprintf(buf, sizeof(buf), "<%s>",
+			 errno == ENOENT ? "ENOENT" :
+			 errno == EACCES ? "EACCES" :
+					   strerror(errno));
 		return buf;
 	}
 	snprintf(buf, sizeof(buf), "%s", v);
