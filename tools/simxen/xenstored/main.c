@@ -199,6 +199,9 @@ static int daemonize(void)
 		close(p[1]);
 		if (read(p[0], &status, 1) != 1)
 			status = EIO;
+		if (status)
+			fprintf(stderr, "simxen-xenstored: could not start: %s (details in its log)\n",
+				strerror(status));
 		_exit(status);
 	}
 	close(p[0]);
