@@ -12,7 +12,7 @@ exported() {
 out=$(LD_LIBRARY_PATH=$lib ldd "$prog")
 for l in libxengnttab libxenevtchn; do
 	expect_match "$out" "$l\.so\.1 => $lib/$l\.so\.1 " "ldd shows simxen's $l"
-	debian=$(ldd "$prog" | awk -v l="$l.so.1" '$1 == l { print $3 }')
+	debian=$(env -u LD_LIBRARY_PATH ldd "$prog" | awk -v l="$l.so.1" '$1 == l { print $3 }')
 	[ -f "$debian" ] && [[ $debian != "$lib"/* ]] || fail "no Debian $l for $prog: '$debian'"
 	exported "$debian" >"$T/debian"
 	exported "$lib/$l.so.1" >"$T/simxen"

@@ -169,12 +169,12 @@ xenevtchn_port_or_error_t xenevtchn_pending(xenevtchn_handle *xce)
 	uint32_t port;
 	ssize_t n;
 
-	/* Blocks, as a read of /dev/xen/evtchn does, unless the caller made the fd non-blocking.
-	 * What is not a port (a stray write into the FIFO) is skipped. */
+	/* Blocks, as a read of /dev/xen/evtchn does, unless the caller made the fd non-blocking
+	 * (then -1 and EAGAIN; a signal gives EINTR, as there). What is not a port (a stray write
+	 * into the FIFO) is skipped. */
 	do
 		n = read(xce->fifo, &port, sizeof(port));
-	while ((n < 0 && errno == EINTR) ||
-	       (n >= 0 && (n != sizeof(port) || port == 0 || port >= SX_NR_PORTS)));
+	while (n >= 0 && (n != sizeof(port) || port == 0 || port >= SX_NR_PORTS));
 	return n < 0 ? -1 : (int)port;
 }
 
