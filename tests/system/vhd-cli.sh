@@ -1,0 +1,45 @@
+# vhd-util's command line: every sub-command has --help (exit 0), names unknown options and
+# exits EINVAL, accepts --debug anywhere, and reports failures on stderr with errno exit codes.
+. "$(dirname "$0")/../lib/common.sh"
+V=$BIN/vhd-util
+[ -x "$V" ] || fail "vhd-util not built"
+
+cmds="create snapshot query read set modify key scan resize coalesce check revert repair"
+expect_rc 0 "vhd-util --help" "$V" --help
+for c in $cmds; do
+	expect_match "$(cat "$T/out")" "$c" "global help lists $c"
+done
+for c in $cmds; do
+	expect_rc 0 "$c --help" "$V" $c --help
+	expect_match "$(head -n1 "$T/out")" "^Usage: vhd-util $c " "$c --help prints its usage"
+	expect_rc 22 "$c rejects an unknown option" "$V" $c -Z
+	expect_match "$(cat "$T/err")" "-Z" "$c names the bad option"
+	[ ! -s "$T/out" ] || fail "$c printed to stdout on a bad option"
+done
+expect_rc 22 "unknown command" "$V" frobnicate
+expect_match "$(cat "$T/err")" "frobnicate" "the unknown command is named"
+expect_rc 22 "no command" "$V"
+expect_rc 22 "create without -s" "$V" create -n "$T/x.vhd"
+expect_rc 22 "create with a bad size" "$V" create -n "$T/x.vhd" -s 12x
+expect_rc 22 "create with -S below -s" "$V" create -n "$T/x.vhd" -s 20 -S 10
+expect_rc 22 "create beyond 2040 GiB" "$V" create -n "$T/x.vhd" -s 2097153
+[ ! -e "$T/x.vhd" ] || fail "a refused create left a file"
+
+# --debug anywhere, as XAPI's storage manager passes it
+expect_rc 0 "--debug before the options" "$V" create --debug -n "$T/a.vhd" -s 8
+expect_rc 0 "--debug after the options" "$V" query -v -n "$T/a.vhd" --debug
+expect_eq "$(cat "$T/out")" "8" "query -v with --debug prints only the size"
+expect_rc 17 "create refuses an existing file (EEXIST)" "$V" create -n "$T/a.vhd" -s 8
+expect_rc 2 "query of a missing file is ENOENT" "$V" query -v -n "$T/nope.vhd"
+expect_match "$(cat "$T/err")" "Failed opening .*nope.vhd" "the failure names the file"
+[ ! -s "$T/out" ] || fail "a failed query printed to stdout"
+head -c 4096 /dev/urandom >"$T/junk"
+expect_rc 22 "query of a non-VHD is EINVAL" "$V" query -v -n "$T/junk"
+expect_match "$(cat "$T/err")" "not a valid VHD" "the failure says why"
+expect_rc 22 "set hidden to 2" "$V" set -n "$T/a.vhd" -f hidden -v 2
+expect_rc 22 "set an unknown field" "$V" set -n "$T/a.vhd" -f colour -v 1
+expect_rc 22 "resize needs -j or -f" "$V" resize -n "$T/a.vhd" -s 16
+expect_rc 0 "key -p" "$V" key -p -n "$T/a.vhd"
+expect_eq "$(cat "$T/out")" "none" "no key hash"
+expect_rc 95 "key -s is not supported (EOPNOTSUPP)" "$V" key -s -n "$T/a.vhd" -H abc
+expect_rc 22 "coalesce of a dynamic disk" "$V" coalesce -n "$T/a.vhd"
