@@ -28,11 +28,16 @@
  *      waiting for the ring to drain): never iterate the event loop inside a handler.
  *   5. ctl_server_destroy(srv) on exit (closes every client and unlinks the socket).
  * Spawning: `tap-ctl spawn` execs the tapdisk binary with argv[0] "tapdisk" and no other
- * argument, stdout/stderr on a pipe. The daemon calls ctl_daemonize() first thing, creates its
+ * argument, stdout on a pipe. The daemon calls ctl_daemonize() first thing, creates its
  * server at ctl_socket_path(getpid()), then ctl_daemonize_ready(&d, 0) (or a -errno): the
  * launching process prints "<run dir>/ctl<pid>" on that pipe and exits 0, which is how tap-ctl
- * learns the daemon's pid (blktap3's contract). On attach the daemon holds the minor's marker
- * file with ctl_minor_hold() so that `tap-ctl free` refuses a minor in use.
+ * learns the daemon's pid (blktap3's contract); stdout/stderr become /dev/null. tap-ctl's
+ * stderr is the daemon's until then, so startup errors reach the user.
+ * Minors: on attach the daemon holds the minor's marker file with ctl_minor_hold() so that
+ * `tap-ctl free` refuses a minor in use; on detach it closes that fd BEFORE answering (tap-ctl
+ * destroy frees the minor right after), and once the last VBD is detached it leaves its loop
+ * and exits (the reply is already sent by then).
+ * tests/progs/ctl-fake-tapdisk.c is a complete, tested example of all of the above.
  *
  * Environment: TAPDISK_RUN_DIR overrides /run/blktap-control (sockets ctl<pid>, minors in
  * tapdisk/, nbd sockets); TAPDISK_BIN overrides the tapdisk binary tap-ctl spawns. */

@@ -126,6 +126,7 @@ chmod 0755 "$T" "$TAPDISK_RUN_DIR"
 expect_eq "$(stat -c %a "$sock")" "600" "control socket mode 0600"
 expect_rc 13 "nobody cannot connect to a 0600 socket (EACCES)" as_nobody "$TAPCTL" stats -p "$pid" -m 0
 expect_match "$(cat "$T/err")" "Permission denied" "strerror text"
+expect_rc 13 "nobody's list fails with EACCES (not an empty list)" as_nobody "$TAPCTL" list
 # a daemon whose socket anyone may connect to still checks SO_PEERCRED
 FAKE_TAPDISK_SOCKET_MODE=0666 expect_rc 0 "spawn an open-mode tapdisk" "$TAPCTL" spawn
 open_pid=$(cat "$T/out")

@@ -146,6 +146,8 @@ static int list_tapdisk(const struct tapctl_cmd *cmd, const struct filter *f, pi
 	err = ctl_client_connect_pid(pid, tapctl_timeout_ms(TAPCTL_LIST_TIMEOUT_S), &c);
 	if (err == -ENOENT || err == -ECONNREFUSED)
 		return 0; /* a stale socket: that tapdisk is gone */
+	if (err == -EACCES || err == -EPERM)
+		return tapctl_fail(cmd, err, NULL, "tapdisk %d", (int)pid);
 	if (!err) {
 		err = ctl_list(c, &l);
 		if (err == -EACCES || err == -EPERM) {
