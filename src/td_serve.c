@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -77,6 +78,7 @@ static int parse_refs(char *s, struct td_ring_params *p, unsigned int *n)
 static void print_stats(struct td_vbd *vbd)
 {
 	struct td_ring_stats s;
+	struct rusage ru;
 
 	if (td_vbd_stats(vbd, 0, &s) < 0)
 		return;
@@ -93,6 +95,11 @@ static void print_stats(struct td_vbd *vbd)
 	       s.eopnotsupp, s.io_errors, s.grant_errors, s.events, s.spurious_events,
 	       s.notifications, s.pool_stalls, s.pgrant_hits, s.pgrant_misses, s.pgrant_evictions,
 	       s.inflight, s.halted);
+	if (getrusage(RUSAGE_SELF, &ru) == 0)
+		printf("cpu: user_ms=%ld sys_ms=%ld voluntary_switches=%ld involuntary_switches=%ld\n",
+		       ru.ru_utime.tv_sec * 1000 + ru.ru_utime.tv_usec / 1000,
+		       ru.ru_stime.tv_sec * 1000 + ru.ru_stime.tv_usec / 1000, ru.ru_nvcsw,
+		       ru.ru_nivcsw);
 	fflush(stdout);
 }
 
