@@ -127,8 +127,8 @@ struct blkif_x86_64_response {
 DEFINE_RING_TYPES(blkif_x86_32, struct blkif_x86_32_request, struct blkif_x86_32_response);
 DEFINE_RING_TYPES(blkif_x86_64, struct blkif_x86_64_request, struct blkif_x86_64_response);
 
-/* Parses a frontend's `protocol` node; NULL or empty (absent) means the native ABI, as blkif.h says
- * and Linux blkback does. Returns 0 or -EINVAL for an unknown protocol. */
+/* Parses a frontend's `protocol` node; NULL or empty (absent) means the native ABI, as
+ * blkif.h says and Linux blkback does. Returns 0 or -EINVAL for an unknown protocol. */
 int blkif_abi_from_protocol(const char *protocol, enum blkif_abi *abi);
 const char *blkif_abi_name(enum blkif_abi abi);
 
