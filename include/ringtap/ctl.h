@@ -53,14 +53,14 @@
 #define CTL_MAGIC 0x5254434cu
 #define CTL_VERSION 1
 #define CTL_HEADER_SIZE 16
-#define CTL_MAX_REQUEST (64u * 1024)	/* requests: small; bounds what one client can pin */
-#define CTL_MAX_REPLY (1024u * 1024)	/* replies: stats with histograms, long lists */
-#define CTL_PATH_MAX 4096		/* longest image, secondary or log path accepted */
-#define CTL_MESSAGE_MAX 256		/* longest human error message carried in a reply */
-#define CTL_LIST_MAX 256		/* most VBDs one daemon reports */
-#define CTL_RING_MAX_ORDER 4		/* 16 ring pages, as Linux blkback's maximum */
-#define CTL_KEY_MAX 64			/* encryption key bytes (open -E) */
-#define CTL_MINOR_MAX 16384		/* blktap3's MAX_ID */
+#define CTL_MAX_REQUEST (64u * 1024) /* requests: small; bounds what one client can pin */
+#define CTL_MAX_REPLY (1024u * 1024) /* replies: stats with histograms, long lists */
+#define CTL_PATH_MAX 4096 /* longest image, secondary or log path accepted */
+#define CTL_MESSAGE_MAX 256 /* longest human error message carried in a reply */
+#define CTL_LIST_MAX 256 /* most VBDs one daemon reports */
+#define CTL_RING_MAX_ORDER 4 /* 16 ring pages, as Linux blkback's maximum */
+#define CTL_KEY_MAX 64 /* encryption key bytes (open -E) */
+#define CTL_MINOR_MAX 16384 /* blktap3's MAX_ID */
 
 #define CTL_DEFAULT_RUN_DIR "/run/blktap-control"
 #define CTL_DEFAULT_TAPDISK "/usr/sbin/tapdisk"
@@ -121,26 +121,26 @@ enum ctl_image_type ctl_image_type_from_name(const char *name);
 #define CTL_VBD_SHUTDOWN_REQUESTED 0x40
 
 /* open flags: blktap3's open/create flags, all carried; the daemon refuses what it lacks. */
-#define CTL_OPEN_RDONLY 0x1	  /* -R */
-#define CTL_OPEN_ADD_LCACHE 0x2	  /* -r: read caching on the leaf */
+#define CTL_OPEN_RDONLY 0x1 /* -R */
+#define CTL_OPEN_ADD_LCACHE 0x2 /* -r: read caching on the leaf */
 #define CTL_OPEN_REUSE_PARENT 0x4 /* -e minor: share the parent chain of another VBD */
-#define CTL_OPEN_SECONDARY 0x8	  /* -2 path: mirror to a secondary */
-#define CTL_OPEN_STANDBY 0x10	  /* -s: secondary only on ENOSPC */
+#define CTL_OPEN_SECONDARY 0x8 /* -2 path: mirror to a secondary */
+#define CTL_OPEN_STANDBY 0x10 /* -s: secondary only on ENOSPC */
 #define CTL_OPEN_NO_O_DIRECT 0x20 /* -D */
-#define CTL_OPEN_ADD_LOG 0x40	  /* -C path: changed block tracking log */
-#define CTL_OPEN_ENCRYPTED 0x80	  /* -E: key follows */
+#define CTL_OPEN_ADD_LOG 0x40 /* -C path: changed block tracking log */
+#define CTL_OPEN_ENCRYPTED 0x80 /* -E: key follows */
 #define CTL_OPEN_ALL_FLAGS 0xff
 
 struct ctl_open_args {
 	int minor;
 	struct ctl_image image;
 	uint32_t flags;
-	int parent_minor;	     /* with CTL_OPEN_REUSE_PARENT, else -1 */
-	uint32_t timeout_s;	     /* request timeout (-t), 0 = the daemon's default */
+	int parent_minor; /* with CTL_OPEN_REUSE_PARENT, else -1 */
+	uint32_t timeout_s; /* request timeout (-t), 0 = the daemon's default */
 	char secondary[CTL_PATH_MAX]; /* with CTL_OPEN_SECONDARY */
-	char cbt_log[CTL_PATH_MAX];   /* with CTL_OPEN_ADD_LOG */
-	uint8_t key[CTL_KEY_MAX];     /* with CTL_OPEN_ENCRYPTED */
-	uint32_t key_size;	     /* 32 or 64 */
+	char cbt_log[CTL_PATH_MAX]; /* with CTL_OPEN_ADD_LOG */
+	uint8_t key[CTL_KEY_MAX]; /* with CTL_OPEN_ENCRYPTED */
+	uint32_t key_size; /* 32 or 64 */
 };
 
 struct ctl_close_args {
@@ -152,7 +152,7 @@ struct ctl_close_args {
 struct ctl_resume_args {
 	int minor;
 	struct ctl_image image;
-	uint32_t flags;		     /* CTL_OPEN_SECONDARY, CTL_OPEN_ADD_LOG */
+	uint32_t flags; /* CTL_OPEN_SECONDARY, CTL_OPEN_ADD_LOG */
 	char secondary[CTL_PATH_MAX];
 	char cbt_log[CTL_PATH_MAX];
 };
@@ -182,11 +182,11 @@ int ctl_poll_policy_parse(const char *name, enum ctl_poll_policy *out);
 struct ctl_poll_settings {
 	uint32_t set_mask;
 	enum ctl_poll_policy policy;
-	uint32_t duration_us;	 /* xenstore polling-duration; the fixed policy's window */
+	uint32_t duration_us; /* xenstore polling-duration; the fixed policy's window */
 	uint32_t idle_threshold; /* xenstore polling-idle-threshold, percent 0..100 */
-	uint32_t max_window_us;	 /* adaptive: ceiling of the window */
-	uint32_t grow;		 /* adaptive: window multiplier on a hit (>= 1) */
-	uint32_t shrink;	 /* adaptive: window divisor on a miss (>= 1) */
+	uint32_t max_window_us; /* adaptive: ceiling of the window */
+	uint32_t grow; /* adaptive: window multiplier on a hit (>= 1) */
+	uint32_t shrink; /* adaptive: window divisor on a miss (>= 1) */
 };
 
 struct ctl_poll_set_args {
@@ -277,10 +277,10 @@ struct ctl_handlers {
 };
 
 struct ctl_server_config {
-	const char *path;	   /* socket path; a stale socket there is replaced */
-	unsigned int mode;	   /* socket permissions; 0 → 0600 */
-	unsigned int max_clients;  /* 0 → 16; more are accepted and closed at once */
-	unsigned int timeout_ms;   /* a client must complete each message within; 0 → 10000 */
+	const char *path; /* socket path; a stale socket there is replaced */
+	unsigned int mode; /* socket permissions; 0 → 0600 */
+	unsigned int max_clients; /* 0 → 16; more are accepted and closed at once */
+	unsigned int timeout_ms; /* a client must complete each message within; 0 → 10000 */
 };
 
 int ctl_server_create(const struct ctl_server_config *cfg, const struct ctl_handlers *h,

@@ -269,7 +269,7 @@ static int put_polling(json_t *parent, const struct ctl_poll_settings *p)
 #define POLL_FIELD(name, member, max, bit, min)                                                    \
 	do {                                                                                       \
 		if (!err && (p->set_mask & bit))                                                   \
-			err = p->member > max || (long long)p->member < min ?                     \
+			err = p->member > max || (long long)p->member < min ?                      \
 				      -EINVAL :                                                    \
 				      put(o, name, json_integer(p->member));                       \
 	} while (0)
@@ -536,8 +536,8 @@ static int decode_connect(json_t *o, struct ctl_connect_args *a)
 	    (err = required(get_u32(o, "port", UINT32_MAX, &a->port))) ||
 	    (err = required(get_string(o, "protocol", proto, sizeof(proto)))) ||
 	    (err = optional(get_bool(o, "persistent", &a->persistent))) ||
-	    (err = optional(get_u32(o, "max_indirect_segments", UINT32_MAX,
-				    &a->max_indirect_segments))) ||
+	    (err = optional(
+		     get_u32(o, "max_indirect_segments", UINT32_MAX, &a->max_indirect_segments))) ||
 	    (err = optional(get_polling(o, &a->polling))))
 		return err;
 	if (ctl_ring_protocol_parse(proto, &a->protocol))
@@ -724,8 +724,7 @@ static int decode_list(json_t *o, struct ctl_list *l)
 		struct ctl_list_entry *e = &l->entries[i];
 
 		if (!json_is_object(v) || get_minor(v, &e->minor) ||
-		    get_u32(v, "state", UINT32_MAX, &e->state) ||
-		    optional(get_image(v, &e->image)))
+		    get_u32(v, "state", UINT32_MAX, &e->state) || optional(get_image(v, &e->image)))
 			return -EINVAL;
 		l->count++;
 	}

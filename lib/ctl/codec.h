@@ -50,8 +50,7 @@ struct ctl_reply {
 void ctl_header_encode(const struct ctl_header *h, uint8_t out[CTL_HEADER_SIZE]);
 /* Validates magic, version and length <= max_length: -EBADMSG (not our protocol),
  * -EPROTONOSUPPORT (another version), -EMSGSIZE. The header is filled even on error. */
-int ctl_header_decode(const uint8_t in[CTL_HEADER_SIZE], uint32_t max_length,
-		      struct ctl_header *h);
+int ctl_header_decode(const uint8_t in[CTL_HEADER_SIZE], uint32_t max_length, struct ctl_header *h);
 
 /* Whole frames (header + payload) in a malloc'd buffer. Return 0 or -errno (-EINVAL for
  * arguments the decoder would refuse, -EMSGSIZE past the bound). */
@@ -63,8 +62,8 @@ int ctl_reply_encode(const struct ctl_reply *r, uint8_t **buf, size_t *len);
 int ctl_request_decode(const struct ctl_header *h, const uint8_t *payload, struct ctl_msg *m);
 /* request_type: what was asked (selects the result member). Frees nothing on failure: callers
  * call ctl_reply_release() in every case. */
-int ctl_reply_decode(const struct ctl_header *h, unsigned int request_type,
-		     const uint8_t *payload, struct ctl_reply *r);
+int ctl_reply_decode(const struct ctl_header *h, unsigned int request_type, const uint8_t *payload,
+		     struct ctl_reply *r);
 void ctl_reply_release(struct ctl_reply *r);
 
 #endif

@@ -109,12 +109,18 @@ int ctl_ring_protocol_parse(const char *name, enum ctl_ring_protocol *out)
 const char *ctl_msg_name(unsigned int type)
 {
 	static const char *const names[] = {
-		[CTL_MSG_LIST] = "list",	   [CTL_MSG_ATTACH] = "attach",
-		[CTL_MSG_DETACH] = "detach",	   [CTL_MSG_OPEN] = "open",
-		[CTL_MSG_CLOSE] = "close",	   [CTL_MSG_PAUSE] = "pause",
-		[CTL_MSG_RESUME] = "resume",	   [CTL_MSG_CONNECT] = "connect",
-		[CTL_MSG_DISCONNECT] = "disconnect", [CTL_MSG_INFO] = "info",
-		[CTL_MSG_STATS] = "stats",	   [CTL_MSG_POLL_GET] = "poll-get",
+		[CTL_MSG_LIST] = "list",
+		[CTL_MSG_ATTACH] = "attach",
+		[CTL_MSG_DETACH] = "detach",
+		[CTL_MSG_OPEN] = "open",
+		[CTL_MSG_CLOSE] = "close",
+		[CTL_MSG_PAUSE] = "pause",
+		[CTL_MSG_RESUME] = "resume",
+		[CTL_MSG_CONNECT] = "connect",
+		[CTL_MSG_DISCONNECT] = "disconnect",
+		[CTL_MSG_INFO] = "info",
+		[CTL_MSG_STATS] = "stats",
+		[CTL_MSG_POLL_GET] = "poll-get",
 		[CTL_MSG_POLL_SET] = "poll-set",
 	};
 

@@ -27,7 +27,7 @@ struct ctl_conn {
 	struct ctl_server *srv;
 	struct ctl_conn *next;
 	int fd;
-	bool dead;    /* closed; freed at the end of the current dispatch */
+	bool dead; /* closed; freed at the end of the current dispatch */
 	bool closing; /* drop once the queued reply is written */
 	struct ucred cred;
 	uint8_t hdr[CTL_HEADER_SIZE];
@@ -38,8 +38,8 @@ struct ctl_conn {
 	uint8_t *out;
 	size_t out_len, out_off;
 	struct ctl_request *pending; /* a deferred request: stop reading until it completes */
-	uint64_t deadline_ms;	     /* 0: none (while a deferred request runs) */
-	uint32_t events;	     /* currently registered epoll events */
+	uint64_t deadline_ms; /* 0: none (while a deferred request runs) */
+	uint32_t events; /* currently registered epoll events */
 };
 
 struct ctl_request {
@@ -445,7 +445,7 @@ static void expire_clients(struct ctl_server *srv)
 	for (c = srv->conns; c; c = next) {
 		next = c->next;
 		if (c->deadline_ms && c->deadline_ms <= now)
-			conn_drop(c, c->out_len	 ? "not reading its reply" :
+			conn_drop(c, c->out_len ? "not reading its reply" :
 				     c->hdr_got ? "stalled mid-message" :
 						  NULL /* idle: a normal end */);
 	}

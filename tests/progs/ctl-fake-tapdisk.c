@@ -115,7 +115,9 @@ static int h_attach(void *o, struct ctl_request *req, const struct ctl_minor_arg
 	v->minor = a->minor;
 	v->hold_fd = fd;
 	v->state = CTL_VBD_CLOSED;
-	v->poll = (struct ctl_poll_settings){ CTL_POLL_SET_ALL, CTL_POLL_ADAPTIVE, 8000, 50, 200, 2, 2 };
+	v->poll = (struct ctl_poll_settings){
+		CTL_POLL_SET_ALL, CTL_POLL_ADAPTIVE, 8000, 50, 200, 2, 2
+	};
 	return 0;
 }
 
@@ -199,7 +201,7 @@ static int h_close(void *o, struct ctl_request *req, const struct ctl_close_args
 static void arm_pause_timer(struct fake *f)
 {
 	struct itimerspec its = { .it_value = { f->pause_ms / 1000,
-						 (long)(f->pause_ms % 1000) * 1000000 + 1 } };
+						(long)(f->pause_ms % 1000) * 1000000 + 1 } };
 
 	timerfd_settime(f->timer_fd, 0, &its, NULL);
 }
@@ -346,15 +348,15 @@ static int h_stats(void *o, struct ctl_request *req, const struct ctl_minor_args
 			 "key_size", (json_int_t)v->open.key_size, "connected", v->connected,
 			 "polling", polling_json(&v->poll));
 	if (fake && v->connected)
-		json_object_set_new(fake, "ring",
-				    json_pack("{s:i, s:i, s:i, s:i, s:s, s:b, s:i}", "domid",
-					      (json_int_t)v->ring.domid, "devid",
-					      (json_int_t)v->ring.devid, "order",
-					      (json_int_t)v->ring.order, "port",
-					      (json_int_t)v->ring.port, "protocol",
-					      ctl_ring_protocol_name(v->ring.protocol), "persistent",
-					      v->ring.persistent, "max_indirect_segments",
-					      (json_int_t)v->ring.max_indirect_segments));
+		json_object_set_new(
+			fake, "ring",
+			json_pack("{s:i, s:i, s:i, s:i, s:s, s:b, s:i}", "domid",
+				  (json_int_t)v->ring.domid, "devid", (json_int_t)v->ring.devid,
+				  "order", (json_int_t)v->ring.order, "port",
+				  (json_int_t)v->ring.port, "protocol",
+				  ctl_ring_protocol_name(v->ring.protocol), "persistent",
+				  v->ring.persistent, "max_indirect_segments",
+				  (json_int_t)v->ring.max_indirect_segments));
 	s = json_pack("{s:s, s:[i,i], s:[{s:s, s:[i,i], s:[i,i], s:{s:i, s:s}}], s:i, s:i, s:i, "
 		      "s:o}",
 		      "name", name, "secs", 0, 0, "images", "name", v->open.image.path, "hits", 0,
@@ -497,7 +499,8 @@ int main(int argc, char **argv)
 			printf("Usage: ctl-fake-tapdisk [--foreground]\n");
 			return 0;
 		} else {
-			fprintf(stderr, "ctl-fake-tapdisk: unknown option '%s'\n", argv[optind - 1]);
+			fprintf(stderr, "ctl-fake-tapdisk: unknown option '%s'\n",
+				argv[optind - 1]);
 			return EINVAL;
 		}
 	}

@@ -57,7 +57,8 @@ static int read_line(int fd, char *buf, size_t size, unsigned int timeout_ms)
 		ssize_t n;
 
 		clock_gettime(CLOCK_MONOTONIC, &now);
-		elapsed = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+		elapsed = (now.tv_sec - start.tv_sec) * 1000 +
+			  (now.tv_nsec - start.tv_nsec) / 1000000;
 		if (elapsed >= (long)timeout_ms)
 			return -ETIMEDOUT;
 		if (poll(&p, 1, (int)(timeout_ms - elapsed)) < 0) {

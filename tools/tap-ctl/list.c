@@ -134,8 +134,8 @@ static void claim(int *minors, size_t n, int minor)
 
 /* Lists one tapdisk. Returns 0 (rows printed, or skipped if it is gone) or a positive errno
  * that makes the whole list fail (refused). */
-static int list_tapdisk(const struct tapctl_cmd *cmd, const struct filter *f, pid_t pid,
-			bool tty, int *minors, size_t nminors)
+static int list_tapdisk(const struct tapctl_cmd *cmd, const struct filter *f, pid_t pid, bool tty,
+			int *minors, size_t nminors)
 {
 	struct ctl_client *c;
 	struct ctl_list l;
@@ -203,7 +203,8 @@ int tapctl_cmd_list(const struct tapctl_cmd *cmd, int argc, char **argv)
 		case 't':
 			f.type = ctl_image_type_name(ctl_image_type_from_name(optarg));
 			if (!f.type) {
-				tapctl_msg(cmd, "unknown image type '%s' (aio, raw or vhd)", optarg);
+				tapctl_msg(cmd, "unknown image type '%s' (aio, raw or vhd)",
+					   optarg);
 				return EINVAL;
 			}
 			break;

@@ -50,11 +50,12 @@ static void main_usage(FILE *out)
 		     "Commands:\n");
 	for (i = 0; i < NCOMMANDS; i++)
 		fprintf(out, "  %-9s %s\n", commands[i].name, commands[i].help);
-	fprintf(out, "\n  -h, --help   show this help (COMMAND -h: the command's options)\n"
-		     "  --debug      accepted anywhere, ignored (blktap3 compatibility)\n\n"
-		     "Exit status: 0, or a positive errno value (its text on stderr).\n"
-		     "Environment: %s (run directory, default %s), %s (tapdisk binary),\n"
-		     "TAP_CTL_TIMEOUT (seconds per daemon request). See tap-ctl(8).\n",
+	fprintf(out,
+		"\n  -h, --help   show this help (COMMAND -h: the command's options)\n"
+		"  --debug      accepted anywhere, ignored (blktap3 compatibility)\n\n"
+		"Exit status: 0, or a positive errno value (its text on stderr).\n"
+		"Environment: %s (run directory, default %s), %s (tapdisk binary),\n"
+		"TAP_CTL_TIMEOUT (seconds per daemon request). See tap-ctl(8).\n",
 		CTL_RUN_DIR_ENV, CTL_DEFAULT_RUN_DIR, CTL_TAPDISK_ENV);
 }
 
@@ -76,8 +77,7 @@ void tapctl_msg(const struct tapctl_cmd *cmd, const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
-int tapctl_fail(const struct tapctl_cmd *cmd, int err, const char *daemon_msg, const char *fmt,
-		...)
+int tapctl_fail(const struct tapctl_cmd *cmd, int err, const char *daemon_msg, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -175,8 +175,9 @@ int tapctl_parse_image(const struct tapctl_cmd *cmd, const char *s, struct ctl_i
 		return ENAMETOOLONG;
 	}
 	if (err) {
-		tapctl_msg(cmd, "invalid image '%s': expected type:/absolute/path with type aio, raw "
-				"or vhd",
+		tapctl_msg(cmd,
+			   "invalid image '%s': expected type:/absolute/path with type aio, raw "
+			   "or vhd",
 			   s);
 		return EINVAL;
 	}
@@ -217,8 +218,8 @@ int tapctl_connect(const struct tapctl_cmd *cmd, pid_t pid, unsigned int timeout
 		if (ctl_socket_path(pid, path, sizeof(path)))
 			path[0] = '\0';
 		if (err == -ENOENT)
-			return tapctl_fail(cmd, err, NULL, "no tapdisk with pid %d (no %s)", (int)pid,
-					   path);
+			return tapctl_fail(cmd, err, NULL, "no tapdisk with pid %d (no %s)",
+					   (int)pid, path);
 		if (err == -ECONNREFUSED)
 			return tapctl_fail(cmd, err, NULL, "tapdisk %d is not running (stale %s)",
 					   (int)pid, path);

@@ -14,15 +14,15 @@ struct tapctl_cmd {
 	const char *name;
 	int (*run)(const struct tapctl_cmd *cmd, int argc, char **argv);
 	const char *usage; /* the arguments, after "tap-ctl NAME " */
-	const char *help;  /* one line */
+	const char *help; /* one line */
 };
 
 /* Prints "tap-ctl CMD: <message>" on stderr. */
 void tapctl_msg(const struct tapctl_cmd *cmd, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 /* Reports err (negative errno) with context and the daemon's message if any; returns -err. */
-int tapctl_fail(const struct tapctl_cmd *cmd, int err, const char *daemon_msg, const char *fmt,
-		...) __attribute__((format(printf, 4, 5)));
+int tapctl_fail(const struct tapctl_cmd *cmd, int err, const char *daemon_msg, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 /* Usage on stdout (help) or stderr (errors). */
 void tapctl_usage(const struct tapctl_cmd *cmd, FILE *out);
 
@@ -83,6 +83,6 @@ int tapctl_do_close(const struct tapctl_cmd *cmd, pid_t pid, int minor, bool for
 int tapctl_do_free(const struct tapctl_cmd *cmd, int minor);
 
 #define TAPCTL_DEFAULT_TIMEOUT_S 120 /* pause and close wait for in-flight I/O */
-#define TAPCTL_LIST_TIMEOUT_S 10     /* as blktap3's list */
+#define TAPCTL_LIST_TIMEOUT_S 10 /* as blktap3's list */
 
 #endif

@@ -26,8 +26,7 @@ static int target_option(const struct tapctl_cmd *cmd, int c, struct target *t)
 	return 0;
 }
 
-static int target_check(const struct tapctl_cmd *cmd, int argc, char **argv,
-			const struct target *t)
+static int target_check(const struct tapctl_cmd *cmd, int argc, char **argv, const struct target *t)
 {
 	int err = tapctl_no_operands(cmd, argc, argv);
 
@@ -42,8 +41,8 @@ static int target_check(const struct tapctl_cmd *cmd, int argc, char **argv,
 }
 
 /* Parses a command that takes only -p and -m. 0, -1 (help printed: exit 0), or an errno. */
-static int parse_target_only(const struct tapctl_cmd *cmd, int argc, char **argv,
-			     struct target *t, const char *extra, long *timeout_s)
+static int parse_target_only(const struct tapctl_cmd *cmd, int argc, char **argv, struct target *t,
+			     const char *extra, long *timeout_s)
 {
 	int c, r;
 
@@ -282,7 +281,8 @@ int tapctl_cmd_open(const struct tapctl_cmd *cmd, int argc, char **argv)
 		return tapctl_fail(cmd, -ENOMEM, NULL, "open");
 	a->parent_minor = -1;
 	while (!err && (c = tapctl_getopt(cmd, argc, argv, "p:m:a:RrDse:2:C:t:E")) != -1) {
-		if ((r = target_option(cmd, c, &t)) || (r = tapctl_open_option(cmd, c, a, &have_image)))
+		if ((r = target_option(cmd, c, &t)) ||
+		    (r = tapctl_open_option(cmd, c, a, &have_image)))
 			err = r == BAD_VALUE ? EINVAL : 0;
 		else if (c == 'h')
 			err = -1;

@@ -50,7 +50,7 @@ static void round_trip(const struct ctl_msg *m, struct ctl_msg *out)
 static void header_is_big_endian_with_magic(void **state)
 {
 	struct ctl_header h = { CTL_MAGIC, CTL_VERSION, CTL_MSG_OPEN, 0x01020304, 0x0a0b0c0d };
-	const uint8_t want[CTL_HEADER_SIZE] = { 'R', 'T', 'C', 'L', 0, 1, 0, 4,
+	const uint8_t want[CTL_HEADER_SIZE] = { 'R', 'T', 'C', 'L', 0,	  1,	0,    4,
 						1,   2,	  3,   4,   0x0a, 0x0b, 0x0c, 0x0d };
 	uint8_t buf[CTL_HEADER_SIZE];
 	struct ctl_header back;
@@ -138,8 +138,8 @@ static void open_round_trips_every_flag(void **state)
 
 static void simple_requests_round_trip(void **state)
 {
-	static const unsigned int types[] = { CTL_MSG_ATTACH, CTL_MSG_DETACH, CTL_MSG_PAUSE,
-					      CTL_MSG_INFO,   CTL_MSG_STATS,  CTL_MSG_POLL_GET,
+	static const unsigned int types[] = { CTL_MSG_ATTACH,	 CTL_MSG_DETACH, CTL_MSG_PAUSE,
+					      CTL_MSG_INFO,	 CTL_MSG_STATS,	 CTL_MSG_POLL_GET,
 					      CTL_MSG_DISCONNECT };
 	struct ctl_msg *m = calloc(1, sizeof(*m)), *out = calloc(1, sizeof(*out));
 	unsigned int i;
@@ -221,15 +221,17 @@ static void connect_and_polling_round_trip(void **state)
 	assert_int_equal(out->u.connect.protocol, CTL_RING_X86_32);
 	assert_true(out->u.connect.persistent);
 	assert_int_equal(out->u.connect.max_indirect_segments, 256);
-	assert_int_equal(out->u.connect.polling.set_mask, CTL_POLL_SET_DURATION | CTL_POLL_SET_IDLE);
+	assert_int_equal(out->u.connect.polling.set_mask,
+			 CTL_POLL_SET_DURATION | CTL_POLL_SET_IDLE);
 	assert_int_equal(out->u.connect.polling.duration_us, 8000);
 	assert_int_equal(out->u.connect.polling.idle_threshold, 50);
 
 	memset(m, 0, sizeof(*m));
 	m->type = CTL_MSG_POLL_SET;
 	m->u.poll_set.minor = 4;
-	m->u.poll_set.settings = (struct ctl_poll_settings){ CTL_POLL_SET_ALL, CTL_POLL_FIXED, 1000,
-							     100, CTL_POLL_MAX_US, 2, 64 };
+	m->u.poll_set.settings = (struct ctl_poll_settings){
+		CTL_POLL_SET_ALL, CTL_POLL_FIXED, 1000, 100, CTL_POLL_MAX_US, 2, 64
+	};
 	round_trip(m, out);
 	assert_memory_equal(&out->u.poll_set.settings, &m->u.poll_set.settings,
 			    sizeof(struct ctl_poll_settings));
@@ -302,7 +304,8 @@ static void decoder_refuses_malformed_requests(void **state)
 		{ CTL_MSG_OPEN, "{\"minor\":1,\"type\":\"aio\",\"path\":\"\"}", -EINVAL },
 		{ CTL_MSG_OPEN, "{\"minor\":1,\"type\":\"aio\"}", -EINVAL },
 		{ CTL_MSG_OPEN, "{\"minor\":1,\"path\":\"/x\"}", -EINVAL },
-		{ CTL_MSG_OPEN, "{\"minor\":1,\"type\":\"aio\",\"path\":\"/x\\u0000y\"}", -EBADMSG },
+		{ CTL_MSG_OPEN, "{\"minor\":1,\"type\":\"aio\",\"path\":\"/x\\u0000y\"}",
+		  -EBADMSG },
 		{ CTL_MSG_OPEN, "{\"minor\":1,\"type\":\"aio\",\"path\":\"/x\",\"read_only\":1}",
 		  -EINVAL },
 		{ CTL_MSG_OPEN, "{\"minor\":1,\"type\":\"aio\",\"path\":\"/x\",\"key\":\"abc\"}",
@@ -311,10 +314,10 @@ static void decoder_refuses_malformed_requests(void **state)
 		  "{\"minor\":1,\"type\":\"aio\",\"path\":\"/x\",\"key\":"
 		  "\"zz00000000000000000000000000000000000000000000000000000000000000\"}",
 		  -EINVAL },
-		{ CTL_MSG_OPEN, "{\"minor\":1,\"type\":\"aio\",\"path\":\"/x\",\"parent_minor\":-3}",
-		  -EINVAL },
-		{ CTL_MSG_OPEN, "{\"minor\":1,\"type\":\"aio\",\"path\":\"/x\",\"secondary\":\"rel\"}",
-		  -EINVAL },
+		{ CTL_MSG_OPEN,
+		  "{\"minor\":1,\"type\":\"aio\",\"path\":\"/x\",\"parent_minor\":-3}", -EINVAL },
+		{ CTL_MSG_OPEN,
+		  "{\"minor\":1,\"type\":\"aio\",\"path\":\"/x\",\"secondary\":\"rel\"}", -EINVAL },
 		{ CTL_MSG_OPEN, "{\"minor\":1,\"type\":\"aio\",\"path\":\"/x\",\"timeout\":-1}",
 		  -EINVAL },
 		{ CTL_MSG_CLOSE, "{\"minor\":1,\"force\":\"yes\"}", -EINVAL },
@@ -354,7 +357,8 @@ static void decoder_refuses_malformed_requests(void **state)
 		{ CTL_MSG_POLL_SET, "{\"minor\":1,\"polling\":{\"idle_threshold\":101}}", -EINVAL },
 		{ CTL_MSG_POLL_SET, "{\"minor\":1,\"polling\":{\"grow\":0}}", -EINVAL },
 		{ CTL_MSG_POLL_SET, "{\"minor\":1,\"polling\":{\"shrink\":65}}", -EINVAL },
-		{ CTL_MSG_POLL_SET, "{\"minor\":1,\"polling\":{\"duration_us\":1000001}}", -EINVAL },
+		{ CTL_MSG_POLL_SET, "{\"minor\":1,\"polling\":{\"duration_us\":1000001}}",
+		  -EINVAL },
 		{ 0, "{}", -EOPNOTSUPP },
 		{ 99, "{}", -EOPNOTSUPP },
 		{ CTL_MSG_REPLY | CTL_MSG_LIST, "{}", -EOPNOTSUPP },
@@ -490,13 +494,14 @@ static void decoder_refuses_malformed_replies(void **state)
 		{ CTL_MSG_LIST | CTL_MSG_REPLY, CTL_MSG_LIST, "{\"error\":0}", -EINVAL },
 		{ CTL_MSG_LIST | CTL_MSG_REPLY, CTL_MSG_LIST, "{\"error\":0,\"pid\":0,\"vbds\":[]}",
 		  -EINVAL },
-		{ CTL_MSG_LIST | CTL_MSG_REPLY, CTL_MSG_LIST, "{\"error\":0,\"pid\":5,\"vbds\":[1]}",
-		  -EINVAL },
+		{ CTL_MSG_LIST | CTL_MSG_REPLY, CTL_MSG_LIST,
+		  "{\"error\":0,\"pid\":5,\"vbds\":[1]}", -EINVAL },
 		{ CTL_MSG_LIST | CTL_MSG_REPLY, CTL_MSG_LIST,
 		  "{\"error\":0,\"pid\":5,\"vbds\":[{\"minor\":1,\"state\":0,\"type\":\"nbd\","
 		  "\"path\":\"/x\"}]}",
 		  -EINVAL },
-		{ CTL_MSG_INFO | CTL_MSG_REPLY, CTL_MSG_INFO, "{\"error\":0,\"sectors\":-5}", -EINVAL },
+		{ CTL_MSG_INFO | CTL_MSG_REPLY, CTL_MSG_INFO, "{\"error\":0,\"sectors\":-5}",
+		  -EINVAL },
 		{ CTL_MSG_STATS | CTL_MSG_REPLY, CTL_MSG_STATS, "{\"error\":0,\"stats\":\"x\"}",
 		  -EINVAL },
 		{ CTL_MSG_POLL_GET | CTL_MSG_REPLY, CTL_MSG_POLL_GET,

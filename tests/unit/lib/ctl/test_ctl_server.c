@@ -129,8 +129,7 @@ static int h_info(void *o, struct ctl_request *req, const struct ctl_minor_args 
 	return 0;
 }
 
-static int h_stats(void *o, struct ctl_request *req, const struct ctl_minor_args *a,
-		   char **json)
+static int h_stats(void *o, struct ctl_request *req, const struct ctl_minor_args *a, char **json)
 {
 	*json = strdup(a->minor == 1 ? "{broken" : "{\"name\": \"x\", \"n\": [1, 2]}");
 	return *json ? 0 : -ENOMEM;
@@ -327,8 +326,9 @@ static void every_request_reaches_its_handler(void **state)
 	struct ctl_resume_args *ra = calloc(1, sizeof(*ra));
 	struct ctl_close_args cl = { 3, false };
 	struct ctl_disconnect_args da = { 3 };
-	struct ctl_poll_set_args ps = { 3, { CTL_POLL_SET_POLICY | CTL_POLL_SET_GROW, CTL_POLL_OFF,
-					     0, 0, 0, 4, 0 } };
+	struct ctl_poll_set_args ps = {
+		3, { CTL_POLL_SET_POLICY | CTL_POLL_SET_GROW, CTL_POLL_OFF, 0, 0, 0, 4, 0 }
+	};
 	struct ctl_poll_settings pg;
 	struct ctl_disk_info di;
 	struct ctl_client *c;
@@ -693,15 +693,16 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(oversized_and_wrong_version_are_refused, setup,
 						teardown),
-		cmocka_unit_test_setup_teardown(malformed_payload_is_refused_unknown_type_is_not_fatal,
-						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			malformed_payload_is_refused_unknown_type_is_not_fatal, setup, teardown),
 		cmocka_unit_test_setup_teardown(stalled_client_is_dropped_others_served, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(deferred_reply_arrives_when_completed, setup,
 						teardown),
-		cmocka_unit_test_setup_teardown(deferred_request_of_a_vanished_client_is_safe, setup,
+		cmocka_unit_test_setup_teardown(deferred_request_of_a_vanished_client_is_safe,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(client_times_out_on_a_silent_daemon, setup,
 						teardown),
-		cmocka_unit_test_setup_teardown(client_times_out_on_a_silent_daemon, setup, teardown),
 		cmocka_unit_test_setup_teardown(clients_beyond_the_limit_are_refused,
 						setup_two_clients, teardown),
 		cmocka_unit_test_setup_teardown(other_users_are_refused, setup_world_writable,
