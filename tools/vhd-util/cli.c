@@ -22,6 +22,8 @@ void vu_usage(const struct vu_cmd *cmd, bool to_stderr)
 }
 
 static void vu_vmsg(const struct vu_cmd *cmd, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
+static void vu_vmsg(const struct vu_cmd *cmd, const char *fmt, va_list ap)
 {
 	char msg[1024];
 
