@@ -106,10 +106,11 @@ static int zero_data(struct vhd_file *f)
 	return vhd_write_footers(f);
 }
 
+/* blktap's vhd_set_phys_size: the footer goes to BYTES - 512. On a logical volume XAPI does this
+ * before shrinking it (and after growing it), so the footer is at the end either way. */
 static int set_phys_size(struct vhd_file *f, uint64_t size)
 {
 	uint8_t buf[VHD_FOOTER_SIZE];
-	int err;
 
 	if (size < vhd_physical_size(f) || size % VHD_SECTOR_SIZE)
 		return vhd_fail(f, -EINVAL,
@@ -119,13 +120,11 @@ static int set_phys_size(struct vhd_file *f, uint64_t size)
 	if (f->is_block && size > f->file_size)
 		return vhd_fail(f, -ENOSPC, "the device is only %" PRIu64 " bytes", f->file_size);
 	vhd_footer_encode(&f->footer, buf);
-	err = vhd_write_footers(f); /* a valid footer at the data's end and the copy */
-	if (!err && !f->is_block) {
-		/* blktap: the file is extended to the size with the footer at its very end */
-		if (pwrite(f->fd, buf, sizeof(buf), (off_t)(size - VHD_FOOTER_SIZE)) != sizeof(buf))
-			err = vhd_fail(f, -EIO, "cannot write the footer at %" PRIu64, size);
-	}
-	return err;
+	if (pwrite(f->fd, buf, sizeof(buf), (off_t)(size - VHD_FOOTER_SIZE)) != sizeof(buf))
+		return vhd_fail(f, -EIO, "cannot write the footer at %" PRIu64, size);
+	if (fsync(f->fd) < 0)
+		return vhd_fail(f, -errno, "fsync: %s", strerror(errno));
+	return 0;
 }
 
 static int run_modify(int argc, char **argv)
