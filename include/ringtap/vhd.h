@@ -253,12 +253,10 @@ uint32_t vhd_locator_space(const struct vhd_locator *loc);
 /* UTF-8 <-> UTF-16 (LE or BE); -EILSEQ on invalid input, -ENAMETOOLONG if out is too small. */
 int vhd_utf8_to_utf16(const char *in, uint8_t *out, size_t outlen, bool big_endian,
 		      size_t *written);
-int vhd_utf16_to_utf8(const uint8_t *in, size_t inlen, bool big_endian, char *out,
-		      size_t outlen);
+int vhd_utf16_to_utf8(const uint8_t *in, size_t inlen, bool big_endian, char *out, size_t outlen);
 /* Encode a relative path (as vhd_relative_path() gives) for one platform code: MacX
  * "file://./p.vhd" (UTF-8), W2ku/W2ru ".\p.vhd" (UTF-16LE). */
-int vhd_locator_encode(uint32_t code, const char *path, uint8_t *out, size_t outlen,
-		       size_t *len);
+int vhd_locator_encode(uint32_t code, const char *path, uint8_t *out, size_t outlen, size_t *len);
 /* Decode a locator's data into a POSIX path ("./p.vhd" or "/abs/p.vhd"). */
 int vhd_locator_decode(uint32_t code, const uint8_t *data, size_t len, char *out, size_t outlen);
 /* Path of `to` relative to the directory of `from` (both absolute, canonical), "./" prefixed
@@ -271,7 +269,9 @@ int vhd_relative_path(const char *from, const char *to, char *out, size_t outlen
 #define VHD_OPEN_RDWR 0x1
 #define VHD_ERR_LEN 320
 
-/* A region of the file the metadata owns (for overlap checks and end-of-data). */
+/* An open VHD with all its metadata loaded and validated. An image driver may use the metadata
+ * (BAT, batmap, offsets) with its own O_DIRECT descriptor and the pure functions above; the
+ * synchronous helpers below use `fd` (buffered) and keep these fields up to date. */
 struct vhd_file {
 	int fd;
 	char *path;
@@ -311,7 +311,8 @@ int vhd_close(struct vhd_file *f);
 int vhd_flush(struct vhd_file *f);
 
 /* Record "path: message" in f->err and return err (for callers adding their own failures). */
-int vhd_fail(struct vhd_file *f, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int vhd_fail(struct vhd_file *f, int err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 static inline bool vhd_is_dynamic(const struct vhd_file *f)
 {

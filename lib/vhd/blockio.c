@@ -27,8 +27,8 @@ int vhd_read_bitmap(struct vhd_file *f, uint32_t block, uint8_t *map)
 		return err;
 	err = vhd_pread_full(f->fd, map, f->bitmap_bytes, vhd_block_bitmap_offset(f->bat[block]));
 	return err ? vhd_fail(f, err, "cannot read the bitmap of block %" PRIu32 ": %s", block,
-			      strerror(-err))
-		   : 0;
+			      strerror(-err)) :
+		     0;
 }
 
 int vhd_write_bitmap(struct vhd_file *f, uint32_t block, const uint8_t *map)
@@ -39,8 +39,8 @@ int vhd_write_bitmap(struct vhd_file *f, uint32_t block, const uint8_t *map)
 		return err;
 	err = vhd_pwrite_full(f->fd, map, f->bitmap_bytes, vhd_block_bitmap_offset(f->bat[block]));
 	return err ? vhd_fail(f, err, "cannot write the bitmap of block %" PRIu32 ": %s", block,
-			      strerror(-err))
-		   : 0;
+			      strerror(-err)) :
+		     0;
 }
 
 static int write_bat_entry(struct vhd_file *f, uint32_t block)

@@ -41,8 +41,7 @@ int vhd_chain_open(struct vhd_chain *c, const char *path, int leaf_flags)
 		struct stat st;
 
 		if (c->depth == VHD_MAX_CHAIN_DEPTH) {
-			chain_fail(c, 0, "%s: chain deeper than %d", path,
-				 VHD_MAX_CHAIN_DEPTH);
+			chain_fail(c, 0, "%s: chain deeper than %d", path, VHD_MAX_CHAIN_DEPTH);
 			err = -ELOOP;
 			goto fail;
 		}
@@ -58,8 +57,8 @@ int vhd_chain_open(struct vhd_chain *c, const char *path, int leaf_flags)
 		}
 		for (int i = 0; i < c->depth - 1; i++) {
 			if (seen[i].st_dev == st.st_dev && seen[i].st_ino == st.st_ino) {
-				chain_fail(c, 0, "%s: parent loop: %s is its own ancestor",
-					 path, f->path);
+				chain_fail(c, 0, "%s: parent loop: %s is its own ancestor", path,
+					   f->path);
 				err = -ELOOP;
 				goto fail;
 			}
@@ -68,8 +67,8 @@ int vhd_chain_open(struct vhd_chain *c, const char *path, int leaf_flags)
 		child = c->depth > 1 ? &c->files[c->depth - 2] : NULL;
 		/* identity: the parent must be the disk the child was made from */
 		if (child && memcmp(f->footer.uuid, child->header.parent_uuid, 16)) {
-			chain_fail(c, 0, "%s: parent %s has a different UUID than recorded", child->path,
-				 f->path);
+			chain_fail(c, 0, "%s: parent %s has a different UUID than recorded",
+				   child->path, f->path);
 			err = -EINVAL;
 			goto fail;
 		}

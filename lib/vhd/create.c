@@ -168,7 +168,8 @@ static int create_dynamic(struct creation *c, const char *path, uint64_t size)
 		if (!err)
 			err = vhd_make_locators(child, parent, &h, end, &locs, &locs_len);
 		if (err)
-			return fail(c, err, "cannot encode the parent locators: %s", strerror(-err));
+			return fail(c, err, "cannot encode the parent locators: %s",
+				    strerror(-err));
 		end += locs_len;
 	}
 	if (c->is_block && c->dev_size < end + VHD_FOOTER_SIZE) {
@@ -185,8 +186,8 @@ static int create_dynamic(struct creation *c, const char *path, uint64_t size)
 	vhd_footer_encode(&f, meta);
 	vhd_header_encode(&h, meta + f.data_offset);
 	memset(meta + bat_off, 0xff, vhd_bat_bytes(entries));
-	bm.checksum = vhd_batmap_checksum(meta + map_off, vhd_batmap_checksum_bytes(size),
-					  bm.version);
+	bm.checksum =
+		vhd_batmap_checksum(meta + map_off, vhd_batmap_checksum_bytes(size), bm.version);
 	vhd_batmap_header_encode(&bm, meta + bm_off);
 	if (locs)
 		memcpy(meta + end - locs_len, locs, locs_len);

@@ -90,7 +90,8 @@ static int load_bat(struct vhd_file *f)
 				") extends past the end of the file (%" PRIu64 " bytes)",
 				f->header.max_bat_entries, f->header.table_offset, f->file_size);
 	buf = malloc(bytes);
-	f->bat = malloc(sizeof(uint32_t) * (f->header.max_bat_entries ? f->header.max_bat_entries : 1));
+	f->bat = malloc(sizeof(uint32_t) *
+			(f->header.max_bat_entries ? f->header.max_bat_entries : 1));
 	if (!buf || !f->bat) {
 		free(buf);
 		return vhd_fail(f, -ENOMEM, "out of memory for the BAT");
@@ -137,8 +138,9 @@ static int load_batmap(struct vhd_file *f)
 	need = vhd_batmap_checksum_bytes(f->footer.curr_size);
 	if (vhd_sectors_to_bytes(f->batmap.size) < need ||
 	    (uint64_t)f->batmap.size * VHD_SECTOR_SIZE * 8 < f->blocks)
-		return vhd_fail(f, -EINVAL, "batmap (%" PRIu32 " sectors) too small for %" PRIu32
-				" blocks", f->batmap.size, f->blocks);
+		return vhd_fail(f, -EINVAL,
+				"batmap (%" PRIu32 " sectors) too small for %" PRIu32 " blocks",
+				f->batmap.size, f->blocks);
 	if (f->batmap.size > vhd_batmap_sectors(f->header.max_bat_entries) + 8 ||
 	    f->batmap.offset > f->file_size ||
 	    f->file_size - f->batmap.offset < vhd_sectors_to_bytes(f->batmap.size))
@@ -335,7 +337,8 @@ int vhd_write_batmap(struct vhd_file *f)
 			      f->batmap.offset);
 	if (!err) {
 		vhd_batmap_header_encode(&f->batmap, buf);
-		err = vhd_pwrite_full(f->fd, buf, sizeof(buf), vhd_batmap_header_offset(&f->header));
+		err = vhd_pwrite_full(f->fd, buf, sizeof(buf),
+				      vhd_batmap_header_offset(&f->header));
 	}
 	if (err)
 		return vhd_fail(f, err, "cannot write the batmap: %s", strerror(-err));

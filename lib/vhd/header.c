@@ -128,8 +128,7 @@ int vhd_header_parent_name(const struct vhd_header *h, char *out, size_t outlen)
 {
 	size_t len = 0;
 
-	while (len + 1 < sizeof(h->parent_name) &&
-	       (h->parent_name[len] || h->parent_name[len + 1]))
+	while (len + 1 < sizeof(h->parent_name) && (h->parent_name[len] || h->parent_name[len + 1]))
 		len += 2;
 	return vhd_utf16_to_utf8(h->parent_name, len, true, out, outlen);
 }
@@ -140,6 +139,5 @@ int vhd_header_set_parent_name(struct vhd_header *h, const char *name)
 
 	memset(h->parent_name, 0, sizeof(h->parent_name));
 	/* keep a terminating UTF-16 NUL */
-	return vhd_utf8_to_utf16(name, h->parent_name, sizeof(h->parent_name) - 2, true,
-				 &written);
+	return vhd_utf8_to_utf16(name, h->parent_name, sizeof(h->parent_name) - 2, true, &written);
 }

@@ -58,8 +58,8 @@ int vhd_zero_range(int fd, uint64_t off, uint64_t len, int is_block)
 	if (!len)
 		return 0;
 	/* a hole in a regular file reads as zeros; devices get real zeros */
-	if (!is_block && fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off,
-				   (off_t)len) == 0)
+	if (!is_block &&
+	    fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len) == 0)
 		return 0;
 	zeros = calloc(1, chunk);
 	if (!zeros)

@@ -92,8 +92,7 @@ static void put16(uint8_t *p, uint16_t u, bool be)
 	p[be ? 1 : 0] = (uint8_t)u;
 }
 
-int vhd_utf8_to_utf16(const char *in, uint8_t *out, size_t outlen, bool big_endian,
-		      size_t *written)
+int vhd_utf8_to_utf16(const char *in, uint8_t *out, size_t outlen, bool big_endian, size_t *written)
 {
 	const unsigned char *s = (const unsigned char *)in;
 	size_t n = 0;
@@ -127,8 +126,7 @@ static uint16_t get16(const uint8_t *p, bool be)
 	return be ? (uint16_t)(p[0] << 8 | p[1]) : (uint16_t)(p[1] << 8 | p[0]);
 }
 
-int vhd_utf16_to_utf8(const uint8_t *in, size_t inlen, bool big_endian, char *out,
-		      size_t outlen)
+int vhd_utf16_to_utf8(const uint8_t *in, size_t inlen, bool big_endian, char *out, size_t outlen)
 {
 	size_t n = 0;
 

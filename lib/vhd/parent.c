@@ -139,8 +139,8 @@ static int refuse_loop(struct vhd_file *f, const char *parent)
 
 		if (fstat(c.files[i].fd, &st) == 0 && st.st_dev == self.st_dev &&
 		    st.st_ino == self.st_ino)
-			err = vhd_fail(f, -ELOOP, "%s descends from this disk: that would be a loop",
-				       parent);
+			err = vhd_fail(f, -ELOOP,
+				       "%s descends from this disk: that would be a loop", parent);
 	}
 	if (c.files)
 		vhd_chain_close(&c);
@@ -191,37 +191,39 @@ int vhd_set_parent(struct vhd_file *f, const char *parent, bool parent_raw)
 
 	/* every locator must take the new path before any is rewritten */
 	for (int pass = 0; pass < 2; pass++) {
-	for (int i = 0; i < VHD_LOCATORS; i++) {
-		struct vhd_locator *l = &h.loc[i];
-		uint8_t enc[2 * PATH_MAX + 16];
-		uint32_t space = vhd_locator_space(l);
-		uint8_t *buf;
-		size_t len;
+		for (int i = 0; i < VHD_LOCATORS; i++) {
+			struct vhd_locator *l = &h.loc[i];
+			uint8_t enc[2 * PATH_MAX + 16];
+			uint32_t space = vhd_locator_space(l);
+			uint8_t *buf;
+			size_t len;
 
-		if (l->code != VHD_PLAT_MACX && l->code != VHD_PLAT_W2KU && l->code != VHD_PLAT_W2RU)
-			continue;
-		err = vhd_locator_encode(l->code, rel, enc, sizeof(enc), &len);
-		if (!err && len > space)
-			err = -ENAMETOOLONG;
-		if (err)
-			return vhd_fail(f, err,
+			if (l->code != VHD_PLAT_MACX && l->code != VHD_PLAT_W2KU &&
+			    l->code != VHD_PLAT_W2RU)
+				continue;
+			err = vhd_locator_encode(l->code, rel, enc, sizeof(enc), &len);
+			if (!err && len > space)
+				err = -ENAMETOOLONG;
+			if (err)
+				return vhd_fail(
+					f, err,
 					"parent locator %d cannot hold the new parent path (%zu bytes "
 					"in %" PRIu32 ")",
 					i, len, space);
-		if (pass == 0)
-			continue;
-		buf = calloc(1, space);
-		if (!buf)
-			return vhd_fail(f, -ENOMEM, "out of memory");
-		memcpy(buf, enc, len);
-		err = vhd_pwrite_full(f->fd, buf, space, l->data_offset);
-		free(buf);
-		if (err)
-			return vhd_fail(f, err, "cannot write parent locator %d: %s", i,
-					strerror(-err));
-		l->data_len = (uint32_t)len;
-		used++;
-	}
+			if (pass == 0)
+				continue;
+			buf = calloc(1, space);
+			if (!buf)
+				return vhd_fail(f, -ENOMEM, "out of memory");
+			memcpy(buf, enc, len);
+			err = vhd_pwrite_full(f->fd, buf, space, l->data_offset);
+			free(buf);
+			if (err)
+				return vhd_fail(f, err, "cannot write parent locator %d: %s", i,
+						strerror(-err));
+			l->data_len = (uint32_t)len;
+			used++;
+		}
 	}
 	if (!used)
 		return vhd_fail(f, -EINVAL, "no parent locator to update");

@@ -40,7 +40,6 @@ int vhd_zero_range(int fd, uint64_t off, uint64_t len, int is_block);
 /* Size of a regular file or block device. */
 int vhd_fd_size(int fd, uint64_t *size, int *is_block);
 
-
 /* Metadata validation and end-of-data computation over loaded structures (validate.c). */
 int vhd_validate_layout(struct vhd_file *f);
 

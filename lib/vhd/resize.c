@@ -19,8 +19,7 @@ struct extent {
 };
 
 /* Save [off, off+len) of every extent (clipped to the file) and the file size. */
-static int journal_write(struct vhd_file *f, const char *journal, const struct extent *ext,
-			 int n)
+static int journal_write(struct vhd_file *f, const char *journal, const struct extent *ext, int n)
 {
 	uint8_t hdr[24];
 	uint64_t pos = 0;
@@ -333,11 +332,11 @@ int vhd_resize(struct vhd_file *f, uint64_t size, const char *journal)
 			err = vhd_fail(f, -errno, "fsync: %s", strerror(errno));
 		return err;
 	} else if (!journal) {
-		return vhd_fail(f, -EINVAL,
-				"not enough metadata space reserved for a fast resize (BAT of %" PRIu32
-				" entries, %" PRIu32 " needed)",
-				f->header.max_bat_entries,
-				vhd_blocks_for(size, f->header.block_size));
+		return vhd_fail(
+			f, -EINVAL,
+			"not enough metadata space reserved for a fast resize (BAT of %" PRIu32
+			" entries, %" PRIu32 " needed)",
+			f->header.max_bat_entries, vhd_blocks_for(size, f->header.block_size));
 	} else {
 		err = grow_metadata(f, size, journal);
 	}

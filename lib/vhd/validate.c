@@ -45,10 +45,10 @@ static int metadata_regions(struct vhd_file *f, struct region *r, int *n)
 			if (l->code == VHD_PLAT_NONE)
 				continue;
 			if (!space || space > VHD_MAX_LOCATOR_BYTES)
-				return vhd_fail(f, -EINVAL,
-						"parent locator %d has an invalid data space (%" PRIu32
-						")",
-						i, l->data_space);
+				return vhd_fail(
+					f, -EINVAL,
+					"parent locator %d has an invalid data space (%" PRIu32 ")",
+					i, l->data_space);
 			if (l->data_len > space)
 				return vhd_fail(f, -EINVAL,
 						"parent locator %d: data length %" PRIu32
@@ -56,8 +56,9 @@ static int metadata_regions(struct vhd_file *f, struct region *r, int *n)
 						i, l->data_len, space);
 			if (l->data_offset > VHD_MAX_SIZE)
 				return vhd_fail(f, -EINVAL,
-						"parent locator %d: offset %" PRIu64 " out of range", i,
-						l->data_offset);
+						"parent locator %d: offset %" PRIu64
+						" out of range",
+						i, l->data_offset);
 			r[k] = (struct region){ l->data_offset, l->data_offset + space, "" };
 			snprintf(r[k].name, sizeof(r[k].name), "parent locator %d", i);
 			k++;
@@ -97,8 +98,7 @@ int vhd_validate_layout(struct vhd_file *f)
 	int nr = 0, err;
 
 	/* the trailing footer's place is off limits unless it is missing from a regular file */
-	limit = f->footer_from_copy && !f->is_block ? f->file_size
-						    : f->file_size - VHD_FOOTER_SIZE;
+	limit = f->footer_from_copy && !f->is_block ? f->file_size : f->file_size - VHD_FOOTER_SIZE;
 	err = metadata_regions(f, r, &nr);
 	if (err)
 		return err;
@@ -111,8 +111,7 @@ int vhd_validate_layout(struct vhd_file *f)
 					r[i].name, r[i].start, r[i].end, f->file_size);
 		for (int j = 0; j < i; j++)
 			if (r[i].start < r[j].end && r[j].start < r[i].end)
-				return vhd_fail(f, -EINVAL, "%s overlaps %s", r[i].name,
-						r[j].name);
+				return vhd_fail(f, -EINVAL, "%s overlaps %s", r[i].name, r[j].name);
 		if (r[i].end > end)
 			end = r[i].end;
 	}
@@ -141,8 +140,8 @@ int vhd_validate_layout(struct vhd_file *f)
 		    vhd_sectors_to_bytes(sorted[k + 1] >> 32)) {
 			err = vhd_fail(f, -EINVAL,
 				       "BAT entries %" PRIu32 " and %" PRIu32
-				       " point to overlapping blocks (bytes %" PRIu64 " and %" PRIu64
-				       ")",
+				       " point to overlapping blocks (bytes %" PRIu64
+				       " and %" PRIu64 ")",
 				       (uint32_t)sorted[k], (uint32_t)sorted[k + 1],
 				       vhd_sectors_to_bytes(sorted[k] >> 32),
 				       vhd_sectors_to_bytes(sorted[k + 1] >> 32));
@@ -154,7 +153,8 @@ int vhd_validate_layout(struct vhd_file *f)
 
 		if (k >= 0) {
 			err = vhd_fail(f, -EINVAL,
-				       "BAT entry %" PRIu32 ": block at byte %" PRIu64 " overlaps the %s",
+				       "BAT entry %" PRIu32 ": block at byte %" PRIu64
+				       " overlaps the %s",
 				       (uint32_t)sorted[k], vhd_sectors_to_bytes(sorted[k] >> 32),
 				       r[i].name);
 			goto out;

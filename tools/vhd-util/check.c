@@ -81,10 +81,10 @@ const struct vu_cmd vu_check = {
 	.run = run_check,
 	.usage = "-n NAME [-i] [-B] [-p]",
 	.help = "Validate a VHD: footers, header, BAT (entries inside the file, no overlaps), batmap,\n"
-	"parent locators, every block's bitmap, parent loops. Prints \"NAME is valid\".\n"
-	"  -i  ignore a missing trailing footer (the copy at offset 0 stands in)\n"
-	"  -B  fast: do not read every block's bitmap\n"
-	"  -p  the parent chain must be complete (a missing parent is an error)\n"
+		"parent locators, every block's bitmap, parent loops. Prints \"NAME is valid\".\n"
+		"  -i  ignore a missing trailing footer (the copy at offset 0 stands in)\n"
+		"  -B  fast: do not read every block's bitmap\n"
+		"  -p  the parent chain must be complete (a missing parent is an error)\n"
 };
 
 const struct vu_cmd vu_repair = {
@@ -92,5 +92,5 @@ const struct vu_cmd vu_repair = {
 	.run = run_repair,
 	.usage = "-n NAME",
 	.help = "Rewrite the trailing footer and the copy at offset 0 from the valid one (after a\n"
-	"crash lost the trailing footer).\n"
+		"crash lost the trailing footer).\n"
 };

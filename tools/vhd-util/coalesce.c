@@ -115,7 +115,8 @@ static int run_coalesce(int argc, char **argv)
 	if (c.footer.type != VHD_TYPE_DIFF) {
 		vhd_close(&c);
 		return vu_error(&vu_coalesce, -EINVAL,
-				"%s: coalescing of non-differencing disks is not supported", o.name);
+				"%s: coalescing of non-differencing disks is not supported",
+				o.name);
 	}
 	rc = vhd_parent_path(&c, parent, sizeof(parent));
 	if (rc) {
@@ -136,8 +137,8 @@ static int run_coalesce(int argc, char **argv)
 			goto out;
 		}
 		if (memcmp(t.vhd.footer.uuid, c.header.parent_uuid, 16)) {
-			rc = vu_error(&vu_coalesce, -EINVAL, "%s is not the parent %s was made from",
-				      parent, o.name);
+			rc = vu_error(&vu_coalesce, -EINVAL,
+				      "%s is not the parent %s was made from", parent, o.name);
 			goto out;
 		}
 	}
@@ -178,5 +179,5 @@ const struct vu_cmd vu_coalesce = {
 	.run = run_coalesce,
 	.usage = "-n NAME [-p] [-s]",
 	.help = "Write every sector NAME (a differencing disk) holds into its parent, then print\n"
-	"\"Coalesced N sectors\". A progress bar shows on a terminal.\n"
+		"\"Coalesced N sectors\". A progress bar shows on a terminal.\n"
 };

@@ -28,14 +28,14 @@ static int create_opt(int c, const char *arg, void *ctx)
 		return 0;
 	case 's':
 		o->have_size = true;
-		return vu_parse_u64(arg, MAX_MIB, &o->size)
-			       ? vu_usage_error(&vu_create, "bad size '%s' (MiB, at most %llu)",
-						arg, (unsigned long long)MAX_MIB)
-			       : 0;
+		return vu_parse_u64(arg, MAX_MIB, &o->size) ?
+			       vu_usage_error(&vu_create, "bad size '%s' (MiB, at most %llu)", arg,
+					      (unsigned long long)MAX_MIB) :
+			       0;
 	case 'S':
-		return vu_parse_u64(arg, MAX_MIB, &o->msize)
-			       ? vu_usage_error(cmd, "bad metadata size '%s' (MiB)", arg)
-			       : 0;
+		return vu_parse_u64(arg, MAX_MIB, &o->msize) ?
+			       vu_usage_error(cmd, "bad metadata size '%s' (MiB)", arg) :
+			       0;
 	case 'r':
 		o->reserve = true;
 		return 0;
@@ -49,9 +49,9 @@ static int create_opt(int c, const char *arg, void *ctx)
 		o->no_empty_check = true;
 		return 0;
 	case 'l':
-		return vu_parse_u64(arg, 1000, &o->limit)
-			       ? vu_usage_error(&vu_snapshot, "bad depth limit '%s'", arg)
-			       : 0;
+		return vu_parse_u64(arg, 1000, &o->limit) ?
+			       vu_usage_error(&vu_snapshot, "bad depth limit '%s'", arg) :
+			       0;
 	}
 	return -EINVAL;
 }
@@ -192,10 +192,10 @@ const struct vu_cmd vu_create = {
 	.run = run_create,
 	.usage = "-n NAME -s SIZE_MIB [-r] [-S META_MIB]",
 	.help = "Create a dynamic VHD of SIZE_MIB MiB (rounded up to 2 MiB blocks).\n"
-	"  -n NAME      the file (or block device) to create; an existing file is refused\n"
-	"  -s SIZE_MIB  virtual size in MiB\n"
-	"  -r           reserve: a fixed disk, all space preallocated\n"
-	"  -S META_MIB  size the BAT for up to META_MIB MiB, for fast resizes (resize -f)\n"
+		"  -n NAME      the file (or block device) to create; an existing file is refused\n"
+		"  -s SIZE_MIB  virtual size in MiB\n"
+		"  -r           reserve: a fixed disk, all space preallocated\n"
+		"  -S META_MIB  size the BAT for up to META_MIB MiB, for fast resizes (resize -f)\n"
 };
 
 const struct vu_cmd vu_snapshot = {
@@ -203,9 +203,9 @@ const struct vu_cmd vu_snapshot = {
 	.run = run_snapshot,
 	.usage = "-n NAME -p PARENT [-m] [-S META_MIB] [-e] [-l LIMIT]",
 	.help = "Create a differencing VHD whose parent is PARENT.\n"
-	"  -m           PARENT is a raw file or device\n"
-	"  -S META_MIB  size the BAT for up to META_MIB MiB\n"
-	"  -e           link to PARENT even if it is an empty differencing disk (by default\n"
-	"               its first non-empty ancestor becomes the parent)\n"
-	"  -l LIMIT     refuse if the new chain would be deeper than LIMIT\n"
+		"  -m           PARENT is a raw file or device\n"
+		"  -S META_MIB  size the BAT for up to META_MIB MiB\n"
+		"  -e           link to PARENT even if it is an empty differencing disk (by default\n"
+		"               its first non-empty ancestor becomes the parent)\n"
+		"  -l LIMIT     refuse if the new chain would be deeper than LIMIT\n"
 };

@@ -8,8 +8,8 @@
 #include "cli.h"
 
 static const struct vu_cmd *const commands[] = {
-	&vu_create, &vu_snapshot, &vu_query,    &vu_read,  &vu_set,   &vu_modify, &vu_key,
-	&vu_scan,   &vu_resize,   &vu_coalesce, &vu_check, &vu_revert, &vu_repair,
+	&vu_create, &vu_snapshot, &vu_query,	&vu_read,  &vu_set,    &vu_modify, &vu_key,
+	&vu_scan,   &vu_resize,	  &vu_coalesce, &vu_check, &vu_revert, &vu_repair,
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 

@@ -197,8 +197,8 @@ const struct vu_cmd vu_set = {
 	.run = run_set,
 	.usage = "-n NAME -f FIELD -v VALUE",
 	.help = "Set a metadata field.\n"
-	"  -f hidden -v 0|1   the hidden flag (footer byte 85, as blktap)\n"
-	"  -f marker -v N     tapdisk's batmap marker\n"
+		"  -f hidden -v 0|1   the hidden flag (footer byte 85, as blktap)\n"
+		"  -f marker -v N     tapdisk's batmap marker\n"
 };
 
 const struct vu_cmd vu_modify = {
@@ -206,10 +206,10 @@ const struct vu_cmd vu_modify = {
 	.run = run_modify,
 	.usage = "-n NAME [-p PARENT [-m]] [-s BYTES] [-z]",
 	.help = "Modify a VHD.\n"
-	"  -p PARENT  set the parent (rewrites locators, parent name, UUID and timestamp)\n"
-	"  -m         PARENT is a raw file or device\n"
-	"  -s BYTES   set the physical size: the footer moves to BYTES - 512\n"
-	"  -z         drop all data: every BAT entry becomes unused\n"
+		"  -p PARENT  set the parent (rewrites locators, parent name, UUID and timestamp)\n"
+		"  -m         PARENT is a raw file or device\n"
+		"  -s BYTES   set the physical size: the footer moves to BYTES - 512\n"
+		"  -z         drop all data: every BAT entry becomes unused\n"
 };
 
 const struct vu_cmd vu_key = {
@@ -217,5 +217,5 @@ const struct vu_cmd vu_key = {
 	.run = run_key,
 	.usage = "-n NAME -p | -s [-k FILE] [-H HASH] [-C]",
 	.help = "Encryption keys: -p prints the key hash (\"none\": ringtap's VHDs are not\n"
-	"encrypted); -s is not supported.\n"
+		"encrypted); -s is not supported.\n"
 };

@@ -101,9 +101,9 @@ static int run_query(int argc, char **argv)
 	}
 	if (o.max)
 		printf("%" PRIu64 "\n",
-		       vhd_is_dynamic(&f)
-			       ? ((uint64_t)f.header.max_bat_entries * f.header.block_size) >> 20
-			       : f.footer.curr_size >> 20);
+		       vhd_is_dynamic(&f) ?
+			       ((uint64_t)f.header.max_bat_entries * f.header.block_size) >> 20 :
+			       f.footer.curr_size >> 20);
 	vhd_close(&f);
 	return err;
 }
@@ -113,12 +113,12 @@ const struct vu_cmd vu_query = {
 	.run = run_query,
 	.usage = "-n NAME [-v] [-s] [-p] [-f] [-m] [-a] [-d] [-S]",
 	.help = "Print facts about a VHD, one per line, in this order:\n"
-	"  -v  virtual size in MiB\n"
-	"  -s  physical utilisation in bytes (end of data plus the footer)\n"
-	"  -p  parent path, or \"NAME has no parent\"\n"
-	"  -f  \"hidden: 0|1\"\n"
-	"  -m  \"marker: N\" (tapdisk's batmap marker)\n"
-	"  -a  number of allocated blocks\n"
-	"  -d  \"chain depth: N\"\n"
-	"  -S  largest virtual size in MiB a fast resize (resize -f) can reach\n"
+		"  -v  virtual size in MiB\n"
+		"  -s  physical utilisation in bytes (end of data plus the footer)\n"
+		"  -p  parent path, or \"NAME has no parent\"\n"
+		"  -f  \"hidden: 0|1\"\n"
+		"  -m  \"marker: N\" (tapdisk's batmap marker)\n"
+		"  -a  number of allocated blocks\n"
+		"  -d  \"chain depth: N\"\n"
+		"  -S  largest virtual size in MiB a fast resize (resize -f) can reach\n"
 };

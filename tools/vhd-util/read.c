@@ -57,10 +57,9 @@ static void print_footer(const struct vhd_footer *f, bool hex)
 	printf("Creator Application : '%.4s'\n", f->creator_app);
 	printf("Creator version     : Major: %" PRIu32 ", Minor: %" PRIu32 "\n",
 	       f->creator_version >> 16, f->creator_version & 0xffff);
-	printf("Creator OS          : %s\n",
-	       f->creator_os == VHD_CREATOR_OS_WINDOWS ? "Windows"
-	       : f->creator_os == VHD_CREATOR_OS_MAC   ? "Macintosh"
-						       : "Unknown!");
+	printf("Creator OS          : %s\n", f->creator_os == VHD_CREATOR_OS_WINDOWS ? "Windows" :
+					     f->creator_os == VHD_CREATOR_OS_MAC     ? "Macintosh" :
+										       "Unknown!");
 	printf("Original disk size  : %s MB (%s Bytes)\n", conv(b1, hex, f->orig_size >> 20),
 	       conv(b2, hex, f->orig_size));
 	printf("Current disk size   : %s MB (%s Bytes)\n", conv(b1, hex, f->curr_size >> 20),
@@ -132,9 +131,8 @@ static void print_locators(struct vhd_file *f, bool hex)
 static void print_batmap(struct vhd_file *f, bool hex)
 {
 	char b[24];
-	uint32_t sum = vhd_batmap_checksum(f->batmap_map,
-					   vhd_batmap_checksum_bytes(f->footer.curr_size),
-					   f->batmap.version);
+	uint32_t sum = vhd_batmap_checksum(
+		f->batmap_map, vhd_batmap_checksum_bytes(f->footer.curr_size), f->batmap.version);
 
 	printf("VHD Batmap Summary:\n-------------------\n");
 	printf("Batmap offset       : %s\n", conv(b, hex, f->batmap.offset));
@@ -163,8 +161,8 @@ static int write_out(const void *buf, size_t len)
 /* One bit per block of the virtual size, set when allocated, MSB first (XAPI's CBT input). */
 static int print_bat_bitmap(struct vhd_file *f)
 {
-	uint32_t blocks = vhd_is_dynamic(f) ? f->blocks
-					    : vhd_blocks_for(f->footer.curr_size, VHD_BLOCK_SIZE);
+	uint32_t blocks =
+		vhd_is_dynamic(f) ? f->blocks : vhd_blocks_for(f->footer.curr_size, VHD_BLOCK_SIZE);
 	size_t len = (blocks + 7) / 8;
 	uint8_t *map = calloc(1, len ? len : 1);
 	int err;
@@ -304,8 +302,12 @@ static int read_opt(int c, const char *arg, void *ctx)
 
 static int run_read(int argc, char **argv)
 {
-	struct read_opts o = { .bat = NONE, .bitmap = NONE, .data = NONE, .read = NONE,
-			       .translate = NONE, .count = 1 };
+	struct read_opts o = { .bat = NONE,
+			       .bitmap = NONE,
+			       .data = NONE,
+			       .read = NONE,
+			       .translate = NONE,
+			       .count = 1 };
 	struct vhd_file f;
 	char b1[24], b2[24], b3[24];
 	int rc;
@@ -339,20 +341,20 @@ static int run_read(int argc, char **argv)
 				       "file offset: %s\n",
 				       conv(b1, o.hex, s), conv(b2, o.hex, blk),
 				       conv(b3, o.hex, s % f.spb),
-				       e == VHD_BAT_UNUSED
-					       ? "not allocated"
-					       : conv(b1, o.hex,
-						      vhd_block_data_offset(e, f.bitmap_bytes) +
-							      (s % f.spb) * 512));
+				       e == VHD_BAT_UNUSED ?
+					       "not allocated" :
+					       conv(b1, o.hex,
+						    vhd_block_data_offset(e, f.bitmap_bytes) +
+							    (s % f.spb) * 512));
 			}
 		}
 	}
 	if (!rc && o.bat != NONE && !(rc = block_range(&f, &o, o.bat))) {
 		for (uint64_t i = o.bat; i < o.bat + o.count; i++)
 			printf("block: %s: offset: %s\n", conv(b1, o.hex, i),
-			       f.bat[i] == VHD_BAT_UNUSED
-				       ? "not allocated"
-				       : conv(b2, o.hex, vhd_sectors_to_bytes(f.bat[i])));
+			       f.bat[i] == VHD_BAT_UNUSED ?
+				       "not allocated" :
+				       conv(b2, o.hex, vhd_sectors_to_bytes(f.bat[i])));
 	}
 	if (!rc && o.bitmap != NONE)
 		rc = dump_blocks(&f, &o, o.bitmap, false);
@@ -376,16 +378,16 @@ const struct vu_cmd vu_read = {
 	.name = "read",
 	.run = run_read,
 	.usage = "-n NAME [-p] [-B] [-t SEC] [-b BLK] [-m BLK] [-a] [-d BLK] [-r SEC] "
-			  "[-c NUM] [-x]",
+		 "[-c NUM] [-x]",
 	.help = "Dump a VHD's metadata or data.\n"
-	"  -p       print the footer, header, parent locators and batmap summaries\n"
-	"  -B       write the BAT as a bitmap (1 bit per block, set if allocated) to stdout\n"
-	"  -t SEC   translate logical sectors to file offsets\n"
-	"  -b BLK   print BAT entries\n"
-	"  -m BLK   write raw sector bitmaps\n"
-	"  -a       write the raw batmap\n"
-	"  -d BLK   write raw block data (this file only)\n"
-	"  -r SEC   write the disk's contents (through its parents) from sector SEC\n"
-	"  -c NUM   how many sectors or blocks (default 1)\n"
-	"  -x       numbers in hexadecimal\n"
+		"  -p       print the footer, header, parent locators and batmap summaries\n"
+		"  -B       write the BAT as a bitmap (1 bit per block, set if allocated) to stdout\n"
+		"  -t SEC   translate logical sectors to file offsets\n"
+		"  -b BLK   print BAT entries\n"
+		"  -m BLK   write raw sector bitmaps\n"
+		"  -a       write the raw batmap\n"
+		"  -d BLK   write raw block data (this file only)\n"
+		"  -r SEC   write the disk's contents (through its parents) from sector SEC\n"
+		"  -c NUM   how many sectors or blocks (default 1)\n"
+		"  -x       numbers in hexadecimal\n"
 };

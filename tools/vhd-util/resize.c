@@ -81,10 +81,10 @@ const struct vu_cmd vu_resize = {
 	.run = run_resize,
 	.usage = "-n NAME -s SIZE_MIB (-j JOURNAL | -f)",
 	.help = "Grow the virtual size to SIZE_MIB MiB (shrinking is refused).\n"
-	"  -j JOURNAL  may move data to enlarge the BAT; everything overwritten is saved in\n"
-	"              JOURNAL first (removed on success; 'revert' undoes a failed resize)\n"
-	"  -f          fast: only within the BAT reserved at creation (create -S), the\n"
-	"              footer alone changes; safe while the disk is in use\n"
+		"  -j JOURNAL  may move data to enlarge the BAT; everything overwritten is saved in\n"
+		"              JOURNAL first (removed on success; 'revert' undoes a failed resize)\n"
+		"  -f          fast: only within the BAT reserved at creation (create -S), the\n"
+		"              footer alone changes; safe while the disk is in use\n"
 };
 
 const struct vu_cmd vu_revert = {
@@ -92,5 +92,5 @@ const struct vu_cmd vu_revert = {
 	.run = run_revert,
 	.usage = "-n NAME -j JOURNAL",
 	.help = "Undo an interrupted resize from its journal (a journal that was never completed\n"
-	"means the disk was not touched: it is just removed).\n"
+		"means the disk was not touched: it is just removed).\n"
 };

@@ -176,11 +176,14 @@ static int find_volumes(struct scan_opts *o, struct targets *t)
 	snprintf(dir, sizeof(dir), "/dev/%s", o->vg);
 	n = scandir(dir, &ents, NULL, alphasort);
 	if (n < 0)
-		return vu_error(&vu_scan, -errno, "volume group %s: %s (only active logical "
-				"volumes are scanned)", o->vg, strerror(errno));
+		return vu_error(&vu_scan, -errno,
+				"volume group %s: %s (only active logical "
+				"volumes are scanned)",
+				o->vg, strerror(errno));
 	for (int i = 0; i < n; i++) {
 		if (!err && ents[i]->d_name[0] != '.' &&
-		    (!o->pattern || !fnmatch(o->pattern, ents[i]->d_name, FNM_PATHNAME | FNM_EXTMATCH))) {
+		    (!o->pattern ||
+		     !fnmatch(o->pattern, ents[i]->d_name, FNM_PATHNAME | FNM_EXTMATCH))) {
 			snprintf(path, sizeof(path), "%s/%s", dir, ents[i]->d_name);
 			err = add_target(t, path);
 		}
@@ -235,15 +238,15 @@ const struct vu_cmd vu_scan = {
 	.run = run_scan,
 	.usage = "[-m PATTERN] [-f] [-c] [-l VG] [-a] [-v] [-M] [-p] [FILE...]",
 	.help = "Print one line per VHD:\n"
-	"  vhd=NAME capacity=BYTES size=BYTES hidden=0|1 parent=NAME|none\n"
-	"or, for one that cannot be read, vhd=NAME scan-error=ERRNO error-message='...'.\n"
-	"  -m PATTERN  files matching the glob PATTERN (with -l: logical volume names)\n"
-	"  -f          fast: take parent names from the header, without finding the files\n"
-	"  -c          continue after failures (exit 0)\n"
-	"  -l VG       scan the active logical volumes of volume group VG\n"
-	"  -a          scan the parents of what matched too\n"
-	"  -v          full paths instead of base names\n"
-	"  -M          add marker= and keyhash= fields\n"
-	"  -p          accepted for compatibility (the listing is flat)\n",
+		"  vhd=NAME capacity=BYTES size=BYTES hidden=0|1 parent=NAME|none\n"
+		"or, for one that cannot be read, vhd=NAME scan-error=ERRNO error-message='...'.\n"
+		"  -m PATTERN  files matching the glob PATTERN (with -l: logical volume names)\n"
+		"  -f          fast: take parent names from the header, without finding the files\n"
+		"  -c          continue after failures (exit 0)\n"
+		"  -l VG       scan the active logical volumes of volume group VG\n"
+		"  -a          scan the parents of what matched too\n"
+		"  -v          full paths instead of base names\n"
+		"  -M          add marker= and keyhash= fields\n"
+		"  -p          accepted for compatibility (the listing is flat)\n",
 	.operands = true,
 };

@@ -27,8 +27,7 @@ static void batmap_checksum_versions_differ_on_high_bytes(void **state)
 
 	assert_int_equal(vhd_batmap_checksum(map, 4, VHD_VERSION(1, 2)), ~(uint32_t)0x81);
 	/* batmap 1.1 summed signed chars */
-	assert_int_equal(vhd_batmap_checksum(map, 4, VHD_VERSION(1, 1)),
-			 ~(uint32_t)(-128 + 1));
+	assert_int_equal(vhd_batmap_checksum(map, 4, VHD_VERSION(1, 1)), ~(uint32_t)(-128 + 1));
 }
 
 static void chs_matches_the_specification(void **state)
@@ -83,7 +82,7 @@ static void footer_round_trips_with_blktap_fields(void **state)
 	assert_int_equal(buf[32] << 24 | buf[33] << 16 | buf[34] << 8 | buf[35], 0x00010003);
 	assert_memory_equal(buf + 36, "Wi2k", 4);
 	assert_int_equal(buf[VHD_FOOTER_HIDDEN_OFFSET], 1); /* blktap's hidden byte */
-	assert_int_equal(buf[27], 5);				 /* big-endian timestamp */
+	assert_int_equal(buf[27], 5); /* big-endian timestamp */
 	assert_int_equal(vhd_footer_decode(buf, &g, &why), 0);
 	assert_int_equal(vhd_footer_validate(&g, &why), 0);
 	assert_memory_equal(&f, &g, sizeof(f));

@@ -72,27 +72,26 @@ static void locators_decode_and_reject(void **state)
 {
 	char back[64];
 
-	assert_int_equal(vhd_locator_decode(VHD_PLAT_MACX, (const uint8_t *)"file:///a/p.vhd",
-					    15, back, sizeof(back)),
+	assert_int_equal(vhd_locator_decode(VHD_PLAT_MACX, (const uint8_t *)"file:///a/p.vhd", 15,
+					    back, sizeof(back)),
 			 0);
 	assert_string_equal(back, "/a/p.vhd");
 	assert_int_equal(vhd_locator_decode(VHD_PLAT_MACX, (const uint8_t *)"http://x", 8, back,
 					    sizeof(back)),
 			 -EINVAL);
-	assert_int_equal(vhd_locator_decode(VHD_PLAT_MACX, (const uint8_t *)"file://\xff", 8,
-					    back, sizeof(back)),
+	assert_int_equal(vhd_locator_decode(VHD_PLAT_MACX, (const uint8_t *)"file://\xff", 8, back,
+					    sizeof(back)),
 			 -EILSEQ);
 	assert_int_equal(vhd_locator_decode(VHD_PLAT_MACX, (const uint8_t *)"file://", 7, back,
 					    sizeof(back)),
 			 -EINVAL); /* empty */
-	assert_int_equal(vhd_locator_decode(VHD_PLAT_W2KU,
-					    (const uint8_t *)"C\0:\0\\\0v\0\\\0p\0", 12, back,
-					    sizeof(back)),
+	assert_int_equal(vhd_locator_decode(VHD_PLAT_W2KU, (const uint8_t *)"C\0:\0\\\0v\0\\\0p\0",
+					    12, back, sizeof(back)),
 			 0);
 	assert_string_equal(back, "/v/p"); /* drive letter dropped, separators turned */
-	assert_int_equal(vhd_locator_decode(VHD_PLAT_WI2K, (const uint8_t *)"x", 1, back,
-					    sizeof(back)),
-			 -EOPNOTSUPP);
+	assert_int_equal(
+		vhd_locator_decode(VHD_PLAT_WI2K, (const uint8_t *)"x", 1, back, sizeof(back)),
+		-EOPNOTSUPP);
 }
 
 static void locator_space_is_sectors_or_bytes(void **state)

@@ -338,7 +338,8 @@ static void batmap_rules(void **state)
 	b.checksum = vhd_batmap_checksum(im.buf + 2560, 512, b.version);
 	vhd_batmap_header_encode(&b, sector);
 	memcpy(im.buf + 2048, sector, 512);
-	expect_error(&im, -EINVAL, "batmap marks block 5 fully allocated but its BAT entry is unused");
+	expect_error(&im, -EINVAL,
+		     "batmap marks block 5 fully allocated but its BAT entry is unused");
 	im = copy(&fx->dyn);
 	vhd_batmap_header_decode(im.buf + 2048, &b, &why);
 	b.offset = 1ULL << 40;
