@@ -6,6 +6,7 @@ BIN=$RINGTAP_BUILD/bin
 TBIN=$RINGTAP_BUILD/tests/bin
 SRC=${RINGTAP_SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 T=$(mktemp -d /tmp/ringtap-test.XXXXXX)
+cd "$T" # tools that drop files in the working directory (fio's verify state) drop them here
 
 _cleanups=()
 # at_exit CMD...: run CMD at exit (last registered runs first)

@@ -119,7 +119,7 @@ expect_match "$(cat "$T/out")" "^pid=$pid minor=0 state=0 args=aio:$img$" "VBD i
 
 # ---- a non-root client -----------------------------------------------------------------------
 [ "$(id -u)" -eq 0 ] || skip "the non-root refusal needs root to run a client as nobody"
-command -v setpriv >/dev/null || skip "setpriv (util-linux) missing"
+command -v setpriv >/dev/null || fail "setpriv (util-linux) missing"
 as_nobody() { env -u ASAN_OPTIONS -u UBSAN_OPTIONS setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
 chmod 0755 "$T" "$TAPDISK_RUN_DIR"
 # default: the socket is 0600, so connect() itself is refused

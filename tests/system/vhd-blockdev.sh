@@ -5,8 +5,8 @@ V=$BIN/vhd-util
 IO=$TBIN/vhd-io
 MiB=1048576
 [ "$(id -u)" -eq 0 ] || skip "loop devices need root"
-command -v losetup >/dev/null || skip "losetup missing (util-linux)"
-command -v qemu-img >/dev/null || skip "qemu-img missing (qemu-utils)"
+command -v losetup >/dev/null || fail "losetup missing (util-linux)"
+command -v qemu-img >/dev/null || fail "qemu-img missing (qemu-utils)"
 cd "$T"
 
 LOOP=

@@ -5,8 +5,8 @@
 V=$BIN/vhd-util
 IO=$TBIN/vhd-io
 PY=/usr/bin/python3
-$PY -c 'import pyvhdi' 2>/dev/null || skip "python3-libvhdi missing (tools/install-deps)"
-command -v qemu-img >/dev/null || skip "qemu-img missing (qemu-utils)"
+$PY -c 'import pyvhdi' 2>/dev/null || fail "python3-libvhdi missing (tools/install-deps)"
+command -v qemu-img >/dev/null || fail "qemu-img missing (qemu-utils)"
 MiB=1048576
 SIZE=40
 cd "$T"

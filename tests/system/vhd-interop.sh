@@ -5,10 +5,10 @@
 V=$BIN/vhd-util
 IO=$TBIN/vhd-io
 PY=/usr/bin/python3
-command -v qemu-img >/dev/null || skip "qemu-img missing (tools/install-deps installs qemu-utils)"
-command -v qemu-io >/dev/null || skip "qemu-io missing (qemu-utils)"
-command -v vhdiinfo >/dev/null || skip "vhdiinfo missing (libvhdi-utils)"
-$PY -c 'import pyvhdi' 2>/dev/null || skip "python3-libvhdi missing"
+command -v qemu-img >/dev/null || fail "qemu-img missing (tools/install-deps installs qemu-utils)"
+command -v qemu-io >/dev/null || fail "qemu-io missing (qemu-utils)"
+command -v vhdiinfo >/dev/null || fail "vhdiinfo missing (libvhdi-utils)"
+$PY -c 'import pyvhdi' 2>/dev/null || fail "python3-libvhdi missing"
 MiB=1048576
 
 # 1. qemu's images: sizes, allocation, contents

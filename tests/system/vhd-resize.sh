@@ -6,7 +6,7 @@ V=$BIN/vhd-util
 IO=$TBIN/vhd-io
 MiB=1048576
 cd "$T"
-command -v qemu-img >/dev/null || skip "qemu-img missing (qemu-utils)"
+command -v qemu-img >/dev/null || fail "qemu-img missing (qemu-utils)"
 
 head -c $((3 * MiB)) /dev/urandom >data
 readback() { # IMG SIZE_MIB: the image's first 3 MiB must be `data`, the rest zeros
@@ -45,7 +45,7 @@ expect_rc 0 "query -vsa" "$V" query -v -a -n grow.vhd
 expect_eq "$(tr '\n' ' ' <"$T/out")" "1000 2 " "size and allocated blocks"
 
 # an interrupted resize (the final truncate fails) is undone by revert, byte for byte
-command -v strace >/dev/null || skip "strace missing (tools/install-deps) for the revert test"
+command -v strace >/dev/null || fail "strace missing (tools/install-deps) for the revert test"
 cp grow0.vhd torn.vhd
 # (LeakSanitizer cannot run under ptrace: off for this one command in sanitizer builds)
 expect_rc 5 "resize fails half-way (EIO injected)" \
