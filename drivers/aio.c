@@ -1,6 +1,7 @@
 /* The `aio` driver (blktap3's name for raw images; `raw` is an alias): a raw file or block
- * device through libaio with O_DIRECT, batched io_submit, completions through an eventfd in the
- * loop. Flush is IOCB_CMD_FDSYNC; discard punches a hole (files) or BLKDISCARD (devices). */
+ * device through libaio with O_DIRECT, batched io_submit, completions read from the kernel's
+ * completion ring in user space (woken by an eventfd in the loop, or polled). Flush is
+ * IOCB_CMD_FDSYNC; discard punches a hole (files) or BLKDISCARD (devices). */
 #include <errno.h>
 #include <fcntl.h>
 #include <libaio.h>
@@ -21,6 +22,24 @@ _Static_assert(sizeof(struct iocb) <= sizeof(((struct td_io *)0)->drv), "iocb fi
 #define AIO_DEPTH 1024
 #define AIO_BATCH 128
 
+/* The completion ring io_setup maps at the io_context_t address (fs/aio.c's struct aio_ring).
+ * The kernel writes an event, then publishes tail; the consumer reads events up to tail and
+ * publishes head, which the kernel reads back to know how many slots it may reuse. Only one
+ * consumer at a time: this driver never mixes it with io_getevents on the same context. */
+struct aio_uring {
+	unsigned int id;
+	unsigned int nr; /* events in the ring */
+	unsigned int head; /* consumer: next event to read */
+	unsigned int tail; /* producer (kernel): next event to write */
+	unsigned int magic;
+	unsigned int compat_features;
+	unsigned int incompat_features;
+	unsigned int header_length; /* sizeof(struct aio_uring) */
+	struct io_event io_events[];
+};
+#define AIO_RING_MAGIC 0xa10a10a1u
+#define AIO_RING_INCOMPAT_FEATURES 0u
+
 struct aio_img {
 	int fd;
 	int efd;
@@ -28,6 +47,8 @@ struct aio_img {
 	bool blockdev;
 	bool no_aio_fsync; /* the kernel refused IOCB_CMD_FDSYNC: fdatasync in the loop */
 	io_context_t ctx;
+	struct aio_uring *uring; /* NULL: the layout is not one we know; use io_getevents */
+	unsigned int uring_nr;
 	unsigned int inflight;
 	struct td_io *head, *tail; /* queued for the next io_submit */
 	struct td_io *done_head, *done_tail; /* completed synchronously, reported from the loop */
@@ -94,15 +115,59 @@ static int discard_range(struct aio_img *a, uint64_t off, uint64_t len)
 
 static void aio_kick(struct td_image *img);
 
-static void reap(struct aio_img *a)
+/* The completion ring, when the kernel says its layout is the one above. */
+static struct aio_uring *user_ring(io_context_t ctx)
+{
+	struct aio_uring *u = (struct aio_uring *)ctx;
+
+	if (!u || u->magic != AIO_RING_MAGIC || u->incompat_features != AIO_RING_INCOMPAT_FEATURES ||
+	    u->header_length != sizeof(*u) || u->nr == 0)
+		return NULL;
+	return u;
+}
+
+/* Up to `max` completed events without a system call (or with io_getevents where the ring's
+ * layout is unknown). */
+static int get_events(struct aio_img *a, struct io_event *ev, int max)
+{
+	struct aio_uring *u = a->uring;
+	unsigned int head, tail;
+	int n = 0;
+
+	if (u) {
+		head = u->head;
+		tail = __atomic_load_n(&u->tail, __ATOMIC_ACQUIRE); /* events before it are written */
+		if (head < a->uring_nr && tail < a->uring_nr) {
+			while (head != tail && n < max) {
+				ev[n++] = u->io_events[head];
+				if (++head == a->uring_nr)
+					head = 0;
+			}
+			if (n) /* the slots are read: the kernel may reuse them */
+				__atomic_store_n(&u->head, head, __ATOMIC_RELEASE);
+			return n;
+		}
+		/* Indexes out of range: not the ring we know. Leave it to the kernel from now on. */
+		rt_warn("aio: completion ring indexes out of range; using io_getevents");
+		a->uring = NULL;
+	}
+	{
+		struct timespec zero = { 0, 0 };
+
+		n = io_getevents(a->ctx, 0, max, ev, &zero);
+	}
+	return n < 0 ? 0 : n;
+}
+
+/* Completes what has finished; returns how many I/Os completed. */
+static int reap(struct aio_img *a)
 {
 	struct io_event ev[64];
-	struct timespec zero = { 0, 0 };
 	struct td_io *io;
-	int n, i;
+	int n, i, total = 0;
 
 	do {
-		n = io_getevents(a->ctx, 0, 64, ev, &zero);
+		n = get_events(a, ev, 64);
 		for (i = 0; i < n; i++) {
 			long res = (long)ev[i].res;
 			int err = 0;
@@ -115,9 +180,13 @@ static void reap(struct aio_img *a)
 				err = -EIO; /* short transfer: the size was checked, so it is an error */
 			io->done(io, err);
 		}
+		total += n;
 	} while (n == 64);
-	while ((io = queue_pop(&a->done_head, &a->done_tail)))
+	while ((io = queue_pop(&a->done_head, &a->done_tail))) {
 		io->done(io, (int)(int64_t)io->drv[0]);
+		total++;
+	}
+	return total;
 }
 
 static void on_eventfd(struct td_loop *loop, int fd, uint32_t events, void *data)
@@ -196,6 +265,11 @@ static int aio_open(struct td_image *img, const char *path, unsigned int flags)
 	rc = io_setup(AIO_DEPTH, &a->ctx);
 	if (rc < 0)
 		goto fail;
+	a->uring = user_ring(a->ctx);
+	if (a->uring)
+		a->uring_nr = a->uring->nr;
+	else
+		rt_warn("aio: unknown completion ring layout; completions through io_getevents");
 	img->priv = a;
 	rc = td_loop_file_add(img->loop, &a->efile, a->efd, EPOLLIN, on_eventfd, img);
 	if (rc < 0) {
@@ -304,6 +378,23 @@ static void aio_kick(struct td_image *img)
 	}
 }
 
+/* Adaptive polling: completions straight from the ring, no system call (the eventfd keeps
+ * counting them: the loop reads it once when it next wakes). */
+static int aio_poll(struct td_image *img)
+{
+	struct aio_img *a = img->priv;
+	int n;
+
+	if (!a->uring)
+		return -EOPNOTSUPP;
+	if (!a->inflight && !a->done_head)
+		return 0;
+	n = reap(a);
+	if (n && a->head)
+		aio_kick(img);
+	return n;
+}
+
 static void aio_info(const struct td_image *img, struct td_image_info *info)
 {
 	*info = img->info;
@@ -317,4 +408,5 @@ const struct td_driver_ops td_driver_aio = {
 	.submit = aio_submit,
 	.kick = aio_kick,
 	.info = aio_info,
+	.poll = aio_poll,
 };

@@ -74,6 +74,12 @@ static void null_kick(struct td_image *img)
 	n->in_kick = false;
 }
 
+/* Nothing is ever pending between kicks. */
+static int null_poll(struct td_image *img)
+{
+	return 0;
+}
+
 static void null_info(const struct td_image *img, struct td_image_info *info)
 {
 	*info = img->info;
@@ -86,4 +92,5 @@ const struct td_driver_ops td_driver_null = {
 	.submit = null_submit,
 	.kick = null_kick,
 	.info = null_info,
+	.poll = null_poll,
 };

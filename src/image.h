@@ -3,6 +3,7 @@
 #ifndef TD_IMAGE_H
 #define TD_IMAGE_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/uio.h>
@@ -49,6 +50,10 @@ struct td_driver_ops {
 	void (*submit)(struct td_image *img, struct td_io *io);
 	void (*kick)(struct td_image *img);
 	void (*info)(const struct td_image *img, struct td_image_info *info);
+	/* Optional, for adaptive polling's spin loop: completes the I/Os that finished, without a
+	 * system call. Returns how many completed, or -EOPNOTSUPP when this image cannot be polled
+	 * (its completions then only arrive through the loop). */
+	int (*poll)(struct td_image *img);
 };
 
 struct td_image {
@@ -80,6 +85,11 @@ static inline void td_image_submit(struct td_image *img, struct td_io *io)
 static inline void td_image_kick(struct td_image *img)
 {
 	img->ops->kick(img);
+}
+
+static inline int td_image_poll(struct td_image *img)
+{
+	return img->ops->poll ? img->ops->poll(img) : -EOPNOTSUPP;
 }
 
 /* Parses a size with an optional binary suffix (K, M, G, T; "512", "64M", "1G"). 0 or -EINVAL. */

@@ -1,9 +1,9 @@
 # tapdisk, the per-VBD daemon, and its datapath core (a static library shared with td-serve
 # and the unit tests; the image drivers are in drivers/).
 TD_CORE_SRCS := src/loop.c src/blkif_req.c src/pgrant.c src/image.c src/ring_attach.c \
-	src/ring.c src/request.c src/vbd.c
+	src/ring.c src/request.c src/vbd.c src/ring_poll.c
 $(eval $(call static_lib,tdcore,$(TD_CORE_SRCS)))
-TD_LIBS := tdcore tddrivers rtblkif rtutil
+TD_LIBS := tdcore tddrivers rtblkif rtpoll rtutil
 TD_LDLIBS = $(LIBS_XENGNTTAB) $(LIBS_XENEVTCHN) $(LIBS_AIO)
 $(eval $(call program,tapdisk,src/tapdisk.c,$(TD_LIBS),$(TD_LDLIBS)))
 # td-serve: one VBD served from command-line parameters (tests, benchmarks)

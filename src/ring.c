@@ -1,5 +1,5 @@
 /* The ring's consume/drain/respond path. Small functions on purpose: the adaptive polling loop
- * reuses td_ring_consume-style steps (check req_prod, consume, kick) without the event channel. */
+ * (ring_poll.c) reuses the same steps (check req_prod, consume, kick) without the event channel. */
 #include <errno.h>
 #include <string.h>
 
@@ -22,6 +22,7 @@ void td_ring_respond(struct td_ring *r, struct td_slot *slot, int16_t status)
 				slot->req.rsp_op, status);
 	r->back.rsp_prod_pvt++;
 	r->rsp_pending = true;
+	r->poll.work = true;
 	r->stats.responses++;
 	if (status == BLKIF_RSP_ERROR)
 		r->stats.errors++;
@@ -97,6 +98,7 @@ static bool ring_consume(struct td_ring *r)
 		r->back.req_cons = ++rc;
 		consume_one(r, rc - 1);
 		any = true;
+		r->poll.work = true;
 		if (td_ring_blocked(r))
 			break;
 	}
@@ -120,6 +122,8 @@ void td_ring_drain(struct td_ring *r)
 		ring_kick(r);
 		if (td_ring_blocked(r))
 			return; /* stays masked: unblocking drains again */
+		if (r->poll.active)
+			return; /* polling: stays masked, req_event not re-armed (ring_poll.c) */
 		RING_FINAL_CHECK_FOR_REQUESTS(&r->back, more);
 		if (!more)
 			break;
@@ -149,12 +153,8 @@ static void on_event(struct td_loop *loop, int fd, uint32_t events, void *data)
 		r->stats.spurious_events++;
 }
 
-/* Before the loop sleeps: resume blocked work that may proceed, then one push and at most one
- * notification for everything answered in this iteration. */
-static bool before_sleep(struct td_loop *loop, void *data)
+void td_ring_retry(struct td_ring *r)
 {
-	struct td_ring *r = data;
-
 	if (r->retry) {
 		r->retry = false;
 		if (r->stalled) {
@@ -177,8 +177,20 @@ static bool before_sleep(struct td_loop *loop, void *data)
 		if (!td_ring_blocked(r))
 			td_ring_drain(r);
 	}
+}
+
+/* Before the loop sleeps: resume blocked work that may proceed, then one push and at most one
+ * notification for everything answered in this iteration; then, maybe, poll. */
+static bool before_sleep(struct td_loop *loop, void *data)
+{
+	struct td_ring *r = data;
+	bool busy;
+
+	td_ring_retry(r);
 	td_ring_push_responses(r);
-	return r->retry;
+	busy = td_ring_poll_run(r);
+	td_ring_push_responses(r);
+	return r->retry || busy;
 }
 
 int td_ring_start(struct td_ring *r)
@@ -189,6 +201,7 @@ int td_ring_start(struct td_ring *r)
 	if (rc < 0)
 		return rc;
 	td_loop_hook_add(r->loop, &r->hook, before_sleep, r);
+	td_ring_poll_init(r);
 	/* The frontend may have queued requests (and notified) before the port was bound. */
 	r->masked = false;
 	r->retry = true;
@@ -197,6 +210,7 @@ int td_ring_start(struct td_ring *r)
 
 void td_ring_stop(struct td_ring *r)
 {
+	td_ring_poll_fini(r);
 	td_ring_push_responses(r);
 	td_loop_hook_del(r->loop, &r->hook);
 	td_loop_file_del(r->loop, &r->evfile);

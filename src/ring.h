@@ -20,6 +20,7 @@
 #include "src/image.h"
 #include "src/loop.h"
 #include "src/pgrant.h"
+#include "src/ring_poll.h"
 #include "src/tapdisk.h"
 
 /* An I/O of more iovecs than the kernel takes (UIO_MAXIOV) is split into several. */
@@ -97,6 +98,7 @@ struct td_ring {
 	bool barrier_active; /* a barrier is being served: consume nothing else */
 
 	struct td_ring_stats stats;
+	struct td_ring_poll poll; /* adaptive polling (ring_poll.c) */
 };
 
 /* vbd.c: the image the ring's requests go to (it changes across a pause). */
@@ -122,6 +124,8 @@ void td_ring_stop(struct td_ring *r);
 void td_ring_drain(struct td_ring *r);
 bool td_ring_blocked(const struct td_ring *r);
 void td_ring_respond(struct td_ring *r, struct td_slot *slot, int16_t status);
+/* Resumes work that waited (bounce pages, a barrier's drain) once `retry` says it may. */
+void td_ring_retry(struct td_ring *r);
 /* Pushes pending responses and notifies the frontend at most once. */
 void td_ring_push_responses(struct td_ring *r);
 

@@ -80,4 +80,46 @@ void td_vbd_info(const struct td_vbd *vbd, struct td_vbd_info *info);
 /* The counters of ring `index`. 0 or -ENOENT. */
 int td_vbd_stats(const struct td_vbd *vbd, unsigned int index, struct td_ring_stats *stats);
 
+/* ---- adaptive polling (src/ring_poll.c, DESIGN.md §5) -------------------------------------
+ * INTEGRATION for the control plane: keep one struct poll_params (include/ringtap/poll.h) per
+ * VBD, start from poll_params_default() (adaptive), fill it from `tap-ctl poll` and the ring
+ * connect message (struct ctl_poll_settings; only the fields its set_mask names):
+ *   policy          <- CTL_POLL_ADAPTIVE / FIXED / OFF -> POLL_POLICY_ADAPTIVE / FIXED / OFF
+ *   fixed_ns        <- duration_us * 1000 (xenstore polling-duration: the fixed window)
+ *   idle_threshold  <- idle_threshold (xenstore polling-idle-threshold, %, fixed policy)
+ *   max_ns          <- max_window_us * 1000 (adaptive ceiling; must stay >= start_ns)
+ *   grow, shrink    <- grow, shrink (2..16 here: 1 or above 16 is refused with -EINVAL)
+ *   budget          (ringtap's own: rings polling at once host-wide; 0 = online CPUs - 1)
+ * and call td_vbd_set_polling(vbd, &params). It may be called at any time, before the ring
+ * connects too (the settings apply when it does) and while polling (the episode ends first).
+ * Returns 0 or -EINVAL (poll_params_validate refused them; nothing changed).
+ * td_vbd_poll_stats(vbd, 0, &st) gives the counters for `tap-ctl stats` (-ENOENT: no ring).
+ * Tests point the host-wide budget's table elsewhere with RINGTAP_POLL_BUDGET=/path. */
+struct poll_params;
+
+struct td_poll_stats {
+	uint32_t policy; /* enum poll_policy */
+	bool polling; /* in an episode now */
+	uint64_t window_ns; /* the current window (adaptive) or the fixed one */
+	uint64_t entered; /* episodes started */
+	uint64_t hits; /* request or completion batches found while polling */
+	uint64_t misses; /* episodes that ended with the window expiring */
+	uint64_t guarded; /* episodes refused or cut short (load guard, budget, idle%) */
+	uint64_t budget_refused; /* ... of them because the host-wide budget was exhausted */
+	uint64_t wakeups; /* work that arrived by event instead */
+	uint64_t polled_requests; /* requests consumed by the spin loop */
+	uint64_t polled_completions; /* I/Os completed by the spin loop */
+	uint64_t polled_ns; /* wall time spent in episodes */
+	uint64_t cpu_ns; /* CPU time spent in episodes (the thread's clock) */
+	uint64_t notifications_received; /* event-channel deliveries from the frontend */
+	uint64_t notifications_suppressed; /* request batches polled that the frontend did not
+					    * notify (req_event left behind) */
+	uint64_t guard_cpus_busy, guard_pressure, guard_steal; /* guard trips by cause */
+	unsigned int budget_in_use; /* host-wide slots held now */
+};
+
+int td_vbd_set_polling(struct td_vbd *vbd, const struct poll_params *params);
+void td_vbd_get_polling(const struct td_vbd *vbd, struct poll_params *params);
+int td_vbd_poll_stats(const struct td_vbd *vbd, unsigned int index, struct td_poll_stats *stats);
+
 #endif

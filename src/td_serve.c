@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "ringtap/log.h"
+#include "ringtap/poll.h"
 #include "src/loop.h"
 #include "src/tapdisk.h"
 
@@ -43,8 +44,24 @@ static void usage(FILE *out)
 		"(default 256; 0: none)\n"
 		"  --ready FILE         once connected, write the disk's xenstore values (sectors,\n"
 		"                       sector-size, info, discard...) as key=value lines to FILE\n"
+		"Adaptive polling (what `tap-ctl poll` and the xenstore polling-* keys set):\n"
+		"  --poll POLICY        adaptive (default), fixed or off\n"
+		"  --poll-start-us N    adaptive: first window (default %llu)\n"
+		"  --poll-max-us N      adaptive: largest window (default %llu)\n"
+		"  --poll-grow N        adaptive: window multiplier, 2..16 (default %u)\n"
+		"  --poll-shrink N      adaptive: window divisor, 2..16 (default %u)\n"
+		"  --poll-duration-us N fixed: the window (polling-duration, default %llu)\n"
+		"  --poll-idle-threshold N  fixed: poll only when the host is more than N%% idle\n"
+		"                       (polling-idle-threshold, default %u)\n"
+		"  --poll-budget N      rings polling at once host-wide, at most (default: CPUs - 1;\n"
+		"                       the table is $RINGTAP_POLL_BUDGET or %s)\n"
+		"  --poll-no-guard      ignore the dom0 load guard (measurements only)\n"
 		"  -h, --help           show this help\n"
-		"On exit, prints the ring's counters on stdout as one line of key=value.\n");
+		"On exit, prints the ring's counters on stdout as one line of key=value (polling's\n"
+		"prefixed poll_); SIGUSR1 prints them at any time.\n",
+		POLL_DEFAULT_START_NS / 1000, POLL_DEFAULT_MAX_NS / 1000, POLL_DEFAULT_GROW,
+		POLL_DEFAULT_SHRINK, POLL_DEFAULT_FIXED_NS / 1000, POLL_DEFAULT_IDLE_THRESHOLD,
+		POLL_BUDGET_DEFAULT_PATH);
 }
 
 static int parse_u32(const char *s, uint32_t max, uint32_t *out)
@@ -78,9 +95,10 @@ static int parse_refs(char *s, struct td_ring_params *p, unsigned int *n)
 static void print_stats(struct td_vbd *vbd)
 {
 	struct td_ring_stats s;
+	struct td_poll_stats ps;
 	struct rusage ru;
 
-	if (td_vbd_stats(vbd, 0, &s) < 0)
+	if (td_vbd_stats(vbd, 0, &s) < 0 || td_vbd_poll_stats(vbd, 0, &ps) < 0)
 		return;
 	printf("stats: requests=%" PRIu64 " reads=%" PRIu64 " writes=%" PRIu64 " flushes=%" PRIu64
 	       " barriers=%" PRIu64 " discards=%" PRIu64 " indirect=%" PRIu64
@@ -89,12 +107,22 @@ static void print_stats(struct td_vbd *vbd)
 	       " io_errors=%" PRIu64 " grant_errors=%" PRIu64 " events=%" PRIu64
 	       " spurious_events=%" PRIu64 " notifications=%" PRIu64 " pool_stalls=%" PRIu64
 	       " pgrant_hits=%" PRIu64 " pgrant_misses=%" PRIu64 " pgrant_evictions=%" PRIu64
-	       " inflight=%u halted=%d\n",
+	       " inflight=%u halted=%d poll_policy=%s poll_window_ns=%" PRIu64
+	       " poll_entered=%" PRIu64 " poll_hits=%" PRIu64 " poll_misses=%" PRIu64
+	       " poll_guarded=%" PRIu64 " poll_budget_refused=%" PRIu64 " poll_wakeups=%" PRIu64
+	       " poll_requests=%" PRIu64 " poll_completions=%" PRIu64 " poll_wall_us=%" PRIu64
+	       " poll_cpu_us=%" PRIu64 " poll_notifications_received=%" PRIu64
+	       " poll_notifications_suppressed=%" PRIu64 " poll_guard_cpus_busy=%" PRIu64
+	       " poll_guard_pressure=%" PRIu64 " poll_guard_steal=%" PRIu64 "\n",
 	       s.requests, s.reads, s.writes, s.flushes, s.barriers, s.discards, s.indirect,
 	       s.bytes_read, s.bytes_written, s.sectors_discarded, s.responses, s.invalid, s.errors,
 	       s.eopnotsupp, s.io_errors, s.grant_errors, s.events, s.spurious_events,
 	       s.notifications, s.pool_stalls, s.pgrant_hits, s.pgrant_misses, s.pgrant_evictions,
-	       s.inflight, s.halted);
+	       s.inflight, s.halted, poll_policy_name((enum poll_policy)ps.policy), ps.window_ns,
+	       ps.entered, ps.hits, ps.misses, ps.guarded, ps.budget_refused, ps.wakeups,
+	       ps.polled_requests, ps.polled_completions, ps.polled_ns / 1000, ps.cpu_ns / 1000,
+	       ps.notifications_received, ps.notifications_suppressed, ps.guard_cpus_busy,
+	       ps.guard_pressure, ps.guard_steal);
 	if (getrusage(RUSAGE_SELF, &ru) == 0)
 		printf("cpu: user_ms=%ld sys_ms=%ld voluntary_switches=%ld involuntary_switches=%ld\n",
 		       ru.ru_utime.tv_sec * 1000 + ru.ru_utime.tv_usec / 1000,
@@ -142,6 +170,10 @@ static void on_signal(struct td_loop *loop, int fd, uint32_t events, void *data)
 
 	if (read(fd, &si, sizeof(si)) != sizeof(si) || sv->stopping)
 		return;
+	if (si.ssi_signo == SIGUSR1) {
+		print_stats(sv->vbd);
+		return;
+	}
 	sv->stopping = true;
 	rt_info("signal %u: draining and exiting", si.ssi_signo);
 	if (td_vbd_pause(sv->vbd, paused_for_exit, sv) < 0)
@@ -151,7 +183,8 @@ static void on_signal(struct td_loop *loop, int fd, uint32_t events, void *data)
 int main(int argc, char **argv)
 {
 	enum { O_IMAGE = 256, O_RO, O_DOMID, O_DEVID, O_REFS, O_ORDER, O_PORT, O_PROTO, O_PERS,
-	       O_INDIRECT, O_READY };
+	       O_INDIRECT, O_READY, O_POLL, O_POLL_START, O_POLL_MAX, O_POLL_GROW, O_POLL_SHRINK,
+	       O_POLL_DURATION, O_POLL_IDLE, O_POLL_BUDGET, O_POLL_NO_GUARD };
 	static const struct option opts[] = {
 		{ "image", required_argument, NULL, O_IMAGE },
 		{ "readonly", no_argument, NULL, O_RO },
@@ -164,6 +197,15 @@ int main(int argc, char **argv)
 		{ "persistent", no_argument, NULL, O_PERS },
 		{ "max-indirect", required_argument, NULL, O_INDIRECT },
 		{ "ready", required_argument, NULL, O_READY },
+		{ "poll", required_argument, NULL, O_POLL },
+		{ "poll-start-us", required_argument, NULL, O_POLL_START },
+		{ "poll-max-us", required_argument, NULL, O_POLL_MAX },
+		{ "poll-grow", required_argument, NULL, O_POLL_GROW },
+		{ "poll-shrink", required_argument, NULL, O_POLL_SHRINK },
+		{ "poll-duration-us", required_argument, NULL, O_POLL_DURATION },
+		{ "poll-idle-threshold", required_argument, NULL, O_POLL_IDLE },
+		{ "poll-budget", required_argument, NULL, O_POLL_BUDGET },
+		{ "poll-no-guard", no_argument, NULL, O_POLL_NO_GUARD },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -173,9 +215,11 @@ int main(int argc, char **argv)
 	unsigned int nrefs = 0;
 	bool readonly = false, have_domid = false, have_port = false;
 	struct serve sv = { .sfd = -1 };
+	struct poll_params pp;
 	sigset_t mask;
 	int c, rc;
 
+	poll_params_default(&pp);
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		rc = 0;
@@ -197,6 +241,24 @@ int main(int argc, char **argv)
 			p.max_indirect_segs = (uint16_t)v;
 			break;
 		case O_READY: ready = optarg; break;
+		case O_POLL: rc = poll_policy_parse(optarg, &pp.policy); break;
+		case O_POLL_START:
+			rc = parse_u32(optarg, POLL_MAX_WINDOW_NS / 1000, &v);
+			pp.start_ns = (uint64_t)v * 1000;
+			break;
+		case O_POLL_MAX:
+			rc = parse_u32(optarg, POLL_MAX_WINDOW_NS / 1000, &v);
+			pp.max_ns = (uint64_t)v * 1000;
+			break;
+		case O_POLL_GROW: rc = parse_u32(optarg, 16, &pp.grow); break;
+		case O_POLL_SHRINK: rc = parse_u32(optarg, 16, &pp.shrink); break;
+		case O_POLL_DURATION:
+			rc = parse_u32(optarg, POLL_MAX_WINDOW_NS / 1000, &v);
+			pp.fixed_ns = (uint64_t)v * 1000;
+			break;
+		case O_POLL_IDLE: rc = parse_u32(optarg, 100, &pp.idle_threshold); break;
+		case O_POLL_BUDGET: rc = parse_u32(optarg, POLL_BUDGET_SLOTS, &pp.budget); break;
+		case O_POLL_NO_GUARD: pp.no_guard = true; break;
 		default:
 			fprintf(stderr, "td-serve: unknown option '%s'\n", argv[optind - 1]);
 			usage(stderr);
@@ -215,6 +277,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "td-serve: --image, --domid, --ring-ref and --port are required\n");
 		return EINVAL;
 	}
+	if (poll_params_validate(&pp) < 0) {
+		fprintf(stderr, "td-serve: inconsistent polling settings (start <= max, grow and "
+				"shrink 2..16)\n");
+		return EINVAL;
+	}
 	if (order == UINT32_MAX) {
 		for (order = 0; (1u << order) < nrefs; order++)
 			;
@@ -229,6 +296,7 @@ int main(int argc, char **argv)
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGUSR1);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	rc = td_loop_init(&sv.loop);
@@ -245,6 +313,9 @@ int main(int argc, char **argv)
 		rt_err("cannot open %s: %s", image, strerror(-rc));
 		goto out;
 	}
+	rc = td_vbd_set_polling(sv.vbd, &pp);
+	if (rc < 0)
+		goto out;
 	rc = td_vbd_connect(sv.vbd, &p);
 	if (rc < 0) {
 		rt_err("cannot connect the ring: %s", strerror(-rc));

@@ -16,6 +16,7 @@ struct td_vbd {
 	void (*pause_done)(struct td_vbd *vbd, void *data);
 	void *pause_data;
 	struct td_ring *ring; /* one ring; multi-queue adds more */
+	struct poll_params poll; /* adaptive polling settings, applied to every ring */
 	struct td_loop_hook hook;
 };
 
@@ -71,6 +72,7 @@ int td_vbd_open(struct td_loop *loop, const char *type_path, bool readonly, stru
 		return -ENOMEM;
 	vbd->loop = loop;
 	vbd->readonly = readonly;
+	poll_params_default(&vbd->poll);
 	rc = open_image(vbd, type_path, &vbd->image);
 	if (rc < 0) {
 		free(vbd);
@@ -133,6 +135,7 @@ int td_vbd_connect(struct td_vbd *vbd, const struct td_ring_params *params)
 		return rc;
 	}
 	vbd->ring = r;
+	td_ring_poll_set_params(r, &vbd->poll);
 	rt_info("vbd %u/%u: connected: %u ring page(s), %u slots, %s ABI, %s, indirect %u%s",
 		params->domid, params->devid, r->nr_pages, r->back.nr_ents,
 		blkif_abi_name(r->abi), vbd->image->name, params->max_indirect_segs,
@@ -221,5 +224,28 @@ int td_vbd_stats(const struct td_vbd *vbd, unsigned int index, struct td_ring_st
 		stats->pgrant_misses = r->pgrants.stats.misses;
 		stats->pgrant_evictions = r->pgrants.stats.evictions;
 	}
+	return 0;
+}
+
+int td_vbd_set_polling(struct td_vbd *vbd, const struct poll_params *params)
+{
+	if (poll_params_validate(params) < 0)
+		return -EINVAL;
+	vbd->poll = *params;
+	if (vbd->ring)
+		td_ring_poll_set_params(vbd->ring, params);
+	return 0;
+}
+
+void td_vbd_get_polling(const struct td_vbd *vbd, struct poll_params *params)
+{
+	*params = vbd->poll;
+}
+
+int td_vbd_poll_stats(const struct td_vbd *vbd, unsigned int index, struct td_poll_stats *stats)
+{
+	if (!vbd->ring || index != 0)
+		return -ENOENT;
+	td_ring_poll_stats(vbd->ring, stats);
 	return 0;
 }

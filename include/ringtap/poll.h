@@ -26,6 +26,9 @@ struct poll_params {
 	unsigned int shrink;	      /* adaptive: window divisor when a gap exceeds max (>= 2) */
 	uint64_t fixed_ns;	      /* fixed: the window (xenstore polling-duration, µs × 1000) */
 	unsigned int idle_threshold;  /* fixed: poll only when host idle% > this (0-100) */
+	unsigned int budget;	      /* rings of all tapdisks polling at once, at most (0: online
+				       * CPUs - 1, at least 1; at most POLL_BUDGET_SLOTS) */
+	bool no_guard;		      /* benchmarks only: ignore the dom0 load guard */
 };
 
 /* Defaults (see docs/PERFORMANCE.md for the measurements behind them). */

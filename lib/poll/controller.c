@@ -29,6 +29,8 @@ int poll_params_validate(const struct poll_params *p)
 		return -EINVAL;
 	if (p->fixed_ns > POLL_MAX_WINDOW_NS || p->idle_threshold > 100)
 		return -EINVAL;
+	if (p->budget > POLL_BUDGET_SLOTS)
+		return -EINVAL;
 	return 0;
 }
 

@@ -4,11 +4,13 @@
 # (the simxen variables exported, as simxen_start leaves them).
 #
 #   vbd_attach DOMID DEVID TYPE:PATH [--readonly] [--max-indirect N] [--max-order O]
-#              [--no-persistent] [--no-discard] [--valgrind]
+#              [--no-persistent] [--no-discard] [--valgrind] [--serve "TD-SERVE OPTIONS"]
 #       Writes the backend nodes and state 2 now; the rest runs in the background: wait for the
 #       frontend's state 3, read ring-ref(N)/ring-page-order/event-channel/protocol/
 #       feature-persistent, start td-serve, write sectors/sector-size/info/... and state 4.
 #       The backend directory must exist (simxen vbd add). Registered with at_exit.
+#       --serve passes more options to td-serve (split on spaces), e.g. "--poll off"; so does
+#       $VBD_SERVE_ARGS (benchmarks); $VBD_SERVE_PREFIX runs it under a command that execs it.
 #   vbd_wait_connected DOMID DEVID   waits until td-serve is serving (backend state 4)
 #   vbd_detach DOMID DEVID          SIGTERM to td-serve, waits; its exit code is returned
 #   (td-serve also stops, with backend state 6, when the frontend closes: one VBD per connection)
@@ -65,7 +67,8 @@ _vbd_backend() {
 			--log-file="$d/valgrind.log" "$TBIN/td-serve" "${args[@]}" \
 			>"$d/stdout" 2>"$d/stderr" &
 	else
-		"$TBIN/td-serve" "${args[@]}" >"$d/stdout" 2>"$d/stderr" &
+		# VBD_SERVE_PREFIX: a command that execs its arguments (benchmarks: "taskset -c 0")
+		${VBD_SERVE_PREFIX:-} "$TBIN/td-serve" "${args[@]}" >"$d/stdout" 2>"$d/stderr" &
 	fi
 	echo $! >"$d/pid"
 	local pid=$!
@@ -113,11 +116,16 @@ vbd_attach() {
 		--no-persistent) persistent=0 ;;
 		--no-discard) discard=0 ;;
 		--valgrind) export VBD_VALGRIND=1 ;;
+		--serve) read -r -a _more <<<"$2"; serve+=("${_more[@]}"); shift ;;
 		*) fail "vbd_attach: unknown option $1" ;;
 		esac
 		shift
 	done
 	serve+=(--max-indirect "$maxind")
+	if [ -n "${VBD_SERVE_ARGS:-}" ]; then
+		read -r -a _more <<<"$VBD_SERVE_ARGS"
+		serve+=("${_more[@]}")
+	fi
 	d=$(vbd_dir "$dom" "$dev")
 	be=$(vbd_be "$dom" "$dev")
 	rm -rf "$d"
