@@ -6,3 +6,4 @@ $(eval $(call static_lib,rtnbd,$(RTNBD_SRCS)))
 
 $(eval $(call unit_test,test_nbd_codec,tests/unit/lib/nbd/test_nbd_codec.c,rtnbd rtutil))
 $(eval $(call test_program,nbd-file-server,tests/progs/nbd-file-server.c,rtnbd tdcore rtutil))
+$(eval $(call unit_test,test_nbd_server,tests/unit/lib/nbd/test_nbd_server.c,rtnbd rtutil))
