@@ -1,0 +1,657 @@
+/* The `vhd` image driver: fixed, dynamic and differencing VHDs (lib/vhd validates and loads the
+ * metadata), each file of a chain one td_image (img->parent: the next; a raw root is an `aio`
+ * image), all I/O through libaio on the driver's own O_DIRECT descriptors. Reads go by the
+ * in-memory BAT, the batmap and cached sector bitmaps; what a differencing disk lacks is read
+ * from its parent, what a dynamic disk lacks is zero. Writes allocate blocks (vhd_meta.c). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "drivers/vhd_int.h"
+#include "ringtap/log.h"
+
+#define VHD_BITMAP_CACHE 1024 /* blocks (2 GiB of 2 MiB blocks; 512 KiB of bitmaps) */
+
+/* ---- guest I/O accounting ------------------------------------------------------------------- */
+
+void vio_get(struct td_io *io)
+{
+	vio_state(io)->pending++;
+}
+
+void vio_put(struct td_io *io, int err)
+{
+	struct vio_state *st = vio_state(io);
+
+	if (err && !st->err)
+		st->err = err;
+	if (--st->pending == 0)
+		io->done(io, st->err);
+}
+
+static void drain_done(struct vreq *n, int res)
+{
+	struct vhd_layer *l = n->layer;
+	struct td_io *io;
+
+	l->notify_queued = false;
+	while ((io = l->done_head)) {
+		l->done_head = io->next;
+		if (!l->done_head)
+			l->done_tail = NULL;
+		io->done(io, vio_state(io)->err);
+	}
+}
+
+/* The submit path's own reference: the last one completes the I/O from the loop, later. */
+static void vio_release(struct vhd_layer *l, struct td_io *io)
+{
+	if (--vio_state(io)->pending)
+		return;
+	io->next = NULL;
+	if (l->done_tail)
+		l->done_tail->next = io;
+	else
+		l->done_head = io;
+	l->done_tail = io;
+	if (!l->notify_queued) {
+		l->notify_queued = true;
+		l->notify->fn = drain_done;
+		vaio_complete_later(&l->aio, l->notify, 0);
+	}
+}
+
+/* ---- pieces: a guest I/O's range within one block ------------------------------------------ */
+
+static size_t io_bytes(const struct td_io *io)
+{
+	size_t n = 0;
+
+	for (int i = 0; i < io->iovcnt; i++)
+		n += io->iov[i].iov_len;
+	return n;
+}
+
+/* The guest buffers covering [off, off + len): fills out (when not NULL), returns how many. */
+static int iov_walk(const struct td_io *io, size_t off, size_t len, struct iovec *out)
+{
+	int n = 0;
+
+	for (int i = 0; i < io->iovcnt && len; i++) {
+		size_t l = io->iov[i].iov_len, k;
+
+		if (off >= l) {
+			off -= l;
+			continue;
+		}
+		k = l - off < len ? l - off : len;
+		if (out) {
+			out[n].iov_base = (char *)io->iov[i].iov_base + off;
+			out[n].iov_len = k;
+		}
+		len -= k;
+		off = 0;
+		n++;
+	}
+	return n;
+}
+
+static void zero_fill(struct td_io *io, size_t off, size_t len)
+{
+	for (int i = 0; i < io->iovcnt && len; i++) {
+		size_t l = io->iov[i].iov_len, k;
+
+		if (off >= l) {
+			off -= l;
+			continue;
+		}
+		k = l - off < len ? l - off : len;
+		memset((char *)io->iov[i].iov_base + off, 0, k);
+		len -= k;
+		off = 0;
+	}
+}
+
+/* A request for [off, off + len) of the guest I/O's buffers, counted in the I/O. */
+static struct vreq *piece_new(struct vhd_layer *l, struct td_io *io, uint64_t sector,
+			      uint32_t count, size_t off)
+{
+	size_t len = vhd_sectors_to_bytes(count);
+	struct vreq *r = vreq_new(iov_walk(io, off, len, NULL));
+
+	if (!r)
+		return NULL;
+	iov_walk(io, off, len, r->iov);
+	r->layer = l;
+	r->io = io;
+	r->sector = sector;
+	r->count = count;
+	r->block = l->f.spb ? (uint32_t)(sector / l->f.spb) : 0;
+	r->io_off = off;
+	vio_get(io);
+	return r;
+}
+
+static void piece_done(struct vreq *r, int res)
+{
+	struct td_io *io = r->io;
+
+	vreq_free(r);
+	vio_put(io, res);
+}
+
+static uint64_t data_offset(const struct vhd_layer *l, uint32_t block, uint64_t sector)
+{
+	return vhd_block_data_offset(l->f.bat[block], l->f.bitmap_bytes) +
+	       vhd_sectors_to_bytes(sector % l->f.spb);
+}
+
+/* ---- reads ---------------------------------------------------------------------------------- */
+
+struct fwd {
+	struct td_io pio;
+	struct td_io *gio;
+	struct iovec iov[];
+};
+
+static void fwd_done(struct td_io *pio, int err)
+{
+	struct fwd *f = pio->data;
+	struct td_io *gio = f->gio;
+
+	free(f);
+	vio_put(gio, err);
+}
+
+/* Sectors this layer does not hold: the parent's, or zeros (a dynamic disk, or past the end of
+ * a smaller parent). */
+static void read_below(struct vhd_layer *l, struct td_io *io, uint64_t sector, uint32_t count,
+		       size_t off)
+{
+	struct td_image *p = l->img->parent;
+	uint32_t n = 0;
+	struct fwd *f;
+	int cnt;
+
+	if (p && l->f.footer.type == VHD_TYPE_DIFF && sector < p->info.sectors)
+		n = p->info.sectors - sector < count ? (uint32_t)(p->info.sectors - sector) : count;
+	if (n < count)
+		zero_fill(io, off + vhd_sectors_to_bytes(n), vhd_sectors_to_bytes(count - n));
+	if (!n)
+		return;
+	cnt = iov_walk(io, off, vhd_sectors_to_bytes(n), NULL);
+	f = calloc(1, sizeof(*f) + (size_t)cnt * sizeof(struct iovec));
+	if (!f) {
+		vio_get(io);
+		vio_put(io, -ENOMEM);
+		return;
+	}
+	iov_walk(io, off, vhd_sectors_to_bytes(n), f->iov);
+	f->gio = io;
+	f->pio.op = TD_OP_READ;
+	f->pio.sector = sector;
+	f->pio.iov = f->iov;
+	f->pio.iovcnt = cnt;
+	f->pio.done = fwd_done;
+	f->pio.data = f;
+	vio_get(io);
+	l->stats.parent_reads++;
+	l->kick_parent = true;
+	td_image_submit(p, &f->pio);
+}
+
+static void read_data(struct vhd_layer *l, struct td_io *io, uint64_t sector, uint32_t count,
+		      size_t off)
+{
+	struct vreq *r = piece_new(l, io, sector, count, off);
+
+	if (!r) {
+		vio_get(io);
+		vio_put(io, -ENOMEM);
+		return;
+	}
+	vaio_read(&l->aio, r, data_offset(l, r->block, sector), piece_done);
+}
+
+/* The block's bitmap is cached: runs of set bits from this file, the rest from below. */
+static void read_have_bitmap(struct vreq *r, int res)
+{
+	struct vhd_layer *l = r->layer;
+	struct bcache_entry *e;
+	uint32_t first, done = 0;
+
+	if (res) {
+		piece_done(r, res);
+		return;
+	}
+	e = bcache_find(&l->bc, r->block);
+	first = (uint32_t)(r->sector % l->f.spb);
+	while (done < r->count) {
+		uint32_t run = vhd_bits_run(e->map, first + done, r->count - done);
+		uint64_t s = r->sector + done;
+		size_t off = r->io_off + vhd_sectors_to_bytes(done);
+
+		if (vhd_bit_test(e->map, first + done))
+			read_data(l, r->io, s, run, off);
+		else
+			read_below(l, r->io, s, run, off);
+		done += run;
+	}
+	piece_done(r, 0);
+}
+
+static void read_piece(struct vhd_layer *l, struct td_io *io, uint32_t block, uint64_t sector,
+		       uint32_t count, size_t off)
+{
+	struct vreq *r;
+
+	if (l->f.bat[block] == VHD_BAT_UNUSED) {
+		read_below(l, io, sector, count, off);
+		return;
+	}
+	if (l->f.has_batmap && vhd_bit_test(l->f.batmap_map, block)) {
+		l->stats.batmap_reads++;
+		read_data(l, io, sector, count, off);
+		return;
+	}
+	r = piece_new(l, io, sector, count, off);
+	if (!r) {
+		vio_get(io);
+		vio_put(io, -ENOMEM);
+		return;
+	}
+	meta_load_bitmap(l, r, read_have_bitmap);
+}
+
+/* ---- writes --------------------------------------------------------------------------------- */
+
+static void write_synced(struct vreq *r, int res)
+{
+	if (res)
+		piece_done(r, res);
+	else
+		meta_set_bits(r->layer, r, piece_done);
+}
+
+static void write_data_done(struct vreq *r, int res)
+{
+	if (res)
+		piece_done(r, res);
+	else /* the bits only once the data they vouch for is durable */
+		meta_sync(r->layer, r, write_synced);
+}
+
+static void write_have_bitmap(struct vreq *r, int res)
+{
+	struct vhd_layer *l = r->layer;
+	struct bcache_entry *e;
+
+	if (res) {
+		piece_done(r, res);
+		return;
+	}
+	e = bcache_find(&l->bc, r->block);
+	vaio_write(&l->aio, r, data_offset(l, r->block, r->sector),
+		   vhd_bits_all(e->map, (uint32_t)(r->sector % l->f.spb), r->count) ?
+			   piece_done :
+			   write_data_done);
+}
+
+static void write_piece(struct vhd_layer *l, struct td_io *io, uint32_t block, uint64_t sector,
+			uint32_t count, size_t off)
+{
+	struct vreq *r = piece_new(l, io, sector, count, off);
+
+	if (!r) {
+		vio_get(io);
+		vio_put(io, -ENOMEM);
+		return;
+	}
+	r->then = piece_done;
+	if (l->f.bat[block] == VHD_BAT_UNUSED)
+		meta_alloc_write(l, r);
+	else if (l->f.has_batmap && vhd_bit_test(l->f.batmap_map, block))
+		vaio_write(&l->aio, r, data_offset(l, block, sector), piece_done);
+	else
+		meta_load_bitmap(l, r, write_have_bitmap);
+}
+
+/* ---- the ops -------------------------------------------------------------------------------- */
+
+static void rw(struct vhd_layer *l, struct td_io *io)
+{
+	size_t bytes = io_bytes(io), off = 0;
+	uint64_t sector = io->sector, count = bytes / VHD_SECTOR_SIZE;
+	bool write = io->op == TD_OP_WRITE;
+
+	if (bytes % VHD_SECTOR_SIZE || sector > l->img->info.sectors ||
+	    count > l->img->info.sectors - sector) {
+		vio_get(io);
+		vio_put(io, -EINVAL);
+		return;
+	}
+	if (!vhd_is_dynamic(&l->f)) {
+		struct vreq *r = piece_new(l, io, sector, (uint32_t)count, 0);
+
+		if (!r) {
+			vio_get(io);
+			vio_put(io, -ENOMEM);
+		} else if (write) {
+			vaio_write(&l->aio, r, vhd_sectors_to_bytes(sector), piece_done);
+		} else {
+			vaio_read(&l->aio, r, vhd_sectors_to_bytes(sector), piece_done);
+		}
+		return;
+	}
+	while (count) {
+		uint32_t block = (uint32_t)(sector / l->f.spb);
+		uint32_t first = (uint32_t)(sector % l->f.spb);
+		uint32_t n = count < l->f.spb - first ? (uint32_t)count : l->f.spb - first;
+
+		if (write)
+			write_piece(l, io, block, sector, n, off);
+		else
+			read_piece(l, io, block, sector, n, off);
+		sector += n;
+		count -= n;
+		off += vhd_sectors_to_bytes(n);
+	}
+}
+
+static void vhd_submit(struct td_image *img, struct td_io *io)
+{
+	struct vhd_layer *l = img->priv;
+	struct vio_state *st = vio_state(io);
+
+	st->pending = 1;
+	st->err = 0;
+	st->layer = l;
+	switch (io->op) {
+	case TD_OP_READ:
+		rw(l, io);
+		break;
+	case TD_OP_WRITE:
+		if (!l->writable)
+			st->err = -EROFS;
+		else
+			rw(l, io);
+		break;
+	case TD_OP_FLUSH:
+		vio_get(io);
+		meta_flush(l, io);
+		break;
+	default:
+		st->err = -EOPNOTSUPP;
+		break;
+	}
+	vio_release(l, io);
+}
+
+static void vhd_kick(struct td_image *img)
+{
+	struct vhd_layer *l = img->priv;
+
+	vaio_kick(&l->aio);
+	if (l->kick_parent) {
+		l->kick_parent = false;
+		td_image_kick(img->parent);
+	}
+}
+
+/* Completions may have forwarded reads to the parent: submit them. */
+static void after_reap(void *arg)
+{
+	struct vhd_layer *l = arg;
+
+	if (l->kick_parent) {
+		l->kick_parent = false;
+		td_image_kick(l->img->parent);
+	}
+}
+
+static int vhd_poll(struct td_image *img)
+{
+	struct vhd_layer *l = img->priv;
+	int n = vaio_poll(&l->aio), p;
+
+	if (n < 0)
+		return n;
+	if (img->parent) {
+		p = td_image_poll(img->parent);
+		if (p > 0)
+			n += p;
+	}
+	return n;
+}
+
+static void vhd_info(const struct td_image *img, struct td_image_info *info)
+{
+	*info = img->info;
+}
+
+int td_vhd_stats(const struct td_image *img, struct td_vhd_stats *st)
+{
+	const struct vhd_layer *l;
+
+	if (!img || img->ops != &td_driver_vhd || !img->priv)
+		return -EINVAL;
+	l = img->priv;
+	*st = l->stats;
+	return 0;
+}
+
+/* ---- open and close ------------------------------------------------------------------------- */
+
+static void layer_free(struct vhd_layer *l)
+{
+	free(l->bat_disk);
+	free(l->zero);
+	free(l->bat_buf);
+	free(l->meta_buf);
+	vreq_free(l->notify);
+	bcache_fini(&l->bc);
+	free(l);
+}
+
+/* Writes what close owes the file: the batmap and the trailing footer (synchronously: close is
+ * not on the I/O path), through the library's own descriptor. */
+static void layer_close_file(struct vhd_layer *l)
+{
+	int err;
+
+	if (l->writable && vhd_is_dynamic(&l->f)) {
+		/* the library's descriptor is buffered: drop pages our O_DIRECT writes made stale */
+		posix_fadvise(l->f.fd, 0, 0, POSIX_FADV_DONTNEED);
+		l->f.dirty = l->footer_dirty;
+		l->f.batmap_dirty = l->batmap_dirty && l->f.has_batmap;
+	}
+	err = vhd_close(&l->f);
+	if (err)
+		rt_err("vhd: close: %s", l->f.err[0] ? l->f.err : strerror(-err));
+}
+
+static void vhd_close_img(struct td_image *img)
+{
+	struct vhd_layer *l = img->priv;
+
+	if (!l)
+		return;
+	vaio_fini(&l->aio);
+	close(l->fd);
+	layer_close_file(l);
+	if (img->parent) {
+		td_image_close(img->parent);
+		free(img->parent);
+		img->parent = NULL;
+	}
+	layer_free(l);
+	img->priv = NULL;
+}
+
+/* A file of the chain becomes a layer: its own descriptor and aio context, its buffers. The
+ * vhd_file (metadata and the library's descriptor) is the layer's from now on. */
+static int layer_init(struct td_image *img, struct vhd_file *vf, bool writable, bool leaf)
+{
+	struct vhd_layer *l = calloc(1, sizeof(*l));
+	int mode = writable ? O_RDWR : O_RDONLY, err;
+
+	if (!l) {
+		vhd_close(vf);
+		return -ENOMEM;
+	}
+	l->f = *vf;
+	l->img = img;
+	l->writable = writable;
+	l->leaf = leaf;
+	l->fd = -1;
+	img->priv = l;
+	img->info.sectors = l->f.footer.curr_size / VHD_SECTOR_SIZE;
+	img->info.sector_size = 512;
+	img->info.physical_sector_size = 512;
+	img->info.readonly = !writable;
+	img->info.discard = false;
+
+	l->fd = open(l->f.path, mode | O_DIRECT | O_CLOEXEC);
+	if (l->fd < 0 && errno == EINVAL) {
+		l->fd = open(l->f.path, mode | O_CLOEXEC);
+		if (l->fd >= 0)
+			rt_warn("vhd: %s refuses O_DIRECT; using buffered I/O (flush still syncs)",
+				l->f.path);
+	}
+	if (l->fd < 0) {
+		err = -errno;
+		rt_err("vhd: %s: %s", l->f.path, strerror(errno));
+		goto fail_file;
+	}
+	l->notify = vreq_new(0);
+	if (!l->notify) {
+		err = -ENOMEM;
+		goto fail_fd;
+	}
+	l->notify->layer = l;
+	if (vhd_is_dynamic(&l->f)) {
+		size_t bat = sizeof(uint32_t) * (l->f.header.max_bat_entries ? l->f.header.max_bat_entries : 1);
+		size_t zero = l->f.bitmap_bytes > VHD_ALIGN ? l->f.bitmap_bytes : VHD_ALIGN;
+		size_t meta = vhd_round_up(vhd_sectors_to_bytes(l->f.batmap.size), VHD_ALIGN) +
+			      2 * VHD_ALIGN;
+
+		l->bat_disk = malloc(bat);
+		err = -ENOMEM;
+		if (!l->bat_disk || posix_memalign((void **)&l->zero, VHD_ALIGN, zero) ||
+		    posix_memalign((void **)&l->bat_buf, VHD_ALIGN, VHD_ALIGN) ||
+		    posix_memalign((void **)&l->meta_buf, VHD_ALIGN, meta))
+			goto fail_fd;
+		memcpy(l->bat_disk, l->f.bat, bat);
+		memset(l->zero, 0, zero);
+		err = bcache_init(&l->bc, VHD_BITMAP_CACHE, l->f.bitmap_bytes);
+		if (err)
+			goto fail_fd;
+		/* After a crash the trailing footer may be missing (it was read from the copy at
+		 * offset 0) and an allocation may have left the file longer than its blocks: put
+		 * the footer back where it belongs before anything is allocated after it. */
+		if (writable && (l->f.footer_from_copy ||
+				 (!l->f.is_block && l->f.file_size != l->f.end_of_data + VHD_FOOTER_SIZE))) {
+			rt_info("vhd: %s: %s; rewriting the footer", l->f.path,
+				l->f.footer_from_copy ? "trailing footer missing (used the copy at offset 0)" :
+							"file longer than its blocks");
+			err = vhd_write_footers(&l->f);
+			if (!err && fsync(l->f.fd) < 0)
+				err = -errno;
+			if (err) {
+				rt_err("vhd: %s", l->f.err);
+				goto fail_fd;
+			}
+		}
+		l->alloc_end = l->f.end_of_data + (l->f.is_block ? 0 : VHD_FOOTER_SIZE);
+	}
+	err = vaio_init(&l->aio, img->loop, l->fd, after_reap, l);
+	if (err) {
+		rt_err("vhd: %s: io_setup: %s", l->f.path, strerror(-err));
+		goto fail_fd;
+	}
+	return 0;
+fail_fd:
+	close(l->fd);
+fail_file:
+	l->f.dirty = l->f.batmap_dirty = false;
+	vhd_close(&l->f);
+	layer_free(l);
+	img->priv = NULL;
+	return err;
+}
+
+static int vhd_open_img(struct td_image *img, const char *path, unsigned int flags)
+{
+	bool writable = !(flags & TD_OPEN_RDONLY);
+	struct td_image *cur = img;
+	struct vhd_chain c;
+	int err = 0, i, consumed = 0;
+
+	if (!*path)
+		return -EINVAL;
+	err = vhd_chain_open(&c, path, writable ? VHD_OPEN_RDWR : VHD_OPEN_RDONLY);
+	if (err) {
+		rt_err("vhd: cannot open %s: %s", path, c.err[0] ? c.err : strerror(-err));
+		return err;
+	}
+	/* each file of the chain is one image, the leaf the caller's */
+	for (i = 0; i < c.depth; i++) {
+		if (i > 0) {
+			struct td_image *p = calloc(1, sizeof(*p));
+
+			if (!p) {
+				err = -ENOMEM;
+				break;
+			}
+			p->ops = &td_driver_vhd;
+			p->loop = img->loop;
+			p->flags = TD_OPEN_RDONLY;
+			snprintf(p->name, sizeof(p->name), "vhd:%s", c.files[i].path);
+			cur->parent = p;
+			cur = p;
+		}
+		consumed = i + 1; /* the layer's now, or closed by layer_init */
+		err = layer_init(cur, &c.files[i], writable && i == 0, i == 0);
+		if (err)
+			break;
+	}
+	if (!err && c.raw_path) {
+		struct td_image *p = calloc(1, sizeof(*p));
+		char name[sizeof(p->name)];
+
+		snprintf(name, sizeof(name), "aio:%s", c.raw_path);
+		err = p ? td_image_open(p, img->loop, name, TD_OPEN_RDONLY) : -ENOMEM;
+		if (err) {
+			rt_err("vhd: cannot open the raw parent %s: %s", c.raw_path, strerror(-err));
+			free(p);
+		} else {
+			cur->parent = p;
+		}
+	}
+	if (err) {
+		for (i = consumed; i < c.depth; i++)
+			vhd_close(&c.files[i]);
+		/* closes the layers made, and frees parent images (one whose layer failed too) */
+		if (img->priv)
+			vhd_close_img(img);
+	}
+	free(c.files);
+	free(c.raw_path);
+	if (c.raw_fd >= 0)
+		close(c.raw_fd);
+	return err;
+}
+
+const struct td_driver_ops td_driver_vhd = {
+	.name = "vhd",
+	.aliases = NULL,
+	.open = vhd_open_img,
+	.close = vhd_close_img,
+	.submit = vhd_submit,
+	.kick = vhd_kick,
+	.info = vhd_info,
+	.poll = vhd_poll,
+};
