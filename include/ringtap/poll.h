@@ -131,6 +131,7 @@ struct poll_guard {
 	uint64_t next_sample_ns, next_slow_sample_ns;
 	uint64_t prev_total_ticks, prev_steal_ticks, prev_idle_ticks;
 	struct poll_load_sample last;
+	unsigned int prev_runnable; /* the previous /proc/loadavg reading */
 	enum poll_guard_verdict verdict;
 	uint64_t trips[4]; /* by verdict */
 };

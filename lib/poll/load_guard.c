@@ -64,15 +64,19 @@ static ssize_t reread(int fd, char *buf, size_t len)
 	return n;
 }
 
-/* /proc/loadavg: "0.02 0.05 0.02 RUNNABLE/TOTAL LASTPID" */
+/* /proc/loadavg: "0.02 0.05 0.02 RUNNABLE/TOTAL LASTPID". The count is a snapshot: a task that
+ * runs for a few microseconds (a kworker, a fork) would trip the guard for a whole sampling
+ * period, so the sample is the smaller of the last two readings (busy for at least a period). */
 static void sample_runnable(struct poll_guard *g)
 {
 	char buf[128];
 	unsigned int runnable;
 
 	if (reread(g->loadavg_fd, buf, sizeof(buf)) > 0 &&
-	    sscanf(buf, "%*s %*s %*s %u/", &runnable) == 1)
-		g->last.runnable = runnable;
+	    sscanf(buf, "%*s %*s %*s %u/", &runnable) == 1) {
+		g->last.runnable = runnable < g->prev_runnable ? runnable : g->prev_runnable;
+		g->prev_runnable = runnable;
+	}
 }
 
 /* /proc/pressure/cpu: "some avg10=1.23 avg60=..." */
@@ -123,6 +127,7 @@ int poll_guard_open(struct poll_guard *g, const struct poll_guard_params *p)
 	g->last.idle_pct = 100;
 	if (g->loadavg_fd < 0)
 		return -errno;
+	sample_runnable(g); /* primes the previous reading */
 	sample_stat(g);
 	return 0;
 }

@@ -59,6 +59,12 @@ static void guard_samples_at_most_once_per_period(void **state)
 	assert_int_equal(g.last.runnable, 999);
 	poll_guard_check(&g, 1 + p.sample_ns);
 	assert_true(g.last.runnable < 999);
+	/* a snapshot is debounced: the sample is the smaller of the last two readings, so one
+	 * reading of a crowded run queue (a short-lived task) does not trip the guard */
+	g.prev_runnable = 1;
+	assert_int_not_equal(poll_guard_check(&g, 1 + 2 * p.sample_ns), POLL_GUARD_CPUS_BUSY);
+	assert_int_equal(g.last.runnable, 1);
+	assert_true(g.prev_runnable >= 1);
 	poll_guard_close(&g);
 }
 
