@@ -5,7 +5,9 @@ TD_CORE_SRCS := src/loop.c src/blkif_req.c src/pgrant.c src/image.c src/ring_att
 $(eval $(call static_lib,tdcore,$(TD_CORE_SRCS)))
 TD_LIBS := tdcore tddrivers rtblkif rtpoll rtutil
 TD_LDLIBS = $(LIBS_XENGNTTAB) $(LIBS_XENEVTCHN) $(LIBS_AIO)
-$(eval $(call program,tapdisk,src/tapdisk.c,$(TD_LIBS),$(TD_LDLIBS)))
+# the daemon: control socket, handlers, stats (JSON and /dev/shm) around the datapath core
+TD_DAEMON_SRCS := src/tapdisk.c src/daemon.c src/ctl_handlers.c src/stats_json.c src/shm_stats.c
+$(eval $(call program,tapdisk,$(TD_DAEMON_SRCS),tdcore tddrivers rtctl rtpoll rtblkif rtutil,$(TD_LDLIBS) $(LIBS_JANSSON)))
 # td-serve: one VBD served from command-line parameters (tests, benchmarks)
 $(eval $(call test_program,td-serve,src/td_serve.c,$(TD_LIBS),$(TD_LDLIBS)))
 MAN_PAGES += man/tapdisk.8

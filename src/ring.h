@@ -46,6 +46,7 @@ struct td_slot {
 	uint8_t stage;
 	uint8_t ios_pending;
 	int16_t status;
+	uint64_t start_ns; /* td_loop_now_ns() when started: the latency histogram */
 	struct td_io io[TD_MAX_IOS_PER_REQ];
 	struct td_slot *next_free;
 };

@@ -27,6 +27,26 @@ struct td_ring_params {
 	uint32_t max_persistent_grants;
 };
 
+/* Completion accounting of one operation: latency from the request's start (after decode) to
+ * its response, with a log2 histogram: bucket 0 is < 1 us, bucket k >= 1 is [2^(k-1), 2^k) us,
+ * the last one open-ended. */
+#define TD_LAT_BUCKETS 24
+#define TD_STATS_OPS 5 /* indexed by TD_OP_READ, _WRITE, _FLUSH, _BARRIER, _DISCARD */
+struct td_op_stats {
+	uint64_t completed; /* answered, successfully or not */
+	uint64_t failed; /* answered with an error status */
+	uint64_t total_us;
+	uint64_t max_us;
+	uint64_t latency[TD_LAT_BUCKETS];
+};
+
+/* The ring's indexes, for display (/dev/shm io_ring files); guest-written ones: a snapshot. */
+struct td_ring_indexes {
+	uint32_t nr_ents;
+	uint32_t req_prod, req_cons, req_event;
+	uint32_t rsp_prod, rsp_prod_pvt, rsp_event;
+};
+
 struct td_ring_stats {
 	uint64_t requests; /* consumed from the ring */
 	uint64_t reads, writes, flushes, barriers, discards, indirect;
@@ -44,6 +64,8 @@ struct td_ring_stats {
 	uint64_t pgrant_hits, pgrant_misses, pgrant_evictions;
 	uint32_t inflight;
 	bool halted; /* the frontend broke the ring protocol; nothing more is consumed */
+	struct td_op_stats ops[TD_STATS_OPS];
+	struct td_ring_indexes idx; /* filled by td_vbd_stats */
 };
 
 struct td_vbd_info {
@@ -69,11 +91,13 @@ int td_vbd_connect(struct td_vbd *vbd, const struct td_ring_params *params);
 /* Unmaps and unbinds. -EBUSY while requests are in flight: pause first. */
 int td_vbd_disconnect(struct td_vbd *vbd);
 
-/* Stops consuming the ring and drains in-flight requests; `done` runs from the loop once they
- * are all answered (never from inside this call). -EALREADY when already paused. */
+/* Stops consuming the ring and drains in-flight requests, then closes the image (every image of
+ * the chain: the toolstack renames, re-parents and resizes files while paused); `done` runs
+ * from the loop once that is done (never from inside this call). -EALREADY when already
+ * paused. td_vbd_info keeps answering from what the image reported when it was open. */
 int td_vbd_pause(struct td_vbd *vbd, void (*done)(struct td_vbd *vbd, void *data), void *data);
-/* Resumes after a pause, with a new image (type_path) or the same one (NULL). On failure the
- * VBD stays paused on its old image. 0 or -errno. */
+/* Resumes after a pause: reopens a new image (type_path) or the same one again (NULL) from
+ * disk. On failure the VBD stays paused, still naming its old image. 0 or -errno. */
 int td_vbd_resume(struct td_vbd *vbd, const char *type_path);
 
 void td_vbd_info(const struct td_vbd *vbd, struct td_vbd_info *info);

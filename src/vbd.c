@@ -1,5 +1,5 @@
-/* A VBD: one image (stack) and the ring(s) serving it; pause/resume and the counters the control
- * plane reads. */
+/* A VBD: one image (stack) and the ring(s) serving it; pause/resume (the image is closed while
+ * paused) and the counters the control plane reads. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,7 +9,9 @@
 
 struct td_vbd {
 	struct td_loop *loop;
-	struct td_image *image;
+	struct td_image *image; /* NULL while paused */
+	struct td_image_info info; /* of the image last opened: answers while paused */
+	char name[sizeof(((struct td_image *)0)->name)]; /* its "type:path", reopened on resume */
 	bool readonly;
 	bool paused;
 	bool pause_pending;
@@ -25,6 +27,8 @@ struct td_image *td_vbd_image(struct td_vbd *vbd)
 	return vbd->image;
 }
 
+static void close_image(struct td_image *img);
+
 static bool vbd_before_sleep(struct td_loop *loop, void *data)
 {
 	struct td_vbd *vbd = data;
@@ -33,6 +37,8 @@ static bool vbd_before_sleep(struct td_loop *loop, void *data)
 		vbd->pause_pending = false;
 		if (vbd->ring)
 			td_ring_push_responses(vbd->ring);
+		close_image(vbd->image);
+		vbd->image = NULL;
 		if (vbd->pause_done)
 			vbd->pause_done(vbd, vbd->pause_data);
 	}
@@ -52,6 +58,8 @@ static int open_image(struct td_vbd *vbd, const char *type_path, struct td_image
 		return rc;
 	}
 	*out = img;
+	vbd->info = img->info;
+	memcpy(vbd->name, img->name, sizeof(vbd->name));
 	return 0;
 }
 
@@ -102,9 +110,9 @@ void td_vbd_close(struct td_vbd *vbd)
 
 static void set_limits(struct td_vbd *vbd, struct td_ring *r)
 {
-	r->limits.disk_sectors = vbd->image->info.sectors;
-	r->limits.readonly = vbd->readonly || vbd->image->info.readonly;
-	r->limits.discard = vbd->image->info.discard && !r->limits.readonly;
+	r->limits.disk_sectors = vbd->info.sectors;
+	r->limits.readonly = vbd->readonly || vbd->info.readonly;
+	r->limits.discard = vbd->info.discard && !r->limits.readonly;
 }
 
 int td_vbd_connect(struct td_vbd *vbd, const struct td_ring_params *params)
@@ -138,7 +146,7 @@ int td_vbd_connect(struct td_vbd *vbd, const struct td_ring_params *params)
 	td_ring_poll_set_params(r, &vbd->poll);
 	rt_info("vbd %u/%u: connected: %u ring page(s), %u slots, %s ABI, %s, indirect %u%s",
 		params->domid, params->devid, r->nr_pages, r->back.nr_ents,
-		blkif_abi_name(r->abi), vbd->image->name, params->max_indirect_segs,
+		blkif_abi_name(r->abi), vbd->name, params->max_indirect_segs,
 		r->persistent ? ", persistent grants" : "");
 	return 0;
 }
@@ -178,8 +186,8 @@ int td_vbd_resume(struct td_vbd *vbd, const char *type_path)
 
 	if (!vbd->paused || vbd->pause_pending)
 		return vbd->paused ? -EBUSY : -EINVAL;
-	if (type_path) {
-		rc = open_image(vbd, type_path, &img);
+	if (type_path || !vbd->image) {
+		rc = open_image(vbd, type_path ? type_path : vbd->name, &img);
 		if (rc < 0)
 			return rc;
 		close_image(vbd->image);
@@ -196,7 +204,7 @@ int td_vbd_resume(struct td_vbd *vbd, const char *type_path)
 
 void td_vbd_info(const struct td_vbd *vbd, struct td_vbd_info *info)
 {
-	const struct td_image_info *ii = &vbd->image->info;
+	const struct td_image_info *ii = &vbd->info;
 
 	memset(info, 0, sizeof(*info));
 	info->sectors = ii->sectors;
@@ -208,7 +216,8 @@ void td_vbd_info(const struct td_vbd *vbd, struct td_vbd_info *info)
 	info->discard_alignment = ii->discard_alignment;
 	info->paused = vbd->paused;
 	info->nr_rings = vbd->ring ? 1 : 0;
-	memcpy(info->image, vbd->image->name, sizeof(info->image));
+	_Static_assert(sizeof(info->image) == sizeof(vbd->name), "image names fit");
+	memcpy(info->image, vbd->name, sizeof(info->image));
 }
 
 int td_vbd_stats(const struct td_vbd *vbd, unsigned int index, struct td_ring_stats *stats)
@@ -219,6 +228,15 @@ int td_vbd_stats(const struct td_vbd *vbd, unsigned int index, struct td_ring_st
 		return -ENOENT;
 	*stats = r->stats;
 	stats->inflight = r->inflight;
+	stats->idx = (struct td_ring_indexes){
+		.nr_ents = r->back.nr_ents,
+		.req_prod = __atomic_load_n(&r->back.sring->req_prod, __ATOMIC_RELAXED),
+		.req_cons = r->back.req_cons,
+		.req_event = __atomic_load_n(&r->back.sring->req_event, __ATOMIC_RELAXED),
+		.rsp_prod = __atomic_load_n(&r->back.sring->rsp_prod, __ATOMIC_RELAXED),
+		.rsp_prod_pvt = r->back.rsp_prod_pvt,
+		.rsp_event = __atomic_load_n(&r->back.sring->rsp_event, __ATOMIC_RELAXED),
+	};
 	if (r->persistent) {
 		stats->pgrant_hits = r->pgrants.stats.hits;
 		stats->pgrant_misses = r->pgrants.stats.misses;

@@ -1,0 +1,625 @@
+/* The control protocol's handlers (include/ringtap/ctl.h): each minor's lifecycle as tap-ctl and
+ * tapback drive it. A handler answers at once or defers; what waits for in-flight requests to
+ * drain (pause, a disconnect or forced close of a busy ring) finishes from the loop: the
+ * VBD's pause callback arms a zero-delay timer, whose handler completes the requests. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ringtap/log.h"
+#include "src/blkif_req.h"
+#include "src/daemon.h"
+
+static struct td_dvbd *find(struct td_daemon *d, struct ctl_request *req, int minor)
+{
+	for (struct td_dvbd *v = d->vbds; v; v = v->next)
+		if (v->minor == minor)
+			return v;
+	ctl_request_set_message(req, "minor %d is not attached to tapdisk %d", minor,
+				(int)getpid());
+	return NULL;
+}
+
+uint32_t td_dvbd_state(const struct td_dvbd *v)
+{
+	uint32_t s = 0;
+
+	if (!v->vbd)
+		s |= CTL_VBD_CLOSED;
+	if (v->paused)
+		s |= CTL_VBD_PAUSED;
+	if (v->pause_req)
+		s |= CTL_VBD_PAUSE_REQUESTED;
+	return s;
+}
+
+static void complete(struct ctl_request **req, int err)
+{
+	if (*req) {
+		ctl_request_complete(*req, err);
+		*req = NULL;
+	}
+}
+
+/* "aio:/path" for td_vbd_open. */
+static int image_arg(struct ctl_request *req, const struct ctl_image *img, char *buf, size_t size)
+{
+	const char *type = ctl_image_type_name(img->type);
+
+	if (!type) {
+		ctl_request_set_message(req, "no image type given");
+		return -EINVAL;
+	}
+	if ((size_t)snprintf(buf, size, "%s:%s", type, img->path) >= size) {
+		ctl_request_set_message(req, "image path too long");
+		return -ENAMETOOLONG;
+	}
+	return 0;
+}
+
+/* An image that cannot be opened: say which and why; a type without a driver is EOPNOTSUPP. */
+static int open_failed(struct ctl_request *req, const char *what, const char *type_path, int err)
+{
+	if (err == -EPROTONOSUPPORT) {
+		ctl_request_set_message(req, "%s %s: this tapdisk has no driver for that image type",
+					what, type_path);
+		err = -EOPNOTSUPP;
+	} else {
+		ctl_request_set_message(req, "%s %s", what, type_path); /* tap-ctl adds strerror */
+	}
+	rt_err("%s %s: %s", what, type_path, strerror(-err));
+	return err;
+}
+
+/* ---- polling settings: the control protocol's units to the datapath's ---------------------- */
+
+static void poll_to_ctl(const struct poll_params *p, struct ctl_poll_settings *out)
+{
+	*out = (struct ctl_poll_settings){
+		.set_mask = CTL_POLL_SET_ALL,
+		.policy = p->policy == POLL_POLICY_FIXED ? CTL_POLL_FIXED
+			  : p->policy == POLL_POLICY_OFF ? CTL_POLL_OFF
+							 : CTL_POLL_ADAPTIVE,
+		.duration_us = (uint32_t)(p->fixed_ns / 1000),
+		.idle_threshold = p->idle_threshold,
+		.max_window_us = (uint32_t)(p->max_ns / 1000),
+		.grow = p->grow,
+		.shrink = p->shrink,
+	};
+}
+
+/* Applies the fields in set_mask; nothing changes when the result is invalid. 0 or -EINVAL. */
+static int poll_apply(struct poll_params *p, const struct ctl_poll_settings *s)
+{
+	struct poll_params n = *p;
+
+	if (s->set_mask & CTL_POLL_SET_POLICY)
+		n.policy = s->policy == CTL_POLL_FIXED ? POLL_POLICY_FIXED
+			   : s->policy == CTL_POLL_OFF ? POLL_POLICY_OFF
+						       : POLL_POLICY_ADAPTIVE;
+	if (s->set_mask & CTL_POLL_SET_DURATION)
+		n.fixed_ns = (uint64_t)s->duration_us * 1000;
+	if (s->set_mask & CTL_POLL_SET_IDLE)
+		n.idle_threshold = s->idle_threshold;
+	if (s->set_mask & CTL_POLL_SET_MAX_WINDOW)
+		n.max_ns = (uint64_t)s->max_window_us * 1000;
+	if (s->set_mask & CTL_POLL_SET_GROW)
+		n.grow = s->grow;
+	if (s->set_mask & CTL_POLL_SET_SHRINK)
+		n.shrink = s->shrink;
+	if (poll_params_validate(&n))
+		return -EINVAL;
+	*p = n;
+	return 0;
+}
+
+/* ---- rings and drains ------------------------------------------------------------------------ */
+
+static void retire(struct td_retired *t, const struct td_ring_stats *s)
+{
+	t->rd_sectors += s->bytes_read >> 9;
+	t->wr_sectors += s->bytes_written >> 9;
+	t->rd_done += s->ops[TD_OP_READ].completed;
+	t->rd_failed += s->ops[TD_OP_READ].failed;
+	t->wr_done += s->ops[TD_OP_WRITE].completed;
+	t->wr_failed += s->ops[TD_OP_WRITE].failed;
+}
+
+/* -EBUSY while requests are in flight (drain first). */
+static int ring_disconnect(struct td_dvbd *v)
+{
+	struct td_ring_stats s;
+	bool have = td_vbd_stats(v->vbd, 0, &s) == 0;
+	int err = td_vbd_disconnect(v->vbd);
+
+	if (err)
+		return err;
+	if (have)
+		retire(&v->retired, &s);
+	td_shm_stats_destroy(v);
+	v->connected = false;
+	rt_info("minor %d: ring of domain %u device %u disconnected", v->minor, v->ring.domid,
+		v->ring.devid);
+	return 0;
+}
+
+static void after_drain(struct td_loop *loop, struct td_loop_timer *t, void *data);
+
+static void vbd_drained(struct td_vbd *vbd, void *data)
+{
+	struct td_dvbd *v = data;
+
+	/* from the VBD's before-sleep hook: finish outside it, where the VBD may be closed */
+	td_loop_timer_arm(&v->d->loop, &v->drained, 0, 0, after_drain, v);
+}
+
+static int start_drain(struct td_dvbd *v)
+{
+	int err;
+
+	if (v->draining)
+		return 0;
+	err = td_vbd_pause(v->vbd, vbd_drained, v);
+	if (!err)
+		v->draining = true;
+	return err;
+}
+
+/* No request in flight any more, and the image is closed. */
+static void after_drain(struct td_loop *loop, struct td_loop_timer *t, void *data)
+{
+	struct td_dvbd *v = data;
+	struct td_daemon *d = v->d;
+	bool closing = v->close_req || d->stopping;
+	int err;
+
+	v->draining = false;
+	if (v->connected && (v->disconnect_req || closing)) {
+		err = ring_disconnect(v);
+		complete(&v->disconnect_req, err);
+	}
+	if (closing) {
+		td_vbd_close(v->vbd);
+		v->vbd = NULL;
+		v->paused = false;
+		if (v->pause_req)
+			ctl_request_set_message(v->pause_req, "minor %d was closed", v->minor);
+		complete(&v->pause_req, -ECANCELED);
+		complete(&v->close_req, 0);
+		rt_info("minor %d: closed", v->minor);
+	} else if (v->pause_req) {
+		v->paused = true;
+		complete(&v->pause_req, 0);
+		rt_info("minor %d: paused, image closed", v->minor);
+	} else if (!v->paused) {
+		/* a drain of our own, for a disconnect: serve again */
+		err = td_vbd_resume(v->vbd, NULL);
+		if (err) {
+			rt_err("minor %d: cannot reopen its image after draining: %s; left paused",
+			       v->minor, strerror(-err));
+			v->paused = true;
+		}
+	}
+	if (d->stopping)
+		td_daemon_check_exit(d);
+}
+
+void td_dvbd_stop(struct td_dvbd *v)
+{
+	complete(&v->pause_req, -ECANCELED);
+	complete(&v->disconnect_req, -ECANCELED);
+	complete(&v->close_req, -ECANCELED);
+	if (v->vbd && !v->paused && start_drain(v))
+		rt_err("minor %d: cannot drain before exiting", v->minor);
+}
+
+void td_dvbd_free(struct td_dvbd *v)
+{
+	struct td_dvbd **pp;
+
+	complete(&v->pause_req, -ECANCELED);
+	complete(&v->disconnect_req, -ECANCELED);
+	complete(&v->close_req, -ECANCELED);
+	td_loop_timer_cancel(&v->d->loop, &v->drained);
+	td_shm_stats_destroy(v);
+	if (v->vbd)
+		td_vbd_close(v->vbd);
+	if (v->hold_fd >= 0)
+		close(v->hold_fd);
+	for (pp = &v->d->vbds; *pp; pp = &(*pp)->next)
+		if (*pp == v) {
+			*pp = v->next;
+			break;
+		}
+	free(v);
+}
+
+/* ---- handlers ---------------------------------------------------------------------------------- */
+
+static int h_list(void *o, struct ctl_request *req, struct ctl_list *out)
+{
+	struct td_daemon *d = o;
+	struct td_vbd_info info;
+	unsigned int n = 0;
+
+	for (struct td_dvbd *v = d->vbds; v; v = v->next)
+		n++;
+	out->pid = getpid();
+	out->entries = calloc(n ? n : 1, sizeof(*out->entries));
+	if (!out->entries)
+		return -ENOMEM;
+	for (struct td_dvbd *v = d->vbds; v; v = v->next) {
+		struct ctl_list_entry *e = &out->entries[out->count++];
+
+		e->minor = v->minor;
+		e->state = td_dvbd_state(v);
+		if (v->vbd) {
+			td_vbd_info(v->vbd, &info);
+			if (ctl_image_parse(info.image, &e->image))
+				e->image.type = CTL_IMAGE_NONE;
+		}
+	}
+	return 0;
+}
+
+static int h_attach(void *o, struct ctl_request *req, const struct ctl_minor_args *a)
+{
+	struct td_daemon *d = o;
+	struct td_dvbd *v;
+	unsigned int n = 0;
+	int fd;
+
+	for (v = d->vbds; v; v = v->next, n++)
+		if (v->minor == a->minor) {
+			ctl_request_set_message(req, "minor %d is already attached", a->minor);
+			return -EEXIST;
+		}
+	if (d->stopping)
+		return -ESHUTDOWN;
+	if (n >= CTL_LIST_MAX)
+		return -ENOSPC;
+	fd = ctl_minor_hold(a->minor);
+	if (fd < 0) {
+		ctl_request_set_message(req, "minor %d: %s", a->minor,
+					fd == -ENOENT ? "not allocated" : strerror(-fd));
+		return fd;
+	}
+	v = calloc(1, sizeof(*v));
+	if (!v) {
+		close(fd);
+		return -ENOMEM;
+	}
+	v->d = d;
+	v->minor = a->minor;
+	v->hold_fd = fd;
+	v->shm.io_ring_fd = -1;
+	poll_params_default(&v->poll);
+	v->next = d->vbds;
+	d->vbds = v;
+	rt_info("minor %d: attached", v->minor);
+	return 0;
+}
+
+static int h_detach(void *o, struct ctl_request *req, const struct ctl_minor_args *a)
+{
+	struct td_daemon *d = o;
+	struct td_dvbd *v = find(d, req, a->minor);
+
+	if (!v)
+		return -ENODEV;
+	if (v->vbd) {
+		ctl_request_set_message(req, "minor %d still has an image open: close it first",
+					a->minor);
+		return -EBUSY;
+	}
+	/* the minor's hold goes before the reply: `tap-ctl free` may follow at once */
+	td_dvbd_free(v);
+	rt_info("minor %d: detached", a->minor);
+	td_daemon_check_exit(d);
+	return 0;
+}
+
+/* What blktap3 offers and this tapdisk does not: refused, never silently dropped. -r (read
+ * caching of shared parents), -e (sharing another minor's parents) and -D (no O_DIRECT) are
+ * hints that change no data and are accepted. */
+#define UNSUPPORTED_OPEN_FLAGS                                                                   \
+	(CTL_OPEN_SECONDARY | CTL_OPEN_STANDBY | CTL_OPEN_ADD_LOG | CTL_OPEN_ENCRYPTED)
+
+static int h_open(void *o, struct ctl_request *req, const struct ctl_open_args *a)
+{
+	struct td_daemon *d = o;
+	struct td_dvbd *v = find(d, req, a->minor);
+	bool ro = a->flags & CTL_OPEN_RDONLY;
+	char tp[CTL_PATH_MAX + 8];
+	struct td_vbd_info info;
+	int err;
+
+	if (!v)
+		return -ENODEV;
+	if (v->vbd) {
+		td_vbd_info(v->vbd, &info);
+		ctl_request_set_message(req, "minor %d already has %s open", a->minor, info.image);
+		return -EBUSY;
+	}
+	if (a->flags & UNSUPPORTED_OPEN_FLAGS) {
+		ctl_request_set_message(req, "mirroring (-2, -s), changed block tracking (-C) and "
+					     "encryption (-E) are not supported by this tapdisk");
+		return -EOPNOTSUPP;
+	}
+	err = image_arg(req, &a->image, tp, sizeof(tp));
+	if (err)
+		return err;
+	err = td_vbd_open(&d->loop, tp, ro, &v->vbd);
+	if (err) {
+		v->vbd = NULL;
+		return open_failed(req, "cannot open", tp, err);
+	}
+	v->readonly = ro;
+	v->paused = false;
+	td_vbd_set_polling(v->vbd, &v->poll); /* validated when they were set */
+	rt_info("minor %d: opened %s%s", v->minor, tp, ro ? " read-only" : "");
+	return 0;
+}
+
+static int h_close(void *o, struct ctl_request *req, const struct ctl_close_args *a)
+{
+	struct td_daemon *d = o;
+	struct td_dvbd *v = find(d, req, a->minor);
+	int err;
+
+	if (!v)
+		return -ENODEV;
+	if (!v->vbd)
+		return 0;
+	if (v->close_req) {
+		ctl_request_set_message(req, "minor %d is already being closed", a->minor);
+		return -EBUSY;
+	}
+	if (v->connected && !a->force) {
+		ctl_request_set_message(req,
+					"the ring of domain %u device %u is connected to minor %d: "
+					"disconnect it first, or close -f",
+					v->ring.domid, v->ring.devid, a->minor);
+		return -EBUSY;
+	}
+	if (v->draining) {
+		v->close_req = req;
+		return CTL_DEFERRED;
+	}
+	if (v->connected) {
+		err = ring_disconnect(v);
+		if (err == -EBUSY && !(err = start_drain(v))) {
+			v->close_req = req;
+			return CTL_DEFERRED;
+		}
+		if (err)
+			return err;
+	}
+	td_vbd_close(v->vbd);
+	v->vbd = NULL;
+	v->paused = false;
+	rt_info("minor %d: closed", v->minor);
+	return 0;
+}
+
+static int h_pause(void *o, struct ctl_request *req, const struct ctl_minor_args *a)
+{
+	struct td_daemon *d = o;
+	struct td_dvbd *v = find(d, req, a->minor);
+	struct td_ring_stats s;
+	int err;
+
+	if (!v)
+		return -ENODEV;
+	if (!v->vbd) {
+		ctl_request_set_message(req, "minor %d has no image open", a->minor);
+		return -EINVAL;
+	}
+	if (v->paused)
+		return 0;
+	if (v->pause_req || v->close_req) {
+		ctl_request_set_message(req, "minor %d: a pause or close is already in progress",
+					a->minor);
+		return -EBUSY;
+	}
+	err = start_drain(v);
+	if (err)
+		return err;
+	v->pause_req = req;
+	if (v->connected && td_vbd_stats(v->vbd, 0, &s) == 0)
+		rt_info("minor %d: pausing, %u request(s) in flight", v->minor, s.inflight);
+	return CTL_DEFERRED;
+}
+
+static int h_resume(void *o, struct ctl_request *req, const struct ctl_resume_args *a)
+{
+	struct td_daemon *d = o;
+	struct td_dvbd *v = find(d, req, a->minor);
+	char tp[CTL_PATH_MAX + 8];
+	struct td_vbd_info info;
+	int err;
+
+	if (!v)
+		return -ENODEV;
+	if (v->pause_req) {
+		ctl_request_set_message(req, "minor %d: its pause has not completed", a->minor);
+		return -EBUSY;
+	}
+	if (!v->vbd || !v->paused) {
+		ctl_request_set_message(req, "minor %d is not paused", a->minor);
+		return -EINVAL;
+	}
+	if (a->flags & (CTL_OPEN_SECONDARY | CTL_OPEN_ADD_LOG)) {
+		ctl_request_set_message(req, "mirroring (-2) and changed block tracking (-c) are "
+					     "not supported by this tapdisk");
+		return -EOPNOTSUPP;
+	}
+	if (a->image.type != CTL_IMAGE_NONE) {
+		err = image_arg(req, &a->image, tp, sizeof(tp));
+		if (err)
+			return err;
+	} else {
+		td_vbd_info(v->vbd, &info);
+		snprintf(tp, sizeof(tp), "%s", info.image);
+	}
+	err = td_vbd_resume(v->vbd, a->image.type != CTL_IMAGE_NONE ? tp : NULL);
+	if (err)
+		return open_failed(req, "cannot reopen", tp, err);
+	v->paused = false;
+	rt_info("minor %d: resumed on %s", v->minor, tp);
+	return 0;
+}
+
+static int h_connect(void *o, struct ctl_request *req, const struct ctl_connect_args *a)
+{
+	struct td_daemon *d = o;
+	struct td_dvbd *v = find(d, req, a->minor);
+	struct td_ring_params p = {
+		.domid = a->domid,
+		.devid = a->devid,
+		.order = a->order,
+		.port = a->port,
+		.persistent = a->persistent,
+	};
+	int err;
+
+	if (!v)
+		return -ENODEV;
+	if (!v->vbd) {
+		ctl_request_set_message(req, "minor %d has no image open", a->minor);
+		return -ENOMEDIUM;
+	}
+	if (v->connected) {
+		ctl_request_set_message(req, "minor %d already serves the ring of domain %u device %u",
+					a->minor, v->ring.domid, v->ring.devid);
+		return -EALREADY;
+	}
+	if (a->order > TD_MAX_RING_ORDER || a->max_indirect_segments > UINT16_MAX) {
+		ctl_request_set_message(req, "ring order or indirect segments out of range");
+		return -EINVAL;
+	}
+	/* xenstore's polling-* as tapback read them; the ring starts with them */
+	if (a->polling.set_mask && poll_apply(&v->poll, &a->polling))
+		rt_warn("minor %d: ignoring invalid polling settings from the toolstack", v->minor);
+	td_vbd_set_polling(v->vbd, &v->poll);
+	memcpy(p.ring_refs, a->ring_refs, sizeof(uint32_t) << a->order);
+	p.max_indirect_segs = (uint16_t)a->max_indirect_segments;
+	/* td_ring_params: NULL is native (the ctl name "native" is not a xenstore protocol) */
+	p.protocol = a->protocol == CTL_RING_NATIVE ? NULL : ctl_ring_protocol_name(a->protocol);
+	err = td_vbd_connect(v->vbd, &p);
+	if (err) {
+		ctl_request_set_message(req, "cannot connect the ring of domain %u device %u: %s",
+					a->domid, a->devid, strerror(-err));
+		rt_err("minor %d: cannot connect the ring of domain %u device %u: %s", v->minor,
+		       a->domid, a->devid, strerror(-err));
+		return err;
+	}
+	v->connected = true;
+	v->ring = (struct td_ring_desc){ a->domid, a->devid, a->order, a->port, a->protocol,
+					 a->persistent, a->max_indirect_segments };
+	err = td_shm_stats_create(v);
+	if (err)
+		rt_warn("minor %d: no /dev/shm statistics: %s", v->minor, strerror(-err));
+	return 0;
+}
+
+static int h_disconnect(void *o, struct ctl_request *req, const struct ctl_disconnect_args *a)
+{
+	struct td_daemon *d = o;
+	struct td_dvbd *v = find(d, req, a->minor);
+	int err;
+
+	if (!v)
+		return -ENODEV;
+	if (!v->connected)
+		return -ENOTCONN;
+	if (v->disconnect_req) {
+		ctl_request_set_message(req, "minor %d: a disconnect is already in progress",
+					a->minor);
+		return -EBUSY;
+	}
+	if (v->draining) {
+		v->disconnect_req = req;
+		return CTL_DEFERRED;
+	}
+	err = ring_disconnect(v);
+	if (err == -EBUSY && !(err = start_drain(v))) {
+		v->disconnect_req = req;
+		return CTL_DEFERRED;
+	}
+	return err;
+}
+
+static int h_info(void *o, struct ctl_request *req, const struct ctl_minor_args *a,
+		  struct ctl_disk_info *out)
+{
+	struct td_daemon *d = o;
+	struct td_dvbd *v = find(d, req, a->minor);
+	struct td_vbd_info info;
+
+	if (!v)
+		return -ENODEV;
+	if (!v->vbd) {
+		ctl_request_set_message(req, "minor %d has no image open", a->minor);
+		return -ENOMEDIUM;
+	}
+	td_vbd_info(v->vbd, &info);
+	out->sectors = info.sectors;
+	out->sector_size = info.sector_size;
+	out->physical_sector_size = info.physical_sector_size;
+	out->info = info.info;
+	return 0;
+}
+
+static int h_stats(void *o, struct ctl_request *req, const struct ctl_minor_args *a,
+		   char **json_out)
+{
+	struct td_dvbd *v = find(o, req, a->minor);
+
+	return v ? td_stats_json(v, json_out) : -ENODEV;
+}
+
+static int h_poll_get(void *o, struct ctl_request *req, const struct ctl_minor_args *a,
+		      struct ctl_poll_settings *out)
+{
+	struct td_dvbd *v = find(o, req, a->minor);
+
+	if (!v)
+		return -ENODEV;
+	poll_to_ctl(&v->poll, out);
+	return 0;
+}
+
+static int h_poll_set(void *o, struct ctl_request *req, const struct ctl_poll_set_args *a)
+{
+	struct td_dvbd *v = find(o, req, a->minor);
+
+	if (!v)
+		return -ENODEV;
+	if (poll_apply(&v->poll, &a->settings)) {
+		ctl_request_set_message(req, "invalid polling settings (grow and shrink 2..16, "
+					     "max window 4..1000000 us, idle threshold 0..100)");
+		return -EINVAL;
+	}
+	if (v->vbd)
+		td_vbd_set_polling(v->vbd, &v->poll);
+	return 0;
+}
+
+const struct ctl_handlers td_ctl_handlers = {
+	.list = h_list,
+	.attach = h_attach,
+	.detach = h_detach,
+	.open = h_open,
+	.close = h_close,
+	.pause = h_pause,
+	.resume = h_resume,
+	.connect = h_connect,
+	.disconnect = h_disconnect,
+	.info = h_info,
+	.stats = h_stats,
+	.poll_get = h_poll_get,
+	.poll_set = h_poll_set,
+};

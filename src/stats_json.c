@@ -1,0 +1,193 @@
+/* `tap-ctl stats`: one line of JSON with the keys XAPI's storage manager reads (blktap3's name,
+ * secs, images, reqs_outstanding, ...) and ringtap's own: per ring counters, latency histograms
+ * per operation, the polling settings. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "src/blkif_req.h"
+#include "src/daemon.h"
+
+/* blktap3's disk type numbers (DISK_TYPE_AIO, DISK_TYPE_VHD), which the stats carry. */
+#define BLKTAP3_DISK_TYPE_AIO 0
+#define BLKTAP3_DISK_TYPE_VHD 4
+
+static const char *const op_names[TD_STATS_OPS] = {
+	[TD_OP_READ] = "read",	     [TD_OP_WRITE] = "write",	  [TD_OP_FLUSH] = "flush",
+	[TD_OP_BARRIER] = "barrier", [TD_OP_DISCARD] = "discard",
+};
+
+static json_t *pair(uint64_t a, uint64_t b)
+{
+	return json_pack("[I,I]", (json_int_t)a, (json_int_t)b);
+}
+
+/* The VBD's settings, and what the ring's polling did with them. */
+static json_t *polling_json(const struct td_dvbd *v)
+{
+	const struct poll_params *p = &v->poll;
+	struct td_poll_stats ps;
+	json_t *o = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I}", "policy",
+			      poll_policy_name(p->policy), "duration_us",
+			      (json_int_t)(p->fixed_ns / 1000), "idle_threshold",
+			      (json_int_t)p->idle_threshold, "max_window_us",
+			      (json_int_t)(p->max_ns / 1000), "grow", (json_int_t)p->grow, "shrink",
+			      (json_int_t)p->shrink);
+
+	if (o && v->vbd && td_vbd_poll_stats(v->vbd, 0, &ps) == 0)
+		json_object_set_new(
+			o, "stats",
+			json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
+				  "s:I, s:I, s:{s:I, s:I, s:I}, s:I}",
+				  "polling", ps.polling, "window_ns", (json_int_t)ps.window_ns,
+				  "entered", (json_int_t)ps.entered, "hits", (json_int_t)ps.hits,
+				  "misses", (json_int_t)ps.misses, "guarded",
+				  (json_int_t)ps.guarded, "budget_refused",
+				  (json_int_t)ps.budget_refused, "wakeups", (json_int_t)ps.wakeups,
+				  "polled_requests", (json_int_t)ps.polled_requests,
+				  "polled_completions", (json_int_t)ps.polled_completions,
+				  "polled_ns", (json_int_t)ps.polled_ns, "cpu_ns",
+				  (json_int_t)ps.cpu_ns, "notifications_received",
+				  (json_int_t)ps.notifications_received,
+				  "notifications_suppressed",
+				  (json_int_t)ps.notifications_suppressed, "guard_trips",
+				  "cpus_busy", (json_int_t)ps.guard_cpus_busy, "pressure",
+				  (json_int_t)ps.guard_pressure, "steal",
+				  (json_int_t)ps.guard_steal, "budget_in_use",
+				  (json_int_t)ps.budget_in_use));
+	return o;
+}
+
+/* {"upper_us": [1, 2, 4, ...], "read": {count, failed, total_us, max_us, histogram}, ...} */
+static json_t *latency_json(const struct td_ring_stats *s)
+{
+	json_t *o = json_object(), *bounds = json_array();
+
+	for (unsigned int b = 0; b + 1 < TD_LAT_BUCKETS; b++)
+		json_array_append_new(bounds, json_integer((json_int_t)1 << b));
+	json_object_set_new(o, "upper_us", bounds);
+	for (unsigned int op = 0; op < TD_STATS_OPS; op++) {
+		const struct td_op_stats *os = &s->ops[op];
+		json_t *h = json_array();
+
+		for (unsigned int b = 0; b < TD_LAT_BUCKETS; b++)
+			json_array_append_new(h, json_integer((json_int_t)os->latency[b]));
+		json_object_set_new(o, op_names[op],
+				    json_pack("{s:I, s:I, s:I, s:I, s:o}", "count",
+					      (json_int_t)os->completed, "failed",
+					      (json_int_t)os->failed, "total_us",
+					      (json_int_t)os->total_us, "max_us",
+					      (json_int_t)os->max_us, "histogram", h));
+	}
+	return o;
+}
+
+static json_t *ring_json(const struct td_dvbd *v, const struct td_ring_stats *s)
+{
+	json_t *r = json_pack(
+		"{s:I, s:I, s:I, s:s, s:b, s:I, s:I, s:b, s:I, s:I, s:I, s:I}", "domid",
+		(json_int_t)v->ring.domid, "devid", (json_int_t)v->ring.devid, "order",
+		(json_int_t)v->ring.order, "protocol", ctl_ring_protocol_name(v->ring.protocol),
+		"persistent", v->ring.persistent, "max_indirect_segments",
+		(json_int_t)v->ring.max_indirect_segments, "inflight", (json_int_t)s->inflight,
+		"halted", s->halted, "events", (json_int_t)s->events, "spurious_events",
+		(json_int_t)s->spurious_events, "notifications", (json_int_t)s->notifications,
+		"pool_stalls", (json_int_t)s->pool_stalls);
+
+	if (!r)
+		return NULL;
+	json_object_set_new(r, "requests",
+			    json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "total",
+				      (json_int_t)s->requests, "read", (json_int_t)s->reads,
+				      "write", (json_int_t)s->writes, "flush",
+				      (json_int_t)s->flushes, "barrier", (json_int_t)s->barriers,
+				      "discard", (json_int_t)s->discards, "indirect",
+				      (json_int_t)s->indirect, "responses",
+				      (json_int_t)s->responses));
+	json_object_set_new(r, "bytes",
+			    json_pack("{s:I, s:I, s:I}", "read", (json_int_t)s->bytes_read,
+				      "written", (json_int_t)s->bytes_written, "discarded",
+				      (json_int_t)(s->sectors_discarded << TD_SECTOR_SHIFT)));
+	json_object_set_new(r, "errors",
+			    json_pack("{s:I, s:I, s:I, s:I, s:I}", "invalid",
+				      (json_int_t)s->invalid, "error", (json_int_t)s->errors,
+				      "eopnotsupp", (json_int_t)s->eopnotsupp, "io",
+				      (json_int_t)s->io_errors, "grant",
+				      (json_int_t)s->grant_errors));
+	json_object_set_new(r, "persistent_grants",
+			    json_pack("{s:I, s:I, s:I}", "hits", (json_int_t)s->pgrant_hits,
+				      "misses", (json_int_t)s->pgrant_misses, "evictions",
+				      (json_int_t)s->pgrant_evictions));
+	json_object_set_new(r, "latency", latency_json(s));
+	return r;
+}
+
+/* blktap3's "xenbus" object for the connected ring. */
+static json_t *xenbus_json(const struct td_dvbd *v, const struct td_ring_stats *s)
+{
+	return json_pack("{s:s, s:I, s:I, s:I, s:I, s:o, s:o, s:{s:I, s:I, s:I, s:I}}", "pool",
+			 "td-xenio-default", "domid", (json_int_t)v->ring.domid, "devid",
+			 (json_int_t)v->ring.devid, "reqs_outstanding", (json_int_t)s->inflight,
+			 "reqs_free", (json_int_t)(s->idx.nr_ents - s->inflight), "reqs",
+			 pair(s->requests, s->responses), "kicks", pair(s->events, s->notifications),
+			 "errors", "msg", (json_int_t)s->invalid, "map", (json_int_t)s->grant_errors,
+			 "vbd", (json_int_t)0, "img", (json_int_t)s->io_errors);
+}
+
+int td_stats_json(const struct td_dvbd *v, char **out)
+{
+	struct td_ring_stats s;
+	struct td_vbd_info info;
+	struct td_retired t = v->retired;
+	bool ring = v->vbd && v->connected && td_vbd_stats(v->vbd, 0, &s) == 0;
+	json_t *o, *images = json_array();
+	const char *path = "";
+
+	memset(&info, 0, sizeof(info));
+	if (v->vbd)
+		td_vbd_info(v->vbd, &info);
+	if (ring) {
+		t.rd_sectors += s.bytes_read >> TD_SECTOR_SHIFT;
+		t.wr_sectors += s.bytes_written >> TD_SECTOR_SHIFT;
+		t.rd_done += s.ops[TD_OP_READ].completed;
+		t.rd_failed += s.ops[TD_OP_READ].failed;
+		t.wr_done += s.ops[TD_OP_WRITE].completed;
+		t.wr_failed += s.ops[TD_OP_WRITE].failed;
+	}
+	if (v->vbd) {
+		bool vhd = !strncmp(info.image, "vhd:", 4);
+		const char *colon = strchr(info.image, ':');
+		char type[16] = "";
+
+		path = colon ? colon + 1 : info.image;
+		if (colon && (size_t)(colon - info.image) < sizeof(type))
+			memcpy(type, info.image, (size_t)(colon - info.image));
+		/* one image: chains (VHD parents) will list theirs after the leaf */
+		json_array_append_new(
+			images, json_pack("{s:s, s:o, s:o, s:{s:i, s:s}}", "name", path, "hits",
+					  pair(t.rd_done, t.wr_done), "fail",
+					  pair(t.rd_failed, t.wr_failed), "driver", "type",
+					  vhd ? BLKTAP3_DISK_TYPE_VHD : BLKTAP3_DISK_TYPE_AIO,
+					  "name", type));
+	}
+	o = json_pack("{s:s, s:o, s:o, s:I, s:I, s:I, s:b, s:I, s:I, s:b, s:b, s:o}", "name",
+		      info.image, "secs", pair(t.rd_sectors, t.wr_sectors), "images", images,
+		      "nbd_mirror_failed", (json_int_t)0, "reqs_outstanding",
+		      (json_int_t)(ring ? s.inflight : 0), "FIXME_enospc_redirect_count",
+		      (json_int_t)0, "read_caching", false, "minor", (json_int_t)v->minor,
+		      "state", (json_int_t)td_dvbd_state(v), "paused", v->paused, "readonly", v->vbd && (info.info & VDISK_READONLY),
+		      "polling", polling_json(v));
+	if (!o)
+		return -ENOMEM;
+	if (ring) {
+		json_object_set_new(o, "xenbus", xenbus_json(v, &s));
+		json_object_set_new(o, "rings", json_pack("[o]", ring_json(v, &s)));
+	} else {
+		json_object_set_new(o, "rings", json_array());
+	}
+	*out = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	return *out ? 0 : -ENOMEM;
+}
