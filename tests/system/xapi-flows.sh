@@ -31,6 +31,17 @@ kill_ours() {
 	return 0
 }
 at_exit kill_ours
+# on failure, what the daemons said (their logs are in $T, removed at exit)
+passed=0
+dump_logs() {
+	[ "$passed" = 1 ] && return 0
+	local f
+	for f in "$T/tapdisk.log" "$T/tapback.log" "$T"/g*.err; do
+		[ -s "$f" ] && { echo "--- $f"; tail -n 25 "$f"; }
+	done >&2
+	return 0
+}
+at_exit dump_logs
 
 # gone PID: waits until the process has exited. This sandbox's pid 1 reaps orphans late, so a
 # zombie (state Z in /proc/PID/stat) counts as gone; kill -0 would still succeed on it.
@@ -160,3 +171,4 @@ if compgen -G "$T/asan.*" >/dev/null; then
 	fail "sanitizer reports"
 fi
 simxen_stop
+passed=1
