@@ -95,7 +95,12 @@ static void account(struct td_nbd_export *e, const struct nbd_io *p, int err)
 	uint64_t us = (td_loop_now_ns() - p->start_ns) / 1000;
 
 	if (err) {
-		e->stats.errors++;
+		if (p->op == TD_OP_READ)
+			e->stats.read_errors++;
+		else if (p->op == TD_OP_WRITE && p->buf != e->zeroes)
+			e->stats.write_errors++;
+		else
+			e->stats.other_errors++;
 		return;
 	}
 	switch (p->op) {

@@ -15,7 +15,7 @@ struct td_nbd_stats {
 	uint64_t reads, writes, flushes, trims, zeroes; /* requests completed */
 	uint64_t bytes_read, bytes_written;
 	uint64_t read_us, write_us; /* total latency, submit to completion */
-	uint64_t errors; /* completed with an error */
+	uint64_t read_errors, write_errors, other_errors; /* completed with an error */
 	uint32_t inflight; /* on the image now */
 	uint32_t queued; /* held while the VBD is paused */
 	uint32_t clients;
