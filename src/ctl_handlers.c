@@ -181,6 +181,8 @@ static void after_drain(struct td_loop *loop, struct td_loop_timer *t, void *dat
 		complete(&v->disconnect_req, err);
 	}
 	if (closing) {
+		td_nbd_export_destroy(v->nbd); /* NBD: drained with the ring */
+		v->nbd = NULL;
 		td_vbd_close(v->vbd);
 		v->vbd = NULL;
 		v->paused = false;
@@ -224,6 +226,8 @@ void td_dvbd_free(struct td_dvbd *v)
 	complete(&v->close_req, -ECANCELED);
 	td_loop_timer_cancel(&v->d->loop, &v->drained);
 	td_shm_stats_destroy(v);
+	td_nbd_export_destroy(v->nbd);
+	v->nbd = NULL;
 	if (v->vbd)
 		td_vbd_close(v->vbd);
 	if (v->hold_fd >= 0)
@@ -356,6 +360,16 @@ static int h_open(void *o, struct ctl_request *req, const struct ctl_open_args *
 		v->vbd = NULL;
 		return open_failed(req, "cannot open", tp, err);
 	}
+	/* NBD: XAPI's hotplug resolves the export's socket right after `tap-ctl open` */
+	err = td_nbd_export_create(&d->loop, v->vbd, v->minor, ro, &v->nbd);
+	if (err) {
+		td_vbd_close(v->vbd);
+		v->vbd = NULL;
+		ctl_request_set_message(req, "minor %d: cannot create its NBD export: %s", a->minor,
+					strerror(-err));
+		rt_err("minor %d: cannot create its NBD export: %s", a->minor, strerror(-err));
+		return err;
+	}
 	v->readonly = ro;
 	v->paused = false;
 	td_vbd_set_polling(v->vbd, &v->poll); /* validated when they were set */
@@ -396,6 +410,16 @@ static int h_close(void *o, struct ctl_request *req, const struct ctl_close_args
 		}
 		if (err)
 			return err;
+	}
+	/* NBD: no new request; those on the image are drained before it is closed */
+	td_nbd_export_destroy(v->nbd);
+	v->nbd = NULL;
+	if (!td_vbd_idle(v->vbd)) {
+		err = start_drain(v);
+		if (err)
+			return err;
+		v->close_req = req;
+		return CTL_DEFERRED;
 	}
 	td_vbd_close(v->vbd);
 	v->vbd = NULL;

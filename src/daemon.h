@@ -9,6 +9,7 @@
 #include "ringtap/ctl.h"
 #include "ringtap/poll.h"
 #include "src/loop.h"
+#include "src/nbd_export.h"
 #include "src/tapdisk.h"
 
 /* The /dev/shm statistics of one connected ring (shm_stats.c): XAPI's rrdp-iostat reads them. */
@@ -59,6 +60,7 @@ struct td_dvbd {
 	struct poll_params poll;
 	struct td_retired retired;
 	struct td_shm_stats shm;
+	struct td_nbd_export *nbd; /* <run dir>/nbd<pid>.<minor> while an image is open */
 };
 
 struct td_daemon {

@@ -136,11 +136,27 @@ static json_t *xenbus_json(const struct td_dvbd *v, const struct td_ring_stats *
 			 "vbd", (json_int_t)0, "img", (json_int_t)s->io_errors);
 }
 
+/* The NBD export: its socket and counters (ringtap's own). */
+static json_t *nbd_json(const struct td_nbd_export *e, const struct td_nbd_stats *n)
+{
+	return json_pack("{s:s, s:I, s:I, s:I, s:{s:I, s:I, s:I, s:I, s:I}, s:o, s:o, s:o}",
+			 "socket", td_nbd_export_path(e), "clients", (json_int_t)n->clients,
+			 "inflight", (json_int_t)n->inflight, "held", (json_int_t)n->queued,
+			 "requests", "read", (json_int_t)n->reads, "write", (json_int_t)n->writes,
+			 "flush", (json_int_t)n->flushes, "trim", (json_int_t)n->trims,
+			 "write_zeroes", (json_int_t)n->zeroes, "bytes",
+			 pair(n->bytes_read, n->bytes_written), "total_us",
+			 pair(n->read_us, n->write_us), "errors",
+			 json_pack("[I, I, I]", (json_int_t)n->read_errors,
+				   (json_int_t)n->write_errors, (json_int_t)n->other_errors));
+}
+
 int td_stats_json(const struct td_dvbd *v, char **out)
 {
 	struct td_ring_stats s;
 	struct td_vbd_info info;
 	struct td_retired t = v->retired;
+	struct td_nbd_stats nbd = { 0 };
 	bool ring = v->vbd && v->connected && td_vbd_stats(v->vbd, 0, &s) == 0;
 	json_t *o, *images = json_array();
 	const char *path = "";
@@ -155,6 +171,16 @@ int td_stats_json(const struct td_dvbd *v, char **out)
 		t.rd_failed += s.ops[TD_OP_READ].failed;
 		t.wr_done += s.ops[TD_OP_WRITE].completed;
 		t.wr_failed += s.ops[TD_OP_WRITE].failed;
+	}
+	/* the NBD export's requests count with the ring's, as blktap3 counts every request */
+	if (v->nbd) {
+		td_nbd_export_stats(v->nbd, &nbd);
+		t.rd_sectors += nbd.bytes_read >> TD_SECTOR_SHIFT;
+		t.wr_sectors += nbd.bytes_written >> TD_SECTOR_SHIFT;
+		t.rd_done += nbd.reads + nbd.read_errors;
+		t.rd_failed += nbd.read_errors;
+		t.wr_done += nbd.writes + nbd.write_errors;
+		t.wr_failed += nbd.write_errors;
 	}
 	if (v->vbd) {
 		bool vhd = !strncmp(info.image, "vhd:", 4);
@@ -175,12 +201,15 @@ int td_stats_json(const struct td_dvbd *v, char **out)
 	o = json_pack("{s:s, s:o, s:o, s:I, s:I, s:I, s:b, s:I, s:I, s:b, s:b, s:o}", "name",
 		      info.image, "secs", pair(t.rd_sectors, t.wr_sectors), "images", images,
 		      "nbd_mirror_failed", (json_int_t)0, "reqs_outstanding",
-		      (json_int_t)(ring ? s.inflight : 0), "FIXME_enospc_redirect_count",
+		      (json_int_t)((ring ? s.inflight : 0) + nbd.inflight + nbd.queued),
+		      "FIXME_enospc_redirect_count",
 		      (json_int_t)0, "read_caching", false, "minor", (json_int_t)v->minor,
 		      "state", (json_int_t)td_dvbd_state(v), "paused", v->paused, "readonly", v->vbd && (info.info & VDISK_READONLY),
 		      "polling", polling_json(v));
 	if (!o)
 		return -ENOMEM;
+	if (v->nbd)
+		json_object_set_new(o, "nbd", nbd_json(v->nbd, &nbd));
 	if (ring) {
 		json_object_set_new(o, "xenbus", xenbus_json(v, &s));
 		json_object_set_new(o, "rings", json_pack("[o]", ring_json(v, &s)));

@@ -100,6 +100,15 @@ int td_vbd_pause(struct td_vbd *vbd, void (*done)(struct td_vbd *vbd, void *data
  * disk. On failure the VBD stays paused, still naming its old image. 0 or -errno. */
 int td_vbd_resume(struct td_vbd *vbd, const char *type_path);
 
+/* I/O that another path (the NBD export, src/nbd_export.c) submits to the VBD's image: while
+ * td_vbd_paused() it must be held, not submitted; each one submitted is counted between
+ * td_vbd_io_begin and td_vbd_io_end, so that a pause drains it as it drains the ring. */
+bool td_vbd_paused(const struct td_vbd *vbd);
+void td_vbd_io_begin(struct td_vbd *vbd);
+void td_vbd_io_end(struct td_vbd *vbd);
+/* No request in flight, from the ring or another path: the VBD may be closed. */
+bool td_vbd_idle(const struct td_vbd *vbd);
+
 void td_vbd_info(const struct td_vbd *vbd, struct td_vbd_info *info);
 /* The counters of ring `index`. 0 or -ENOENT. */
 int td_vbd_stats(const struct td_vbd *vbd, unsigned int index, struct td_ring_stats *stats);

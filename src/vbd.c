@@ -20,11 +20,32 @@ struct td_vbd {
 	struct td_ring *ring; /* one ring; multi-queue adds more */
 	struct poll_params poll; /* adaptive polling settings, applied to every ring */
 	struct td_loop_hook hook;
+	unsigned int ext_inflight; /* I/O from outside the ring (the NBD export): pause waits */
 };
 
 struct td_image *td_vbd_image(struct td_vbd *vbd)
 {
 	return vbd->image;
+}
+
+bool td_vbd_paused(const struct td_vbd *vbd)
+{
+	return vbd->paused;
+}
+
+void td_vbd_io_begin(struct td_vbd *vbd)
+{
+	vbd->ext_inflight++;
+}
+
+void td_vbd_io_end(struct td_vbd *vbd)
+{
+	vbd->ext_inflight--;
+}
+
+bool td_vbd_idle(const struct td_vbd *vbd)
+{
+	return !vbd->ext_inflight && (!vbd->ring || !vbd->ring->inflight);
 }
 
 static void close_image(struct td_image *img);
@@ -33,7 +54,7 @@ static bool vbd_before_sleep(struct td_loop *loop, void *data)
 {
 	struct td_vbd *vbd = data;
 
-	if (vbd->pause_pending && (!vbd->ring || !vbd->ring->inflight)) {
+	if (vbd->pause_pending && td_vbd_idle(vbd)) {
 		vbd->pause_pending = false;
 		if (vbd->ring)
 			td_ring_push_responses(vbd->ring);

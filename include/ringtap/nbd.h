@@ -72,7 +72,8 @@ struct nbd_request;
 
 /* Each returns 0 (nbd_request_complete follows) or -errno (the error is the reply). */
 struct nbd_ops {
-	int (*read)(void *opaque, struct nbd_request *req, uint64_t offset, uint32_t len, void *buf);
+	int (*read)(void *opaque, struct nbd_request *req, uint64_t offset, uint32_t len,
+		    void *buf);
 	int (*write)(void *opaque, struct nbd_request *req, uint64_t offset, uint32_t len,
 		     const void *buf);
 	int (*flush)(void *opaque, struct nbd_request *req);

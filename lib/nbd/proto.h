@@ -198,7 +198,6 @@ uint32_t nbd_errno_to_wire(int err);
 void nbd_greeting_encode(uint8_t buf[NBD_GREETING_SIZE]);
 void nbd_rep_header_encode(uint8_t buf[NBD_REP_HEADER_SIZE], uint32_t option, uint32_t type,
 			   uint32_t length);
-void nbd_simple_reply_encode(uint8_t buf[NBD_SIMPLE_REPLY_SIZE], uint32_t error,
-			     uint64_t cookie);
+void nbd_simple_reply_encode(uint8_t buf[NBD_SIMPLE_REPLY_SIZE], uint32_t error, uint64_t cookie);
 
 #endif

@@ -81,7 +81,8 @@ void nbd_conn_mark_ready(struct nbd_conn *c)
 		srv->ready = c;
 	}
 	if (!srv->dispatching)
-		nbd_server_kick(srv); /* completions from the embedder's loop: come back through dispatch */
+		nbd_server_kick(
+			srv); /* completions from the embedder's loop: come back through dispatch */
 }
 
 static void ready_remove(struct nbd_conn *c)
@@ -649,8 +650,8 @@ int nbd_server_create(const struct nbd_server_config *cfg, const struct nbd_expo
 	srv->priv_size = cfg->priv_size;
 	srv->lim.min_block = cfg->min_block ? cfg->min_block : 1;
 	srv->lim.max_request = cfg->max_request ? cfg->max_request : NBD_DEFAULT_MAX_REQUEST;
-	srv->max_inflight_bytes =
-		cfg->max_inflight_bytes ? cfg->max_inflight_bytes : 2 * (size_t)srv->lim.max_request;
+	srv->max_inflight_bytes = cfg->max_inflight_bytes ? cfg->max_inflight_bytes :
+							    2 * (size_t)srv->lim.max_request;
 	if (srv->max_inflight_bytes < srv->lim.max_request)
 		srv->max_inflight_bytes = srv->lim.max_request;
 	err = nbd_server_set_export(srv, exp);

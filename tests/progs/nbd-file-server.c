@@ -40,23 +40,24 @@ struct fileserver {
 
 static void usage(FILE *out)
 {
-	fprintf(out, "Usage: nbd-file-server --socket PATH [OPTIONS] FILE\n"
-		     "Serve FILE as an NBD export on a Unix socket until SIGTERM (a test program).\n\n"
-		     "  --socket PATH        where to listen\n"
-		     "  --name NAME          the export name listed (default: empty)\n"
-		     "  --description TEXT   the export description\n"
-		     "  --readonly           a read-only export\n"
-		     "  --no-flush           do not offer FLUSH/FUA\n"
-		     "  --no-trim            do not offer TRIM\n"
-		     "  --no-zeroes          do not offer WRITE_ZEROES\n"
-		     "  --min-block N        alignment of requests (default 1)\n"
-		     "  --max-request N      largest READ/WRITE (default 32 MiB)\n"
-		     "  --max-clients N      clients at once (default 16)\n"
-		     "  --handshake-ms N     handshake deadline (default 10000)\n"
-		     "  --delay-ms N         complete each request N ms after it arrives\n"
-		     "  -h, --help           show this help\n"
-		     "Prints \"listening PATH\" once clients may connect, and on exit the counters\n"
-		     "as one line of key=value.\n");
+	fprintf(out,
+		"Usage: nbd-file-server --socket PATH [OPTIONS] FILE\n"
+		"Serve FILE as an NBD export on a Unix socket until SIGTERM (a test program).\n\n"
+		"  --socket PATH        where to listen\n"
+		"  --name NAME          the export name listed (default: empty)\n"
+		"  --description TEXT   the export description\n"
+		"  --readonly           a read-only export\n"
+		"  --no-flush           do not offer FLUSH/FUA\n"
+		"  --no-trim            do not offer TRIM\n"
+		"  --no-zeroes          do not offer WRITE_ZEROES\n"
+		"  --min-block N        alignment of requests (default 1)\n"
+		"  --max-request N      largest READ/WRITE (default 32 MiB)\n"
+		"  --max-clients N      clients at once (default 16)\n"
+		"  --handshake-ms N     handshake deadline (default 10000)\n"
+		"  --delay-ms N         complete each request N ms after it arrives\n"
+		"  -h, --help           show this help\n"
+		"Prints \"listening PATH\" once clients may connect, and on exit the counters\n"
+		"as one line of key=value.\n");
 }
 
 static void enqueue(struct fileserver *fs, struct nbd_request *req, int err)
@@ -309,7 +310,8 @@ int main(int argc, char **argv)
 		return EINVAL;
 	}
 	fs.delay_ns = (uint64_t)delay_ms * 1000000;
-	fs.fd = open(argv[optind], (exp.flags & NBD_EXPORT_READONLY ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	fs.fd = open(argv[optind],
+		     (exp.flags & NBD_EXPORT_READONLY ? O_RDONLY : O_RDWR) | O_CLOEXEC);
 	if (fs.fd < 0 || fstat(fs.fd, &st) < 0) {
 		err = errno;
 		fprintf(stderr, "nbd-file-server: %s: %s\n", argv[optind], strerror(err));

@@ -151,8 +151,9 @@ static void requests_within_the_export_pass(void **state)
 	/* TRIM and WRITE_ZEROES carry no data: the max request size does not bound them */
 	assert_int_equal(check(l, NBD_CMD_TRIM, NBD_CMD_FLAG_FUA, 0, 1u << 20), 0);
 	assert_int_equal(check(l, NBD_CMD_WRITE_ZEROES, NBD_CMD_FLAG_NO_HOLE, 0, 1u << 20), 0);
-	assert_int_equal(check(l, NBD_CMD_WRITE_ZEROES,
-			       NBD_CMD_FLAG_NO_HOLE | NBD_CMD_FLAG_FUA, 512, 512), 0);
+	assert_int_equal(
+		check(l, NBD_CMD_WRITE_ZEROES, NBD_CMD_FLAG_NO_HOLE | NBD_CMD_FLAG_FUA, 512, 512),
+		0);
 }
 
 static void requests_out_of_bounds_fail_as_the_spec_says(void **state)
@@ -262,8 +263,8 @@ static void replies_encode_as_the_spec_says(void **state)
 {
 	static const uint8_t greeting[] = { 'N', 'B', 'D', 'M', 'A', 'G', 'I', 'C', 'I',
 					    'H', 'A', 'V', 'E', 'O', 'P', 'T', 0,   3 };
-	static const uint8_t rep[] = { 0x00, 0x03, 0xe8, 0x89, 0x04, 0x55, 0x65, 0xa9, 0, 0, 0, 7,
-				       0x80, 0,	   0,	 1,    0,    0,	   0,	 0 };
+	static const uint8_t rep[] = { 0x00, 0x03, 0xe8, 0x89, 0x04, 0x55, 0x65, 0xa9, 0, 0,
+				       0,    7,	   0x80, 0,    0,    1,	   0,	 0,    0, 0 };
 	static const uint8_t simple[] = { 0x67, 0x44, 0x66, 0x98, 0, 0, 0, 22,
 					  1,	2,    3,    4,	  5, 6, 7, 8 };
 	uint8_t buf[32];

@@ -351,8 +351,8 @@ static int cli_go(struct fixture *f, uint16_t *flags)
 	return fd;
 }
 
-static void send_request(struct fixture *f, int fd, uint16_t type, uint16_t flags,
-			 uint64_t cookie, uint64_t off, uint32_t len, const void *payload)
+static void send_request(struct fixture *f, int fd, uint16_t type, uint16_t flags, uint64_t cookie,
+			 uint64_t off, uint32_t len, const void *payload)
 {
 	uint8_t h[NBD_REQUEST_SIZE];
 
