@@ -1,0 +1,57 @@
+# Helpers for the vhd driver's system tests: a guest whose backend dies by SIGKILL instead of
+# closing cleanly (what a crash leaves: nothing written at close). Source after common.sh,
+# simxen.sh and vbd.sh, once simxen_start has run.
+#
+#   guest_then_kill DOMID DEVID TYPE:PATH CMD...
+#       serves TYPE:PATH with td-serve, runs blkfront-io CMD... as the guest (ring order 2),
+#       and once the guest has finished (every write acknowledged) and starts closing, kills
+#       td-serve with SIGKILL. Fails if the guest did.
+#   guest_kill_midway DOMID DEVID TYPE:PATH SECONDS CMD...
+#       the same, but kills td-serve SECONDS after the guest connected, whatever it is doing;
+#       the guest's failure is expected (its output: $T/guest.out, $T/guest.err).
+# td-serve runs with SIGTERM ignored (inherited through exec), so that the backend helper of
+# tests/lib/vbd.sh, which stops it when the guest closes, cannot close the image cleanly first.
+
+_vs_start() {
+	local dom=$1 dev=$2 image=$3
+	printf '#!/bin/sh\ntrap "" TERM\nexec "$@"\n' >"$T/noterm"
+	chmod +x "$T/noterm"
+	simxen_vbd_add "$dom" --devid "$dev" >/dev/null
+	VBD_SERVE_PREFIX=$T/noterm vbd_attach "$dom" "$dev" "$image"
+	at_exit "kill -KILL \$(vbd_pid $dom $dev) 2>/dev/null"
+}
+
+_vs_kill() {
+	local dom=$1 dev=$2 pid
+	pid=$(vbd_pid "$dom" "$dev")
+	[ -n "$pid" ] || fail "td-serve never started: $(tail -3 "$(vbd_dir "$dom" "$dev")/handshake.log")"
+	kill -KILL "$pid" 2>/dev/null || fail "td-serve had already exited: $(tail -3 "$(vbd_dir "$dom" "$dev")/stderr")"
+	vbd_detach "$dom" "$dev" >/dev/null 2>&1 || true
+}
+
+guest_then_kill() {
+	local dom=$1 dev=$2 image=$3 gpid rc=0
+	shift 3
+	_vs_start "$dom" "$dev" "$image"
+	env $(simxen_guest_env "$dom") "$TBIN/blkfront-io" --device "$(vbd_fe "$dom" "$dev")" \
+		--order 2 "$@" >"$T/guest.out" 2>"$T/guest.err" &
+	gpid=$!
+	xs_wait "$(vbd_fe "$dom" "$dev")/state" 5 60
+	_vs_kill "$dom" "$dev"
+	wait "$gpid" || rc=$?
+	[ "$rc" -eq 0 ] || fail "guest failed ($rc): $(tail -3 "$T/guest.err")"
+}
+
+guest_kill_midway() {
+	local dom=$1 dev=$2 image=$3 secs=$4 gpid
+	shift 4
+	_vs_start "$dom" "$dev" "$image"
+	env $(simxen_guest_env "$dom") "$TBIN/blkfront-io" --device "$(vbd_fe "$dom" "$dev")" \
+		--order 2 --timeout-ms 2000 "$@" >"$T/guest.out" 2>"$T/guest.err" &
+	gpid=$!
+	vbd_wait_connected "$dom" "$dev"
+	sleep "$secs"
+	_vs_kill "$dom" "$dev"
+	kill "$gpid" 2>/dev/null || true
+	wait "$gpid" 2>/dev/null || true
+}
