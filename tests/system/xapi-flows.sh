@@ -5,7 +5,6 @@
 # /dev/shm files; classic and hard unplug; detach, after which nothing is left behind.
 # The guest is one blkfront-io process kept connected through the whole flow: its write data
 # and read results go through FIFOs, so the test decides when each of its I/Os happens.
-# Built up as the pieces land; what still waits is marked below (nothing is faked meanwhile).
 . "$(dirname "$0")/../lib/common.sh"
 . "$(dirname "$0")/../lib/simxen.sh"
 
@@ -155,12 +154,64 @@ done
 expect_rc 0 "open again" "$tc" open -p "$pid2" -m "$minor2" -a "aio:$raw"
 expect_eq "$(xapi list -m "$minor2")" "$pid2 $minor2 0x0 aio $raw" "Tapdisk.list after reopening"
 
-# ---- waiting for the NBD export's hookup in tapdisk (src/ctl_handlers.c → src/nbd_export.c) --
-# The block hotplug step writes physical-device-path from the real path of the VBD's NBD socket,
-# and tapback finds the tapdisk from it: the VM's side of the flow (xenopsd's nodes, tapback,
-# guest I/O, rrdp-iostat's files, a write waiting through a pause, classic and hard unplug, and
-# the VHD flows: snapshot and coalesce under a live leaf) is added when that lands.
-
+# ---- 3. the raw VDI plugged into the VM, guest I/O, statistics, then a hard unplug -------------
+nbd2=$TAPDISK_RUN_DIR/nbd$pid2.$minor2
+[ -S "$nbd2" ] || fail "no NBD socket $nbd2"
+dev2=$(simxen_vbd_add "$dom" --devid 51728 --mode w --params "nbd:unix:$nbd2:exportname=$vdi2")
+be2=/local/domain/0/backend/vbd3/$dom/$dev2
+fe2=/local/domain/$dom/device/vbd/$dev2
+# a VM with its own polling settings (xenopsd writes them with the other backend nodes)
+xenstore-write "$be2/polling-duration" 1000 "$be2/polling-idle-threshold" 20
+xenstore-write "$be2/physical-device-path" "$(readlink -f "$nbd2")" "$be2/hotplug-status" connected
+fifos h1 hw h2 hlast
+head -c 64K "$T/B" >"$T/B64"
+guest_start g2 "$dom" "$fe2" write 4K 1M "$T/A" read 4K 1M "$T/h1" \
+	write 2M 64K "$T/hw" read 2M 64K "$T/h2" write 0 4K "$T/hlast"
+drain "$T/h1" "$T/goth"
+same "$T/goth" "$T/A" "guest reads back its write"
+expect_eq "$(xenstore-read "$be2/state")" 4 "backend Connected"
+expect_eq "$(xenstore-read "$be2/kthread-pid")" "$pid2" "tapback wrote kthread-pid"
+expect_eq "$(xenstore-read "$be2/sectors")" $((16 << 11)) "tapback wrote sectors"
+# rrdp-iostat's files: the ring's directory and the td3 page
+for f in statistics io_ring; do
+	[ -f "$TAPDISK_SHM_DIR/vbd3-$dom-$dev2/$f" ] || fail "no $TAPDISK_SHM_DIR/vbd3-$dom-$dev2/$f"
+done
+expect_eq "$(iostat_get "$dom" "$dev2" "$pid2" version)" 1 "iostat version"
+iostat_wait "$dom" "$dev2" "$pid2" write_sectors 2048
+iostat_wait "$dom" "$dev2" "$pid2" read_sectors 2048
+expect_eq "$(iostat_get "$dom" "$dev2" "$pid2" io_errors)" 0 "no I/O errors"
+rd_done=$(iostat_get "$dom" "$dev2" "$pid2" read_reqs_completed)
+[ "$rd_done" -ge 1 ] || fail "read_reqs_completed is $rd_done"
+expect_eq "$(iostat_get "$dom" "$dev2" "$pid2" read_reqs_submitted)" "$rd_done" "every read submitted completed"
+expect_eq "$(iostat_get "$dom" "$dev2" "$pid2" oo_reqs)" 0 "nothing outstanding"
+# tap-ctl stats, through json.loads of the first line
+expect_eq "$(stats_get "$pid2" "$minor2" "s['secs']")" "[2048, 2048]" "stats secs [rd, wr]"
+expect_eq "$(stats_get "$pid2" "$minor2" "s['reqs_outstanding']")" 0 "stats reqs_outstanding"
+expect_eq "$(stats_get "$pid2" "$minor2" "s['polling']['duration_us'], s['polling']['idle_threshold']")" \
+	"1000 20" "the backend's polling-duration and polling-idle-threshold reach tapdisk"
+# a guest write issued while paused waits on the ring and completes after unpause
+xapi pause "$pid2" "$minor2"
+feed "$T/hw" "$T/B64" &
+feeder=$!
+sleep 1
+cmp -s <(zeros 64K) <(dd if="$raw" bs=64K skip=32 count=1 status=none) ||
+	fail "a guest write reached the image while paused"
+echo "ok: nothing written while paused"
+xapi unpause "$pid2" "$minor2" aio "$raw"
+wait "$feeder"
+drain "$T/h2" "$T/goth"
+same "$T/goth" "$T/B64" "the write issued while paused completed after unpause"
+cmp -s "$T/B64" <(dd if="$raw" bs=64K skip=32 count=1 status=none) || fail "the paused write is not in the image"
+iostat_wait "$dom" "$dev2" "$pid2" write_sectors 2176
+xenstore-write "$be2/online" 0
+xenstore-rm "$fe2"
+be_closed "$be2"
+kill "$(cat "$T/g2.pid")" 2>/dev/null # the guest's device vanished under it
+for i in $(seq 50); do [ -e "$TAPDISK_SHM_DIR/vbd3-$dom-$dev2" ] || break; sleep 0.1; done
+[ ! -e "$TAPDISK_SHM_DIR/vbd3-$dom-$dev2" ] || fail "vbd3-$dom-$dev2 left after a hard unplug"
+[ ! -e "$TAPDISK_SHM_DIR/td3-$pid2/vbd-$dom-$dev2" ] || fail "td3 page left after a hard unplug"
+echo "ok: ring let go after a hard unplug"
+xenstore-rm "$be2" 2>/dev/null || true # xenopsd removes what is left
 # SM's deactivate
 : >"$XAPI_LOG"
 xapi shutdown "$pid2" "$minor2"
@@ -171,7 +222,164 @@ gone "$pid2" || fail "tapdisk $pid2 still running after its last detach"
 echo "ok: tapdisk exited after its last detach"
 expect_eq "$(xapi list)" "" "Tapdisk.list is empty"
 
-# ---- 3. nothing left behind ------------------------------------------------------------------
+cmp -s <(head -c 1M "$T/A") <(dd if="$raw" bs=4K skip=1 count=256 status=none) ||
+	fail "the raw VDI does not hold the guest's write"
+echo "ok: raw VDI holds the guest's write"
+
+
+# ---- 4. a VHD VDI: SM's activate, xenopsd's nodes, the block hotplug step, tapback, guest I/O ---
+vdi=3f2b1c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+base=$T/sr/$vdi.vhd
+xapi vhd-info "$base" >/dev/null 2>&1 && fail "vhd-info of a missing file succeeded"
+"$BIN/vhd-util" create --debug -n "$base" -s 64 # vhdutil.create(path, 64 MiB, static=False)
+expect_eq "$(xapi vhd-info "$base")" "$((64 << 20)) $(stat -c %s "$base")  0" "vhdutil.getVHDInfo of the new VDI"
+: >"$XAPI_LOG"
+read -r pid minor < <(xapi launch vhd "$base") || fail "SM's activate (tap launch) failed"
+expect_eq "$(cat "$XAPI_LOG")" "$BIN/tap-ctl list -f $base
+$BIN/tap-ctl allocate
+$BIN/tap-ctl list -f $base
+$BIN/tap-ctl spawn
+$BIN/tap-ctl attach -p $pid -m $minor
+$BIN/tap-ctl open -p $pid -m $minor -a vhd:$base
+$BIN/tap-ctl list -m $minor" "SM's command lines for activate"
+expect_eq "$(tr '\0' ' ' <"/proc/$pid/cmdline" | cut -d' ' -f1)" tapdisk "argv[0] is tapdisk"
+expect_eq "$(xapi list -m "$minor")" "$pid $minor 0x0 vhd $base" "Tapdisk.list after launch"
+[ -S "$TAPDISK_RUN_DIR/ctl$pid" ] || fail "no control socket $TAPDISK_RUN_DIR/ctl$pid"
+[ -f "$TAPDISK_RUN_DIR/tapdisk/tapdisk-$minor" ] || fail "minor $minor not allocated"
+
+# SM v4 links <run dir>/nbd/<sr>/<vdi> to the tapdisk's NBD socket
+nbd=$TAPDISK_RUN_DIR/nbd$pid.$minor
+[ -S "$nbd" ] || fail "no NBD socket $nbd"
+mkdir -p "$TAPDISK_RUN_DIR/nbd/$sr"
+ln -s "$nbd" "$TAPDISK_RUN_DIR/nbd/$sr/$vdi"
+# xenopsd's frontend and backend nodes, one transaction
+devid=$(simxen_vbd_add "$dom" --devid 51712 --mode w \
+	--params "nbd:unix:$TAPDISK_RUN_DIR/nbd/$sr/$vdi:exportname=$vdi")
+be=/local/domain/0/backend/vbd3/$dom/$devid
+fe=/local/domain/$dom/device/vbd/$devid
+# the block hotplug script
+xenstore-write "$be/physical-device-path" "$(readlink -f "$TAPDISK_RUN_DIR/nbd/$sr/$vdi")" \
+	"$be/hotplug-status" connected
+
+fifos r1 w2 r2 w3 r3 w4 r4 w5 r5 last
+guest_start g1 "$dom" "$fe" write 0 1M "$T/A" read 0 1M "$T/r1" \
+	write 1M 1M "$T/w2" read 1M 1M "$T/r2" \
+	write 2M 1M "$T/w3" read 0 3M "$T/r3" \
+	write 3M 1M "$T/w4" read 0 4M "$T/r4" \
+	write 4M 1M "$T/w5" read 0 5M "$T/r5" \
+	write 5M 4K "$T/last"
+drain "$T/r1" "$T/got1"
+same "$T/got1" "$T/A" "guest reads back its write"
+expect_eq "$(xenstore-read "$be/state")" 4 "backend Connected"
+expect_eq "$(xenstore-read "$be/kthread-pid")" "$pid" "tapback wrote kthread-pid"
+expect_eq "$(xenstore-read "$be/sectors")" $((64 << 11)) "tapback wrote sectors"
+vhd_bytes "$base" 0 1M >"$T/in-base"
+same "$T/in-base" "$T/A" "the write is in the VDI's VHD"
+
+iostat_wait "$dom" "$devid" "$pid" write_sectors 2048
+expect_eq "$(stats_get "$pid" "$minor" "[i['name'] for i in s['images']]")" "['$base']" "stats images"
+
+# ---- 5. snapshot: pause → vhd-util snapshot → unpause on the new leaf ------------------------
+leaf1=$T/sr/5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d.vhd
+xapi pause "$pid" "$minor"
+sha_base=$(sha256sum <"$base")
+# the guest writes while paused: the request waits on the ring
+feed "$T/w2" "$T/B" &
+feeder=$!
+sleep 1
+expect_eq "$(sha256sum <"$base")" "$sha_base" "nothing written to the VDI while paused"
+# FileSR's snapshot: the leaf becomes a hidden parent of a new leaf
+xapi vhd-snapshot "$leaf1" "$base"
+xapi vhd-set-hidden "$base" 1
+sha_base=$(sha256sum <"$base")
+xapi unpause "$pid" "$minor" vhd "$leaf1"
+wait "$feeder"
+drain "$T/r2" "$T/got2"
+same "$T/got2" "$T/B" "the write issued while paused completed after unpause"
+expect_eq "$(sha256sum <"$base")" "$sha_base" "the old leaf is untouched"
+vhd_bytes "$base" 1M 1M >"$T/x"; zeros 1M >"$T/z"
+same "$T/x" "$T/z" "the old leaf still reads zeros where the guest wrote after the snapshot"
+vhd_bytes "$leaf1" 1M 1M >"$T/x"; same "$T/x" "$T/B" "the write landed in the new leaf"
+vhd_bytes "$leaf1" 0 1M >"$T/x"; same "$T/x" "$T/A" "the new leaf reads older data through its parent"
+expect_eq "$(xapi vhd-info "$leaf1" | cut -d' ' -f3-)" "$base 0" "new leaf: parent and not hidden"
+expect_eq "$(xapi list -m "$minor")" "$pid $minor 0x0 vhd $leaf1" "Tapdisk.list on the new leaf"
+iostat_wait "$dom" "$devid" "$pid" write_sectors 4096
+
+# a second snapshot, so that the chain is three deep: base ← leaf1 ← leaf2
+leaf2=$T/sr/6c7d8e9f-0a1b-4c2d-9e3f-4a5b6c7d8e9f.vhd
+xapi pause "$pid" "$minor"
+xapi vhd-snapshot "$leaf2" "$leaf1"
+xapi vhd-set-hidden "$leaf1" 1
+xapi unpause "$pid" "$minor" vhd "$leaf2"
+feed "$T/w3" "$T/C"
+drain "$T/r3" "$T/got3"
+cat "$T/A" "$T/B" "$T/C" >"$T/ABC"
+same "$T/got3" "$T/ABC" "guest reads its three writes across the chain"
+expect_eq "$(stats_get "$pid" "$minor" "s['images'][0]['name'], s['images'][0]['driver']")" \
+	"$leaf2 {'type': 4, 'name': 'vhd'}" "stats: the leaf first, blktap3's VHD driver type"
+
+# ---- 6. coalesce under a live leaf: pause, coalesce the leaf's parent, re-parent, unpause ----
+xapi pause "$pid" "$minor"
+xapi vhd-coalesce "$leaf1"
+xapi vhd-set-parent "$leaf2" "$base"
+xapi unpause "$pid" "$minor" vhd "$leaf2"
+rm "$leaf1" # the garbage collector deletes the coalesced VHD: nothing must need it
+expect_eq "$(xapi vhd-info "$leaf2" | cut -d' ' -f3)" "$base" "the leaf's parent is the base"
+vhd_bytes "$base" 1M 1M >"$T/x"; same "$T/x" "$T/B" "the coalesced data is in the base"
+feed "$T/w4" "$T/D"
+drain "$T/r4" "$T/got4"
+cat "$T/ABC" "$T/D" >"$T/ABCD"
+same "$T/got4" "$T/ABCD" "guest reads everything after the coalesce"
+vhd_bytes "$leaf2" 3M 1M >"$T/x"; same "$T/x" "$T/D" "new writes land in the leaf"
+expect_eq "$(stats_get "$pid" "$minor" "s['name'], s['images'][0]['name']")" "vhd:$leaf2 $leaf2" "stats name the leaf"
+iostat_wait "$dom" "$devid" "$pid" write_sectors $((4 * 2048))
+
+# and SM's leaf coalesce proper (cleanup.py _doCoalesceLeaf): pause, coalesce the leaf into its
+# parent, unhide the parent and rename it over the leaf, unpause on the same path
+xapi pause "$pid" "$minor"
+xapi vhd-coalesce "$leaf2"
+xapi vhd-set-hidden "$base" 0
+mv "$leaf2" "$T/sr/OLD_leaf2.vhd"
+mv "$base" "$leaf2"
+xapi unpause "$pid" "$minor" vhd "$leaf2"
+rm "$T/sr/OLD_leaf2.vhd"
+expect_eq "$(xapi vhd-info "$leaf2" | cut -d' ' -f3-)" " 0" "the leaf is now a single VHD"
+head -c 1M /dev/urandom >"$T/E"
+feed "$T/w5" "$T/E"
+drain "$T/r5" "$T/got5"
+cat "$T/ABCD" "$T/E" >"$T/ABCDE"
+same "$T/got5" "$T/ABCDE" "guest reads everything after the leaf coalesce"
+vhd_bytes "$leaf2" 0 5M >"$T/x"; same "$T/x" "$T/ABCDE" "the single VHD holds the whole disk"
+iostat_wait "$dom" "$devid" "$pid" write_sectors $((5 * 2048))
+iostat_wait "$dom" "$devid" "$pid" read_sectors $((14 * 2048)) # 1 + 1 + 3 + 4 + 5 MiB read
+
+# ---- 7. classic unplug: online=0 and Closing, the frontend closes, xenopsd removes the trees --
+xenstore-write "$be/online" 0 "$be/state" 5
+zeros 4K >"$T/Z4"
+feed "$T/last" "$T/Z4" # the guest finishes its last write and closes its device
+guest_wait g1
+xs_wait "$fe/state" 6
+be_closed "$be"
+simxen_vbd_remove "$dom" "$devid"
+xs_wait_gone "$be"
+for i in $(seq 50); do [ -e "$TAPDISK_SHM_DIR/vbd3-$dom-$devid" ] || break; sleep 0.1; done
+[ ! -e "$TAPDISK_SHM_DIR/vbd3-$dom-$devid" ] || fail "vbd3-$dom-$devid left after disconnect"
+[ ! -e "$TAPDISK_SHM_DIR/td3-$pid/vbd-$dom-$devid" ] || fail "td3 page left after disconnect"
+echo "ok: /dev/shm files removed at disconnect"
+
+# ---- 8. detach: SM's deactivate (close -t 120, detach, free) -------------------------------
+: >"$XAPI_LOG"
+rm "$TAPDISK_RUN_DIR/nbd/$sr/$vdi"
+rmdir "$TAPDISK_RUN_DIR/nbd/$sr" "$TAPDISK_RUN_DIR/nbd"
+xapi shutdown "$pid" "$minor"
+expect_eq "$(cat "$XAPI_LOG")" "$BIN/tap-ctl close -p $pid -m $minor -t 120
+$BIN/tap-ctl detach -p $pid -m $minor
+$BIN/tap-ctl free -m $minor" "SM's command lines for deactivate"
+gone "$pid" || fail "tapdisk $pid still running after its last detach"
+echo "ok: tapdisk exited after its last detach"
+expect_eq "$(xapi list)" "" "Tapdisk.list is empty"
+
+# ---- 9. nothing left behind ------------------------------------------------------------------
 expect_eq "$(ls -A "$TAPDISK_RUN_DIR/tapdisk")" "" "every minor freed"
 expect_eq "$(cd "$TAPDISK_RUN_DIR" && ls -A | grep -v '^tapdisk$' || true)" "" "no socket left in the run dir"
 expect_eq "$(ls -A "$TAPDISK_SHM_DIR")" "" "nothing left in the /dev/shm stats dir"
