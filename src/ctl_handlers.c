@@ -541,8 +541,15 @@ static int h_connect(void *o, struct ctl_request *req, const struct ctl_connect_
 		return err;
 	}
 	v->connected = true;
-	v->ring = (struct td_ring_desc){ a->domid, a->devid, a->order, a->port, a->protocol,
-					 a->persistent, a->max_indirect_segments };
+	v->ring = (struct td_ring_desc){
+		.domid = a->domid,
+		.devid = a->devid,
+		.order = a->order,
+		.port = a->port,
+		.protocol = a->protocol,
+		.persistent = a->persistent,
+		.max_indirect_segments = a->max_indirect_segments,
+	};
 	err = td_shm_stats_create(v);
 	if (err)
 		rt_warn("minor %d: no /dev/shm statistics: %s", v->minor, strerror(-err));

@@ -130,7 +130,9 @@ expect_rc 0 "free it" "$TAPCTL" free -m "$m2"
 devid=$(simxen_vbd_add "$dom" --devid 51712 --mode w)
 be=$(be_of "$devid")
 xs_wait "$be/state" 2
-xenstore-write "$be/physical-device-path" "$TAPDISK_RUN_DIR/nbd$pid.$minor" \
+# the block script: physical-device-path is the real path of the VBD's NBD socket
+[ -S "$TAPDISK_RUN_DIR/nbd$pid.$minor" ] || fail "no NBD socket $TAPDISK_RUN_DIR/nbd$pid.$minor"
+xenstore-write "$be/physical-device-path" "$(readlink -f "$TAPDISK_RUN_DIR/nbd$pid.$minor")" \
 	"$be/hotplug-status" connected
 head -c 192K /dev/urandom >"$T/pattern"
 expect_rc 0 "guest writes 192 KiB at 1 MiB and reads 256 KiB back" bfio --order 2 \
