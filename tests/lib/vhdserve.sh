@@ -9,21 +9,23 @@
 #   guest_kill_midway DOMID DEVID TYPE:PATH SECONDS CMD...
 #       the same, but kills td-serve SECONDS after the guest connected, whatever it is doing;
 #       the guest's failure is expected (its output: $T/guest.out, $T/guest.err).
-# td-serve runs with SIGTERM ignored (inherited through exec), so that the backend helper of
-# tests/lib/vbd.sh, which stops it when the guest closes, cannot close the image cleanly first.
+# td-serve runs as the child of a shell that ignores SIGTERM: the backend helper of
+# tests/lib/vbd.sh, which stops td-serve when the guest closes, signals that shell only, so it
+# cannot make td-serve close the image cleanly before the SIGKILL.
 
 _vs_start() {
 	local dom=$1 dev=$2 image=$3
-	printf '#!/bin/sh\ntrap "" TERM\nexec "$@"\n' >"$T/noterm"
-	chmod +x "$T/noterm"
+	printf '#!/bin/sh\ntrap "" TERM\n"$@" &\necho $! >"$VS_PIDFILE"\nwait $!\n' >"$T/holdterm"
+	chmod +x "$T/holdterm"
 	simxen_vbd_add "$dom" --devid "$dev" >/dev/null
-	VBD_SERVE_PREFIX=$T/noterm vbd_attach "$dom" "$dev" "$image"
-	at_exit "kill -KILL \$(vbd_pid $dom $dev) 2>/dev/null"
+	rm -f "$T/serve.$dev.pid"
+	VBD_SERVE_PREFIX=$T/holdterm VS_PIDFILE=$T/serve.$dev.pid vbd_attach "$dom" "$dev" "$image"
+	at_exit "kill -KILL \$(cat $T/serve.$dev.pid 2>/dev/null) 2>/dev/null"
 }
 
 _vs_kill() {
 	local dom=$1 dev=$2 pid
-	pid=$(vbd_pid "$dom" "$dev")
+	pid=$(cat "$T/serve.$dev.pid" 2>/dev/null || true)
 	[ -n "$pid" ] || fail "td-serve never started: $(tail -3 "$(vbd_dir "$dom" "$dev")/handshake.log")"
 	kill -KILL "$pid" 2>/dev/null || fail "td-serve had already exited: $(tail -3 "$(vbd_dir "$dom" "$dev")/stderr")"
 	vbd_detach "$dom" "$dev" >/dev/null 2>&1 || true
