@@ -63,7 +63,8 @@ static int image_arg(struct ctl_request *req, const struct ctl_image *img, char 
 static int open_failed(struct ctl_request *req, const char *what, const char *type_path, int err)
 {
 	if (err == -EPROTONOSUPPORT) {
-		ctl_request_set_message(req, "%s %s: this tapdisk has no driver for that image type",
+		ctl_request_set_message(req,
+					"%s %s: this tapdisk has no driver for that image type",
 					what, type_path);
 		err = -EOPNOTSUPP;
 	} else {
@@ -79,9 +80,9 @@ static void poll_to_ctl(const struct poll_params *p, struct ctl_poll_settings *o
 {
 	*out = (struct ctl_poll_settings){
 		.set_mask = CTL_POLL_SET_ALL,
-		.policy = p->policy == POLL_POLICY_FIXED ? CTL_POLL_FIXED
-			  : p->policy == POLL_POLICY_OFF ? CTL_POLL_OFF
-							 : CTL_POLL_ADAPTIVE,
+		.policy = p->policy == POLL_POLICY_FIXED ? CTL_POLL_FIXED :
+			  p->policy == POLL_POLICY_OFF	 ? CTL_POLL_OFF :
+							   CTL_POLL_ADAPTIVE,
 		.duration_us = (uint32_t)(p->fixed_ns / 1000),
 		.idle_threshold = p->idle_threshold,
 		.max_window_us = (uint32_t)(p->max_ns / 1000),
@@ -96,9 +97,9 @@ static int poll_apply(struct poll_params *p, const struct ctl_poll_settings *s)
 	struct poll_params n = *p;
 
 	if (s->set_mask & CTL_POLL_SET_POLICY)
-		n.policy = s->policy == CTL_POLL_FIXED ? POLL_POLICY_FIXED
-			   : s->policy == CTL_POLL_OFF ? POLL_POLICY_OFF
-						       : POLL_POLICY_ADAPTIVE;
+		n.policy = s->policy == CTL_POLL_FIXED ? POLL_POLICY_FIXED :
+			   s->policy == CTL_POLL_OFF   ? POLL_POLICY_OFF :
+							 POLL_POLICY_ADAPTIVE;
 	if (s->set_mask & CTL_POLL_SET_DURATION)
 		n.fixed_ns = (uint64_t)s->duration_us * 1000;
 	if (s->set_mask & CTL_POLL_SET_IDLE)
@@ -328,7 +329,7 @@ static int h_detach(void *o, struct ctl_request *req, const struct ctl_minor_arg
 /* What blktap3 offers and this tapdisk does not: refused, never silently dropped. -r (read
  * caching of shared parents), -e (sharing another minor's parents) and -D (no O_DIRECT) are
  * hints that change no data and are accepted. */
-#define UNSUPPORTED_OPEN_FLAGS                                                                   \
+#define UNSUPPORTED_OPEN_FLAGS                                                                     \
 	(CTL_OPEN_SECONDARY | CTL_OPEN_STANDBY | CTL_OPEN_ADD_LOG | CTL_OPEN_ENCRYPTED)
 
 static int h_open(void *o, struct ctl_request *req, const struct ctl_open_args *a)
@@ -516,7 +517,8 @@ static int h_connect(void *o, struct ctl_request *req, const struct ctl_connect_
 		return -ENOMEDIUM;
 	}
 	if (v->connected) {
-		ctl_request_set_message(req, "minor %d already serves the ring of domain %u device %u",
+		ctl_request_set_message(req,
+					"minor %d already serves the ring of domain %u device %u",
 					a->minor, v->ring.domid, v->ring.devid);
 		return -EALREADY;
 	}

@@ -29,12 +29,11 @@ static json_t *polling_json(const struct td_dvbd *v)
 {
 	const struct poll_params *p = &v->poll;
 	struct td_poll_stats ps;
-	json_t *o = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I}", "policy",
-			      poll_policy_name(p->policy), "duration_us",
-			      (json_int_t)(p->fixed_ns / 1000), "idle_threshold",
-			      (json_int_t)p->idle_threshold, "max_window_us",
-			      (json_int_t)(p->max_ns / 1000), "grow", (json_int_t)p->grow, "shrink",
-			      (json_int_t)p->shrink);
+	json_t *o = json_pack(
+		"{s:s, s:I, s:I, s:I, s:I, s:I}", "policy", poll_policy_name(p->policy),
+		"duration_us", (json_int_t)(p->fixed_ns / 1000), "idle_threshold",
+		(json_int_t)p->idle_threshold, "max_window_us", (json_int_t)(p->max_ns / 1000),
+		"grow", (json_int_t)p->grow, "shrink", (json_int_t)p->shrink);
 
 	if (o && v->vbd && td_vbd_poll_stats(v->vbd, 0, &ps) == 0)
 		json_object_set_new(
@@ -50,8 +49,7 @@ static json_t *polling_json(const struct td_dvbd *v)
 				  "polled_completions", (json_int_t)ps.polled_completions,
 				  "polled_ns", (json_int_t)ps.polled_ns, "cpu_ns",
 				  (json_int_t)ps.cpu_ns, "notifications_received",
-				  (json_int_t)ps.notifications_received,
-				  "notifications_suppressed",
+				  (json_int_t)ps.notifications_received, "notifications_suppressed",
 				  (json_int_t)ps.notifications_suppressed, "guard_trips",
 				  "cpus_busy", (json_int_t)ps.guard_cpus_busy, "pressure",
 				  (json_int_t)ps.guard_pressure, "steal",
@@ -98,24 +96,22 @@ static json_t *ring_json(const struct td_dvbd *v, const struct td_ring_stats *s)
 
 	if (!r)
 		return NULL;
-	json_object_set_new(r, "requests",
-			    json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "total",
-				      (json_int_t)s->requests, "read", (json_int_t)s->reads,
-				      "write", (json_int_t)s->writes, "flush",
-				      (json_int_t)s->flushes, "barrier", (json_int_t)s->barriers,
-				      "discard", (json_int_t)s->discards, "indirect",
-				      (json_int_t)s->indirect, "responses",
-				      (json_int_t)s->responses));
+	json_object_set_new(
+		r, "requests",
+		json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "total",
+			  (json_int_t)s->requests, "read", (json_int_t)s->reads, "write",
+			  (json_int_t)s->writes, "flush", (json_int_t)s->flushes, "barrier",
+			  (json_int_t)s->barriers, "discard", (json_int_t)s->discards, "indirect",
+			  (json_int_t)s->indirect, "responses", (json_int_t)s->responses));
 	json_object_set_new(r, "bytes",
 			    json_pack("{s:I, s:I, s:I}", "read", (json_int_t)s->bytes_read,
 				      "written", (json_int_t)s->bytes_written, "discarded",
 				      (json_int_t)(s->sectors_discarded << TD_SECTOR_SHIFT)));
-	json_object_set_new(r, "errors",
-			    json_pack("{s:I, s:I, s:I, s:I, s:I}", "invalid",
-				      (json_int_t)s->invalid, "error", (json_int_t)s->errors,
-				      "eopnotsupp", (json_int_t)s->eopnotsupp, "io",
-				      (json_int_t)s->io_errors, "grant",
-				      (json_int_t)s->grant_errors));
+	json_object_set_new(
+		r, "errors",
+		json_pack("{s:I, s:I, s:I, s:I, s:I}", "invalid", (json_int_t)s->invalid, "error",
+			  (json_int_t)s->errors, "eopnotsupp", (json_int_t)s->eopnotsupp, "io",
+			  (json_int_t)s->io_errors, "grant", (json_int_t)s->grant_errors));
 	json_object_set_new(r, "persistent_grants",
 			    json_pack("{s:I, s:I, s:I}", "hits", (json_int_t)s->pgrant_hits,
 				      "misses", (json_int_t)s->pgrant_misses, "evictions",
@@ -131,9 +127,10 @@ static json_t *xenbus_json(const struct td_dvbd *v, const struct td_ring_stats *
 			 "td-xenio-default", "domid", (json_int_t)v->ring.domid, "devid",
 			 (json_int_t)v->ring.devid, "reqs_outstanding", (json_int_t)s->inflight,
 			 "reqs_free", (json_int_t)(s->idx.nr_ents - s->inflight), "reqs",
-			 pair(s->requests, s->responses), "kicks", pair(s->events, s->notifications),
-			 "errors", "msg", (json_int_t)s->invalid, "map", (json_int_t)s->grant_errors,
-			 "vbd", (json_int_t)0, "img", (json_int_t)s->io_errors);
+			 pair(s->requests, s->responses), "kicks",
+			 pair(s->events, s->notifications), "errors", "msg", (json_int_t)s->invalid,
+			 "map", (json_int_t)s->grant_errors, "vbd", (json_int_t)0, "img",
+			 (json_int_t)s->io_errors);
 }
 
 /* The NBD export: its socket and counters (ringtap's own). */
@@ -191,21 +188,21 @@ int td_stats_json(const struct td_dvbd *v, char **out)
 		if (colon && (size_t)(colon - info.image) < sizeof(type))
 			memcpy(type, info.image, (size_t)(colon - info.image));
 		/* one image: chains (VHD parents) will list theirs after the leaf */
-		json_array_append_new(
-			images, json_pack("{s:s, s:o, s:o, s:{s:i, s:s}}", "name", path, "hits",
-					  pair(t.rd_done, t.wr_done), "fail",
-					  pair(t.rd_failed, t.wr_failed), "driver", "type",
-					  vhd ? BLKTAP3_DISK_TYPE_VHD : BLKTAP3_DISK_TYPE_AIO,
-					  "name", type));
+		json_array_append_new(images,
+				      json_pack("{s:s, s:o, s:o, s:{s:i, s:s}}", "name", path,
+						"hits", pair(t.rd_done, t.wr_done), "fail",
+						pair(t.rd_failed, t.wr_failed), "driver", "type",
+						vhd ? BLKTAP3_DISK_TYPE_VHD : BLKTAP3_DISK_TYPE_AIO,
+						"name", type));
 	}
 	o = json_pack("{s:s, s:o, s:o, s:I, s:I, s:I, s:b, s:I, s:I, s:b, s:b, s:o}", "name",
 		      info.image, "secs", pair(t.rd_sectors, t.wr_sectors), "images", images,
 		      "nbd_mirror_failed", (json_int_t)0, "reqs_outstanding",
 		      (json_int_t)((ring ? s.inflight : 0) + nbd.inflight + nbd.queued),
-		      "FIXME_enospc_redirect_count",
-		      (json_int_t)0, "read_caching", false, "minor", (json_int_t)v->minor,
-		      "state", (json_int_t)td_dvbd_state(v), "paused", v->paused, "readonly", v->vbd && (info.info & VDISK_READONLY),
-		      "polling", polling_json(v));
+		      "FIXME_enospc_redirect_count", (json_int_t)0, "read_caching", false, "minor",
+		      (json_int_t)v->minor, "state", (json_int_t)td_dvbd_state(v), "paused",
+		      v->paused, "readonly", v->vbd && (info.info & VDISK_READONLY), "polling",
+		      polling_json(v));
 	if (!o)
 		return -ENOMEM;
 	if (v->nbd)

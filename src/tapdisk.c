@@ -12,17 +12,18 @@
 
 static void usage(FILE *out)
 {
-	fprintf(out, "Usage: tapdisk [OPTIONS]\n"
-		     "Serve Xen virtual block devices (VBDs) to guests' blkfronts, driven over the\n"
-		     "control socket <run dir>/ctl<pid> by tap-ctl and tapback. Without options it\n"
-		     "daemonizes as `tap-ctl spawn` expects and exits once its last VBD is\n"
-		     "detached.\n\n"
-		     "  -f, --foreground  do not daemonize; print the socket path, log to stderr\n"
-		     "  -d, --debug       log debug messages too\n"
-		     "  -h, --help        show this help and exit\n"
-		     "  -V, --version     show the version and exit\n"
-		     "Environment: TAPDISK_RUN_DIR (default /run/blktap-control), TAPDISK_SHM_DIR\n"
-		     "(default /dev/shm), TAPDISK_LOG_FILE (a daemon's log instead of syslog).\n");
+	fprintf(out,
+		"Usage: tapdisk [OPTIONS]\n"
+		"Serve Xen virtual block devices (VBDs) to guests' blkfronts, driven over the\n"
+		"control socket <run dir>/ctl<pid> by tap-ctl and tapback. Without options it\n"
+		"daemonizes as `tap-ctl spawn` expects and exits once its last VBD is\n"
+		"detached.\n\n"
+		"  -f, --foreground  do not daemonize; print the socket path, log to stderr\n"
+		"  -d, --debug       log debug messages too\n"
+		"  -h, --help        show this help and exit\n"
+		"  -V, --version     show the version and exit\n"
+		"Environment: TAPDISK_RUN_DIR (default /run/blktap-control), TAPDISK_SHM_DIR\n"
+		"(default /dev/shm), TAPDISK_LOG_FILE (a daemon's log instead of syslog).\n");
 }
 
 int main(int argc, char **argv)
