@@ -118,6 +118,16 @@ head -c 1M /dev/urandom >"$T/C"
 head -c 1M /dev/urandom >"$T/D"
 
 # ---- 2. a raw VDI: SM's activate, list, stats, pause and unpause as SM checks them -------------
+# an activate that fails (the VDI's file is missing): tap-ctl's exit code is the errno SM reports,
+# and SM's rollback (detach, SIGTERM, free) leaves no minor and no tapdisk
+: >"$XAPI_LOG"
+expect_rc 2 "activate of a missing VHD fails with ENOENT" xapi launch vhd "$T/sr/missing.vhd"
+expect_match "$(cat "$T/err")" "status=2, errmsg=tap-ctl open: .*No such file or directory" "SM's failure text"
+bad_pid=$(sed -n 's/.*tap-ctl attach -p \([0-9]*\) .*/\1/p' "$XAPI_LOG")
+expect_eq "$(sed 's/ -[pm] [0-9]*//g; s|^.*/tap-ctl ||' "$XAPI_LOG" | cut -d' ' -f1 | tr '\n' ' ')" \
+	"list allocate list spawn attach open detach free " "SM's rollback: detach and free"
+[ -n "$bad_pid" ] && gone "$bad_pid" || fail "the tapdisk of the failed activate is still running"
+expect_eq "$(ls -A "$TAPDISK_RUN_DIR/tapdisk")" "" "the failed activate's minor is freed"
 vdi2=7e8f9a0b-1c2d-4e3f-8a4b-5c6d7e8f9a0b
 raw=$T/sr/$vdi2.raw
 truncate -s 16M "$raw"
