@@ -603,6 +603,10 @@ static int h_info(void *o, struct ctl_request *req, const struct ctl_minor_args 
 	out->sector_size = info.sector_size;
 	out->physical_sector_size = info.physical_sector_size;
 	out->info = info.info;
+	if (info.discard) {
+		out->discard_granularity = info.discard_granularity;
+		out->discard_alignment = info.discard_alignment;
+	}
 	return 0;
 }
 

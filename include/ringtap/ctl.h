@@ -230,6 +230,8 @@ struct ctl_disk_info {
 	uint32_t sector_size;
 	uint32_t physical_sector_size;
 	uint32_t info; /* VDISK_* bits (cdrom, removable, readonly) */
+	uint32_t discard_granularity; /* bytes; 0: the image cannot discard */
+	uint32_t discard_alignment;
 };
 
 struct ctl_list_entry {

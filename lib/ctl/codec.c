@@ -657,7 +657,9 @@ static int encode_result(json_t *o, const struct ctl_reply *r)
 		if (put(o, "sectors", json_integer((json_int_t)di->sectors)) ||
 		    put(o, "sector_size", json_integer(di->sector_size)) ||
 		    put(o, "physical_sector_size", json_integer(di->physical_sector_size)) ||
-		    put(o, "info", json_integer(di->info)))
+		    put(o, "info", json_integer(di->info)) ||
+		    put(o, "discard_granularity", json_integer(di->discard_granularity)) ||
+		    put(o, "discard_alignment", json_integer(di->discard_alignment)))
 			return -ENOMEM;
 		return di->sectors > (uint64_t)LLONG_MAX ? -EINVAL : 0;
 	case CTL_MSG_STATS:
@@ -746,7 +748,10 @@ static int decode_result(json_t *o, unsigned int type, union ctl_result *res)
 		    get_u32(o, "sector_size", UINT32_MAX, &di->sector_size) ||
 		    optional(get_u32(o, "physical_sector_size", UINT32_MAX,
 				     &di->physical_sector_size)) ||
-		    get_u32(o, "info", UINT32_MAX, &di->info))
+		    get_u32(o, "info", UINT32_MAX, &di->info) ||
+		    optional(get_u32(o, "discard_granularity", UINT32_MAX,
+				     &di->discard_granularity)) ||
+		    optional(get_u32(o, "discard_alignment", UINT32_MAX, &di->discard_alignment)))
 			return -EINVAL;
 		di->sectors = (uint64_t)sectors;
 		return 0;

@@ -314,6 +314,7 @@ static int h_info(void *o, struct ctl_request *req, const struct ctl_minor_args 
 	out->sector_size = 512;
 	out->physical_sector_size = 512;
 	out->info = (v->open.flags & CTL_OPEN_RDONLY) ? 4 /* VDISK_READONLY */ : 0;
+	out->discard_granularity = (v->open.flags & CTL_OPEN_RDONLY) ? 0 : 4096;
 	return 0;
 }
 

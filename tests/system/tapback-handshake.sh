@@ -47,6 +47,7 @@ expect_eq "$(xenstore-read "$be/sectors")" $((64 * 2048)) "sectors from the tapd
 expect_eq "$(xenstore-read "$be/sector-size")" 512 "sector-size"
 expect_eq "$(xenstore-read "$be/feature-flush-cache")" 1 "feature-flush-cache"
 expect_eq "$(xenstore-read "$be/feature-discard")" 1 "feature-discard"
+expect_eq "$(xenstore-read "$be/discard-granularity")" 4096 "discard-granularity from the tapdisk"
 expect_eq "$(xenstore-read "$be/info")" 0 "info for a writable disk"
 r=$(ring_json)
 expect_match "$r" '"order": 2' "ring order passed to tapdisk"

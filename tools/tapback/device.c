@@ -241,11 +241,17 @@ static bool write_connected(struct vbd *v, xs_transaction_t t, const void *arg)
 
 	if (node_is(xs, v->backend, "mode", "r"))
 		vinfo |= VDISK_READONLY;
+	/* discard only where the image can, and never on a read-only disk */
+	bool discard = info->discard_granularity && !(vinfo & VDISK_READONLY);
+
+	if (discard && !(xs_printf_node(xs, t, v->backend, "discard-granularity", "%u",
+					info->discard_granularity) &&
+			 xs_printf_node(xs, t, v->backend, "discard-alignment", "%u",
+					info->discard_alignment)))
+		return false;
 	return xs_printf_node(xs, t, v->backend, "feature-flush-cache", "1") &&
 	       xs_printf_node(xs, t, v->backend, "feature-barrier", "1") &&
-	       xs_printf_node(xs, t, v->backend, "feature-discard", "1") &&
-	       xs_printf_node(xs, t, v->backend, "discard-granularity", "%u", 4096u) &&
-	       xs_printf_node(xs, t, v->backend, "discard-alignment", "0") &&
+	       xs_printf_node(xs, t, v->backend, "feature-discard", "%d", discard) &&
 	       xs_printf_node(xs, t, v->backend, "sectors", "%llu",
 			      (unsigned long long)info->sectors) &&
 	       xs_printf_node(xs, t, v->backend, "sector-size", "%u", info->sector_size) &&

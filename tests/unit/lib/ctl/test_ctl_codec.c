@@ -431,7 +431,7 @@ static void replies_round_trip(void **state)
 
 	memset(r, 0, sizeof(*r));
 	r->type = CTL_MSG_INFO;
-	r->r.info = (struct ctl_disk_info){ 1ull << 40, 512, 4096, 4 };
+	r->r.info = (struct ctl_disk_info){ 1ull << 40, 512, 4096, 4, 4096, 512 };
 	assert_int_equal(ctl_reply_encode(r, &buf, &len), 0);
 	assert_int_equal(ctl_header_decode(buf, CTL_MAX_REPLY, &h), 0);
 	assert_int_equal(ctl_reply_decode(&h, CTL_MSG_INFO, buf + CTL_HEADER_SIZE, back), 0);

@@ -125,7 +125,7 @@ static int h_info(void *o, struct ctl_request *req, const struct ctl_minor_args 
 		f->pending = req;
 		return CTL_DEFERRED;
 	}
-	*out = (struct ctl_disk_info){ 2048, 512, 4096, 0 };
+	*out = (struct ctl_disk_info){ 2048, 512, 4096, 0, 4096, 0 };
 	return 0;
 }
 
