@@ -121,7 +121,8 @@ static bool enter(struct td_ring *r, uint64_t now)
 	if (p->guard_ok) {
 		allowed = poll_guard_check(&p->guard, now) == POLL_GUARD_OK ||
 			  p->ctl.params.no_guard;
-		idle = p->guard.last.idle_pct;
+		if (!p->ctl.params.no_guard) /* no_guard ignores every load check, idle% too */
+			idle = p->guard.last.idle_pct;
 	}
 	if (allowed && !poll_budget_acquire(&p->budget, now)) {
 		allowed = false;

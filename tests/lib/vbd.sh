@@ -94,7 +94,7 @@ _vbd_backend() {
 	while kill -0 "$pid" 2>/dev/null; do
 		st=$(xenstore-read "$fe/state" 2>/dev/null || echo 6)
 		if [ "$st" = 5 ] || [ "$st" = 6 ]; then
-			kill -TERM "$pid" 2>/dev/null
+			kill -TERM "$pid" 2>/dev/null || true # it may be gone already (set -e)
 			break
 		fi
 		sleep 0.3 # a fork per look: keep it off benchmarks' CPUs

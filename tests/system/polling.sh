@@ -34,7 +34,8 @@ gaps() {
 		cat "$T/gaps.$dev" "$T/gaps.$dev.err" >&2
 		fail "poll-gaps on VBD $dev ($serve) failed"
 	}
-	vbd_detach "$dom" "$dev" || fail "td-serve $dev exit $?"
+	vbd_detach "$dom" "$dev" ||
+		fail "td-serve $dev exit $?: $(tail -n 5 "$(vbd_dir "$dom" "$dev")"/{stderr,handshake.log,closer.log} 2>&1)"
 }
 gap_stat() { sed -n "s/^$2=//p" "$T/gaps.$1"; }
 
@@ -98,7 +99,8 @@ idle_check() { # DEVID "TD-SERVE OPTIONS" WHAT
 	sleep 1
 	c1=$(cpu_ticks "$pid")
 	wait "$guest" || fail "$what: the guest failed: $(cat "$T/gaps.$dev")"
-	vbd_detach "$dom" "$dev" || fail "td-serve $dev exit $?"
+	vbd_detach "$dom" "$dev" ||
+		fail "td-serve $dev exit $?: $(tail -n 5 "$(vbd_dir "$dom" "$dev")"/{stderr,handshake.log,closer.log} 2>&1)"
 	local entered
 	entered=$(vbd_stat "$dom" "$dev" poll_entered)
 	[ "$entered" -gt 0 ] || fail "$what: never polled during the I/O"
