@@ -471,6 +471,7 @@ static void run_ready(struct nbd_server *srv)
 int nbd_server_dispatch(struct nbd_server *srv)
 {
 	struct epoll_event events[EVENTS_PER_DISPATCH];
+	bool accepting = false;
 	uint64_t val;
 	int n, i;
 
@@ -483,7 +484,7 @@ int nbd_server_dispatch(struct nbd_server *srv)
 
 		switch (events[i].data.u64) {
 		case TOKEN_LISTEN:
-			accept_clients(srv);
+			accepting = true; /* after the hang-ups of this batch have freed their slots */
 			continue;
 		case TOKEN_TIMER:
 			expire_clients(srv);
@@ -509,6 +510,8 @@ int nbd_server_dispatch(struct nbd_server *srv)
 		if (!c->dead && (events[i].events & (EPOLLHUP | EPOLLERR)))
 			nbd_conn_drop(c, NULL);
 	}
+	if (accepting)
+		accept_clients(srv);
 	run_ready(srv);
 	reap_zombies(srv);
 	rearm_timer(srv);
