@@ -483,8 +483,8 @@ int nbd_server_dispatch(struct nbd_server *srv)
 		struct nbd_conn *c;
 
 		switch (events[i].data.u64) {
-		case TOKEN_LISTEN:
-			accepting = true; /* after the hang-ups of this batch have freed their slots */
+		case TOKEN_LISTEN: /* after the hang-ups of this batch have freed their slots */
+			accepting = true;
 			continue;
 		case TOKEN_TIMER:
 			expire_clients(srv);
