@@ -325,8 +325,8 @@ feed "$T/w3" "$T/C"
 drain "$T/r3" "$T/got3"
 cat "$T/A" "$T/B" "$T/C" >"$T/ABC"
 same "$T/got3" "$T/ABC" "guest reads its three writes across the chain"
-expect_eq "$(stats_get "$pid" "$minor" "s['images'][0]['name'], s['images'][0]['driver']")" \
-	"$leaf2 {'type': 4, 'name': 'vhd'}" "stats: the leaf first, blktap3's VHD driver type"
+expect_eq "$(stats_get "$pid" "$minor" "s['images'][0]['name'], s['images'][0]['driver']['type'], s['images'][0]['driver']['name']")" \
+	"$leaf2 4 vhd" "stats: the leaf first, blktap3's VHD driver type"
 
 # ---- 6. coalesce under a live leaf: pause, coalesce the leaf's parent, re-parent, unpause ----
 xapi pause "$pid" "$minor"
