@@ -443,6 +443,27 @@ int td_vhd_stats(const struct td_image *img, struct td_vhd_stats *st)
 	return 0;
 }
 
+/* For `tap-ctl stats`: images[].driver_stats of each file of the chain. */
+static int vhd_counters(const struct td_image *img, struct td_counter *out, int max)
+{
+	const struct vhd_layer *l = img->priv;
+	const struct td_counter c[] = {
+		{ "blocks_allocated", l->stats.blocks_allocated },
+		{ "parent_reads", l->stats.parent_reads },
+		{ "bitmap_hits", l->stats.bitmap_hits },
+		{ "bitmap_misses", l->stats.bitmap_misses },
+		{ "bitmap_writes", l->stats.bitmap_writes },
+		{ "bat_writes", l->stats.bat_writes },
+		{ "syncs", l->stats.syncs },
+		{ "batmap_reads", l->stats.batmap_reads },
+	};
+	int n = 0;
+
+	for (; n < max && n < (int)(sizeof(c) / sizeof(c[0])); n++)
+		out[n] = c[n];
+	return n;
+}
+
 /* ---- open and close ------------------------------------------------------------------------- */
 
 static void layer_free(struct vhd_layer *l)
@@ -654,4 +675,5 @@ const struct td_driver_ops td_driver_vhd = {
 	.kick = vhd_kick,
 	.info = vhd_info,
 	.poll = vhd_poll,
+	.counters = vhd_counters,
 };

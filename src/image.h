@@ -40,6 +40,12 @@ struct td_image_info {
 
 struct td_image;
 
+/* One of a driver's own counters, for `tap-ctl stats` (images[].driver_stats). */
+struct td_counter {
+	const char *name;
+	uint64_t value;
+};
+
 struct td_driver_ops {
 	const char *name; /* the type printed everywhere */
 	const char *const *aliases; /* NULL-terminated, may be NULL */
@@ -54,6 +60,8 @@ struct td_driver_ops {
 	 * system call. Returns how many completed, or -EOPNOTSUPP when this image cannot be polled
 	 * (its completions then only arrive through the loop). */
 	int (*poll)(struct td_image *img);
+	/* Optional: this image's own counters (at most max of them); returns how many. */
+	int (*counters)(const struct td_image *img, struct td_counter *out, int max);
 };
 
 struct td_image {
@@ -90,6 +98,11 @@ static inline void td_image_kick(struct td_image *img)
 static inline int td_image_poll(struct td_image *img)
 {
 	return img->ops->poll ? img->ops->poll(img) : -EOPNOTSUPP;
+}
+
+static inline int td_image_counters(const struct td_image *img, struct td_counter *out, int max)
+{
+	return img->ops && img->ops->counters ? img->ops->counters(img, out, max) : 0;
 }
 
 /* Parses a size with an optional binary suffix (K, M, G, T; "512", "64M", "1G"). 0 or -EINVAL. */

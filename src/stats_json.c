@@ -9,6 +9,8 @@
 
 #include "src/blkif_req.h"
 #include "src/daemon.h"
+#include "src/image.h"
+#include "src/ring.h" /* td_vbd_image: the image stack */
 
 /* blktap3's disk type numbers (DISK_TYPE_AIO, DISK_TYPE_VHD), which the stats carry. */
 #define BLKTAP3_DISK_TYPE_AIO 0
@@ -148,6 +150,50 @@ static json_t *nbd_json(const struct td_nbd_export *e, const struct td_nbd_stats
 				   (json_int_t)n->write_errors, (json_int_t)n->other_errors));
 }
 
+/* blktap3's image object for "type:path": name (the path), hits and fail [reads, writes],
+ * driver {type (blktap3's number), name}. */
+static json_t *image_json(const char *type_path, json_t *hits, json_t *fail)
+{
+	const char *colon = strchr(type_path, ':');
+	const char *path = colon ? colon + 1 : type_path;
+	char type[16] = "";
+
+	if (colon && (size_t)(colon - type_path) < sizeof(type))
+		memcpy(type, type_path, (size_t)(colon - type_path));
+	return json_pack("{s:s, s:o, s:o, s:{s:i, s:s}}", "name", path, "hits", hits, "fail", fail,
+			 "driver", "type",
+			 !strcmp(type, "vhd") ? BLKTAP3_DISK_TYPE_VHD : BLKTAP3_DISK_TYPE_AIO, "name",
+			 type);
+}
+
+/* One image of the stack: the leaf counts every request; a parent counts the reads its child
+ * forwarded to it (*below: the child's `parent_reads` counter). The driver's own counters go in
+ * driver_stats (next to blktap3's keys, which XAPI reads as they are). */
+static json_t *chain_image_json(const struct td_image *img, bool leaf, const struct td_retired *t,
+				uint64_t *below)
+{
+	struct td_counter c[16];
+	int n = td_image_counters(img, c, 16);
+	json_t *o, *st = json_object();
+
+	if (leaf)
+		o = image_json(img->name, pair(t->rd_done, t->wr_done),
+			       pair(t->rd_failed, t->wr_failed));
+	else
+		o = image_json(img->name, pair(*below, 0), pair(0, 0));
+	*below = 0;
+	for (int i = 0; i < n; i++) {
+		json_object_set_new(st, c[i].name, json_integer((json_int_t)c[i].value));
+		if (!strcmp(c[i].name, "parent_reads"))
+			*below = c[i].value;
+	}
+	if (o && n > 0)
+		json_object_set_new(o, "driver_stats", st);
+	else
+		json_decref(st);
+	return o;
+}
+
 int td_stats_json(const struct td_dvbd *v, char **out)
 {
 	struct td_ring_stats s;
@@ -156,7 +202,6 @@ int td_stats_json(const struct td_dvbd *v, char **out)
 	struct td_nbd_stats nbd = { 0 };
 	bool ring = v->vbd && v->connected && td_vbd_stats(v->vbd, 0, &s) == 0;
 	json_t *o, *images = json_array();
-	const char *path = "";
 
 	memset(&info, 0, sizeof(info));
 	if (v->vbd)
@@ -179,21 +224,16 @@ int td_stats_json(const struct td_dvbd *v, char **out)
 		t.wr_done += nbd.writes + nbd.write_errors;
 		t.wr_failed += nbd.write_errors;
 	}
-	if (v->vbd) {
-		bool vhd = !strncmp(info.image, "vhd:", 4);
-		const char *colon = strchr(info.image, ':');
-		char type[16] = "";
+	if (v->vbd && td_vbd_image(v->vbd)) {
+		/* the image stack, leaf first: a VHD chain lists every file, a raw root too */
+		uint64_t below = 0;
 
-		path = colon ? colon + 1 : info.image;
-		if (colon && (size_t)(colon - info.image) < sizeof(type))
-			memcpy(type, info.image, (size_t)(colon - info.image));
-		/* one image: chains (VHD parents) will list theirs after the leaf */
-		json_array_append_new(images,
-				      json_pack("{s:s, s:o, s:o, s:{s:i, s:s}}", "name", path,
-						"hits", pair(t.rd_done, t.wr_done), "fail",
-						pair(t.rd_failed, t.wr_failed), "driver", "type",
-						vhd ? BLKTAP3_DISK_TYPE_VHD : BLKTAP3_DISK_TYPE_AIO,
-						"name", type));
+		for (const struct td_image *img = td_vbd_image(v->vbd); img; img = img->parent)
+			json_array_append_new(images, chain_image_json(img, img == td_vbd_image(v->vbd),
+								       &t, &below));
+	} else if (v->vbd) { /* paused: the image is closed; what it was */
+		json_array_append_new(images, image_json(info.image, pair(t.rd_done, t.wr_done),
+							 pair(t.rd_failed, t.wr_failed)));
 	}
 	o = json_pack("{s:s, s:o, s:o, s:I, s:I, s:I, s:b, s:I, s:I, s:b, s:b, s:o}", "name",
 		      info.image, "secs", pair(t.rd_sectors, t.wr_sectors), "images", images,
