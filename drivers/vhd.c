@@ -554,7 +554,8 @@ static int layer_init(struct td_image *img, struct vhd_file *vf, bool writable, 
 	}
 	l->notify->layer = l;
 	if (vhd_is_dynamic(&l->f)) {
-		size_t bat = sizeof(uint32_t) * (l->f.header.max_bat_entries ? l->f.header.max_bat_entries : 1);
+		size_t bat = sizeof(uint32_t) *
+			     (l->f.header.max_bat_entries ? l->f.header.max_bat_entries : 1);
 		size_t zero = l->f.bitmap_bytes > VHD_ALIGN ? l->f.bitmap_bytes : VHD_ALIGN;
 		size_t meta = vhd_round_up(vhd_sectors_to_bytes(l->f.batmap.size), VHD_ALIGN) +
 			      2 * VHD_ALIGN;
@@ -573,11 +574,13 @@ static int layer_init(struct td_image *img, struct vhd_file *vf, bool writable, 
 		/* After a crash the trailing footer may be missing (it was read from the copy at
 		 * offset 0) and an allocation may have left the file longer than its blocks: put
 		 * the footer back where it belongs before anything is allocated after it. */
-		if (writable && (l->f.footer_from_copy ||
-				 (!l->f.is_block && l->f.file_size != l->f.end_of_data + VHD_FOOTER_SIZE))) {
+		if (writable &&
+		    (l->f.footer_from_copy ||
+		     (!l->f.is_block && l->f.file_size != l->f.end_of_data + VHD_FOOTER_SIZE))) {
 			rt_info("vhd: %s: %s; rewriting the footer", l->f.path,
-				l->f.footer_from_copy ? "trailing footer missing (used the copy at offset 0)" :
-							"file longer than its blocks");
+				l->f.footer_from_copy ?
+					"trailing footer missing (used the copy at offset 0)" :
+					"file longer than its blocks");
 			err = vhd_write_footers(&l->f);
 			if (!err && fsync(l->f.fd) < 0)
 				err = -errno;
@@ -646,7 +649,8 @@ static int vhd_open_img(struct td_image *img, const char *path, unsigned int fla
 		snprintf(name, sizeof(name), "aio:%s", c.raw_path);
 		err = p ? td_image_open(p, img->loop, name, TD_OPEN_RDONLY) : -ENOMEM;
 		if (err) {
-			rt_err("vhd: cannot open the raw parent %s: %s", c.raw_path, strerror(-err));
+			rt_err("vhd: cannot open the raw parent %s: %s", c.raw_path,
+			       strerror(-err));
 			free(p);
 		} else {
 			cur->parent = p;

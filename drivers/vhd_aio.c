@@ -236,8 +236,7 @@ void vaio_write(struct vaio *a, struct vreq *r, uint64_t off, vreq_fn fn)
 	prep(a, r, fn, iov_len(r));
 }
 
-void vaio_write_buf(struct vaio *a, struct vreq *r, void *buf, size_t len, uint64_t off,
-		    vreq_fn fn)
+void vaio_write_buf(struct vaio *a, struct vreq *r, void *buf, size_t len, uint64_t off, vreq_fn fn)
 {
 	r->iov[0].iov_base = buf;
 	r->iov[0].iov_len = len;

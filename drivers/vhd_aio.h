@@ -53,7 +53,8 @@ struct vaio {
 	unsigned int inflight;
 	bool no_aio_fsync; /* the kernel refused IOCB_CMD_FDSYNC: fdatasync in the loop */
 	struct vreq *head, *tail; /* queued for the next io_submit */
-	struct vreq *fail_head, *fail_tail; /* completed without the kernel, reported from the loop */
+	struct vreq *fail_head,
+		*fail_tail; /* completed without the kernel, reported from the loop */
 	struct td_loop *loop;
 	struct td_loop_file efile;
 	void (*after_reap)(void *arg); /* runs after a batch of completions (to submit more) */

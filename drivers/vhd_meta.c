@@ -590,8 +590,8 @@ static void flush_synced(struct vreq *f, int res)
 	if (f->block & FLUSH_BATMAP) {
 		struct vhd_batmap_header b = vf->batmap;
 
-		b.checksum = vhd_batmap_checksum(map, vhd_batmap_checksum_bytes(vf->footer.curr_size),
-						 b.version);
+		b.checksum = vhd_batmap_checksum(
+			map, vhd_batmap_checksum_bytes(vf->footer.curr_size), b.version);
 		memset(hdr, 0, VHD_SECTOR_SIZE);
 		vhd_batmap_header_encode(&b, hdr);
 		l->f.batmap.checksum = b.checksum;

@@ -162,8 +162,8 @@ static json_t *image_json(const char *type_path, json_t *hits, json_t *fail)
 		memcpy(type, type_path, (size_t)(colon - type_path));
 	return json_pack("{s:s, s:o, s:o, s:{s:i, s:s}}", "name", path, "hits", hits, "fail", fail,
 			 "driver", "type",
-			 !strcmp(type, "vhd") ? BLKTAP3_DISK_TYPE_VHD : BLKTAP3_DISK_TYPE_AIO, "name",
-			 type);
+			 !strcmp(type, "vhd") ? BLKTAP3_DISK_TYPE_VHD : BLKTAP3_DISK_TYPE_AIO,
+			 "name", type);
 }
 
 /* One image of the stack: the leaf counts every request; a parent counts the reads its child
@@ -229,8 +229,9 @@ int td_stats_json(const struct td_dvbd *v, char **out)
 		uint64_t below = 0;
 
 		for (const struct td_image *img = td_vbd_image(v->vbd); img; img = img->parent)
-			json_array_append_new(images, chain_image_json(img, img == td_vbd_image(v->vbd),
-								       &t, &below));
+			json_array_append_new(
+				images,
+				chain_image_json(img, img == td_vbd_image(v->vbd), &t, &below));
 	} else if (v->vbd) { /* paused: the image is closed; what it was */
 		json_array_append_new(images, image_json(info.image, pair(t.rd_done, t.wr_done),
 							 pair(t.rd_failed, t.wr_failed)));
