@@ -57,3 +57,18 @@ guest_kill_midway() {
 	kill "$gpid" 2>/dev/null || true
 	wait "$gpid" 2>/dev/null || true
 }
+
+#   served_ok DOMID DEVID
+#       stops td-serve (if the guest's close has not already) and fails unless it exited 0;
+#       waits for the exit code itself (the closer of bf_attach may be reading it too).
+served_ok() {
+	local d rc="" i
+	d=$(vbd_dir "$1" "$2")
+	vbd_detach "$1" "$2" >/dev/null 2>&1 || true
+	for ((i = 0; i < 300; i++)); do
+		rc=$(cat "$d/rc" 2>/dev/null || true)
+		[ -n "$rc" ] && break
+		sleep 0.1
+	done
+	[ "$rc" = 0 ] || fail "td-serve exit '${rc:-none}': $(tail -3 "$d/stderr")"
+}

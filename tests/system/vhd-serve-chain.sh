@@ -7,6 +7,7 @@
 . "$SRC/tests/lib/simxen.sh"
 . "$SRC/tests/lib/vbd.sh"
 . "$SRC/tests/lib/blkfront.sh"
+. "$SRC/tests/lib/vhdserve.sh"
 
 V=$BIN/vhd-util
 IO=$TBIN/vhd-io
@@ -29,7 +30,7 @@ guest() {
 	bf_guest "$dom" "$TBIN/blkfront-io" --device "$(bf_fe "$dom" "$dev")" --order 2 "$@" \
 		>"$T/g.out" 2>"$T/g.err" ||
 		fail "guest $*: $(tail -3 "$T/g.err") / $(tail -3 "$(vbd_dir "$dom" "$dev")/stderr")"
-	vbd_detach "$dom" "$dev" || fail "td-serve exit $?: $(tail -3 "$(vbd_dir "$dom" "$dev")/stderr")"
+	served_ok "$dom" "$dev"
 }
 
 # gwrite IMG OFF LEN: fresh random data written by the guest at OFF, and into the model

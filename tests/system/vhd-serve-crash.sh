@@ -25,7 +25,7 @@ read_all() {
 	bf_guest "$dom" "$TBIN/blkfront-io" --device "$(bf_fe "$dom" "$dev")" --order 2 \
 		read 0 "${SIZE}M" "$2" >/dev/null 2>"$T/r.err" ||
 		fail "cannot read $1 after the crash: $(tail -3 "$T/r.err") / $(tail -3 "$(vbd_dir "$dom" "$dev")/stderr")"
-	vbd_detach "$dom" "$dev" || fail "td-serve exit $?: $(cat $(vbd_dir "$dom" "$dev")/{rc,stderr,handshake.log,closer.log})"
+	served_ok "$dom" "$dev"
 }
 
 head -c 65536 /dev/urandom >cut.chunk
@@ -87,7 +87,7 @@ dev=$((dev + 1))
 bf_attach "$dom" "$dev" "vhd:$T/p.vhd"
 bf_guest "$dom" "$TBIN/blkfront-io" --device "$(bf_fe "$dom" "$dev")" --order 2 \
 	write 0 "${SIZE}M" model >/dev/null 2>&1 || fail "cannot fill the parent"
-vbd_detach "$dom" "$dev" || fail "td-serve exit $?: $(cat $(vbd_dir "$dom" "$dev")/{rc,stderr,handshake.log,closer.log})"
+served_ok "$dom" "$dev"
 "$V" snapshot -n c.vhd -p p.vhd || fail "vhd-util snapshot"
 psum=$(md5sum <p.vhd)
 crash_rounds c.vhd differencing

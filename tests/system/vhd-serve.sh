@@ -52,7 +52,7 @@ bfio 1 "${cmds[@]}" flush read 0 64M "$T/all"
 expect_eq "$(grep '^sectors=' "$(vbd_dir "$dom" 1)/ready")" "sectors=131072" "64 MiB disk"
 cmp -s "$T/all" "$T/model" || fail "the disk read through the ring differs from the model"
 echo "ok: reads through the ring match every write; unwritten areas read zeros"
-vbd_detach "$dom" 1 || fail "td-serve exit $?: $(tail -3 "$(vbd_dir "$dom" 1)/stderr")"
+served_ok "$dom" "1"
 expect_rc 0 "vhd-util check after close" "$V" check -n "$T/dyn.vhd"
 qemu_raw "$T/dyn.vhd" "$T/dyn.raw"
 cmp -s "$T/dyn.raw" "$T/model" || fail "qemu-img reads the VHD differently from the model"
@@ -70,13 +70,13 @@ expect_rc 0 "fio randwrite 4k-64k QD16 verify=crc32c on the VHD" \
 python3 -c "import json,sys; j=json.load(open('$T/fio.json'))['jobs'][0]; sys.exit(j['error'] or j['read']['io_bytes'] == 0)" ||
 	fail "fio reports an error or verified nothing"
 echo "ok: fio verified every block it wrote"
-vbd_detach "$dom" 2 || fail "td-serve exit $?"
+served_ok "$dom" "2"
 expect_eq "$(vbd_stat "$dom" 2 io_errors)" 0 "no I/O error"
 expect_rc 0 "vhd-util check after fio" "$V" check -n "$T/dyn.vhd"
 # what the guest wrote is what qemu reads: compare the image through both readers
 bf_attach "$dom" 3 "vhd:$T/dyn.vhd" --readonly
 bfio 3 read 0 64M "$T/all3"
-vbd_detach "$dom" 3 || true
+served_ok "$dom" 3
 qemu_raw "$T/dyn.vhd" "$T/dyn2.raw"
 cmp -s "$T/all3" "$T/dyn2.raw" || fail "ring and qemu-img disagree after fio"
 cmp -s <(head -c $((8 * MiB)) "$T/all3") <(head -c $((8 * MiB)) "$T/model") ||
@@ -94,7 +94,7 @@ for sub in dynamic fixed; do
 	bfio 10$i read 0 24M "$T/q.r" write $((5 * MiB)) 8192 "$T/qw" flush
 	expect_eq "$(grep '^sectors=' "$(vbd_dir "$dom" 10$i)/ready")" "sectors=$((24 * 2048))" \
 		"qemu $sub VHD: 24 MiB"
-	vbd_detach "$dom" 10$i || fail "td-serve exit $?"
+	served_ok "$dom" "10$i"
 	: >"$T/q.model" && truncate -s 24M "$T/q.model"
 	head -c 65536 /dev/zero | tr '\0' '\134' >"$T/p1"
 	head -c 4096 /dev/zero | tr '\0' '\243' >"$T/p2"
