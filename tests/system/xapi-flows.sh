@@ -325,8 +325,8 @@ feed "$T/w3" "$T/C"
 drain "$T/r3" "$T/got3"
 cat "$T/A" "$T/B" "$T/C" >"$T/ABC"
 same "$T/got3" "$T/ABC" "guest reads its three writes across the chain"
-expect_eq "$(stats_get "$pid" "$minor" "s['images'][0]['name'], s['images'][0]['driver']['type'], s['images'][0]['driver']['name']")" \
-	"$leaf2 4 vhd" "stats: the leaf first, blktap3's VHD driver type"
+expect_eq "$(stats_get "$pid" "$minor" "[(i['name'], i['driver']['type'], i['driver']['name']) for i in s['images']]")" \
+	"[('$leaf2', 4, 'vhd'), ('$leaf1', 4, 'vhd'), ('$base', 4, 'vhd')]" "stats: the chain, leaf first, blktap3's VHD driver type"
 
 # ---- 6. coalesce under a live leaf: pause, coalesce the leaf's parent, re-parent, unpause ----
 xapi pause "$pid" "$minor"
@@ -341,7 +341,7 @@ drain "$T/r4" "$T/got4"
 cat "$T/ABC" "$T/D" >"$T/ABCD"
 same "$T/got4" "$T/ABCD" "guest reads everything after the coalesce"
 vhd_bytes "$leaf2" 3M 1M >"$T/x"; same "$T/x" "$T/D" "new writes land in the leaf"
-expect_eq "$(stats_get "$pid" "$minor" "s['name'], s['images'][0]['name']")" "vhd:$leaf2 $leaf2" "stats name the leaf"
+expect_eq "$(stats_get "$pid" "$minor" "s['name'], [i['name'] for i in s['images']]")" "vhd:$leaf2 ['$leaf2', '$base']" "stats: the re-parented chain"
 iostat_wait "$dom" "$devid" "$pid" write_sectors $((4 * 2048))
 
 # and SM's leaf coalesce proper (cleanup.py _doCoalesceLeaf): pause, coalesce the leaf into its
@@ -360,6 +360,7 @@ drain "$T/r5" "$T/got5"
 cat "$T/ABCD" "$T/E" >"$T/ABCDE"
 same "$T/got5" "$T/ABCDE" "guest reads everything after the leaf coalesce"
 vhd_bytes "$leaf2" 0 5M >"$T/x"; same "$T/x" "$T/ABCDE" "the single VHD holds the whole disk"
+expect_eq "$(stats_get "$pid" "$minor" "[i['name'] for i in s['images']]")" "['$leaf2']" "stats: one image"
 iostat_wait "$dom" "$devid" "$pid" write_sectors $((5 * 2048))
 iostat_wait "$dom" "$devid" "$pid" read_sectors $((14 * 2048)) # 1 + 1 + 3 + 4 + 5 MiB read
 
