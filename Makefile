@@ -35,6 +35,7 @@ endif
 
 PREFIX ?= $(if $(prefix),$(prefix),/usr/local)
 SBINDIR ?= $(PREFIX)/sbin
+BINDIR ?= $(PREFIX)/bin
 LIBDIR ?= $(PREFIX)/lib/ringtap
 MANDIR ?= $(PREFIX)/share/man
 UNITDIR ?= /lib/systemd/system
@@ -62,6 +63,9 @@ $(BUILD)/bin/$(1): $(call objs,$(2)) $(call libfiles,$(3))
 	@mkdir -p $$(@D)
 	$$(CC) $$(LDFLAGS_BASE) $$(LDFLAGS) -o $$@ $$^ $(4) $$(LDLIBS)
 endef
+
+# Programs that users and storage managers call from bin (vhd-util: /usr/bin/vhd-util) add
+# themselves with: BIN_PROGRAMS += $(BUILD)/bin/NAME
 
 # $(call noinst_program,NAME,SOURCES,STATIC-LIBS,LDLIBS): like program, in $(BUILD)/bin, but not
 # installed (simxen and other tools for tests, the demo and benchmarks)
@@ -107,8 +111,10 @@ endef
 comma := ,
 PROGRAMS :=
 NOINST_PROGRAMS :=
+BIN_PROGRAMS :=
 TEST_PROGRAMS :=
 NOINST_PROGRAMS :=
+BIN_PROGRAMS :=
 STATIC_LIBS :=
 SHARED_LIBS :=
 UNIT_TESTS :=
@@ -142,8 +148,9 @@ demo: all
 
 SERVICES = $(wildcard systemd/*.service)
 install: all
-	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(UNITDIR)
-	install -m 0755 $(filter-out $(NOINST_PROGRAMS),$(PROGRAMS)) $(DESTDIR)$(SBINDIR)/
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(UNITDIR)
+	install -m 0755 $(filter-out $(NOINST_PROGRAMS) $(BIN_PROGRAMS),$(PROGRAMS)) $(DESTDIR)$(SBINDIR)/
+	$(if $(BIN_PROGRAMS),install -m 0755 $(BIN_PROGRAMS) $(DESTDIR)$(BINDIR)/)
 	$(if $(MAN_PAGES),install -m 0644 $(MAN_PAGES) $(DESTDIR)$(MANDIR)/man8/)
 	$(foreach u,$(SERVICES),sed 's|@SBINDIR@|$(SBINDIR)|g' $(u) > $(DESTDIR)$(UNITDIR)/$(notdir $(u));)
 

@@ -48,8 +48,8 @@ unsigned int vbd_decide(const struct vbd_view *v)
 	case XenbusStateClosed:
 		act |= (v->ring_connected ? VBD_ACT_DISCONNECT : 0) |
 		       set_state(v->be_state, XenbusStateClosed, VBD_ACT_CLOSED);
-		if (!v->online)
-			act |= VBD_ACT_REMOVE;
+		/* offline too (classic unplug): xenopsd waits for our Closed, then removes both
+		 * trees itself; the backend directory's removal then makes tapback forget it */
 		break;
 	case XS_STATE_MISSING:
 	case XenbusStateUnknown:

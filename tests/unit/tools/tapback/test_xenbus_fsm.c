@@ -83,7 +83,7 @@ static void reconnect_after_closed(void **state)
 	assert_int_equal(vbd_decide(&v), VBD_ACT_INIT_WAIT);
 }
 
-static void classic_unplug_removes_when_offline(void **state)
+static void classic_unplug_leaves_the_trees_to_the_toolstack(void **state)
 {
 	/* xenopsd: online=0, backend state=5; the frontend closes */
 	struct vbd_view v = view(XenbusStateConnected, XenbusStateClosing);
@@ -92,7 +92,7 @@ static void classic_unplug_removes_when_offline(void **state)
 	v.ring_connected = true;
 	assert_int_equal(vbd_decide(&v), 0);
 	v.fe_state = XenbusStateClosed;
-	assert_int_equal(vbd_decide(&v), VBD_ACT_DISCONNECT | VBD_ACT_CLOSED | VBD_ACT_REMOVE);
+	assert_int_equal(vbd_decide(&v), VBD_ACT_DISCONNECT | VBD_ACT_CLOSED);
 }
 
 static void hard_unplug_removed_frontend(void **state)
@@ -135,7 +135,7 @@ int main(void)
 		cmocka_unit_test(ring_lost_while_connected_is_reconnected),
 		cmocka_unit_test(closing_and_closed_follow_the_frontend),
 		cmocka_unit_test(reconnect_after_closed),
-		cmocka_unit_test(classic_unplug_removes_when_offline),
+		cmocka_unit_test(classic_unplug_leaves_the_trees_to_the_toolstack),
 		cmocka_unit_test(hard_unplug_removed_frontend),
 		cmocka_unit_test(dead_domain_is_torn_down),
 		cmocka_unit_test(garbage_states_do_nothing_harmful),
