@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "drivers/aio_ring.h"
 #include "ringtap/log.h"
 #include "src/image.h"
 
@@ -22,24 +23,6 @@ _Static_assert(sizeof(struct iocb) <= sizeof(((struct td_io *)0)->drv), "iocb fi
 #define AIO_DEPTH 1024
 #define AIO_BATCH 128
 
-/* The completion ring io_setup maps at the io_context_t address (fs/aio.c's struct aio_ring).
- * The kernel writes an event, then publishes tail; the consumer reads events up to tail and
- * publishes head, which the kernel reads back to know how many slots it may reuse. Only one
- * consumer at a time: this driver never mixes it with io_getevents on the same context. */
-struct aio_uring {
-	unsigned int id;
-	unsigned int nr; /* events in the ring */
-	unsigned int head; /* consumer: next event to read */
-	unsigned int tail; /* producer (kernel): next event to write */
-	unsigned int magic;
-	unsigned int compat_features;
-	unsigned int incompat_features;
-	unsigned int header_length; /* sizeof(struct aio_uring) */
-	struct io_event io_events[];
-};
-#define AIO_RING_MAGIC 0xa10a10a1u
-#define AIO_RING_INCOMPAT_FEATURES 0u
-
 struct aio_img {
 	int fd;
 	int efd;
@@ -47,8 +30,7 @@ struct aio_img {
 	bool blockdev;
 	bool no_aio_fsync; /* the kernel refused IOCB_CMD_FDSYNC: fdatasync in the loop */
 	io_context_t ctx;
-	struct aio_uring *uring; /* NULL: the layout is not one we know; use io_getevents */
-	unsigned int uring_nr;
+	struct aio_ring_reader events; /* completions, from user space where the ring allows */
 	unsigned int inflight;
 	struct td_io *head, *tail; /* queued for the next io_submit */
 	struct td_io *done_head, *done_tail; /* completed synchronously, reported from the loop */
@@ -115,50 +97,6 @@ static int discard_range(struct aio_img *a, uint64_t off, uint64_t len)
 
 static void aio_kick(struct td_image *img);
 
-/* The completion ring, when the kernel says its layout is the one above. */
-static struct aio_uring *user_ring(io_context_t ctx)
-{
-	struct aio_uring *u = (struct aio_uring *)ctx;
-
-	if (!u || u->magic != AIO_RING_MAGIC || u->incompat_features != AIO_RING_INCOMPAT_FEATURES ||
-	    u->header_length != sizeof(*u) || u->nr == 0)
-		return NULL;
-	return u;
-}
-
-/* Up to `max` completed events without a system call (or with io_getevents where the ring's
- * layout is unknown). */
-static int get_events(struct aio_img *a, struct io_event *ev, int max)
-{
-	struct aio_uring *u = a->uring;
-	unsigned int head, tail;
-	int n = 0;
-
-	if (u) {
-		head = u->head;
-		tail = __atomic_load_n(&u->tail, __ATOMIC_ACQUIRE); /* events before it are written */
-		if (head < a->uring_nr && tail < a->uring_nr) {
-			while (head != tail && n < max) {
-				ev[n++] = u->io_events[head];
-				if (++head == a->uring_nr)
-					head = 0;
-			}
-			if (n) /* the slots are read: the kernel may reuse them */
-				__atomic_store_n(&u->head, head, __ATOMIC_RELEASE);
-			return n;
-		}
-		/* Indexes out of range: not the ring we know. Leave it to the kernel from now on. */
-		rt_warn("aio: completion ring indexes out of range; using io_getevents");
-		a->uring = NULL;
-	}
-	{
-		struct timespec zero = { 0, 0 };
-
-		n = io_getevents(a->ctx, 0, max, ev, &zero);
-	}
-	return n < 0 ? 0 : n;
-}
-
 /* Completes what has finished; returns how many I/Os completed. */
 static int reap(struct aio_img *a)
 {
@@ -167,7 +105,7 @@ static int reap(struct aio_img *a)
 	int n, i, total = 0;
 
 	do {
-		n = get_events(a, ev, 64);
+		n = aio_ring_get_events(&a->events, ev, 64);
 		for (i = 0; i < n; i++) {
 			long res = (long)ev[i].res;
 			int err = 0;
@@ -265,10 +203,7 @@ static int aio_open(struct td_image *img, const char *path, unsigned int flags)
 	rc = io_setup(AIO_DEPTH, &a->ctx);
 	if (rc < 0)
 		goto fail;
-	a->uring = user_ring(a->ctx);
-	if (a->uring)
-		a->uring_nr = a->uring->nr;
-	else
+	if (!aio_ring_reader_init(&a->events, a->ctx, "aio"))
 		rt_warn("aio: unknown completion ring layout; completions through io_getevents");
 	img->priv = a;
 	rc = td_loop_file_add(img->loop, &a->efile, a->efd, EPOLLIN | EPOLLET, on_eventfd, img);
@@ -385,7 +320,7 @@ static int aio_poll(struct td_image *img)
 	struct aio_img *a = img->priv;
 	int n;
 
-	if (!a->uring)
+	if (!aio_ring_reader_user(&a->events))
 		return -EOPNOTSUPP;
 	if (!a->inflight && !a->done_head)
 		return 0;

@@ -13,21 +13,6 @@
 #define VAIO_DEPTH 512
 #define VAIO_BATCH 128
 
-/* fs/aio.c's struct aio_ring at the io_context_t address: the kernel writes events and
- * publishes tail, the consumer publishes head (see drivers/aio.c). */
-struct vaio_uring {
-	unsigned int id;
-	unsigned int nr;
-	unsigned int head;
-	unsigned int tail;
-	unsigned int magic;
-	unsigned int compat_features;
-	unsigned int incompat_features;
-	unsigned int header_length;
-	struct io_event io_events[];
-};
-#define VAIO_RING_MAGIC 0xa10a10a1u
-
 struct vreq *vreq_new(int iovcnt)
 {
 	struct vreq *r = calloc(1, sizeof(*r) + (size_t)iovcnt * sizeof(struct iovec));
@@ -79,43 +64,6 @@ void vaio_complete_later(struct vaio *a, struct vreq *r, int res)
 	wake(a);
 }
 
-static struct vaio_uring *user_ring(io_context_t ctx)
-{
-	struct vaio_uring *u = (struct vaio_uring *)ctx;
-
-	if (!u || u->magic != VAIO_RING_MAGIC || u->incompat_features != 0 ||
-	    u->header_length != sizeof(*u) || u->nr == 0)
-		return NULL;
-	return u;
-}
-
-static int get_events(struct vaio *a, struct io_event *ev, int max)
-{
-	struct vaio_uring *u = a->uring;
-	struct timespec zero = { 0, 0 };
-	unsigned int head, tail;
-	int n = 0;
-
-	if (u) {
-		head = u->head;
-		tail = __atomic_load_n(&u->tail, __ATOMIC_ACQUIRE);
-		if (head < a->uring_nr && tail < a->uring_nr) {
-			while (head != tail && n < max) {
-				ev[n++] = u->io_events[head];
-				if (++head == a->uring_nr)
-					head = 0;
-			}
-			if (n)
-				__atomic_store_n(&u->head, head, __ATOMIC_RELEASE);
-			return n;
-		}
-		rt_warn("vhd: completion ring indexes out of range; using io_getevents");
-		a->uring = NULL;
-	}
-	n = io_getevents(a->ctx, 0, max, ev, &zero);
-	return n < 0 ? 0 : n;
-}
-
 static int reap(struct vaio *a)
 {
 	struct io_event ev[64];
@@ -123,7 +71,7 @@ static int reap(struct vaio *a)
 	int n, total = 0;
 
 	do {
-		n = get_events(a, ev, 64);
+		n = aio_ring_get_events(&a->events, ev, 64);
 		for (int i = 0; i < n; i++) {
 			long res = (long)ev[i].res;
 
@@ -175,9 +123,7 @@ int vaio_init(struct vaio *a, struct td_loop *loop, int fd, void (*after_reap)(v
 		close(a->efd);
 		return rc;
 	}
-	a->uring = user_ring(a->ctx);
-	if (a->uring)
-		a->uring_nr = a->uring->nr;
+	aio_ring_reader_init(&a->events, a->ctx, "vhd");
 	rc = td_loop_file_add(loop, &a->efile, a->efd, EPOLLIN, on_eventfd, a);
 	if (rc < 0) {
 		io_destroy(a->ctx);
@@ -293,7 +239,7 @@ int vaio_poll(struct vaio *a)
 {
 	int n;
 
-	if (!a->uring)
+	if (!aio_ring_reader_user(&a->events))
 		return -EOPNOTSUPP;
 	if (!a->inflight && !a->fail_head)
 		return 0;

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include "drivers/aio_ring.h"
 #include "src/loop.h"
 
 struct vaio;
@@ -42,14 +43,11 @@ struct vreq {
 struct vreq *vreq_new(int iovcnt);
 void vreq_free(struct vreq *r);
 
-struct vaio_uring;
-
 struct vaio {
 	int fd;
 	int efd;
 	io_context_t ctx;
-	struct vaio_uring *uring; /* NULL: an unknown layout; io_getevents */
-	unsigned int uring_nr;
+	struct aio_ring_reader events; /* completions, from user space where the ring allows */
 	unsigned int inflight;
 	bool no_aio_fsync; /* the kernel refused IOCB_CMD_FDSYNC: fdatasync in the loop */
 	struct vreq *head, *tail; /* queued for the next io_submit */
