@@ -162,21 +162,31 @@ make_image() {
 fe_path() { echo "/local/domain/$DOMID/device/vbd/$1"; }
 be_path() { echo "/local/domain/0/backend/vbd3/$DOMID/$1"; }
 
-# toolstack_nodes DEVID NAME PARAMS: xenopsd's nodes, in the order Linux's blkfront needs: both
-# directories, their permissions, then the frontend's state, then the backend's.
+# toolstack_nodes DEVID NAME PARAMS: xenopsd's nodes. xenopsd writes them, their permissions and
+# both states in one transaction; the xenstore-* tools have no transaction across commands, so
+# the permissions come first, on the parent directories (a node dom0 creates inherits its
+# parent's): the frontend's owned by the domU with dom0 reading, the backend's owned by dom0 with
+# the domU reading. Then one xenstore-write (one transaction) creates both trees with both states
+# (frontend 1, backend 1): Linux's blkfront probes a device once its state reads Initialising and
+# needs the backend readable then; tapback drops a backend whose frontend has no state.
 toolstack_nodes() {
-	local dev=$1 fe be
+	local dev=$1 fe be fe_dir be_dir
 	fe=$(fe_path "$dev")
 	be=$(be_path "$dev")
+	fe_dir=${fe%/*}
+	be_dir=${be%/*}
+	if ! xenstore-exists "$fe_dir" 2>/dev/null; then
+		xenstore-write "$fe_dir" "" && xenstore-chmod "$fe_dir" "n$DOMID" r0 || return 1
+	fi
+	if ! xenstore-exists "$be_dir" 2>/dev/null; then
+		xenstore-write "$be_dir" "" && xenstore-chmod "$be_dir" n0 "r$DOMID" || return 1
+	fi
 	xenstore-write "$fe/backend" "$be" "$fe/backend-id" 0 "$fe/virtual-device" "$dev" \
-		"$fe/device-type" disk &&
-		xenstore-write "$be/frontend" "$fe" "$be/frontend-id" "$DOMID" "$be/online" 1 \
-			"$be/removable" 0 "$be/dev" "$2" "$be/type" phy "$be/mode" w \
-			"$be/params" "$3" "$be/device-type" disk &&
-		xenstore-chmod -r "$fe" "n$DOMID" r0 &&
-		xenstore-chmod -r "$be" n0 "r$DOMID" &&
-		xenstore-write "$fe/state" 1 &&
-		xenstore-write "$be/state" 1
+		"$fe/device-type" disk \
+		"$be/frontend" "$fe" "$be/frontend-id" "$DOMID" "$be/online" 1 \
+		"$be/removable" 0 "$be/dev" "$2" "$be/type" phy "$be/mode" w \
+		"$be/params" "$3" "$be/device-type" disk \
+		"$fe/state" 1 "$be/state" 1
 }
 
 # wait_node PATH VALUE SECONDS
@@ -193,6 +203,7 @@ TD_PID="" TD_MINOR=""
 # attach DEVID TYPE IMAGE POLLING: the backend side, then the domU sees the disk
 attach() {
 	local dev=$1 type=$2 img=$3 polling=$4 line
+	TD_PID="" TD_MINOR=""
 	if [ "$XEN_TEST_BACKEND" = td-serve ]; then
 		toolstack_nodes "$dev" "xvd" "$type:$img" || return 1
 		[ "$type" = raw ] && type=aio
@@ -201,6 +212,7 @@ attach() {
 		return 0
 	fi
 	# tapback flow: tap-ctl create, the toolstack's nodes, then the hotplug step
+	[ "$type" = raw ] && type=aio
 	tap-ctl create -a "$type:$img" >"$T/create.out" 2>"$T/create.err" ||
 		{ bad "tap-ctl create -a $type:$img: $(cat "$T/create.err")"; return 1; }
 	line=$(tap-ctl list | grep -F "args=$type:$img" | head -1)
@@ -233,9 +245,9 @@ detach() {
 	local dev=$1 fe be rc=0 i st
 	fe=$(fe_path "$dev")
 	be=$(be_path "$dev")
-	xenstore-write "$be/online" 0 "$be/state" 5
+	xenstore-exists "$fe" 2>/dev/null && xenstore-write "$be/online" 0 "$be/state" 5
 	domu_alive || log "$2: the domU is gone; detaching anyway"
-	if domu_alive && ! wait_node "$fe/state" 6 60; then
+	if domu_alive && xenstore-exists "$fe" 2>/dev/null && ! wait_node "$fe/state" 6 60; then
 		bad "$2: frontend did not close (state $(xenstore-read "$fe/state" 2>&1))"
 		rc=1
 	fi
@@ -243,7 +255,7 @@ detach() {
 		vbd_detach "$DOMID" "$dev" || { bad "$2: td-serve exit code $(cat "$(vbd_dir "$DOMID" "$dev")/rc" 2>/dev/null)"; rc=1; }
 		sed 's/^/xt: td-serve: /' "$(vbd_dir "$DOMID" "$dev")/stdout"
 		grep -v '^$' "$(vbd_dir "$DOMID" "$dev")/stderr" | tail -5 | sed 's/^/xt: td-serve stderr: /'
-	else
+	elif [ -n "$TD_PID" ]; then
 		# tapback disconnects the ring and says Closed (or removes the offline backend)
 		for ((i = 0; i < 300; i++)); do
 			st=$(xenstore-read "$be/state" 2>/dev/null) || break
@@ -324,6 +336,16 @@ run() {
 		[ "$XEN_TEST_BACKEND" = tapback ] && tail -20 "$T/tapback.log" "$T/tapdisk.log"
 		detach "$dev" "$name"
 		return
+	fi
+	# connected on both sides; tapback found the tapdisk from physical-device-path
+	v=$(xenstore-read "$(be_path "$dev")/state" 2>&1)
+	vv=$(xenstore-read "$(fe_path "$dev")/state" 2>&1)
+	[ "$v/$vv" = 4/4 ] && ok "$name: backend and frontend Connected" ||
+		bad "$name: states backend $v, frontend $vv while the guest did I/O"
+	if [ "$XEN_TEST_BACKEND" = tapback ]; then
+		v=$(xenstore-read "$(be_path "$dev")/kthread-pid" 2>&1)
+		[ "$v" = "$TD_PID" ] && ok "$name: tapback wrote kthread-pid $v" ||
+			bad "$name: kthread-pid '$v', the tapdisk is $TD_PID"
 	fi
 	snapshot_stats "$dev"
 	detach "$dev" "$name" || true
