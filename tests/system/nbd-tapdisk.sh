@@ -5,28 +5,16 @@
 # image bytes; NBD requests held by a pause and served by the image of the unpause; garbage on
 # the socket not disturbing the ring; the socket removed at close, nothing left at exit.
 . "$(dirname "$0")/../lib/common.sh"
+. "$SRC/tests/lib/tapdisk.sh"
 . "$SRC/tests/lib/simxen.sh"
 
-TAPCTL=$BIN/tap-ctl
 for f in "$TAPCTL" "$BIN/tapdisk" "$BIN/tapback" "$TBIN/blkfront-io"; do
 	[ -e "$f" ] || fail "$f is not built"
 done
 for tool in qemu-img qemu-io nbdinfo nbdcopy python3; do
 	command -v "$tool" >/dev/null || fail "$tool missing (tools/install-deps installs it)"
 done
-export TAPDISK_RUN_DIR=$T/run TAPDISK_SHM_DIR=$T/shm TAPDISK_BIN=$BIN/tapdisk
-export TAPDISK_LOG_FILE=$T/tapdisk.log RINGTAP_POLL_BUDGET=$T/poll-budget
-mkdir -p "$T/shm"
-# daemons have no stderr: sanitizer reports (SANITIZE=1) go to files, checked at the end
-export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}log_path=$T/asan UBSAN_OPTIONS=${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}log_path=$T/asan
-kill_ours() {
-	local s
-	for s in "$TAPDISK_RUN_DIR"/ctl*; do
-		[ -S "$s" ] && kill -9 "${s##*/ctl}" 2>/dev/null
-	done
-	true
-}
-at_exit kill_ours
+tapdisk_env
 
 simxen_start
 dom=$(simxen_domain_create guest1)

@@ -3,26 +3,10 @@
 # connections are each dropped while the daemon keeps serving tap-ctl; a non-root client is
 # refused by SO_PEERCRED (and by the socket's 0600 mode by default).
 . "$(dirname "$0")/../lib/common.sh"
+. "$SRC/tests/lib/tapdisk.sh"
 
-TAPCTL=$BIN/tap-ctl
 [ -x "$TAPCTL" ] || fail "tap-ctl not built"
-export TAPDISK_RUN_DIR=$T/run TAPDISK_BIN=$TBIN/ctl-fake-tapdisk
-# daemons have no stderr: sanitizer reports (SANITIZE=1) go to files, checked at the end
-export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}log_path=$T/asan UBSAN_OPTIONS=${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}log_path=$T/asan
-check_sanitizers() {
-	if compgen -G "$T/asan.*" >/dev/null; then
-		cat "$T"/asan.* >&2
-		fail "sanitizer reports"
-	fi
-}
-kill_ours() {
-	local s
-	for s in "$TAPDISK_RUN_DIR"/ctl*; do
-		[ -S "$s" ] && kill "${s##*/ctl}" 2>/dev/null
-	done
-	return 0
-}
-at_exit kill_ours
+tapdisk_env "$TBIN/ctl-fake-tapdisk"
 
 img=$T/disk.img
 truncate -s 16M "$img"

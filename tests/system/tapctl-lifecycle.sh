@@ -3,28 +3,11 @@
 # attach/open/pause/unpause/close/detach, stats as JSON, poll, create/destroy with rollback, and
 # the daemon exiting after its last VBD is detached.
 . "$(dirname "$0")/../lib/common.sh"
+. "$SRC/tests/lib/tapdisk.sh"
 
-TAPCTL=$BIN/tap-ctl
 [ -x "$TAPCTL" ] || fail "tap-ctl not built"
 [ -x "$TBIN/ctl-fake-tapdisk" ] || fail "ctl-fake-tapdisk not built"
-export TAPDISK_RUN_DIR=$T/run TAPDISK_BIN=$TBIN/ctl-fake-tapdisk
-# daemons have no stderr: sanitizer reports (SANITIZE=1) go to files, checked at the end
-export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}log_path=$T/asan UBSAN_OPTIONS=${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}log_path=$T/asan
-check_sanitizers() {
-	if compgen -G "$T/asan.*" >/dev/null; then
-		cat "$T"/asan.* >&2
-		fail "sanitizer reports"
-	fi
-}
-# every tapdisk this test started has its socket in our private run directory
-kill_ours() {
-	local s
-	for s in "$TAPDISK_RUN_DIR"/ctl*; do
-		[ -S "$s" ] && kill "${s##*/ctl}" 2>/dev/null
-	done
-	return 0
-}
-at_exit kill_ours
+tapdisk_env "$TBIN/ctl-fake-tapdisk"
 
 # gone PID: waits up to 10 s for the process to exit
 gone() {

@@ -3,25 +3,14 @@
 # unpause onto a missing image leaving the VBD paused, read-only, polling settings, a forced
 # close under I/O, and SIGTERM of a foreground tapdisk under I/O (drains, removes its files).
 . "$(dirname "$0")/../lib/common.sh"
+. "$SRC/tests/lib/tapdisk.sh"
 . "$SRC/tests/lib/simxen.sh"
 
-TAPCTL=$BIN/tap-ctl
 ENGINE=$RINGTAP_BUILD/lib/blkfront.so
 for f in "$TAPCTL" "$BIN/tapdisk" "$BIN/tapback" "$ENGINE"; do
 	[ -e "$f" ] || fail "$f is not built"
 done
-export TAPDISK_RUN_DIR=$T/run TAPDISK_SHM_DIR=$T/shm TAPDISK_BIN=$BIN/tapdisk
-export TAPDISK_LOG_FILE=$T/tapdisk.log RINGTAP_POLL_BUDGET=$T/poll-budget
-export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}log_path=$T/asan UBSAN_OPTIONS=${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}log_path=$T/asan
-mkdir -p "$T/shm"
-kill_ours() {
-	local s
-	for s in "$TAPDISK_RUN_DIR"/ctl*; do
-		[ -S "$s" ] && kill -9 "${s##*/ctl}" 2>/dev/null
-	done
-	true
-}
-at_exit kill_ours
+tapdisk_env
 head -c 16M /dev/zero >"$T/a.img"
 head -c 8M /dev/zero >"$T/b.img"
 state() { "$TAPCTL" list -p "$1" | sed -n 's/.*state=\([0-9a-fx]*\).*/\1/p'; }

@@ -7,28 +7,15 @@
 # under I/O; domain destroy, then close/detach/free: the tapdisk exits, nothing left behind;
 # one VBD under valgrind through the whole flow.
 . "$(dirname "$0")/../lib/common.sh"
+. "$SRC/tests/lib/tapdisk.sh"
 . "$SRC/tests/lib/simxen.sh"
 
-TAPCTL=$BIN/tap-ctl
 ENGINE=$RINGTAP_BUILD/lib/blkfront.so
 for f in "$TAPCTL" "$BIN/tapdisk" "$BIN/tapback" "$TBIN/blkfront-io" "$ENGINE"; do
 	[ -e "$f" ] || fail "$f is not built"
 done
 command -v fio >/dev/null || fail "fio is not installed (tools/install-deps)"
-export TAPDISK_RUN_DIR=$T/run TAPDISK_SHM_DIR=$T/shm TAPDISK_BIN=$BIN/tapdisk
-export TAPDISK_LOG_FILE=$T/tapdisk.log RINGTAP_POLL_BUDGET=$T/poll-budget
-mkdir -p "$T/shm"
-# daemons have no stderr: sanitizer reports (SANITIZE=1) go to files, checked at the end
-export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}log_path=$T/asan UBSAN_OPTIONS=${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}log_path=$T/asan
-# every tapdisk this test starts has its socket in our private run directory
-kill_ours() {
-	local s
-	for s in "$TAPDISK_RUN_DIR"/ctl*; do
-		[ -S "$s" ] && kill -9 "${s##*/ctl}" 2>/dev/null
-	done
-	true
-}
-at_exit kill_ours
+tapdisk_env
 
 simxen_start
 dom=$(simxen_domain_create guest1)

@@ -3,27 +3,16 @@
 # name, blktap3 driver type 4 "vhd", the driver's counters), pause (the chain is closed and
 # checks clean) and unpause, `open -a vhd:` on an attached minor, a damaged VHD refused.
 . "$(dirname "$0")/../lib/common.sh"
+. "$SRC/tests/lib/tapdisk.sh"
 . "$SRC/tests/lib/simxen.sh"
 
-TAPCTL=$BIN/tap-ctl
 V=$BIN/vhd-util
 ENGINE=$RINGTAP_BUILD/lib/blkfront.so
 for f in "$TAPCTL" "$BIN/tapdisk" "$BIN/tapback" "$ENGINE"; do
 	[ -e "$f" ] || fail "$f is not built"
 done
 command -v fio >/dev/null || fail "fio missing (tools/install-deps)"
-export TAPDISK_RUN_DIR=$T/run TAPDISK_SHM_DIR=$T/shm TAPDISK_BIN=$BIN/tapdisk
-export TAPDISK_LOG_FILE=$T/tapdisk.log RINGTAP_POLL_BUDGET=$T/poll-budget
-export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}log_path=$T/asan UBSAN_OPTIONS=${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}log_path=$T/asan
-mkdir -p "$T/shm"
-kill_ours() {
-	local s
-	for s in "$TAPDISK_RUN_DIR"/ctl*; do
-		[ -S "$s" ] && kill -9 "${s##*/ctl}" 2>/dev/null
-	done
-	true
-}
-at_exit kill_ours
+tapdisk_env
 cd "$T"
 stats() { "$TAPCTL" stats -p "$pid" -m "$minor" | python3 -c "import json,sys; j=json.load(sys.stdin); print($1)"; }
 

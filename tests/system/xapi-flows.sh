@@ -6,30 +6,18 @@
 # The guest is one blkfront-io process kept connected through the whole flow: its write data
 # and read results go through FIFOs, so the test decides when each of its I/Os happens.
 . "$(dirname "$0")/../lib/common.sh"
+. "$SRC/tests/lib/tapdisk.sh"
 . "$(dirname "$0")/../lib/simxen.sh"
 
 for b in tap-ctl tapdisk tapback vhd-util; do [ -x "$BIN/$b" ] || fail "$b not built"; done
 [ -x "$TBIN/blkfront-io" ] || fail "blkfront-io not built"
 [ -x "$TBIN/vhd-io" ] || fail "vhd-io not built"
-export TAPDISK_RUN_DIR=$T/run TAPDISK_SHM_DIR=$T/shm TAPDISK_BIN=$BIN/tapdisk
-export TAPDISK_LOG_FILE=$T/tapdisk.log
+tapdisk_env
 export XAPI_TAP_CTL=$BIN/tap-ctl XAPI_VHD_UTIL=$BIN/vhd-util XAPI_LOG=$T/xapi.log
-# daemons have no stderr: sanitizer reports (SANITIZE=1) go to files, checked at the end
-export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}log_path=$T/asan
-export UBSAN_OPTIONS=${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}log_path=$T/asan
-mkdir -p "$TAPDISK_SHM_DIR" "$T/sr"
+mkdir -p "$T/sr"
 xapi() { python3 "$SRC/tests/lib/xapi.py" "$@"; }
 sr=8e0a1d3c-0c6f-4a8e-9d52-6c1f3b5e7a01
 
-# every tapdisk this test started has its socket in our private run directory
-kill_ours() {
-	local s
-	for s in "$TAPDISK_RUN_DIR"/ctl*; do
-		[ -S "$s" ] && kill "${s##*/ctl}" 2>/dev/null
-	done
-	return 0
-}
-at_exit kill_ours
 # on failure, what the daemons said (their logs are in $T, removed at exit)
 passed=0
 dump_logs() {

@@ -1,0 +1,37 @@
+# Helpers for system tests that run tapdisk daemons (the real one or ctl-fake-tapdisk) through
+# tap-ctl. Source after common.sh.
+#   tapdisk_env [BINARY]   a private run directory, /dev/shm stats root, daemon log
+#                          ($T/tapdisk.log) and polling budget in $T, for the tapdisks tap-ctl
+#                          spawns (BINARY, default the real tapdisk); the daemons' sanitizer
+#                          reports go to $T/asan.*; every tapdisk whose control socket is in the
+#                          run directory is killed at exit
+#   check_sanitizers       fails the test if a daemon wrote a sanitizer report
+TAPCTL=$BIN/tap-ctl
+
+tapdisk_env() {
+	export TAPDISK_BIN=${1:-$BIN/tapdisk}
+	[ -x "$TAPCTL" ] || fail "tap-ctl is not built"
+	[ -x "$TAPDISK_BIN" ] || fail "$TAPDISK_BIN is not built"
+	export TAPDISK_RUN_DIR=$T/run TAPDISK_SHM_DIR=$T/shm TAPDISK_LOG_FILE=$T/tapdisk.log
+	export RINGTAP_POLL_BUDGET=$T/poll-budget
+	mkdir -p "$TAPDISK_SHM_DIR"
+	# daemons have no stderr: sanitizer reports (SANITIZE=1) go to files
+	export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}log_path=$T/asan
+	export UBSAN_OPTIONS=${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}log_path=$T/asan
+	at_exit _tapdisk_kill_ours
+}
+
+_tapdisk_kill_ours() {
+	local s
+	for s in "$TAPDISK_RUN_DIR"/ctl*; do
+		[ -S "$s" ] && kill -9 "${s##*/ctl}" 2>/dev/null
+	done
+	return 0
+}
+
+check_sanitizers() {
+	if compgen -G "$T/asan.*" >/dev/null; then
+		cat "$T"/asan.* >&2
+		fail "sanitizer reports"
+	fi
+}
