@@ -442,7 +442,9 @@ run() {
 		# after any polling window: hits are mostly polled completions, not requests)
 		for k in requests events notifications poll_entered poll_hits poll_misses poll_guarded \
 			poll_requests poll_completions poll_notifications_suppressed poll_cpu_us; do
-			v=$(stat_of $k) && notes+=", ${k#poll_} $v"
+			label=${k#poll_}
+			case $k in poll_requests | poll_completions) label=polled_$label ;; esac
+			v=$(stat_of $k) && notes+=", $label $v"
 		done
 		sum "PERF $name: $perf$notes"
 	fi
