@@ -92,6 +92,20 @@ xs_wait "$be/state" 5
 kill -0 "$tb" || fail "tapback died on a hostile frontend"
 echo "ok: malformed ring closes the device"
 
+# a toolstack writing node by node: the backend appears before the frontend's state exists;
+# tapback offers its features and waits instead of taking the device for a removed one
+be2=/local/domain/0/backend/vbd3/$dom/51728
+fe2=/local/domain/$dom/device/vbd/51728
+xenstore-write "$be2/frontend" "$fe2" "$be2/frontend-id" "$dom" "$be2/online" 1 "$be2/state" 1
+xs_wait "$be2/state" 2
+sleep 0.5
+expect_eq "$(xenstore-read "$be2/state")" 2 "a backend whose frontend is not written yet stays"
+xenstore-write "$fe2/state" 1
+sleep 0.5 # tapback sees it exist
+xenstore-rm "$fe2/state"
+xs_wait_gone "$be2"
+echo "ok: the frontend's state removed after it existed: the backend is removed"
+
 # the guest dies: the ring is let go and the backend directory removed
 guest xenstore-write "$fe/ring-page-order" 0 "$fe/state" 1
 simxen_domain_destroy "$dom"

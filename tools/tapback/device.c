@@ -177,6 +177,8 @@ static void gather(struct vbd *v, struct vbd_view *view)
 
 	watch_frontend(v);
 	view->fe_state = v->fe_watched ? read_state(xs, v->frontend) : XS_STATE_MISSING;
+	v->fe_seen |= view->fe_state != XS_STATE_MISSING;
+	view->fe_seen = v->fe_seen;
 	view->be_state = read_state(xs, v->backend);
 	view->online = node_is(xs, v->backend, "online", "1");
 	view->hotplug_connected = node_is(xs, v->backend, "hotplug-status", "connected");

@@ -24,6 +24,7 @@ struct vbd {
 	char frontend[256]; /* from the backend's `frontend` node, validated */
 	char fe_token[64];  /* watch token for <frontend>/state */
 	bool fe_watched;
+	bool fe_seen; /* its state node has existed: its removal means the frontend is gone */
 	pid_t tapdisk_pid; /* from physical-device-path, 0 = unknown */
 	int minor;
 	bool ring_connected;

@@ -52,6 +52,12 @@ unsigned int vbd_decide(const struct vbd_view *v)
 		 * trees itself; the backend directory's removal then makes tapback forget it */
 		break;
 	case XS_STATE_MISSING:
+		if (!v->fe_seen) {
+			/* not written yet (a toolstack writing node by node): wait for it */
+			act |= be_fresh ? VBD_ACT_INIT_WAIT : 0;
+			break;
+		}
+		/* fall through */
 	case XenbusStateUnknown:
 		/* the frontend is gone (hard unplug, or its tree was removed) */
 		act |= (v->ring_connected ? VBD_ACT_DISCONNECT : 0) |

@@ -10,6 +10,7 @@
 
 struct vbd_view {
 	int fe_state;		/* frontend's state, XenbusState or XS_STATE_MISSING */
+	bool fe_seen;		/* the frontend's state has existed since we know the device */
 	int be_state;		/* backend's state, XenbusState or XS_STATE_MISSING */
 	bool online;		/* backend `online` = 1 */
 	bool hotplug_connected; /* backend `hotplug-status` = connected */

@@ -10,7 +10,7 @@
 
 static struct vbd_view view(int fe, int be)
 {
-	return (struct vbd_view){ .fe_state = fe, .be_state = be, .online = true,
+	return (struct vbd_view){ .fe_state = fe, .fe_seen = true, .be_state = be, .online = true,
 				  .hotplug_connected = true, .tapdisk_found = true,
 				  .domain_alive = true };
 }
@@ -104,6 +104,16 @@ static void hard_unplug_removed_frontend(void **state)
 	assert_int_equal(vbd_decide(&v), VBD_ACT_DISCONNECT | VBD_ACT_CLOSED | VBD_ACT_REMOVE);
 }
 
+static void frontend_not_written_yet_is_waited_for(void **state)
+{
+	struct vbd_view v = view(XS_STATE_MISSING, XenbusStateInitialising);
+
+	v.fe_seen = false;
+	assert_int_equal(vbd_decide(&v), VBD_ACT_INIT_WAIT);
+	v.be_state = XenbusStateInitWait;
+	assert_int_equal(vbd_decide(&v), 0);
+}
+
 static void dead_domain_is_torn_down(void **state)
 {
 	struct vbd_view v = view(XenbusStateConnected, XenbusStateConnected);
@@ -137,6 +147,7 @@ int main(void)
 		cmocka_unit_test(reconnect_after_closed),
 		cmocka_unit_test(classic_unplug_leaves_the_trees_to_the_toolstack),
 		cmocka_unit_test(hard_unplug_removed_frontend),
+		cmocka_unit_test(frontend_not_written_yet_is_waited_for),
 		cmocka_unit_test(dead_domain_is_torn_down),
 		cmocka_unit_test(garbage_states_do_nothing_harmful),
 	};
