@@ -263,6 +263,7 @@ void td_ring_poll_stats(const struct td_ring *r, struct td_poll_stats *st)
 		st->guard_cpus_busy = p->guard.trips[POLL_GUARD_CPUS_BUSY];
 		st->guard_pressure = p->guard.trips[POLL_GUARD_PRESSURE];
 		st->guard_steal = p->guard.trips[POLL_GUARD_STEAL];
+		st->guard_preempted = p->guard.trips[POLL_GUARD_PREEMPTED];
 	}
 	st->budget_in_use = poll_budget_in_use(&p->budget);
 }

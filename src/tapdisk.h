@@ -148,6 +148,7 @@ struct td_poll_stats {
 	uint64_t notifications_suppressed; /* request batches polled that the frontend did not
 					    * notify (req_event left behind) */
 	uint64_t guard_cpus_busy, guard_pressure, guard_steal; /* guard trips by cause */
+	uint64_t guard_preempted; /* ... the poller was preempted: a task waited for its CPU */
 	unsigned int budget_in_use; /* host-wide slots held now */
 };
 

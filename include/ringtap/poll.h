@@ -97,12 +97,17 @@ struct poll_guard_params {
 	unsigned int max_steal_pct; /* steal share of CPU time above this trips (0 = off) */
 	uint64_t sample_ns;	    /* re-sample the runnable count at least this often */
 	uint64_t slow_sample_ns;    /* re-sample PSI, steal and idle% this often */
+	uint64_t tripped_sample_ns; /* after a trip (nobody polls): re-sample this often */
+	/* Trip when the polling thread was preempted during the last period: another task was
+	 * waiting for this very CPU (e.g. the guest's vCPU sharing it). */
+	bool preempt_check;
 };
 
 #define POLL_GUARD_DEFAULT_PSI_PCT 20U
 #define POLL_GUARD_DEFAULT_STEAL_PCT 10U
 #define POLL_GUARD_DEFAULT_SAMPLE_NS 1000000ULL	     /* 1 ms */
 #define POLL_GUARD_DEFAULT_SLOW_SAMPLE_NS 100000000ULL /* 100 ms */
+#define POLL_GUARD_DEFAULT_TRIPPED_SAMPLE_NS 10000000ULL /* 10 ms */
 
 /* What the guard reads; fields are filled by the sampler (or by a test). */
 struct poll_load_sample {
@@ -110,6 +115,7 @@ struct poll_load_sample {
 	unsigned int psi_some_avg10_pct;
 	unsigned int steal_pct;
 	unsigned int idle_pct;
+	unsigned int preemptions; /* involuntary switches of the polling thread in the period */
 };
 
 enum poll_guard_verdict {
@@ -117,6 +123,7 @@ enum poll_guard_verdict {
 	POLL_GUARD_CPUS_BUSY,
 	POLL_GUARD_PRESSURE,
 	POLL_GUARD_STEAL,
+	POLL_GUARD_PREEMPTED,
 };
 
 /* Pure decision: may a poller spin on a host with `online_cpus` given this sample? */
@@ -132,8 +139,9 @@ struct poll_guard {
 	uint64_t prev_total_ticks, prev_steal_ticks, prev_idle_ticks;
 	struct poll_load_sample last;
 	unsigned int prev_runnable; /* the previous /proc/loadavg reading */
+	uint64_t prev_nivcsw;	    /* the thread's involuntary switches at the last sample */
 	enum poll_guard_verdict verdict;
-	uint64_t trips[4]; /* by verdict */
+	uint64_t trips[5]; /* by verdict */
 };
 
 void poll_guard_params_default(struct poll_guard_params *p);
@@ -152,6 +160,7 @@ struct poll_budget {
 	void *table; /* shared mapping of the slot table */
 	unsigned int limit;
 	int slot; /* held slot or -1 */
+	int pid;  /* ours, as written in the slots (getpid is a system call: read once) */
 	uint64_t next_reclaim_ns;
 };
 

@@ -27,6 +27,7 @@ int poll_budget_open(struct poll_budget *b, const char *path, unsigned int limit
 
 	memset(b, 0, sizeof(*b));
 	b->slot = -1;
+	b->pid = (int)getpid();
 	if (limit == 0) {
 		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 
@@ -86,24 +87,22 @@ static void reclaim_dead(struct poll_budget *b)
 
 bool poll_budget_acquire(struct poll_budget *b, uint64_t now)
 {
-	int pid = (int)getpid();
-
 	if (!b->table)
 		return true; /* no shared table: no host-wide cap */
 	if (b->slot >= 0)
 		return true;
-	if (try_take(b, pid))
+	if (try_take(b, b->pid))
 		return true;
 	if (now < b->next_reclaim_ns)
 		return false;
 	b->next_reclaim_ns = now + RECLAIM_PERIOD_NS;
 	reclaim_dead(b);
-	return try_take(b, pid);
+	return try_take(b, b->pid);
 }
 
 void poll_budget_release(struct poll_budget *b)
 {
-	int pid = (int)getpid();
+	int pid = b->pid;
 
 	if (!b->table || b->slot < 0)
 		return;

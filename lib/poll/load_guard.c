@@ -1,11 +1,13 @@
 /* The dom0 load guard: polling must never take a CPU another task is waiting for. Samples the
- * runnable count (every millisecond of polling) and CPU pressure, steal and idle time (every
- * 100 ms) from /proc with one pread each on files kept open. */
+ * runnable count and the poller's own preemptions (every millisecond of polling) and CPU
+ * pressure, steal and idle time (every 100 ms) from /proc with one pread each on files kept
+ * open (and one getrusage). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "ringtap/poll.h"
@@ -17,6 +19,8 @@ void poll_guard_params_default(struct poll_guard_params *p)
 		.max_steal_pct = POLL_GUARD_DEFAULT_STEAL_PCT,
 		.sample_ns = POLL_GUARD_DEFAULT_SAMPLE_NS,
 		.slow_sample_ns = POLL_GUARD_DEFAULT_SLOW_SAMPLE_NS,
+		.tripped_sample_ns = POLL_GUARD_DEFAULT_TRIPPED_SAMPLE_NS,
+		.preempt_check = true,
 	};
 }
 
@@ -29,6 +33,8 @@ enum poll_guard_verdict poll_guard_judge(const struct poll_guard_params *p,
 
 	if (online_cpus && others >= online_cpus)
 		return POLL_GUARD_CPUS_BUSY;
+	if (p->preempt_check && s->preemptions)
+		return POLL_GUARD_PREEMPTED;
 	if (p->max_psi_pct && s->psi_some_avg10_pct > p->max_psi_pct)
 		return POLL_GUARD_PRESSURE;
 	if (p->max_steal_pct && s->steal_pct > p->max_steal_pct)
@@ -47,6 +53,8 @@ const char *poll_guard_verdict_name(enum poll_guard_verdict v)
 		return "cpu-pressure";
 	case POLL_GUARD_STEAL:
 		return "steal";
+	case POLL_GUARD_PREEMPTED:
+		return "preempted";
 	}
 	return "unknown";
 }
@@ -77,6 +85,20 @@ static void sample_runnable(struct poll_guard *g)
 		g->last.runnable = runnable < g->prev_runnable ? runnable : g->prev_runnable;
 		g->prev_runnable = runnable;
 	}
+}
+
+/* The calling (polling) thread's involuntary context switches since the last sample: the
+ * scheduler took its CPU for a task that was waiting for it. One getrusage per period. */
+static void sample_preemptions(struct poll_guard *g)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_THREAD, &ru) < 0)
+		return;
+	g->last.preemptions = (uint64_t)ru.ru_nivcsw > g->prev_nivcsw
+				      ? (unsigned int)((uint64_t)ru.ru_nivcsw - g->prev_nivcsw)
+				      : 0;
+	g->prev_nivcsw = (uint64_t)ru.ru_nivcsw;
 }
 
 /* /proc/pressure/cpu: "some avg10=1.23 avg60=..." */
@@ -127,7 +149,9 @@ int poll_guard_open(struct poll_guard *g, const struct poll_guard_params *p)
 	g->last.idle_pct = 100;
 	if (g->loadavg_fd < 0)
 		return -errno;
-	sample_runnable(g); /* primes the previous reading */
+	sample_runnable(g); /* primes the previous readings */
+	sample_preemptions(g);
+	g->last.preemptions = 0;
 	sample_stat(g);
 	return 0;
 }
@@ -149,13 +173,20 @@ enum poll_guard_verdict poll_guard_check(struct poll_guard *g, uint64_t now)
 		return g->verdict;
 	g->next_sample_ns = now + g->params.sample_ns;
 	sample_runnable(g);
+	if (g->params.preempt_check)
+		sample_preemptions(g);
 	if (now >= g->next_slow_sample_ns) {
 		g->next_slow_sample_ns = now + g->params.slow_sample_ns;
 		sample_pressure(g);
 		sample_stat(g);
 	}
 	g->verdict = poll_guard_judge(&g->params, &g->last, g->online_cpus);
-	if (g->verdict != POLL_GUARD_OK)
+	if (g->verdict != POLL_GUARD_OK) {
 		g->trips[g->verdict]++;
+		/* Refused: nobody polls until the next sample, so a busy host (a hundred tapdisks
+		 * trying to enter) is not re-read every millisecond by each of them. */
+		if (g->params.tripped_sample_ns > g->params.sample_ns)
+			g->next_sample_ns = now + g->params.tripped_sample_ns;
+	}
 	return g->verdict;
 }

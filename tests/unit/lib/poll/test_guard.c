@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 #include <sys/wait.h>
 #include <cmocka.h>
@@ -44,12 +45,33 @@ static void pressure_and_steal_trip_the_guard(void **state)
 	assert_string_equal(poll_guard_verdict_name(POLL_GUARD_STEAL), "steal");
 }
 
+static void preemption_of_the_poller_trips_the_guard(void **state)
+{
+	struct poll_guard_params p;
+	struct poll_load_sample s = { .runnable = 1, .preemptions = 1 };
+
+	poll_guard_params_default(&p);
+	/* the scheduler took the poller's CPU for another task: it was waiting for it */
+	assert_int_equal(poll_guard_judge(&p, &s, 4), POLL_GUARD_PREEMPTED);
+	assert_string_equal(poll_guard_verdict_name(POLL_GUARD_PREEMPTED), "preempted");
+	s.preemptions = 0;
+	assert_int_equal(poll_guard_judge(&p, &s, 4), POLL_GUARD_OK);
+	s.preemptions = 3;
+	p.preempt_check = false;
+	assert_int_equal(poll_guard_judge(&p, &s, 4), POLL_GUARD_OK);
+	/* a busy host is reported as such first */
+	p.preempt_check = true;
+	s.runnable = 9;
+	assert_int_equal(poll_guard_judge(&p, &s, 4), POLL_GUARD_CPUS_BUSY);
+}
+
 static void guard_samples_at_most_once_per_period(void **state)
 {
 	struct poll_guard_params p;
 	struct poll_guard g;
 
 	poll_guard_params_default(&p);
+	p.tripped_sample_ns = 0; /* a loaded test machine may trip it: keep the 1 ms period */
 	assert_int_equal(poll_guard_open(&g, &p), 0);
 	poll_guard_check(&g, 1);
 	assert_true(g.last.runnable >= 1); /* this test itself is running */
@@ -65,6 +87,50 @@ static void guard_samples_at_most_once_per_period(void **state)
 	assert_int_not_equal(poll_guard_check(&g, 1 + 2 * p.sample_ns), POLL_GUARD_CPUS_BUSY);
 	assert_int_equal(g.last.runnable, 1);
 	assert_true(g.prev_runnable >= 1);
+	poll_guard_close(&g);
+}
+
+/* /proc/loadavg as the guard reads it, from a file the test writes */
+static void fake_loadavg(struct poll_guard *g, const char *text)
+{
+	char path[] = "/tmp/ringtap-loadavg.XXXXXX";
+	int fd = mkstemp(path);
+
+	assert_true(fd >= 0);
+	unlink(path);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	if (g->loadavg_fd >= 0)
+		close(g->loadavg_fd);
+	g->loadavg_fd = fd;
+}
+
+static void a_tripped_guard_resamples_less_often(void **state)
+{
+	struct poll_guard_params p;
+	struct poll_guard g;
+	uint64_t t0 = 5000000000ULL;
+
+	poll_guard_params_default(&p);
+	p.max_psi_pct = p.max_steal_pct = 0;
+	p.preempt_check = false;
+	assert_int_equal(poll_guard_open(&g, &p), 0);
+	g.online_cpus = 2;
+	fake_loadavg(&g, "0.00 0.00 0.00 9/100 1\n");
+	g.prev_runnable = 9;
+	g.next_slow_sample_ns = UINT64_MAX;
+	assert_int_equal(poll_guard_check(&g, t0), POLL_GUARD_CPUS_BUSY);
+	assert_int_equal(g.trips[POLL_GUARD_CPUS_BUSY], 1);
+	/* the host calms down, but nobody polls: the refusal holds for tripped_sample_ns */
+	fake_loadavg(&g, "0.00 0.00 0.00 1/100 1\n");
+	assert_int_equal(poll_guard_check(&g, t0 + 2 * p.sample_ns), POLL_GUARD_CPUS_BUSY);
+	assert_int_equal(g.trips[POLL_GUARD_CPUS_BUSY], 1); /* not re-read */
+	/* then it is re-read (debounced: the smaller of 9 and 1) */
+	assert_int_equal(poll_guard_check(&g, t0 + p.tripped_sample_ns), POLL_GUARD_OK);
+	assert_int_equal(g.last.runnable, 1);
+	/* while polling (verdict OK) it is re-read every sample_ns again */
+	fake_loadavg(&g, "0.00 0.00 0.00 7/100 1\n");
+	poll_guard_check(&g, t0 + p.tripped_sample_ns + p.sample_ns);
+	assert_int_equal(g.prev_runnable, 7);
 	poll_guard_close(&g);
 }
 
@@ -148,7 +214,9 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(busy_cpus_trip_the_guard),
 		cmocka_unit_test(pressure_and_steal_trip_the_guard),
+		cmocka_unit_test(preemption_of_the_poller_trips_the_guard),
 		cmocka_unit_test(guard_samples_at_most_once_per_period),
+		cmocka_unit_test(a_tripped_guard_resamples_less_often),
 		cmocka_unit_test_setup_teardown(budget_caps_concurrent_pollers, make_path, remove_path),
 		cmocka_unit_test_setup_teardown(budget_reclaims_slots_of_dead_processes, make_path,
 						remove_path),
