@@ -1,8 +1,11 @@
 # Crash consistency of the vhd driver: td-serve is killed with SIGKILL after a guest's writes
 # were acknowledged (no flush, no close) and in the middle of allocating writes, on a dynamic
-# and on a differencing VHD, several rounds on the same image. After each kill, `vhd-util check
-# -i` passes (the trailing footer may be missing: the copy at offset 0 stands in), the image
-# opens again, and every acknowledged write reads back; `vhd-util repair` restores the footer.
+# and on a differencing VHD, VHD_CRASH_ROUNDS rounds on the same image (default 6 per disk, 30-45 s
+# in all on the shared machine; raise it for a soak), each mid-allocation kill at a random moment
+# (10-809 ms after the guest connected, printed so a failure can be replayed). After each kill,
+# `vhd-util check -i` passes (the trailing footer may be missing: the copy at offset 0 stands in),
+# the image opens again, and every acknowledged write reads back; `vhd-util repair` restores the
+# footer.
 . "$(dirname "$0")/../lib/common.sh"
 . "$SRC/tests/lib/simxen.sh"
 . "$SRC/tests/lib/vbd.sh"
@@ -12,7 +15,8 @@
 V=$BIN/vhd-util
 MiB=1048576
 SIZE=32 # MiB: acknowledged writes in the first half, writes cut by the kill in the second
-ROUNDS=${VHD_CRASH_ROUNDS:-3}
+ROUNDS=${VHD_CRASH_ROUNDS:-6}
+[[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || fail "VHD_CRASH_ROUNDS must be a positive integer, not '$ROUNDS'"
 cd "$T"
 simxen_start
 dom=$(simxen_domain_create guest)
@@ -30,7 +34,7 @@ read_all() {
 
 head -c 65536 /dev/urandom >cut.chunk
 crash_rounds() {
-	local img=$1 what=$2 r i off len cmds
+	local img=$1 what=$2 r i off len cmds ms
 	for ((r = 1; r <= ROUNDS; r++)); do
 		# acknowledged writes (4 KiB .. 1 MiB, some over block boundaries), then SIGKILL
 		cmds=()
@@ -62,7 +66,9 @@ crash_rounds() {
 			cmds+=(write $((SIZE / 2 * MiB + (RANDOM % (SIZE / 2 * 16)) * 65536)) 65536 cut.chunk)
 		done
 		dev=$((dev + 1))
-		guest_kill_midway "$dom" "$dev" "vhd:$img" "0.$((RANDOM % 8 + 1))" "${cmds[@]}"
+		ms=$((RANDOM % 800 + 10))
+		echo "$what round $r: SIGKILL $ms ms into the allocating writes"
+		guest_kill_midway "$dom" "$dev" "vhd:$img" "$(printf '0.%03d' "$ms")" "${cmds[@]}"
 		expect_rc 0 "$what round $r: vhd-util check -i after a kill mid-allocation" \
 			"$V" check -n "$img" -i
 		expect_rc 0 "$what round $r: vhd-util repair" "$V" repair -n "$img"
