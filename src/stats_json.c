@@ -41,7 +41,7 @@ static json_t *polling_json(const struct td_dvbd *v)
 		json_object_set_new(
 			o, "stats",
 			json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
-				  "s:I, s:I, s:{s:I, s:I, s:I}, s:I}",
+				  "s:I, s:I, s:{s:I, s:I, s:I, s:I}, s:I}",
 				  "polling", ps.polling, "window_ns", (json_int_t)ps.window_ns,
 				  "entered", (json_int_t)ps.entered, "hits", (json_int_t)ps.hits,
 				  "misses", (json_int_t)ps.misses, "guarded",
@@ -55,7 +55,8 @@ static json_t *polling_json(const struct td_dvbd *v)
 				  (json_int_t)ps.notifications_suppressed, "guard_trips",
 				  "cpus_busy", (json_int_t)ps.guard_cpus_busy, "pressure",
 				  (json_int_t)ps.guard_pressure, "steal",
-				  (json_int_t)ps.guard_steal, "budget_in_use",
+				  (json_int_t)ps.guard_steal, "preempted",
+				  (json_int_t)ps.guard_preempted, "budget_in_use",
 				  (json_int_t)ps.budget_in_use));
 	return o;
 }
