@@ -7,6 +7,7 @@
 #   make check           build, then run unit and system tests (tests/run)
 #   make check SANITIZE=1  the same with ASan+UBSan, into build-san/
 #   make demo            the main job: a simulated host, a guest disk, I/O
+#   make check-xen       a Linux guest's own blkfront through ringtap under Debian's Xen (qemu)
 #   make install [DESTDIR=… PREFIX=/usr]
 
 .DEFAULT_GOAL := all
@@ -164,4 +165,4 @@ distclean: clean
 	rm -rf configure config.h config.h.in config.mk config.log config.status autom4te.cache
 
 help:
-	@sed -n '3,11s/^# \{0,1\}//p' Makefile
+	@sed -n '3,12s/^# \{0,1\}//p' Makefile
