@@ -7,6 +7,8 @@ TBIN=$RINGTAP_BUILD/tests/bin
 SRC=${RINGTAP_SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 T=$(mktemp -d /tmp/ringtap-test.XXXXXX)
 cd "$T" # tools that drop files in the working directory (fio's verify state) drop them here
+# the host-wide polling budget table of this test's tapdisks (not the host's /dev/shm one)
+export RINGTAP_POLL_BUDGET=$T/poll-budget
 
 _cleanups=()
 # at_exit CMD...: run CMD at exit (last registered runs first)

@@ -1,7 +1,7 @@
 # Helpers for system tests that run tapdisk daemons (the real one or ctl-fake-tapdisk) through
-# tap-ctl. Source after common.sh.
-#   tapdisk_env [BINARY]   a private run directory, /dev/shm stats root, daemon log
-#                          ($T/tapdisk.log) and polling budget in $T, for the tapdisks tap-ctl
+# tap-ctl. Source after common.sh (which also gives them a private polling budget table).
+#   tapdisk_env [BINARY]   a private run directory, /dev/shm stats root and daemon log
+#                          ($T/tapdisk.log) in $T, for the tapdisks tap-ctl
 #                          spawns (BINARY, default the real tapdisk); the daemons' sanitizer
 #                          reports go to $T/asan.*; every tapdisk whose control socket is in the
 #                          run directory is killed at exit
@@ -13,7 +13,6 @@ tapdisk_env() {
 	[ -x "$TAPCTL" ] || fail "tap-ctl is not built"
 	[ -x "$TAPDISK_BIN" ] || fail "$TAPDISK_BIN is not built"
 	export TAPDISK_RUN_DIR=$T/run TAPDISK_SHM_DIR=$T/shm TAPDISK_LOG_FILE=$T/tapdisk.log
-	export RINGTAP_POLL_BUDGET=$T/poll-budget
 	mkdir -p "$TAPDISK_SHM_DIR"
 	# daemons have no stderr: sanitizer reports (SANITIZE=1) go to files
 	export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}log_path=$T/asan
