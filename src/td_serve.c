@@ -31,7 +31,7 @@ static void usage(FILE *out)
 		"Usage: td-serve --image TYPE:PATH --domid N --ring-ref R[,R...] --port P [OPTIONS]\n"
 		"Serve one VBD's blkif ring on tapdisk's datapath until SIGTERM (a test entry "
 		"point).\n\n"
-		"  --image TYPE:PATH    aio:/file, raw:/dev/x, null:SIZE\n"
+		"  --image TYPE:PATH    aio:/file, raw:/dev/x, vhd:/file.vhd, null:SIZE\n"
 		"  --readonly           refuse writes and discards\n"
 		"  --domid N            the frontend's domain\n"
 		"  --devid N            the device id, for logs (default 0)\n"
