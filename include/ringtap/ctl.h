@@ -177,7 +177,8 @@ int ctl_poll_policy_parse(const char *name, enum ctl_poll_policy *out);
 
 /* Bounds enforced by the decoder; the daemon may narrow them. */
 #define CTL_POLL_MAX_US 1000000u
-#define CTL_POLL_MAX_FACTOR 64u
+#define CTL_POLL_MIN_FACTOR 2u /* grow/shrink: the polling engine's own bounds */
+#define CTL_POLL_MAX_FACTOR 16u
 
 struct ctl_poll_settings {
 	uint32_t set_mask;
@@ -185,8 +186,8 @@ struct ctl_poll_settings {
 	uint32_t duration_us; /* xenstore polling-duration; the fixed policy's window */
 	uint32_t idle_threshold; /* xenstore polling-idle-threshold, percent 0..100 */
 	uint32_t max_window_us; /* adaptive: ceiling of the window */
-	uint32_t grow; /* adaptive: window multiplier on a hit (>= 1) */
-	uint32_t shrink; /* adaptive: window divisor on a miss (>= 1) */
+	uint32_t grow; /* adaptive: window multiplier on a hit (2..16) */
+	uint32_t shrink; /* adaptive: window divisor on a miss (2..16) */
 };
 
 struct ctl_poll_set_args {

@@ -220,8 +220,8 @@ static int get_polling(json_t *parent, struct ctl_poll_settings *p)
 	POLL_FIELD("grow", grow, CTL_POLL_MAX_FACTOR, CTL_POLL_SET_GROW);
 	POLL_FIELD("shrink", shrink, CTL_POLL_MAX_FACTOR, CTL_POLL_SET_SHRINK);
 #undef POLL_FIELD
-	if (((p->set_mask & CTL_POLL_SET_GROW) && p->grow < 1) ||
-	    ((p->set_mask & CTL_POLL_SET_SHRINK) && p->shrink < 1))
+	if (((p->set_mask & CTL_POLL_SET_GROW) && p->grow < CTL_POLL_MIN_FACTOR) ||
+	    ((p->set_mask & CTL_POLL_SET_SHRINK) && p->shrink < CTL_POLL_MIN_FACTOR))
 		return -EINVAL;
 	return 0;
 }
@@ -276,8 +276,10 @@ static int put_polling(json_t *parent, const struct ctl_poll_settings *p)
 	POLL_FIELD("duration_us", duration_us, CTL_POLL_MAX_US, CTL_POLL_SET_DURATION, 0LL);
 	POLL_FIELD("idle_threshold", idle_threshold, 100u, CTL_POLL_SET_IDLE, 0LL);
 	POLL_FIELD("max_window_us", max_window_us, CTL_POLL_MAX_US, CTL_POLL_SET_MAX_WINDOW, 0LL);
-	POLL_FIELD("grow", grow, CTL_POLL_MAX_FACTOR, CTL_POLL_SET_GROW, 1LL);
-	POLL_FIELD("shrink", shrink, CTL_POLL_MAX_FACTOR, CTL_POLL_SET_SHRINK, 1LL);
+	POLL_FIELD("grow", grow, CTL_POLL_MAX_FACTOR, CTL_POLL_SET_GROW,
+		   (long long)CTL_POLL_MIN_FACTOR);
+	POLL_FIELD("shrink", shrink, CTL_POLL_MAX_FACTOR, CTL_POLL_SET_SHRINK,
+		   (long long)CTL_POLL_MIN_FACTOR);
 #undef POLL_FIELD
 	if (err) {
 		json_decref(o);

@@ -443,7 +443,8 @@ int tapctl_cmd_poll(const struct tapctl_cmd *cmd, int argc, char **argv)
 			continue;
 		case 'g':
 		case 's':
-			if (tapctl_parse_int(cmd, (char)ch, optarg, 1, CTL_POLL_MAX_FACTOR, &v))
+			if (tapctl_parse_int(cmd, (char)ch, optarg, CTL_POLL_MIN_FACTOR,
+					     CTL_POLL_MAX_FACTOR, &v))
 				return EINVAL;
 			if (ch == 'g') {
 				p->grow = (uint32_t)v;

@@ -230,7 +230,7 @@ static void connect_and_polling_round_trip(void **state)
 	m->type = CTL_MSG_POLL_SET;
 	m->u.poll_set.minor = 4;
 	m->u.poll_set.settings = (struct ctl_poll_settings){
-		CTL_POLL_SET_ALL, CTL_POLL_FIXED, 1000, 100, CTL_POLL_MAX_US, 2, 64
+		CTL_POLL_SET_ALL, CTL_POLL_FIXED, 1000, 100, CTL_POLL_MAX_US, 2, 16
 	};
 	round_trip(m, out);
 	assert_memory_equal(&out->u.poll_set.settings, &m->u.poll_set.settings,
@@ -356,7 +356,8 @@ static void decoder_refuses_malformed_requests(void **state)
 		{ CTL_MSG_POLL_SET, "{\"minor\":1,\"polling\":{\"policy\":\"turbo\"}}", -EINVAL },
 		{ CTL_MSG_POLL_SET, "{\"minor\":1,\"polling\":{\"idle_threshold\":101}}", -EINVAL },
 		{ CTL_MSG_POLL_SET, "{\"minor\":1,\"polling\":{\"grow\":0}}", -EINVAL },
-		{ CTL_MSG_POLL_SET, "{\"minor\":1,\"polling\":{\"shrink\":65}}", -EINVAL },
+		{ CTL_MSG_POLL_SET, "{\"minor\":1,\"polling\":{\"grow\":1}}", -EINVAL },
+		{ CTL_MSG_POLL_SET, "{\"minor\":1,\"polling\":{\"shrink\":17}}", -EINVAL },
 		{ CTL_MSG_POLL_SET, "{\"minor\":1,\"polling\":{\"duration_us\":1000001}}",
 		  -EINVAL },
 		{ 0, "{}", -EOPNOTSUPP },
