@@ -136,6 +136,24 @@ static int get_path(json_t *o, const char *key, char *buf, size_t size)
 	return buf[0] == '/' ? 0 : -EINVAL;
 }
 
+/* open's and unpause's optional mirror ("secondary") and CBT log paths: each present one sets its
+ * flag; both buffers are CTL_PATH_MAX bytes. */
+static int get_secondary_and_log(json_t *o, char *secondary, char *cbt_log, uint32_t *flags)
+{
+	int err = get_path(o, "secondary", secondary, CTL_PATH_MAX);
+
+	if (!err)
+		*flags |= CTL_OPEN_SECONDARY;
+	else if (err != -ENOENT)
+		return err;
+	err = get_path(o, "cbt_log", cbt_log, CTL_PATH_MAX);
+	if (!err)
+		*flags |= CTL_OPEN_ADD_LOG;
+	else if (err != -ENOENT)
+		return err;
+	return 0;
+}
+
 /* "type" and "path" together; both absent → CTL_IMAGE_NONE (-ENOENT). */
 static int get_image(json_t *o, struct ctl_image *img)
 {
@@ -488,15 +506,8 @@ static int decode_open(json_t *o, struct ctl_open_args *a)
 	} else if (err != -ENOENT) {
 		return err;
 	}
-	err = get_path(o, "secondary", a->secondary, sizeof(a->secondary));
-	if (!err)
-		a->flags |= CTL_OPEN_SECONDARY;
-	else if (err != -ENOENT)
-		return err;
-	err = get_path(o, "cbt_log", a->cbt_log, sizeof(a->cbt_log));
-	if (!err)
-		a->flags |= CTL_OPEN_ADD_LOG;
-	else if (err != -ENOENT)
+	err = get_secondary_and_log(o, a->secondary, a->cbt_log, &a->flags);
+	if (err)
 		return err;
 	err = get_key(o, a->key, &a->key_size);
 	if (!err)
@@ -512,17 +523,7 @@ static int decode_resume(json_t *o, struct ctl_resume_args *a)
 
 	if (err)
 		return err;
-	err = get_path(o, "secondary", a->secondary, sizeof(a->secondary));
-	if (!err)
-		a->flags |= CTL_OPEN_SECONDARY;
-	else if (err != -ENOENT)
-		return err;
-	err = get_path(o, "cbt_log", a->cbt_log, sizeof(a->cbt_log));
-	if (!err)
-		a->flags |= CTL_OPEN_ADD_LOG;
-	else if (err != -ENOENT)
-		return err;
-	return 0;
+	return get_secondary_and_log(o, a->secondary, a->cbt_log, &a->flags);
 }
 
 static int decode_connect(json_t *o, struct ctl_connect_args *a)
