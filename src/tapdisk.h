@@ -23,7 +23,8 @@ struct td_ring_params {
 	bool persistent; /* the frontend's feature-persistent */
 	/* The feature-max-indirect-segments advertised; 0: no indirect requests. */
 	uint16_t max_indirect_segs;
-	/* Persistent-grant cache size in pages; 0: default (max(1056, ring size x 11)). */
+	/* Persistent-grant cache size in pages; 0: default (max(1056, ring size x 11, the bounce
+	 * pages + ring size): see td_ring_attach). */
 	uint32_t max_persistent_grants;
 };
 
