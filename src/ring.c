@@ -88,18 +88,17 @@ static void ring_kick(struct td_ring *r)
 	}
 }
 
-/* Requests handed to the image per io_submit while a drain consumes a batch. A larger batch saves
- * system calls, but the block layer plugs for the length of the call: no request of the batch
- * reaches the disk before the last one is prepared (~3.4 us each on O_DIRECT). Handing the whole
+/* Each request goes to the image as soon as it is decoded (one io_submit each), not with the rest
+ * of the drain: the block layer plugs for the length of an io_submit, so no request of a batch
+ * reaches the disk before the last one is prepared (~3.4 us each on O_DIRECT). Handing a whole
  * drain over at once (25 requests per batch at QD32) kept the disk at half its queue depth and
- * batches moved in lockstep between guest and disk; see docs/PERFORMANCE.md (datapath). */
-#define TD_RING_KICK_BATCH 4
+ * the requests moved in two convoys between guest and disk; batches of 1, 2, 4 and 8 measured
+ * in that order, best first. See docs/PERFORMANCE.md (datapath). */
 
 /* Consumes what the ring holds now, up to a block; true if it consumed anything. */
 static bool ring_consume(struct td_ring *r)
 {
 	RING_IDX rp, rc;
-	unsigned int n = 0;
 	bool any = false;
 
 	if (td_ring_blocked(r))
@@ -113,8 +112,7 @@ static bool ring_consume(struct td_ring *r)
 	while (rc != rp && !RING_REQUEST_CONS_OVERFLOW(&r->back, rc) && r->free_slots) {
 		r->back.req_cons = ++rc;
 		consume_one(r, rc - 1);
-		if (++n % TD_RING_KICK_BATCH == 0)
-			ring_kick(r);
+		ring_kick(r);
 		any = true;
 		r->poll.work = true;
 		if (td_ring_blocked(r))
