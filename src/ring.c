@@ -88,14 +88,14 @@ static void ring_kick(struct td_ring *r)
 	}
 }
 
-/* Each request goes to the image as soon as it is decoded (one io_submit each), not with the rest
+/* Consumes what the ring holds now, up to a block; true if it consumed anything.
+ *
+ * Each request goes to the image as soon as it is decoded (one io_submit each), not with the rest
  * of the drain: the block layer plugs for the length of an io_submit, so no request of a batch
  * reaches the disk before the last one is prepared (~3.4 us each on O_DIRECT). Handing a whole
  * drain over at once (25 requests per batch at QD32) kept the disk at half its queue depth and
  * the requests moved in two convoys between guest and disk; batches of 1, 2, 4 and 8 measured
  * in that order, best first. See docs/PERFORMANCE.md (datapath). */
-
-/* Consumes what the ring holds now, up to a block; true if it consumed anything. */
 static bool ring_consume(struct td_ring *r)
 {
 	RING_IDX rp, rc;
@@ -126,8 +126,7 @@ void td_ring_drain(struct td_ring *r)
 	int more;
 
 	for (;;) {
-		ring_consume(r);
-		ring_kick(r);
+		ring_consume(r); /* started what it consumed */
 		if (td_ring_blocked(r))
 			return; /* stays masked: unblocking drains again */
 		if (r->poll.active)
