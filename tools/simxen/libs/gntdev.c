@@ -19,6 +19,14 @@ struct xengntdev_handle *sx_gntdev_open(xentoollog_logger *logger, const char *c
 		errno = -rc;
 		return NULL;
 	}
+	rc = sx_owner_claim(&h->owner, &h->base.host, h->base.domid);
+	if (rc < 0) {
+		sx_log(&h->base, XTL_ERROR, -rc, "simxen: no owner slot for the handle");
+		sx_handle_close(&h->base);
+		free(h);
+		errno = -rc;
+		return NULL;
+	}
 	pthread_mutex_init(&h->lock, NULL);
 	h->max_grants = UINT32_MAX;
 	h->alloc_hint = SX_FIRST_GRANT;
@@ -37,6 +45,7 @@ void sx_gntdev_close(struct xengntdev_handle *h,
 		release(h, r);
 	}
 	pthread_mutex_unlock(&h->lock);
+	sx_owner_release(&h->owner, &h->base.host);
 	sx_wakeups_fini(&h->wakeups);
 	pthread_mutex_destroy(&h->lock);
 	sx_handle_close(&h->base);

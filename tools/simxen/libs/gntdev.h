@@ -7,6 +7,7 @@
 #include <xengnttab.h>
 
 #include "handle.h"
+#include "owner.h"
 #include "port.h"
 
 #define SX_NO_NOTIFY_OFFSET UINT32_MAX
@@ -27,6 +28,7 @@ struct sx_region {
 struct xengntdev_handle {
 	struct sx_handle base;
 	pthread_mutex_t lock; /* everything below */
+	struct sx_owner owner; /* what the process's death releases */
 	struct sx_region *regions;
 	uint32_t mapped; /* pages in regions */
 	uint32_t max_grants; /* xengnttab_set_max_grants */

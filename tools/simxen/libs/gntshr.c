@@ -1,6 +1,7 @@
 /* libxengnttab.so.1 for simxen, sharing side: xengntshr_* grants pages of the caller's domain
  * memory to another domain, as Linux's gntalloc does. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 
@@ -44,6 +45,7 @@ static void *share(xengntshr_handle *xgs, uint32_t domid, int count, uint32_t *r
 {
 	struct sx_domain *self = xgs->base.self;
 	struct sx_region *r = NULL;
+	bool reaped = false;
 	int i, rc = 0;
 
 	if (count <= 0 || (uint32_t)count > SX_NR_GRANTS || !refs || !sx_domid_valid(domid))
@@ -58,7 +60,16 @@ static void *share(xengntshr_handle *xgs, uint32_t domid, int count, uint32_t *r
 		goto fail;
 	pthread_mutex_lock(&xgs->lock);
 	for (i = 0; i < count; i++) {
-		rc = sx_grant_alloc(self, (uint16_t)domid, !writable, &xgs->alloc_hint);
+		rc = sx_grant_alloc(self, (uint16_t)domid, !writable, xgs->owner.slot,
+				    &xgs->alloc_hint);
+		/* A full table may hold grants of processes that died since the last reaping. */
+		if (rc == -ENOSPC && !reaped) {
+			reaped = true;
+			if (sx_owner_reap(&xgs->owner, &xgs->base.host) > 0) {
+				i--;
+				continue;
+			}
+		}
 		if (rc < 0) {
 			sx_log(&xgs->base, XTL_ERROR, -rc, "no free grant for %d pages", count);
 			break;

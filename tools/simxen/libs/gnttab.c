@@ -25,12 +25,31 @@ xengnttab_handle *xengnttab_open(struct xentoollog_logger *logger, unsigned open
 	return sx_gntdev_open(logger, "xengnttab");
 }
 
+/* Records the first n pinned grants of r under the handle's owner slot (delta 1), or forgets
+ * them (-1), so that the process's death unpins what it still maps. 0 or -errno. */
+static int mapping_record(xengnttab_handle *xgt, struct sx_region *r, uint32_t n, int delta)
+{
+	uint32_t i;
+	int rc;
+
+	for (i = 0; i < n; i++) {
+		rc = sx_owner_pins_add(&xgt->owner, &xgt->base.host, r->grants[i].dom,
+				       r->grants[i].ref, delta);
+		if (rc < 0) {
+			mapping_record(xgt, r, i, -1);
+			return rc;
+		}
+	}
+	return 0;
+}
+
 static void mapping_release(xengnttab_handle *xgt, struct sx_region *r)
 {
 	uint32_t i;
 
 	sx_region_notify(xgt, r);
 	munmap(r->addr, (size_t)r->count * SX_PAGE_SIZE);
+	mapping_record(xgt, r, r->count, -1);
 	for (i = 0; i < r->count; i++)
 		sx_grant_unpin(r->grants[i].dom, r->grants[i].ref);
 	free(r);
@@ -129,8 +148,11 @@ static void *map_grants(xengnttab_handle *xgt, uint32_t count, const uint32_t *d
 	if (rc < 0)
 		goto out;
 	rc = sx_region_map(r, prot);
-	if (rc < 0) {
+	if (rc < 0)
 		sx_log(&xgt->base, XTL_ERROR, -rc, "mmap failed");
+	else if ((rc = mapping_record(xgt, r, count, 1)) < 0)
+		munmap(r->addr, (size_t)count * SX_PAGE_SIZE);
+	if (rc < 0) {
 		while (count-- > 0)
 			sx_grant_unpin(r->grants[count].dom, r->grants[count].ref);
 		goto out;

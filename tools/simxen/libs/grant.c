@@ -15,9 +15,11 @@ static void grant_free(struct sx_domain *dom, uint32_t ref)
 	atomic_store_explicit(&dom->shared->grants[ref], 0, memory_order_release);
 }
 
-int sx_grant_alloc(struct sx_domain *dom, uint16_t to, bool readonly, uint32_t *hint)
+int sx_grant_alloc(struct sx_domain *dom, uint16_t to, bool readonly, uint32_t owner,
+		   uint32_t *hint)
 {
 	uint32_t n = SX_NR_GRANTS - SX_FIRST_GRANT, ref = *hint;
+	uint64_t owned = (uint64_t)owner << SX_GNT_OWNER_SHIFT;
 
 	for (; n > 0; n--, ref++) {
 		uint64_t free_entry = 0;
@@ -30,10 +32,11 @@ int sx_grant_alloc(struct sx_domain *dom, uint16_t to, bool readonly, uint32_t *
 		 * gntalloc's pages are; only then is it granted. */
 		if (atomic_load_explicit(e, memory_order_relaxed) == 0 &&
 		    atomic_compare_exchange_strong(e, &free_entry,
-						   SX_GNT_IN_USE | SX_GNT_REVOKED)) {
+						   SX_GNT_IN_USE | SX_GNT_REVOKED | owned)) {
 			memset(dom->mem + (size_t)ref * SX_PAGE_SIZE, 0, SX_PAGE_SIZE);
 			atomic_store_explicit(e,
-					      SX_GNT_IN_USE | to | (readonly ? SX_GNT_READONLY : 0),
+					      SX_GNT_IN_USE | owned | to |
+						      (readonly ? SX_GNT_READONLY : 0),
 					      memory_order_release);
 			*hint = ref + 1;
 			return (int)ref;
@@ -72,7 +75,8 @@ void sx_grant_unpin(struct sx_domain *dom, uint32_t ref)
 		grant_free(dom, ref);
 }
 
-void sx_grant_revoke(struct sx_domain *dom, uint32_t ref)
+/* owner 0: whoever granted it. */
+static void grant_revoke(struct sx_domain *dom, uint32_t ref, uint32_t owner)
 {
 	_Atomic uint64_t *e = &dom->shared->grants[ref];
 	uint64_t w = atomic_load(e);
@@ -80,7 +84,19 @@ void sx_grant_revoke(struct sx_domain *dom, uint32_t ref)
 	do {
 		if (!(w & SX_GNT_IN_USE) || (w & SX_GNT_REVOKED))
 			return;
+		if (owner && sx_gnt_owner(w) != owner)
+			return;
 	} while (!atomic_compare_exchange_weak(e, &w, w | SX_GNT_REVOKED));
 	if (sx_gnt_pins(w) == 0)
 		grant_free(dom, ref);
+}
+
+void sx_grant_revoke(struct sx_domain *dom, uint32_t ref)
+{
+	grant_revoke(dom, ref, 0);
+}
+
+void sx_grant_revoke_owned(struct sx_domain *dom, uint32_t ref, uint32_t owner)
+{
+	grant_revoke(dom, ref, owner);
 }

@@ -64,6 +64,11 @@ static int open_sized(int dir_fd, const char *name, uint64_t size, bool create)
 	return fd;
 }
 
+int sx_host_open_file(struct sx_host *h, const char *name, uint64_t size)
+{
+	return open_sized(h->dir_fd, name, size, true);
+}
+
 static void *map_fd(int fd, size_t size)
 {
 	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);

@@ -36,6 +36,9 @@ int sx_env(const char **dir, uint16_t *domid, const char **why);
 /* Opens the state directory dir, creating its host file. 0 or -errno (-ENOENT: no directory). */
 int sx_host_open(struct sx_host *h, const char *dir);
 void sx_host_close(struct sx_host *h);
+/* Opens (creating it if needed) the file name of the state directory, of exactly size bytes: its
+ * fd (O_CLOEXEC), or -errno. */
+int sx_host_open_file(struct sx_host *h, const char *name, uint64_t size);
 
 /* The mapped state of domain domid: -ESRCH if it was never created. The domain may have been
  * destroyed since (shared->live). */

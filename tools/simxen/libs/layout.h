@@ -17,7 +17,12 @@
 /* The 2-level event-channel ABI of a 64-bit guest. Port 0 is never allocated, as in Xen. */
 #define SX_NR_PORTS 4096u
 
+/* Owner slots of grant-device handles (owner.h), 1 to SX_NR_OWNERS - 1; 0 is no owner. */
+#define SX_NR_OWNERS 8192u
+
 #define SX_HOST_FILE "host"
+#define SX_OWNERS_FILE "owners"
+#define SX_PINS_FILE_FMT "pins%u.d%u"
 #define SX_DOMAIN_FILE_FMT "dom%u.state"
 #define SX_MEMORY_FILE_FMT "dom%u.mem"
 
@@ -28,16 +33,24 @@
  *   bit  16    in use (granted, or revoked and waiting for its last mapping to go)
  *   bit  17    read-only grant
  *   bit  18    revoked: no new mapping or copy; the page is freed when pins drops to 0
+ *   bits 19-31 the owner slot (owner.h) of the xengntshr handle that granted it: its death
+ *              revokes the grant
  *   bits 32-63 pins: mappings plus grant copies in progress
  */
 #define SX_GNT_IN_USE (1ull << 16)
 #define SX_GNT_READONLY (1ull << 17)
 #define SX_GNT_REVOKED (1ull << 18)
+#define SX_GNT_OWNER_SHIFT 19
 #define SX_GNT_PIN (1ull << 32)
 
 static inline uint16_t sx_gnt_domid(uint64_t w)
 {
 	return (uint16_t)w;
+}
+
+static inline uint32_t sx_gnt_owner(uint64_t w)
+{
+	return (uint32_t)(w >> SX_GNT_OWNER_SHIFT) & (SX_NR_OWNERS - 1);
 }
 
 static inline uint32_t sx_gnt_pins(uint64_t w)
@@ -103,6 +116,23 @@ struct sx_domain_shared {
 	uint8_t reserved[SX_PAGE_SIZE - sizeof(uint32_t)];
 	_Atomic uint64_t grants[SX_NR_GRANTS];
 	_Atomic uint64_t ports[SX_NR_PORTS];
+};
+
+/* $SIMXEN_DIR/owners: one entry per owner slot. A slot is held by an open file description lock
+ * on its byte of the file (F_OFD_SETLK), which the kernel drops when the holder dies. */
+struct sx_owner_shared {
+	_Atomic uint32_t claimed; /* held, or its holder died and it was not reaped yet */
+	uint32_t domid; /* the holder's domain: the one its xengntshr grants are in */
+};
+
+struct sx_owners_shared {
+	struct sx_owner_shared slots[SX_NR_OWNERS];
+};
+
+/* $SIMXEN_DIR/pins<slot>.d<N>: how many times the holder of slot maps each grant of domain N,
+ * so that its death drops those pins. */
+struct sx_pins_shared {
+	_Atomic uint32_t count[SX_NR_GRANTS];
 };
 
 #define SX_MEMORY_SIZE ((uint64_t)SX_NR_GRANTS * SX_PAGE_SIZE)

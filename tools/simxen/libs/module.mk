@@ -3,7 +3,7 @@
 SIMXEN_LIBS_DIR := tools/simxen/libs
 SIMXEN_CORE_SRCS := $(addprefix $(SIMXEN_LIBS_DIR)/,host.c grant.c port.c)
 SIMXEN_GNTTAB_SRCS := $(SIMXEN_CORE_SRCS) \
-	$(addprefix $(SIMXEN_LIBS_DIR)/,handle.c gntdev.c gnttab.c gntshr.c)
+	$(addprefix $(SIMXEN_LIBS_DIR)/,handle.c owner.c gntdev.c gnttab.c gntshr.c)
 SIMXEN_EVTCHN_SRCS := $(SIMXEN_CORE_SRCS) $(addprefix $(SIMXEN_LIBS_DIR)/,handle.c evtchn.c)
 SIMXEN_STATE_SRCS := $(SIMXEN_CORE_SRCS) $(SIMXEN_LIBS_DIR)/state.c
 
@@ -26,3 +26,5 @@ SIMXEN_GRANTS_TEST_SRCS := $(addprefix $(SIMXEN_LIBS_DIR)/tests/,grants-test.c p
 SIMXEN_EVTCHN_TEST_SRCS := $(addprefix $(SIMXEN_LIBS_DIR)/tests/,evtchn-test.c peer.c)
 $(eval $(call test_program,simxen-grants-test,$(SIMXEN_GRANTS_TEST_SRCS),simxenstate,$(SIMXEN_TEST_LIBS)))
 $(eval $(call test_program,simxen-evtchn-test,$(SIMXEN_EVTCHN_TEST_SRCS),simxenstate,$(SIMXEN_TEST_LIBS)))
+SIMXEN_GRANTS_DEATH_TEST_SRCS := $(addprefix $(SIMXEN_LIBS_DIR)/tests/,grants-death-test.c peer.c)
+$(eval $(call test_program,simxen-grants-death-test,$(SIMXEN_GRANTS_DEATH_TEST_SRCS),,$(SIMXEN_TEST_LIBS)))
