@@ -183,8 +183,12 @@ static int decode_rw(const struct raw_req *raw, const struct td_blkif_limits *li
 		return refuse(why, "read/write without segments", BLKIF_RSP_ERROR);
 	if (req->nr_segs > BLKIF_MAX_SEGMENTS_PER_REQUEST)
 		return refuse(why, "more than 11 direct segments", BLKIF_RSP_ERROR);
-	if (lim->readonly && req->op != TD_OP_READ && req->nr_segs)
-		return refuse(why, "write to a read-only disk", BLKIF_RSP_ERROR);
+	/* As blkback (xen_vbd_translate): everything but a read is a write to the disk, a bare
+	 * flush included, and a read-only VBD answers it with an error. */
+	if (lim->readonly && req->op != TD_OP_READ)
+		return refuse(why, req->op == TD_OP_WRITE ? "write to a read-only disk"
+							 : "flush or barrier on a read-only disk",
+			      BLKIF_RSP_ERROR);
 	memcpy(req->seg, raw->seg, req->nr_segs * sizeof(req->seg[0]));
 	return td_blkif_check_segments(req, req->seg, lim, why);
 }

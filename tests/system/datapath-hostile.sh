@@ -59,13 +59,16 @@ for abi in native x86_32-abi x86_64-abi; do
 	[ "$(vbd_stat "$bad" $dev reads)" -ge 10 ] || fail "$abi: the follow-up reads were not served"
 done
 
-# a write to a read-only VBD
-dev=$((dev + 1))
-simxen_vbd_add "$bad" --devid $dev --mode r >/dev/null
-run_hostile $dev native write-readonly --readonly || fail "write to a read-only VBD not refused"
-vbd_detach "$bad" $dev || fail "read-only td-serve exit $?"
-expect_eq "$(vbd_stat "$bad" $dev writes)" 0 "no write reached the read-only image"
-expect_eq "$(vbd_stat "$bad" $dev bytes_written)" 0 "nothing written to the read-only image"
+# a write, a bare flush and a write barrier to a read-only VBD: BLKIF_RSP_ERROR, as blkback
+for case in write-readonly flush-readonly barrier-readonly; do
+	dev=$((dev + 1))
+	simxen_vbd_add "$bad" --devid $dev --mode r >/dev/null
+	run_hostile $dev native $case --readonly || fail "$case: not refused on a read-only VBD"
+	vbd_detach "$bad" $dev || fail "$case: read-only td-serve exit $?"
+	expect_eq "$(vbd_stat "$bad" $dev errors)" 1 "$case: answered BLKIF_RSP_ERROR"
+	expect_eq "$(vbd_stat "$bad" $dev writes)" 0 "$case: no write reached the read-only image"
+	expect_eq "$(vbd_stat "$bad" $dev bytes_written)" 0 "$case: nothing written to the image"
+done
 
 # a producer index beyond the ring: the ring halts, the daemon stays up and exits cleanly
 dev=$((dev + 1))

@@ -253,8 +253,13 @@ static void read_only_refuses_writes_and_discards(void **state)
 		assert_int_equal(decode(abi, &s, &lim_ro, &req), BLKIF_RSP_ERROR);
 		s = rw(BLKIF_OP_READ, 1, 0);
 		assert_int_equal(decode(abi, &s, &lim_ro, &req), BLKIF_RSP_OKAY);
+		/* a bare flush or barrier too, as Linux blkback answers them */
 		s = rw(BLKIF_OP_FLUSH_DISKCACHE, 0, 0);
-		assert_int_equal(decode(abi, &s, &lim_ro, &req), BLKIF_RSP_OKAY);
+		assert_int_equal(decode(abi, &s, &lim_ro, &req), BLKIF_RSP_ERROR);
+		s = rw(BLKIF_OP_WRITE_BARRIER, 0, 0);
+		assert_int_equal(decode(abi, &s, &lim_ro, &req), BLKIF_RSP_ERROR);
+		s = rw(BLKIF_OP_FLUSH_DISKCACHE, 0, 0);
+		assert_int_equal(decode(abi, &s, &lim_rw, &req), BLKIF_RSP_OKAY);
 		s = (struct spec){ .op = BLKIF_OP_DISCARD, .id = 9, .sector = 0, .nr_sectors = 8 };
 		assert_int_equal(decode(abi, &s, &lim_ro, &req), BLKIF_RSP_ERROR);
 		s = (struct spec){ .op = BLKIF_OP_INDIRECT, .indirect_op = BLKIF_OP_WRITE,

@@ -209,6 +209,21 @@ static int case_write_readonly(struct ctx *c, struct blkfront_raw_req *r)
 	return base_rw(c, r, BLKIF_OP_WRITE);
 }
 
+/* A flush as Linux blkfront sends it: no segment, no sector range. */
+static int case_flush_readonly(struct ctx *c, struct blkfront_raw_req *r)
+{
+	int err = base_rw(c, r, BLKIF_OP_FLUSH_DISKCACHE);
+
+	r->nr_segments = 0;
+	r->nr_grefs = 0;
+	return err;
+}
+
+static int case_barrier_readonly(struct ctx *c, struct blkfront_raw_req *r)
+{
+	return base_rw(c, r, BLKIF_OP_WRITE_BARRIER);
+}
+
 static int case_foreign_grant(struct ctx *c, struct blkfront_raw_req *r)
 {
 	uint32_t ref = 0;
@@ -249,6 +264,10 @@ static const struct hostile_case {
 	{ "foreign-grant", case_foreign_grant, -EIO, true, "a grant not granted to the backend" },
 	{ "unknown-op", case_unknown_op, -EOPNOTSUPP, true, "an unknown operation" },
 	{ "write-readonly", case_write_readonly, -EIO, false, "a write to a read-only VBD" },
+	{ "flush-readonly", case_flush_readonly, -EIO, false,
+	  "a flush without segments to a read-only VBD" },
+	{ "barrier-readonly", case_barrier_readonly, -EIO, false,
+	  "a write barrier to a read-only VBD" },
 	{ "prod-overflow", NULL, 0, false,
 	  "a producer index beyond the ring (the backend must halt the ring)" },
 };
