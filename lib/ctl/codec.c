@@ -136,12 +136,15 @@ static int get_path(json_t *o, const char *key, char *buf, size_t size)
 	return buf[0] == '/' ? 0 : -EINVAL;
 }
 
-/* open's and unpause's optional mirror ("secondary") and CBT log paths: each present one sets its
- * flag; both buffers are CTL_PATH_MAX bytes. */
+/* open's and unpause's optional mirror ("secondary", any non-empty form: blktap3 takes
+ * "nbd:<dp>" as well as paths) and CBT log path: each present one sets its flag; both buffers are
+ * CTL_PATH_MAX bytes. */
 static int get_secondary_and_log(json_t *o, char *secondary, char *cbt_log, uint32_t *flags)
 {
-	int err = get_path(o, "secondary", secondary, CTL_PATH_MAX);
+	int err = get_string(o, "secondary", secondary, CTL_PATH_MAX);
 
+	if (!err && !secondary[0])
+		return -EINVAL;
 	if (!err)
 		*flags |= CTL_OPEN_SECONDARY;
 	else if (err != -ENOENT)
@@ -269,6 +272,14 @@ static int put_path(json_t *o, const char *key, const char *path, size_t size)
 	return put(o, key, json_string(path));
 }
 
+/* -2's secondary: any non-empty form ("nbd:<dp>", a path). */
+static int put_secondary(json_t *o, const char *secondary, size_t size)
+{
+	if (!secondary[0] || !memchr(secondary, '\0', size))
+		return -EINVAL;
+	return put(o, "secondary", json_string(secondary));
+}
+
 static int put_polling(json_t *parent, const struct ctl_poll_settings *p)
 {
 	json_t *o = json_object();
@@ -363,7 +374,7 @@ static int encode_open(json_t *o, const struct ctl_open_args *a)
 			return -ENOMEM;
 	}
 	if ((a->flags & CTL_OPEN_SECONDARY) &&
-	    (err = put_path(o, "secondary", a->secondary, sizeof(a->secondary))))
+	    (err = put_secondary(o, a->secondary, sizeof(a->secondary))))
 		return err;
 	if ((a->flags & CTL_OPEN_ADD_LOG) &&
 	    (err = put_path(o, "cbt_log", a->cbt_log, sizeof(a->cbt_log))))
@@ -393,7 +404,7 @@ static int encode_resume(json_t *o, const struct ctl_resume_args *a)
 	if (a->flags & ~(uint32_t)(CTL_OPEN_SECONDARY | CTL_OPEN_ADD_LOG))
 		return -EINVAL;
 	if ((a->flags & CTL_OPEN_SECONDARY) &&
-	    (err = put_path(o, "secondary", a->secondary, sizeof(a->secondary))))
+	    (err = put_secondary(o, a->secondary, sizeof(a->secondary))))
 		return err;
 	if ((a->flags & CTL_OPEN_ADD_LOG) &&
 	    (err = put_path(o, "cbt_log", a->cbt_log, sizeof(a->cbt_log))))

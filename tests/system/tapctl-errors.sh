@@ -160,5 +160,59 @@ TAPDISK_RUN_DIR=$T/file-not-dir
 touch "$TAPDISK_RUN_DIR"
 TAPDISK_RUN_DIR=$TAPDISK_RUN_DIR expect_rc 20 "allocate when the run dir is a file: ENOTDIR" \
 	"$TAPCTL" allocate
+TAPDISK_RUN_DIR=$T/run
+
+# -2 (the storage-migration secondary) in every form blktap3 takes, the real tapdisk behind:
+# EOPNOTSUPP (95) with a message on open, create and unpause; create leaves nothing behind
+. "$SRC/tests/lib/tapdisk.sh"
+tapdisk_env
+EOPNOTSUPP=95
+img=$T/disk.img
+truncate -s 8M "$img"
+# gone PID: waits (bounded) until tapdisk PID has exited and its control socket is removed
+gone() {
+	local i
+	for ((i = 0; i < 200; i++)); do
+		[ ! -e "$TAPDISK_RUN_DIR/ctl$1" ] && ! kill -0 "$1" 2>/dev/null && return 0
+		sleep 0.05
+	done
+	return 1
+}
+secondaries=(nbd:mirror_dp_1 "$T/mirror" null)
+for sec in "${secondaries[@]}"; do
+	expect_rc $EOPNOTSUPP "create -2 $sec: EOPNOTSUPP" "$TAPCTL" create -a "aio:$img" -2 "$sec"
+	expect_match "$(cat "$T/err")" "not supported" "create -2 $sec: says why"
+	[ ! -s "$T/out" ] || fail "create -2 $sec printed $(cat "$T/out")"
+	for s in "$TAPDISK_RUN_DIR"/ctl*; do
+		[ -e "$s" ] || continue
+		gone "${s##*/ctl}" || fail "create -2 $sec: tapdisk ${s##*/ctl} left running"
+	done
+	no_side_effects "create -2 $sec"
+done
+expect_rc 0 "spawn" "$TAPCTL" spawn
+pid=$(cat "$T/out")
+expect_rc 0 "allocate" "$TAPCTL" allocate
+minor=$(sed 's/.*tapdisk-//' "$T/out")
+expect_rc 0 "attach" "$TAPCTL" attach -p "$pid" -m "$minor"
+for sec in "${secondaries[@]}"; do
+	expect_rc $EOPNOTSUPP "open -2 $sec: EOPNOTSUPP" \
+		"$TAPCTL" open -p "$pid" -m "$minor" -a "aio:$img" -2 "$sec"
+	expect_match "$(cat "$T/err")" "not supported" "open -2 $sec: says why"
+done
+expect_rc 0 "open without -2" "$TAPCTL" open -p "$pid" -m "$minor" -a "aio:$img"
+expect_rc 0 "pause" "$TAPCTL" pause -p "$pid" -m "$minor"
+for sec in "${secondaries[@]}"; do
+	# XAPI's storage migration: unpause -p -m -2 nbd:<dp> -a vhd:<path>
+	expect_rc $EOPNOTSUPP "unpause -2 $sec: EOPNOTSUPP" \
+		"$TAPCTL" unpause -p "$pid" -m "$minor" -2 "$sec" -a "aio:$img"
+	expect_match "$(cat "$T/err")" "not supported" "unpause -2 $sec: says why"
+done
+expect_rc $EINVAL "an empty -2" "$TAPCTL" unpause -p "$pid" -m "$minor" -2 ""
+expect_match "$(cat "$T/err")" "invalid secondary" "an empty -2: says why"
+expect_rc 0 "unpause without -2" "$TAPCTL" unpause -p "$pid" -m "$minor" -a "aio:$img"
+expect_rc 0 "list: still served" "$TAPCTL" list -p "$pid"
+expect_eq "$(cat "$T/out")" "pid=$pid minor=$minor state=0 args=aio:$img" "served, not paused"
+expect_rc 0 "destroy" "$TAPCTL" destroy -p "$pid" -m "$minor"
+gone "$pid" || fail "tapdisk $pid did not exit after destroy"
 check_sanitizers
 echo PASS

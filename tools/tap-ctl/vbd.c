@@ -215,6 +215,18 @@ static int read_key(const struct tapctl_cmd *cmd, struct ctl_open_args *a)
 	return 0;
 }
 
+/* -2's secondary in any of blktap3's forms ("nbd:<dp>" as XAPI's storage migration sends it, a
+ * path, "null"), carried as given: the tapdisk says whether it mirrors (ringtap's: EOPNOTSUPP). */
+static int parse_secondary(const struct tapctl_cmd *cmd, const char *s, char *buf)
+{
+	if (!*s || strlen(s) >= CTL_PATH_MAX) {
+		tapctl_msg(cmd, "invalid secondary '%.64s' for -2", s);
+		return EINVAL;
+	}
+	strcpy(buf, s);
+	return 0;
+}
+
 int tapctl_open_option(const struct tapctl_cmd *cmd, int c, struct ctl_open_args *a,
 		       bool *have_image)
 {
@@ -245,7 +257,7 @@ int tapctl_open_option(const struct tapctl_cmd *cmd, int c, struct ctl_open_args
 		a->flags |= CTL_OPEN_REUSE_PARENT;
 		return 1;
 	case '2':
-		if (tapctl_parse_path(cmd, '2', optarg, a->secondary))
+		if (parse_secondary(cmd, optarg, a->secondary))
 			return BAD_VALUE;
 		a->flags |= CTL_OPEN_SECONDARY;
 		return 1;
@@ -353,7 +365,7 @@ int tapctl_cmd_unpause(const struct tapctl_cmd *cmd, int argc, char **argv)
 		else if (c == 'a')
 			err = tapctl_parse_image(cmd, optarg, &a->image);
 		else if (c == '2') {
-			err = tapctl_parse_path(cmd, '2', optarg, a->secondary);
+			err = parse_secondary(cmd, optarg, a->secondary);
 			a->flags |= CTL_OPEN_SECONDARY;
 		} else if (c == 'c') {
 			err = tapctl_parse_path(cmd, 'c', optarg, a->cbt_log);

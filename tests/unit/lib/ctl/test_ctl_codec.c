@@ -178,14 +178,14 @@ static void resume_with_and_without_image(void **state)
 	m->u.resume.image.type = CTL_IMAGE_AIO;
 	strcpy(m->u.resume.image.path, "/new/path");
 	m->u.resume.flags = CTL_OPEN_SECONDARY | CTL_OPEN_ADD_LOG;
-	strcpy(m->u.resume.secondary, "/mirror");
+	strcpy(m->u.resume.secondary, "nbd:mirror_dp_1"); /* XAPI's storage migration form */
 	strcpy(m->u.resume.cbt_log, "/log");
 	round_trip(m, out);
 	assert_int_equal(out->u.resume.minor, 2);
 	assert_int_equal(out->u.resume.image.type, CTL_IMAGE_AIO);
 	assert_string_equal(out->u.resume.image.path, "/new/path");
 	assert_int_equal(out->u.resume.flags, CTL_OPEN_SECONDARY | CTL_OPEN_ADD_LOG);
-	assert_string_equal(out->u.resume.secondary, "/mirror");
+	assert_string_equal(out->u.resume.secondary, "nbd:mirror_dp_1");
 	assert_string_equal(out->u.resume.cbt_log, "/log");
 	free(m);
 	free(out);
@@ -317,7 +317,7 @@ static void decoder_refuses_malformed_requests(void **state)
 		{ CTL_MSG_OPEN,
 		  "{\"minor\":1,\"type\":\"aio\",\"path\":\"/x\",\"parent_minor\":-3}", -EINVAL },
 		{ CTL_MSG_OPEN,
-		  "{\"minor\":1,\"type\":\"aio\",\"path\":\"/x\",\"secondary\":\"rel\"}", -EINVAL },
+		  "{\"minor\":1,\"type\":\"aio\",\"path\":\"/x\",\"secondary\":\"\"}", -EINVAL },
 		{ CTL_MSG_OPEN, "{\"minor\":1,\"type\":\"aio\",\"path\":\"/x\",\"timeout\":-1}",
 		  -EINVAL },
 		{ CTL_MSG_CLOSE, "{\"minor\":1,\"force\":\"yes\"}", -EINVAL },
