@@ -1,7 +1,8 @@
 /* The `aio` driver (blktap3's name for raw images; `raw` is an alias): a raw file or block
  * device through libaio with O_DIRECT, batched io_submit, completions read from the kernel's
  * completion ring in user space (woken by an eventfd in the loop, or polled). Flush is
- * IOCB_CMD_FDSYNC; discard punches a hole (files) or BLKDISCARD (devices). */
+ * IOCB_CMD_FDSYNC; discard punches a hole (files) or BLKDISCARD (devices). Opened through
+ * image_lock_open: locked exclusively when writable, shared when read-only. */
 #include <errno.h>
 #include <fcntl.h>
 #include <libaio.h>
@@ -15,6 +16,7 @@
 #include <unistd.h>
 
 #include "drivers/aio_ring.h"
+#include "drivers/image_lock.h"
 #include "ringtap/log.h"
 #include "src/image.h"
 
@@ -142,7 +144,6 @@ static void on_eventfd(struct td_loop *loop, int fd, uint32_t events, void *data
 
 static int aio_open(struct td_image *img, const char *path, unsigned int flags)
 {
-	int mode = (flags & TD_OPEN_RDONLY) ? O_RDONLY : O_RDWR;
 	struct aio_img *a;
 	struct stat st;
 	int rc;
@@ -153,17 +154,10 @@ static int aio_open(struct td_image *img, const char *path, unsigned int flags)
 	if (!a)
 		return -ENOMEM;
 	a->efd = -1;
-	a->direct = true;
-	a->fd = open(path, mode | O_DIRECT | O_CLOEXEC);
-	if (a->fd < 0 && errno == EINVAL) {
-		a->direct = false;
-		a->fd = open(path, mode | O_CLOEXEC);
-		if (a->fd >= 0)
-			rt_warn("aio: %s refuses O_DIRECT; using buffered I/O (flush still syncs)",
-				path);
-	}
+	a->fd = image_lock_open(path, !(flags & TD_OPEN_RDONLY), image_lock_mode_of(flags), "aio",
+				&a->direct, img->why, sizeof(img->why));
 	if (a->fd < 0) {
-		rc = -errno;
+		rc = a->fd;
 		goto fail;
 	}
 	if (fstat(a->fd, &st) < 0) {

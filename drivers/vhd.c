@@ -2,7 +2,8 @@
  * metadata), each file of a chain one td_image (img->parent: the next; a raw root is an `aio`
  * image), all I/O through libaio on the driver's own O_DIRECT descriptors. Reads go by the
  * in-memory BAT, the batmap and cached sector bitmaps; what a differencing disk lacks is read
- * from its parent, what a dynamic disk lacks is zero. Writes allocate blocks (vhd_meta.c). */
+ * from its parent, what a dynamic disk lacks is zero. Writes allocate blocks (vhd_meta.c). Each
+ * file is locked (image_lock.c): the leaf exclusively when writable, parents shared. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -10,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "drivers/image_lock.h"
 #include "drivers/vhd_int.h"
 #include "ringtap/log.h"
 
@@ -501,8 +503,8 @@ static void vhd_close_img(struct td_image *img)
 	if (!l)
 		return;
 	vaio_fini(&l->aio);
-	close(l->fd);
 	layer_close_file(l);
+	close(l->fd); /* the lock goes last: the footer is written under it */
 	if (img->parent) {
 		td_image_close(img->parent);
 		free(img->parent);
@@ -514,10 +516,12 @@ static void vhd_close_img(struct td_image *img)
 
 /* A file of the chain becomes a layer: its own descriptor and aio context, its buffers. The
  * vhd_file (metadata and the library's descriptor) is the layer's from now on. */
-static int layer_init(struct td_image *img, struct vhd_file *vf, bool writable, bool leaf)
+static int layer_init(struct td_image *img, struct vhd_file *vf, bool writable, bool leaf,
+		      enum image_lock_mode lock)
 {
 	struct vhd_layer *l = calloc(1, sizeof(*l));
-	int mode = writable ? O_RDWR : O_RDONLY, err;
+	bool direct;
+	int err;
 
 	if (!l) {
 		vhd_close(vf);
@@ -535,16 +539,13 @@ static int layer_init(struct td_image *img, struct vhd_file *vf, bool writable, 
 	img->info.readonly = !writable;
 	img->info.discard = false;
 
-	l->fd = open(l->f.path, mode | O_DIRECT | O_CLOEXEC);
-	if (l->fd < 0 && errno == EINVAL) {
-		l->fd = open(l->f.path, mode | O_CLOEXEC);
-		if (l->fd >= 0)
-			rt_warn("vhd: %s refuses O_DIRECT; using buffered I/O (flush still syncs)",
-				l->f.path);
-	}
+	/* locked before anything is written (the footer repair below) */
+	l->fd = image_lock_open(l->f.path, writable, lock, "vhd", &direct, img->why,
+				sizeof(img->why));
 	if (l->fd < 0) {
-		err = -errno;
-		rt_err("vhd: %s: %s", l->f.path, strerror(errno));
+		err = l->fd;
+		if (err != -EBUSY)
+			rt_err("vhd: %s: %s", l->f.path, strerror(-err));
 		goto fail_file;
 	}
 	l->notify = vreq_new(0);
@@ -610,6 +611,7 @@ fail_file:
 static int vhd_open_img(struct td_image *img, const char *path, unsigned int flags)
 {
 	bool writable = !(flags & TD_OPEN_RDONLY);
+	enum image_lock_mode lock = image_lock_mode_of(flags);
 	struct td_image *cur = img;
 	struct vhd_chain c;
 	int err = 0, i, consumed = 0;
@@ -632,23 +634,30 @@ static int vhd_open_img(struct td_image *img, const char *path, unsigned int fla
 			}
 			p->ops = &td_driver_vhd;
 			p->loop = img->loop;
-			p->flags = TD_OPEN_RDONLY;
+			p->flags = TD_OPEN_RDONLY | (flags & TD_OPEN_LOCK_MASK);
 			snprintf(p->name, sizeof(p->name), "vhd:%s", c.files[i].path);
 			cur->parent = p;
 			cur = p;
 		}
 		consumed = i + 1; /* the layer's now, or closed by layer_init */
-		err = layer_init(cur, &c.files[i], writable && i == 0, i == 0);
-		if (err)
+		err = layer_init(cur, &c.files[i], writable && i == 0, i == 0, lock);
+		if (err) {
+			if (cur != img) /* a parent's reason is the chain's */
+				memcpy(img->why, cur->why, sizeof(img->why));
 			break;
+		}
 	}
 	if (!err && c.raw_path) {
 		struct td_image *p = calloc(1, sizeof(*p));
 		char name[sizeof(p->name)];
 
 		snprintf(name, sizeof(name), "aio:%s", c.raw_path);
-		err = p ? td_image_open(p, img->loop, name, TD_OPEN_RDONLY) : -ENOMEM;
+		err = p ? td_image_open(p, img->loop, name,
+					TD_OPEN_RDONLY | (flags & TD_OPEN_LOCK_MASK)) :
+			  -ENOMEM;
 		if (err) {
+			if (p)
+				memcpy(img->why, p->why, sizeof(img->why));
 			rt_err("vhd: cannot open the raw parent %s: %s", c.raw_path,
 			       strerror(-err));
 			free(p);

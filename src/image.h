@@ -12,6 +12,15 @@
 #include "src/loop.h"
 
 #define TD_OPEN_RDONLY 0x1u
+/* Image locking (drivers/image_lock.c), QEMU's locking=on|off|auto: neither bit is auto. */
+#define TD_OPEN_LOCK_ON 0x2u
+#define TD_OPEN_LOCK_OFF 0x4u
+#define TD_OPEN_LOCK_MASK (TD_OPEN_LOCK_ON | TD_OPEN_LOCK_OFF)
+
+/* tapdisk's default locking mode (on, off, auto) when the open does not say (tap-ctl -L). */
+#define TD_IMAGE_LOCKING_ENV "TAPDISK_IMAGE_LOCKING"
+
+#define TD_IMAGE_WHY_MAX 256
 
 /* One I/O on an image. The submitter owns it (one per ring slot: no allocation per request)
  * until `done` runs; drivers keep their per-I/O state in `drv`. */
@@ -72,6 +81,9 @@ struct td_image {
 	unsigned int flags;
 	void *priv;
 	char name[512]; /* "type:path" as opened (canonical type) */
+	/* Why an open failed, for the toolstack ("... is in use by tapdisk pid 12 minor 0"), or
+	 * "" when errno says it all. Kept by td_image_open on failure. */
+	char why[TD_IMAGE_WHY_MAX];
 };
 
 /* The drivers, NULL-terminated (drivers/registry.c). */
@@ -80,7 +92,8 @@ extern const struct td_driver_ops *const td_drivers[];
 const struct td_driver_ops *td_driver_find(const char *type);
 
 /* Opens "type:path" (type: a driver's name or alias). 0 or -errno (-EPROTONOSUPPORT for an
- * unknown type, -EINVAL for a string without ':'). */
+ * unknown type, -EINVAL for a string without ':'; -EBUSY when another opener holds the image's
+ * lock, with img->why saying who). */
 int td_image_open(struct td_image *img, struct td_loop *loop, const char *type_path,
 		  unsigned int flags);
 void td_image_close(struct td_image *img);
