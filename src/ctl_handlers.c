@@ -11,6 +11,7 @@
 #include "ringtap/log.h"
 #include "src/blkif_req.h"
 #include "src/daemon.h"
+#include "src/image.h"
 
 static struct td_dvbd *find(struct td_daemon *d, struct ctl_request *req, int minor)
 {
@@ -59,10 +60,15 @@ static int image_arg(struct ctl_request *req, const struct ctl_image *img, char 
 	return 0;
 }
 
-/* An image that cannot be opened: say which and why; a type without a driver is EOPNOTSUPP. */
-static int open_failed(struct ctl_request *req, const char *what, const char *type_path, int err)
+/* An image that cannot be opened: say which and why (why: the driver's reason, or ""); a type
+ * without a driver is EOPNOTSUPP. */
+static int open_failed(struct ctl_request *req, const char *what, const char *type_path, int err,
+		       const char *why)
 {
-	if (err == -EPROTONOSUPPORT) {
+	if (why[0]) {
+		/* "aio:/x is in use by tapdisk pid 12 minor 0 (...)": says it all, EBUSY stays */
+		ctl_request_set_message(req, "%s %s", type_path, why);
+	} else if (err == -EPROTONOSUPPORT) {
 		ctl_request_set_message(req,
 					"%s %s: this tapdisk has no driver for that image type",
 					what, type_path);
@@ -70,8 +76,23 @@ static int open_failed(struct ctl_request *req, const char *what, const char *ty
 	} else {
 		ctl_request_set_message(req, "%s %s", what, type_path); /* tap-ctl adds strerror */
 	}
-	rt_err("%s %s: %s", what, type_path, strerror(-err));
+	rt_err("%s %s: %s%s%s", what, type_path, strerror(-err), why[0] ? ": " : "", why);
 	return err;
+}
+
+/* The TD_OPEN_LOCK_* flags of a locking mode; CTL_LOCK_DEFAULT: $TAPDISK_IMAGE_LOCKING, else
+ * auto. 0 or -EINVAL (a bad environment value refuses the open rather than guess). */
+static int lock_flags(struct ctl_request *req, enum ctl_lock_mode mode, unsigned int *flags)
+{
+	const char *env = getenv(TD_IMAGE_LOCKING_ENV);
+
+	if (mode == CTL_LOCK_DEFAULT && env && *env && ctl_lock_mode_parse(env, &mode)) {
+		ctl_request_set_message(req, "%s=%s: expected on, off or auto",
+					TD_IMAGE_LOCKING_ENV, env);
+		return -EINVAL;
+	}
+	*flags = mode == CTL_LOCK_ON ? TD_OPEN_LOCK_ON : mode == CTL_LOCK_OFF ? TD_OPEN_LOCK_OFF : 0;
+	return 0;
 }
 
 /* ---- polling settings: the control protocol's units to the datapath's ---------------------- */
@@ -198,7 +219,7 @@ static void after_drain(struct td_loop *loop, struct td_loop_timer *t, void *dat
 		rt_info("minor %d: paused, image closed", v->minor);
 	} else if (!v->paused) {
 		/* a drain of our own, for a disconnect: serve again */
-		err = td_vbd_resume(v->vbd, NULL);
+		err = td_vbd_resume(v->vbd, NULL, -1, NULL);
 		if (err) {
 			rt_err("minor %d: cannot reopen its image after draining: %s; left paused",
 			       v->minor, strerror(-err));
@@ -337,8 +358,9 @@ static int h_open(void *o, struct ctl_request *req, const struct ctl_open_args *
 	struct td_daemon *d = o;
 	struct td_dvbd *v = find(d, req, a->minor);
 	bool ro = a->flags & CTL_OPEN_RDONLY;
-	char tp[CTL_PATH_MAX + 8];
+	char tp[CTL_PATH_MAX + 8], why[TD_IMAGE_WHY_MAX] = "";
 	struct td_vbd_info info;
+	unsigned int lock;
 	int err;
 
 	if (!v)
@@ -354,12 +376,14 @@ static int h_open(void *o, struct ctl_request *req, const struct ctl_open_args *
 		return -EOPNOTSUPP;
 	}
 	err = image_arg(req, &a->image, tp, sizeof(tp));
+	if (!err)
+		err = lock_flags(req, a->lock, &lock);
 	if (err)
 		return err;
-	err = td_vbd_open(&d->loop, tp, ro, &v->vbd);
+	err = td_vbd_open(&d->loop, tp, (ro ? TD_OPEN_RDONLY : 0) | lock, &v->vbd, why);
 	if (err) {
 		v->vbd = NULL;
-		return open_failed(req, "cannot open", tp, err);
+		return open_failed(req, "cannot open", tp, err, why);
 	}
 	/* NBD: XAPI's hotplug resolves the export's socket right after `tap-ctl open` */
 	err = td_nbd_export_create(&d->loop, v->vbd, v->minor, ro, &v->nbd);
@@ -374,7 +398,8 @@ static int h_open(void *o, struct ctl_request *req, const struct ctl_open_args *
 	v->readonly = ro;
 	v->paused = false;
 	td_vbd_set_polling(v->vbd, &v->poll); /* validated when they were set */
-	rt_info("minor %d: opened %s%s", v->minor, tp, ro ? " read-only" : "");
+	rt_info("minor %d: opened %s%s%s", v->minor, tp, ro ? " read-only" : "",
+		lock & TD_OPEN_LOCK_OFF ? ", not locked (-L off)" : "");
 	return 0;
 }
 
@@ -462,8 +487,9 @@ static int h_resume(void *o, struct ctl_request *req, const struct ctl_resume_ar
 {
 	struct td_daemon *d = o;
 	struct td_dvbd *v = find(d, req, a->minor);
-	char tp[CTL_PATH_MAX + 8];
+	char tp[CTL_PATH_MAX + 8], why[TD_IMAGE_WHY_MAX] = "";
 	struct td_vbd_info info;
+	unsigned int lock = 0;
 	int err;
 
 	if (!v)
@@ -489,9 +515,13 @@ static int h_resume(void *o, struct ctl_request *req, const struct ctl_resume_ar
 		td_vbd_info(v->vbd, &info);
 		snprintf(tp, sizeof(tp), "%s", info.image);
 	}
-	err = td_vbd_resume(v->vbd, a->image.type != CTL_IMAGE_NONE ? tp : NULL);
-	if (err)
-		return open_failed(req, "cannot reopen", tp, err);
+	/* -L: the new mode sticks; none: the VBD's own (the environment is read at open only) */
+	if (a->lock != CTL_LOCK_DEFAULT && (err = lock_flags(req, a->lock, &lock)))
+		return err;
+	err = td_vbd_resume(v->vbd, a->image.type != CTL_IMAGE_NONE ? tp : NULL,
+			    a->lock != CTL_LOCK_DEFAULT ? (int)lock : -1, why);
+	if (err) /* still paused, image closed: SM may retry the unpause */
+		return open_failed(req, "cannot reopen", tp, err, why);
 	v->paused = false;
 	rt_info("minor %d: resumed on %s", v->minor, tp);
 	return 0;

@@ -81,8 +81,12 @@ struct td_vbd_info {
 	char image[512]; /* "type:path" with the canonical type */
 };
 
-/* Opens type:path ("aio:/path", "raw:/path", "null:1G"). 0 or -errno. */
-int td_vbd_open(struct td_loop *loop, const char *type_path, bool readonly, struct td_vbd **out);
+/* Opens type:path ("aio:/path", "raw:/path", "null:1G"); flags: TD_OPEN_RDONLY and the
+ * locking mode (TD_OPEN_LOCK_ON, _OFF; neither: auto), kept for every reopen. 0 or -errno;
+ * why (NULL, or TD_IMAGE_WHY_MAX bytes) gets the reason an open failed beyond its errno (-EBUSY:
+ * who holds the image's lock), or "". */
+int td_vbd_open(struct td_loop *loop, const char *type_path, unsigned int flags,
+		struct td_vbd **out, char *why);
 /* Disconnects (must be idle: see td_vbd_disconnect) and closes. */
 void td_vbd_close(struct td_vbd *vbd);
 
@@ -98,8 +102,10 @@ int td_vbd_disconnect(struct td_vbd *vbd);
  * paused. td_vbd_info keeps answering from what the image reported when it was open. */
 int td_vbd_pause(struct td_vbd *vbd, void (*done)(struct td_vbd *vbd, void *data), void *data);
 /* Resumes after a pause: reopens a new image (type_path) or the same one again (NULL) from
- * disk. On failure the VBD stays paused, still naming its old image. 0 or -errno. */
-int td_vbd_resume(struct td_vbd *vbd, const char *type_path);
+ * disk, and relocks it; lock: a new locking mode (TD_OPEN_LOCK_*) or -1 for the VBD's own. On
+ * failure (-EBUSY: another opener took the image's lock while paused; why as td_vbd_open's)
+ * the VBD stays paused, still naming its old image and mode. 0 or -errno. */
+int td_vbd_resume(struct td_vbd *vbd, const char *type_path, int lock, char *why);
 
 /* I/O that another path (the NBD export, src/nbd_export.c) submits to the VBD's image: while
  * td_vbd_paused() it must be held, not submitted; each one submitted is counted between

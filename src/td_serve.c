@@ -14,6 +14,7 @@
 
 #include "ringtap/log.h"
 #include "ringtap/poll.h"
+#include "src/image.h"
 #include "src/loop.h"
 #include "src/tapdisk.h"
 
@@ -309,7 +310,7 @@ int main(int argc, char **argv)
 		rc = sv.sfd < 0 ? -errno : rc;
 		goto out;
 	}
-	rc = td_vbd_open(&sv.loop, image, readonly, &sv.vbd);
+	rc = td_vbd_open(&sv.loop, image, readonly ? TD_OPEN_RDONLY : 0, &sv.vbd, NULL);
 	if (rc < 0) {
 		rt_err("cannot open %s: %s", image, strerror(-rc));
 		goto out;

@@ -13,6 +13,7 @@ struct td_vbd {
 	struct td_image_info info; /* of the image last opened: answers while paused */
 	char name[sizeof(((struct td_image *)0)->name)]; /* its "type:path", reopened on resume */
 	bool readonly;
+	unsigned int lock; /* TD_OPEN_LOCK_*: the locking mode, kept across pause/resume */
 	bool paused;
 	bool pause_pending;
 	void (*pause_done)(struct td_vbd *vbd, void *data);
@@ -66,15 +67,19 @@ static bool vbd_before_sleep(struct td_loop *loop, void *data)
 	return false;
 }
 
-static int open_image(struct td_vbd *vbd, const char *type_path, struct td_image **out)
+static int open_image(struct td_vbd *vbd, const char *type_path, unsigned int lock,
+		      struct td_image **out, char *why)
 {
 	struct td_image *img = calloc(1, sizeof(*img));
 	int rc;
 
 	if (!img)
 		return -ENOMEM;
-	rc = td_image_open(img, vbd->loop, type_path, vbd->readonly ? TD_OPEN_RDONLY : 0);
+	rc = td_image_open(img, vbd->loop, type_path,
+			   (vbd->readonly ? TD_OPEN_RDONLY : 0) | (lock & TD_OPEN_LOCK_MASK));
 	if (rc < 0) {
+		if (why)
+			memcpy(why, img->why, TD_IMAGE_WHY_MAX);
 		free(img);
 		return rc;
 	}
@@ -92,7 +97,8 @@ static void close_image(struct td_image *img)
 	}
 }
 
-int td_vbd_open(struct td_loop *loop, const char *type_path, bool readonly, struct td_vbd **out)
+int td_vbd_open(struct td_loop *loop, const char *type_path, unsigned int flags,
+		struct td_vbd **out, char *why)
 {
 	struct td_vbd *vbd = calloc(1, sizeof(*vbd));
 	int rc;
@@ -100,9 +106,10 @@ int td_vbd_open(struct td_loop *loop, const char *type_path, bool readonly, stru
 	if (!vbd)
 		return -ENOMEM;
 	vbd->loop = loop;
-	vbd->readonly = readonly;
+	vbd->readonly = flags & TD_OPEN_RDONLY;
+	vbd->lock = flags & TD_OPEN_LOCK_MASK;
 	poll_params_default(&vbd->poll);
-	rc = open_image(vbd, type_path, &vbd->image);
+	rc = open_image(vbd, type_path, vbd->lock, &vbd->image, why);
 	if (rc < 0) {
 		free(vbd);
 		return rc;
@@ -200,20 +207,22 @@ int td_vbd_pause(struct td_vbd *vbd, void (*done)(struct td_vbd *vbd, void *data
 	return 0;
 }
 
-int td_vbd_resume(struct td_vbd *vbd, const char *type_path)
+int td_vbd_resume(struct td_vbd *vbd, const char *type_path, int lock, char *why)
 {
+	unsigned int mode = lock < 0 ? vbd->lock : (unsigned int)lock & TD_OPEN_LOCK_MASK;
 	struct td_image *img;
 	int rc;
 
 	if (!vbd->paused || vbd->pause_pending)
 		return vbd->paused ? -EBUSY : -EINVAL;
 	if (type_path || !vbd->image) {
-		rc = open_image(vbd, type_path ? type_path : vbd->name, &img);
+		rc = open_image(vbd, type_path ? type_path : vbd->name, mode, &img, why);
 		if (rc < 0)
 			return rc;
 		close_image(vbd->image);
 		vbd->image = img;
 	}
+	vbd->lock = mode;
 	vbd->paused = false;
 	if (vbd->ring) {
 		set_limits(vbd, vbd->ring);

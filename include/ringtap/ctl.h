@@ -131,12 +131,25 @@ enum ctl_image_type ctl_image_type_from_name(const char *name);
 #define CTL_OPEN_ENCRYPTED 0x80 /* -E: key follows */
 #define CTL_OPEN_ALL_FLAGS 0xff
 
+/* Image locking (open/create/unpause -L), QEMU's locking=on|off|auto; "locking" on the wire. */
+enum ctl_lock_mode {
+	CTL_LOCK_DEFAULT = 0, /* not given: tapdisk's default (open), the VBD's own (unpause) */
+	CTL_LOCK_AUTO, /* on, except on filesystems whose locks cannot be trusted (NFS, ...) */
+	CTL_LOCK_ON,
+	CTL_LOCK_OFF, /* for shared storage whose locks misbehave: nothing stops a second writer */
+};
+/* "auto", "on", "off" (NULL for CTL_LOCK_DEFAULT or an unknown value). */
+const char *ctl_lock_mode_name(enum ctl_lock_mode mode);
+/* Returns 0 and sets *out, or -EINVAL. */
+int ctl_lock_mode_parse(const char *name, enum ctl_lock_mode *out);
+
 struct ctl_open_args {
 	int minor;
 	struct ctl_image image;
 	uint32_t flags;
 	int parent_minor; /* with CTL_OPEN_REUSE_PARENT, else -1 */
 	uint32_t timeout_s; /* request timeout (-t), 0 = the daemon's default */
+	enum ctl_lock_mode lock; /* -L */
 	char secondary[CTL_PATH_MAX]; /* with CTL_OPEN_SECONDARY */
 	char cbt_log[CTL_PATH_MAX]; /* with CTL_OPEN_ADD_LOG */
 	uint8_t key[CTL_KEY_MAX]; /* with CTL_OPEN_ENCRYPTED */
@@ -153,6 +166,7 @@ struct ctl_resume_args {
 	int minor;
 	struct ctl_image image;
 	uint32_t flags; /* CTL_OPEN_SECONDARY, CTL_OPEN_ADD_LOG */
+	enum ctl_lock_mode lock; /* -L: a new mode for this and later reopens */
 	char secondary[CTL_PATH_MAX];
 	char cbt_log[CTL_PATH_MAX];
 };

@@ -157,6 +157,43 @@ static int get_secondary_and_log(json_t *o, char *secondary, char *cbt_log, uint
 	return 0;
 }
 
+/* ---- image locking modes ------------------------------------------------------------------- */
+
+static const char *const lock_mode_names[] = {
+	[CTL_LOCK_AUTO] = "auto",
+	[CTL_LOCK_ON] = "on",
+	[CTL_LOCK_OFF] = "off",
+};
+
+const char *ctl_lock_mode_name(enum ctl_lock_mode mode)
+{
+	if ((unsigned int)mode >= sizeof(lock_mode_names) / sizeof(lock_mode_names[0]))
+		return NULL;
+	return lock_mode_names[mode];
+}
+
+int ctl_lock_mode_parse(const char *name, enum ctl_lock_mode *out)
+{
+	for (unsigned int m = CTL_LOCK_AUTO; m <= CTL_LOCK_OFF; m++)
+		if (!strcmp(name, lock_mode_names[m])) {
+			*out = (enum ctl_lock_mode)m;
+			return 0;
+		}
+	return -EINVAL;
+}
+
+/* open's and unpause's optional "locking"; absent: CTL_LOCK_DEFAULT. */
+static int get_lock_mode(json_t *o, enum ctl_lock_mode *out)
+{
+	char name[8];
+	int err = get_string(o, "locking", name, sizeof(name));
+
+	*out = CTL_LOCK_DEFAULT;
+	if (err)
+		return optional(err);
+	return ctl_lock_mode_parse(name, out);
+}
+
 /* "type" and "path" together; both absent → CTL_IMAGE_NONE (-ENOENT). */
 static int get_image(json_t *o, struct ctl_image *img)
 {
@@ -351,6 +388,17 @@ static int frame(unsigned int type, uint32_t id, json_t *payload, uint32_t max, 
 	return 0;
 }
 
+static int put_lock_mode(json_t *o, enum ctl_lock_mode mode)
+{
+	const char *name = ctl_lock_mode_name(mode);
+
+	if (mode == CTL_LOCK_DEFAULT)
+		return 0;
+	if (!name)
+		return -EINVAL;
+	return put(o, "locking", json_string(name)) ? -ENOMEM : 0;
+}
+
 static int encode_open(json_t *o, const struct ctl_open_args *a)
 {
 	int err = put_image(o, &a->image);
@@ -392,7 +440,7 @@ static int encode_open(json_t *o, const struct ctl_open_args *a)
 	}
 	if (a->timeout_s && put(o, "timeout", json_integer(a->timeout_s)))
 		return -ENOMEM;
-	return 0;
+	return put_lock_mode(o, a->lock);
 }
 
 static int encode_resume(json_t *o, const struct ctl_resume_args *a)
@@ -409,7 +457,7 @@ static int encode_resume(json_t *o, const struct ctl_resume_args *a)
 	if ((a->flags & CTL_OPEN_ADD_LOG) &&
 	    (err = put_path(o, "cbt_log", a->cbt_log, sizeof(a->cbt_log))))
 		return err;
-	return 0;
+	return put_lock_mode(o, a->lock);
 }
 
 static int encode_connect(json_t *o, const struct ctl_connect_args *a)
@@ -525,6 +573,9 @@ static int decode_open(json_t *o, struct ctl_open_args *a)
 		a->flags |= CTL_OPEN_ENCRYPTED;
 	else if (err != -ENOENT)
 		return err;
+	err = get_lock_mode(o, &a->lock);
+	if (err)
+		return err;
 	return optional(get_u32(o, "timeout", 86400 * 365, &a->timeout_s));
 }
 
@@ -532,6 +583,9 @@ static int decode_resume(json_t *o, struct ctl_resume_args *a)
 {
 	int err = optional(get_image(o, &a->image));
 
+	if (err)
+		return err;
+	err = get_lock_mode(o, &a->lock);
 	if (err)
 		return err;
 	return get_secondary_and_log(o, a->secondary, a->cbt_log, &a->flags);

@@ -210,7 +210,7 @@ int tapctl_cmd_create(const struct tapctl_cmd *cmd, int argc, char **argv)
 	if (!a)
 		return tapctl_fail(cmd, -ENOMEM, NULL, "create");
 	a->parent_minor = -1;
-	while (!err && (c = tapctl_getopt(cmd, argc, argv, "a:RrDse:2:C:t:d:c:")) != -1) {
+	while (!err && (c = tapctl_getopt(cmd, argc, argv, "a:RrDse:2:C:t:d:c:L:")) != -1) {
 		if ((r = tapctl_open_option(cmd, c, a, &have_image)))
 			err = r == TAPCTL_BAD_VALUE ? EINVAL : 0;
 		else if (c == 'd' || c == 'c')

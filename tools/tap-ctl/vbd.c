@@ -227,6 +227,16 @@ static int parse_secondary(const struct tapctl_cmd *cmd, const char *s, char *bu
 	return 0;
 }
 
+/* -L on|off|auto: QEMU's locking= for the image (open, create, unpause). */
+static int parse_lock_mode(const struct tapctl_cmd *cmd, const char *arg, enum ctl_lock_mode *out)
+{
+	if (ctl_lock_mode_parse(arg, out)) {
+		tapctl_msg(cmd, "-L %s: expected on, off or auto", arg);
+		return BAD_VALUE;
+	}
+	return 1;
+}
+
 int tapctl_open_option(const struct tapctl_cmd *cmd, int c, struct ctl_open_args *a,
 		       bool *have_image)
 {
@@ -271,6 +281,8 @@ int tapctl_open_option(const struct tapctl_cmd *cmd, int c, struct ctl_open_args
 			return BAD_VALUE;
 		a->timeout_s = (uint32_t)v;
 		return 1;
+	case 'L':
+		return parse_lock_mode(cmd, optarg, &a->lock);
 	case 'E':
 		if (a->flags & CTL_OPEN_ENCRYPTED) {
 			tapctl_msg(cmd, "-E given twice");
@@ -292,7 +304,7 @@ int tapctl_cmd_open(const struct tapctl_cmd *cmd, int argc, char **argv)
 	if (!a)
 		return tapctl_fail(cmd, -ENOMEM, NULL, "open");
 	a->parent_minor = -1;
-	while (!err && (c = tapctl_getopt(cmd, argc, argv, "p:m:a:RrDse:2:C:t:E")) != -1) {
+	while (!err && (c = tapctl_getopt(cmd, argc, argv, "p:m:a:RrDse:2:C:t:EL:")) != -1) {
 		if ((r = target_option(cmd, c, &t)) ||
 		    (r = tapctl_open_option(cmd, c, a, &have_image)))
 			err = r == BAD_VALUE ? EINVAL : 0;
@@ -359,7 +371,7 @@ int tapctl_cmd_unpause(const struct tapctl_cmd *cmd, int argc, char **argv)
 
 	if (!a)
 		return tapctl_fail(cmd, -ENOMEM, NULL, "unpause");
-	while (!err && (c = tapctl_getopt(cmd, argc, argv, "p:m:a:2:c:")) != -1) {
+	while (!err && (c = tapctl_getopt(cmd, argc, argv, "p:m:a:2:c:L:")) != -1) {
 		if ((r = target_option(cmd, c, &t)))
 			err = r == BAD_VALUE ? EINVAL : 0;
 		else if (c == 'a')
@@ -370,6 +382,8 @@ int tapctl_cmd_unpause(const struct tapctl_cmd *cmd, int argc, char **argv)
 		} else if (c == 'c') {
 			err = tapctl_parse_path(cmd, 'c', optarg, a->cbt_log);
 			a->flags |= CTL_OPEN_ADD_LOG;
+		} else if (c == 'L') {
+			err = parse_lock_mode(cmd, optarg, &a->lock) == BAD_VALUE ? EINVAL : 0;
 		} else if (c == 'h')
 			err = -1;
 		else

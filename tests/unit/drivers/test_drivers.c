@@ -1,7 +1,8 @@
 /* Image drivers through their ops tables: the registry (names, aliases), the null driver
  * (sizes, zeros, completion only from kick), and the aio driver on a real file (data, flush,
- * discard, read-only; completions polled from the kernel's ring without the loop). */
+ * discard, read-only; completions polled from the kernel's ring without the loop; image locks). */
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
@@ -283,6 +284,68 @@ static void aio_poll_reaps_the_ring_without_the_loop(void **state)
 	free(buf);
 }
 
+/* Whether another open file of path holds a lock on byte (QEMU's layout: 100 + permission the
+ * holder takes, 200 + permission it does not share; 1 is write). */
+static bool byte_locked(const char *path, int byte)
+{
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = byte, .l_len = 1 };
+	int fd = open(path, O_RDONLY);
+
+	assert_true(fd >= 0);
+	assert_int_equal(fcntl(fd, F_OFD_GETLK, &fl), 0);
+	close(fd);
+	return fl.l_type != F_UNLCK;
+}
+
+/* Image locks (drivers/image_lock.c): a writable image excludes every other opener, read-only
+ * ones share, -L off opts out, close releases; the refusal says who holds the image. */
+static void aio_images_lock_as_qemu(void **state)
+{
+	char path[] = "/tmp/td-test-lock.XXXXXX", tp[64], pid[32];
+	struct td_image a, b, c;
+	struct td_loop loop;
+	int fd = mkstemp(path);
+
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, 1 << 20), 0);
+	assert_int_equal(td_loop_init(&loop), 0);
+	snprintf(tp, sizeof(tp), "aio:%s", path);
+	snprintf(pid, sizeof(pid), "pid %d ", (int)getpid());
+
+	assert_int_equal(td_image_open(&a, &loop, tp, 0), 0);
+	assert_true(byte_locked(path, 101)); /* takes write */
+	assert_true(byte_locked(path, 201)); /* shares no write */
+	assert_false(byte_locked(path, 200)); /* shares read */
+	assert_int_equal(td_image_open(&b, &loop, tp, 0), -EBUSY);
+	assert_non_null(strstr(b.why, pid));
+	assert_non_null(strstr(b.why, "read-write"));
+	assert_int_equal(td_image_open(&b, &loop, tp, TD_OPEN_RDONLY), -EBUSY);
+	assert_int_equal(td_image_open(&b, &loop, tp, TD_OPEN_LOCK_ON), -EBUSY);
+	/* off: no lock taken, none checked */
+	assert_int_equal(td_image_open(&b, &loop, tp, TD_OPEN_LOCK_OFF), 0);
+	td_image_close(&b);
+	td_image_close(&a);
+	assert_false(byte_locked(path, 101));
+	assert_false(byte_locked(path, 201));
+
+	/* readers share; a writer is refused while they hold it, and is told they read */
+	assert_int_equal(td_image_open(&a, &loop, tp, TD_OPEN_RDONLY), 0);
+	assert_int_equal(td_image_open(&b, &loop, tp, TD_OPEN_RDONLY), 0);
+	assert_false(byte_locked(path, 101));
+	assert_true(byte_locked(path, 201));
+	assert_int_equal(td_image_open(&c, &loop, tp, 0), -EBUSY);
+	assert_non_null(strstr(c.why, "read-only"));
+	td_image_close(&a);
+	assert_int_equal(td_image_open(&c, &loop, tp, 0), -EBUSY);
+	td_image_close(&b);
+	assert_int_equal(td_image_open(&c, &loop, tp, 0), 0);
+	assert_string_equal(c.why, "");
+	td_image_close(&c);
+	td_loop_fini(&loop);
+	close(fd);
+	unlink(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -291,6 +354,7 @@ int main(void)
 		cmocka_unit_test(null_completes_at_kick_with_zeros),
 		cmocka_unit_test(aio_reads_writes_flushes_and_discards),
 		cmocka_unit_test(aio_poll_reaps_the_ring_without_the_loop),
+		cmocka_unit_test(aio_images_lock_as_qemu),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -191,6 +191,62 @@ static void resume_with_and_without_image(void **state)
 	free(out);
 }
 
+/* open's and unpause's -L: each mode round-trips; absent stays "not given" (the daemon's default
+ * on open, the VBD's own mode on unpause), which is what a blktap3-era client sends. */
+static void locking_mode_round_trips(void **state)
+{
+	static const enum ctl_lock_mode modes[] = { CTL_LOCK_DEFAULT, CTL_LOCK_AUTO, CTL_LOCK_ON,
+						    CTL_LOCK_OFF };
+	struct ctl_msg *m = calloc(1, sizeof(*m)), *out = calloc(1, sizeof(*out));
+	unsigned int i;
+
+	for (i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+		memset(m, 0, sizeof(*m));
+		m->type = CTL_MSG_OPEN;
+		m->u.open.image.type = CTL_IMAGE_VHD;
+		strcpy(m->u.open.image.path, "/sr/leaf.vhd");
+		m->u.open.lock = modes[i];
+		round_trip(m, out);
+		assert_int_equal(out->u.open.lock, modes[i]);
+		assert_int_equal(out->u.open.flags, 0);
+		memset(m, 0, sizeof(*m));
+		m->type = CTL_MSG_RESUME;
+		m->u.resume.lock = modes[i];
+		round_trip(m, out);
+		assert_int_equal(out->u.resume.lock, modes[i]);
+		assert_int_equal(out->u.resume.image.type, CTL_IMAGE_NONE);
+	}
+	/* on the wire: the name, or nothing at all */
+	memset(m, 0, sizeof(*m));
+	assert_int_equal(decode_json(CTL_MSG_OPEN,
+				     "{\"minor\":1,\"type\":\"aio\",\"path\":\"/x\","
+				     "\"locking\":\"off\"}",
+				     out),
+			 0);
+	assert_int_equal(out->u.open.lock, CTL_LOCK_OFF);
+	assert_int_equal(decode_json(CTL_MSG_OPEN, "{\"minor\":1,\"type\":\"aio\",\"path\":\"/x\"}",
+				     out),
+			 0);
+	assert_int_equal(out->u.open.lock, CTL_LOCK_DEFAULT);
+	/* an out-of-range mode is refused by the encoder, as the decoder would */
+	m->type = CTL_MSG_OPEN;
+	m->u.open.image.type = CTL_IMAGE_AIO;
+	strcpy(m->u.open.image.path, "/x");
+	m->u.open.lock = (enum ctl_lock_mode)4;
+	{
+		uint8_t *buf = NULL;
+		size_t len;
+
+		assert_int_equal(ctl_request_encode(m, &buf, &len), -EINVAL);
+		m->type = CTL_MSG_RESUME;
+		m->u.resume.lock = (enum ctl_lock_mode)-1;
+		assert_int_equal(ctl_request_encode(m, &buf, &len), -EINVAL);
+		assert_null(buf);
+	}
+	free(m);
+	free(out);
+}
+
 static void connect_and_polling_round_trip(void **state)
 {
 	struct ctl_msg *m = calloc(1, sizeof(*m)), *out = calloc(1, sizeof(*out));
@@ -322,6 +378,14 @@ static void decoder_refuses_malformed_requests(void **state)
 		  -EINVAL },
 		{ CTL_MSG_CLOSE, "{\"minor\":1,\"force\":\"yes\"}", -EINVAL },
 		{ CTL_MSG_RESUME, "{\"minor\":1,\"type\":\"vhd\"}", -EINVAL },
+		{ CTL_MSG_OPEN, "{\"minor\":1,\"type\":\"aio\",\"path\":\"/x\",\"locking\":\"On\"}",
+		  -EINVAL },
+		{ CTL_MSG_OPEN, "{\"minor\":1,\"type\":\"aio\",\"path\":\"/x\",\"locking\":true}",
+		  -EINVAL },
+		{ CTL_MSG_OPEN, "{\"minor\":1,\"type\":\"aio\",\"path\":\"/x\",\"locking\":\"\"}",
+		  -EINVAL },
+		{ CTL_MSG_RESUME, "{\"minor\":1,\"locking\":\"exclusive\"}", -EINVAL },
+		{ CTL_MSG_RESUME, "{\"minor\":1,\"locking\":\"offoffoffoff\"}", -EINVAL },
 		{ CTL_MSG_CONNECT, "{\"minor\":1}", -EINVAL },
 		{ CTL_MSG_CONNECT,
 		  "{\"minor\":1,\"domid\":1,\"devid\":2,\"order\":1,\"port\":3,"
@@ -582,6 +646,19 @@ static void enumeration_names(void **state)
 	assert_int_equal(ctl_ring_protocol_parse("x86_64", &r), -EINVAL);
 	assert_string_equal(ctl_msg_name(CTL_MSG_POLL_SET | CTL_MSG_REPLY), "poll-set");
 	assert_string_equal(ctl_msg_name(CTL_MSG_ERROR), "unknown");
+	{
+		enum ctl_lock_mode l;
+
+		assert_int_equal(ctl_lock_mode_parse("auto", &l), 0);
+		assert_int_equal(l, CTL_LOCK_AUTO);
+		assert_int_equal(ctl_lock_mode_parse("off", &l), 0);
+		assert_int_equal(l, CTL_LOCK_OFF);
+		assert_int_equal(ctl_lock_mode_parse("ON", &l), -EINVAL);
+		assert_int_equal(ctl_lock_mode_parse("", &l), -EINVAL);
+		assert_string_equal(ctl_lock_mode_name(CTL_LOCK_ON), "on");
+		assert_null(ctl_lock_mode_name(CTL_LOCK_DEFAULT));
+		assert_null(ctl_lock_mode_name((enum ctl_lock_mode)9));
+	}
 	assert_string_equal(ctl_msg_name(0), "unknown");
 }
 
@@ -593,6 +670,7 @@ int main(void)
 		cmocka_unit_test(open_round_trips_every_flag),
 		cmocka_unit_test(simple_requests_round_trip),
 		cmocka_unit_test(resume_with_and_without_image),
+		cmocka_unit_test(locking_mode_round_trips),
 		cmocka_unit_test(connect_and_polling_round_trip),
 		cmocka_unit_test(encoder_refuses_what_the_decoder_would),
 		cmocka_unit_test(decoder_refuses_malformed_requests),
