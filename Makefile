@@ -8,6 +8,8 @@
 #   make check SANITIZE=1  the same with ASan+UBSan, into build-san/
 #   make demo            the main job: a simulated host, a guest disk, I/O
 #   make check-xen       a Linux guest's own blkfront through ringtap under Debian's Xen (qemu)
+#   make fuzz            libFuzzer harnesses, FUZZ_TIME s each (default 60; docs/FUZZING.md)
+#   make fuzz-long       the same, an hour each
 #   make install [DESTDIR=… PREFIX=/usr]
 
 .DEFAULT_GOAL := all
@@ -165,4 +167,4 @@ distclean: clean
 	rm -rf configure config.h config.h.in config.mk config.log config.status autom4te.cache
 
 help:
-	@sed -n '3,12s/^# \{0,1\}//p' Makefile
+	@sed -n '3,14s/^# \{0,1\}//p' Makefile

@@ -54,7 +54,8 @@ static void fake_grant_copy(const struct guest_pages *g, uint32_t count,
 		/* Bytes past the end of the input read as zeros (the page's unfilled tail). */
 		memset(s->dest.virt, 0, s->len);
 		if (off < g->len)
-			memcpy(s->dest.virt, g->bytes + off, g->len - off < s->len ? g->len - off : s->len);
+			memcpy(s->dest.virt, g->bytes + off,
+			       g->len - off < s->len ? g->len - off : s->len);
 		s->status = GNTST_okay;
 	}
 }
@@ -102,13 +103,13 @@ static void check_accepted(const struct td_blkif_req *req, const struct td_blkif
 static void decode_indirect_pages(struct td_blkif_req *req, const struct td_blkif_limits *lim,
 				  const struct guest_pages *g)
 {
-	unsigned int max_segs = lim->max_indirect_segs > BLKIF_MAX_SEGMENTS_PER_REQUEST
-					? lim->max_indirect_segs
-					: BLKIF_MAX_SEGMENTS_PER_REQUEST;
+	unsigned int max_segs = lim->max_indirect_segs > BLKIF_MAX_SEGMENTS_PER_REQUEST ?
+					lim->max_indirect_segs :
+					BLKIF_MAX_SEGMENTS_PER_REQUEST;
 	xengnttab_grant_copy_segment_t *gcopy = calloc(max_segs, sizeof(*gcopy));
 	struct blkif_request_segment *isegs = calloc(max_segs, sizeof(*isegs));
-	uint8_t *scratch = aligned_alloc(TD_PAGE_SIZE,
-					 BLKIF_MAX_INDIRECT_PAGES_PER_REQUEST * TD_PAGE_SIZE);
+	uint8_t *scratch =
+		aligned_alloc(TD_PAGE_SIZE, BLKIF_MAX_INDIRECT_PAGES_PER_REQUEST * TD_PAGE_SIZE);
 	size_t left = (size_t)req->nr_segs * sizeof(struct blkif_request_segment);
 	const char *why = NULL;
 	unsigned int i;
@@ -163,9 +164,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	lim.readonly = data[1] & 1;
 	lim.discard = data[1] & 2;
 	/* ring_attach refuses more than TD_MAX_INDIRECT_SEGS; bit 2 withholds the feature */
-	lim.max_indirect_segs = (data[1] & 4) ? 0
-					      : (uint16_t)(get_le(data + 2, 2) %
-							   (TD_MAX_INDIRECT_SEGS + 1));
+	lim.max_indirect_segs =
+		(data[1] & 4) ? 0 : (uint16_t)(get_le(data + 2, 2) % (TD_MAX_INDIRECT_SEGS + 1));
 	lim.disk_sectors = get_le(data + 4, 8);
 	data += HDR_SIZE;
 	size -= HDR_SIZE;

@@ -131,8 +131,10 @@ static void decode_raw(const uint8_t *data, size_t size, const struct session *s
 	struct nbd_info_request info;
 	struct nbd_opt_header opt;
 	struct nbd_req_header h;
-	struct nbd_limits lim = { .size = s->exp.size, .export_flags = s->exp.flags,
-				  .max_request = MAX_REQUEST, .min_block = s->min_block };
+	struct nbd_limits lim = { .size = s->exp.size,
+				  .export_flags = s->exp.flags,
+				  .max_request = MAX_REQUEST,
+				  .min_block = s->min_block };
 
 	if (nbd_info_request_parse(data, (uint32_t)size, &info) == 0) {
 		check(4 + (size_t)info.name_len + 2 + 2 * (size_t)info.nr_requests == size);
@@ -141,8 +143,7 @@ static void decode_raw(const uint8_t *data, size_t size, const struct session *s
 	if (size >= NBD_OPT_HEADER_SIZE)
 		(void)nbd_opt_header_decode(data, &opt);
 	if (size >= NBD_REQUEST_SIZE && nbd_request_decode(data, &h) == 0 &&
-	    h.type != NBD_CMD_DISC && nbd_request_check(&h, &lim) == 0 &&
-	    h.type != NBD_CMD_FLUSH)
+	    h.type != NBD_CMD_DISC && nbd_request_check(&h, &lim) == 0 && h.type != NBD_CMD_FLUSH)
 		check_range(s, h.offset, h.length,
 			    h.type != NBD_CMD_READ && h.type != NBD_CMD_CACHE);
 }
@@ -156,7 +157,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct session s = { .exp = { .name = "vdi", .description = "fuzz", .size = EXPORT_SIZE } };
-	struct nbd_server_config cfg = { .max_request = MAX_REQUEST, .handshake_timeout_ms = 60000 };
+	struct nbd_server_config cfg = { .max_request = MAX_REQUEST,
+					 .handshake_timeout_ms = 60000 };
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct nbd_server *srv;
 	uint8_t sink[16384];

@@ -60,7 +60,8 @@ static void read_like_check(struct vhd_file *f)
 		if (f->bat[b] == VHD_BAT_UNUSED)
 			continue;
 		done++;
-		if (vhd_read_bitmap(f, b, map) == 0 && f->has_batmap && vhd_bit_test(f->batmap_map, b))
+		if (vhd_read_bitmap(f, b, map) == 0 && f->has_batmap &&
+		    vhd_bit_test(f->batmap_map, b))
 			(void)vhd_bits_all(map, 0, f->spb);
 	}
 	free(map);

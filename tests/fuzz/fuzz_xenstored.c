@@ -128,8 +128,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (n > 0)
 				sent += (size_t)n;
 		}
+		/* all written: the daemon then reads the end of the stream */
 		if (sent == size)
-			shutdown(cl.peer, SHUT_WR); /* then the daemon reads the end of the stream */
+			shutdown(cl.peer, SHUT_WR);
 		conn_handle(&d, cl.c, EPOLLIN | EPOLLOUT);
 		drain(cl.peer);
 		if (still_connected(&d, watcher.c)) {
