@@ -56,10 +56,10 @@ static const struct {
 	unsigned long magic;
 	const char *name;
 } untrusted_fs[] = {
-	{ 0x6969, "nfs" },	     { 0xff534d42, "cifs" },	{ 0xfe534d42, "smb2" },
-	{ 0x517b, "smb" },	     { 0x01161970, "gfs2" },	{ 0x7461636f, "ocfs2" },
-	{ 0x00c36400, "ceph" },	     { 0x65735546, "fuse" },	{ 0x01021997, "9p" },
-	{ 0x5346414f, "afs" },	     { 0x6b414653, "afs" },	{ 0x0bd00bd0, "lustre" },
+	{ 0x6969, "nfs" },	{ 0xff534d42, "cifs" }, { 0xfe534d42, "smb2" },
+	{ 0x517b, "smb" },	{ 0x01161970, "gfs2" }, { 0x7461636f, "ocfs2" },
+	{ 0x00c36400, "ceph" }, { 0x65735546, "fuse" }, { 0x01021997, "9p" },
+	{ 0x5346414f, "afs" },	{ 0x6b414653, "afs" },	{ 0x0bd00bd0, "lustre" },
 	{ 0x47504653, "gpfs" },
 };
 
@@ -292,9 +292,10 @@ static void describe_holder(const struct stat *t, bool claim, char *why, size_t 
 	if (d)
 		closedir(d);
 	if (!h.pid) {
-		snprintf(why, size, "%s", claim ? "in use: the device is claimed by another user "
-						  "(mounted, or opened exclusively)" :
-						  "in use: locked by another process");
+		snprintf(why, size, "%s",
+			 claim ? "in use: the device is claimed by another user "
+				 "(mounted, or opened exclusively)" :
+				 "in use: locked by another process");
 		return;
 	}
 	if (!strcmp(h.comm, "tapdisk") && h.minors[0])
@@ -321,8 +322,8 @@ static bool want_claim(const char *path, bool write, enum image_lock_mode mode)
 	return write && mode != IMAGE_LOCK_OFF && stat(path, &st) == 0 && S_ISBLK(st.st_mode);
 }
 
-static int lock_fd(int fd, const char *path, bool write, enum image_lock_mode mode,
-		   const char *who, char *why, size_t why_size)
+static int lock_fd(int fd, const char *path, bool write, enum image_lock_mode mode, const char *who,
+		   char *why, size_t why_size)
 {
 	const char *fs, *conflict = NULL;
 	struct stat st;
@@ -348,8 +349,8 @@ static int lock_fd(int fd, const char *path, bool write, enum image_lock_mode mo
 	if (err && mode == IMAGE_LOCK_AUTO) {
 		/* EINVAL: a kernel without OFD locks; ENOLCK: NFS without a lock manager */
 		if (!logged_unsupported)
-			rt_warn("%s: %s cannot be locked (%s): not locked (locking auto)", who, path,
-				strerror(-err));
+			rt_warn("%s: %s cannot be locked (%s): not locked (locking auto)", who,
+				path, strerror(-err));
 		logged_unsupported = true;
 		return 0;
 	}
@@ -374,8 +375,8 @@ int image_lock_open(const char *path, bool write, enum image_lock_mode mode, con
 		*direct = false;
 		fd = open(path, flags);
 		if (fd >= 0)
-			rt_warn("%s: %s refuses O_DIRECT; using buffered I/O (flush still syncs)", who,
-				path);
+			rt_warn("%s: %s refuses O_DIRECT; using buffered I/O (flush still syncs)",
+				who, path);
 	}
 	if (fd < 0) {
 		err = -errno;

@@ -91,7 +91,9 @@ static int lock_flags(struct ctl_request *req, enum ctl_lock_mode mode, unsigned
 					TD_IMAGE_LOCKING_ENV, env);
 		return -EINVAL;
 	}
-	*flags = mode == CTL_LOCK_ON ? TD_OPEN_LOCK_ON : mode == CTL_LOCK_OFF ? TD_OPEN_LOCK_OFF : 0;
+	*flags = mode == CTL_LOCK_ON  ? TD_OPEN_LOCK_ON :
+		 mode == CTL_LOCK_OFF ? TD_OPEN_LOCK_OFF :
+					0;
 	return 0;
 }
 

@@ -224,9 +224,9 @@ static void locking_mode_round_trips(void **state)
 				     out),
 			 0);
 	assert_int_equal(out->u.open.lock, CTL_LOCK_OFF);
-	assert_int_equal(decode_json(CTL_MSG_OPEN, "{\"minor\":1,\"type\":\"aio\",\"path\":\"/x\"}",
-				     out),
-			 0);
+	assert_int_equal(
+		decode_json(CTL_MSG_OPEN, "{\"minor\":1,\"type\":\"aio\",\"path\":\"/x\"}", out),
+		0);
 	assert_int_equal(out->u.open.lock, CTL_LOCK_DEFAULT);
 	/* an out-of-range mode is refused by the encoder, as the decoder would */
 	m->type = CTL_MSG_OPEN;
@@ -239,7 +239,7 @@ static void locking_mode_round_trips(void **state)
 
 		assert_int_equal(ctl_request_encode(m, &buf, &len), -EINVAL);
 		m->type = CTL_MSG_RESUME;
-		m->u.resume.lock = (enum ctl_lock_mode)-1;
+		m->u.resume.lock = (enum ctl_lock_mode)77;
 		assert_int_equal(ctl_request_encode(m, &buf, &len), -EINVAL);
 		assert_null(buf);
 	}
