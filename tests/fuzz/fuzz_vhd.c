@@ -1,7 +1,11 @@
 /* Fuzzes the VHD metadata parsers (lib/vhd): the input is a whole VHD file, opened from memory
  * (a memfd) with vhd_open_fd as the vhd driver and vhd-util do, then read as they read it: the
  * footer copy, parent locators, block bitmaps and sectors; and the individual parsers (footer,
- * header, batmap header, BAT, locator data, UTF-16 names) directly on the input's first bytes. */
+ * header, batmap header, BAT, locator data, UTF-16 names) directly on the input's first bytes.
+ *
+ * Input: [fix][file]. Checksums stop a fuzzer at the first changed byte, so the harness first
+ * recomputes those that `fix` names (bit 0: both footers, 1: the dynamic header, 2: the batmap)
+ * where the file's own offsets put them; with fix 0 the file is taken as it is. */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -15,12 +19,56 @@
 #define MAX_BLOCKS_READ 64
 #define MAX_SECTORS_READ 64
 
+#define FIX_FOOTERS 0x1
+#define FIX_HEADER 0x2
+#define FIX_BATMAP 0x4
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void check(bool ok)
 {
 	if (!ok)
 		abort();
+}
+
+static bool in_file(uint64_t off, uint64_t len, size_t size)
+{
+	return off <= size && len <= size - off;
+}
+
+static void fix_checksum(uint8_t *p, size_t len, size_t csum_off)
+{
+	put_be32(p + csum_off, vhd_checksum(p, len, csum_off));
+}
+
+/* The header and batmap are found through the trailing footer, as vhd_open_fd finds them. */
+static void fix_checksums(uint8_t *file, size_t size, unsigned int fix)
+{
+	const uint8_t *footer = file + size - VHD_FOOTER_SIZE;
+	uint64_t hoff = get_be64(footer + 16), curr_size = get_be64(footer + 48);
+
+	if (in_file(hoff, VHD_HEADER_SIZE, size)) {
+		uint8_t *h = file + hoff;
+		uint64_t bhoff = get_be64(h + 16) + vhd_bat_bytes(get_be32(h + 28));
+
+		if ((fix & FIX_BATMAP) && in_file(bhoff, VHD_SECTOR_SIZE, size)) {
+			uint8_t *bh = file + bhoff;
+			uint64_t moff = get_be64(bh + 8),
+				 need = vhd_batmap_checksum_bytes(curr_size);
+
+			if (in_file(moff, need, size))
+				put_be32(bh + 24,
+					 vhd_batmap_checksum(file + moff, need, get_be32(bh + 20)));
+		}
+		if (fix & FIX_HEADER)
+			fix_checksum(h, VHD_HEADER_SIZE, VHD_HEADER_CHECKSUM_OFFSET);
+	}
+	if (fix & FIX_FOOTERS) {
+		fix_checksum(file + size - VHD_FOOTER_SIZE, VHD_FOOTER_SIZE,
+			     VHD_FOOTER_CHECKSUM_OFFSET);
+		if (size >= 2 * VHD_FOOTER_SIZE)
+			fix_checksum(file, VHD_FOOTER_SIZE, VHD_FOOTER_CHECKSUM_OFFSET);
+	}
 }
 
 static void parse_directly(const uint8_t *data, size_t size)
@@ -93,13 +141,23 @@ static void read_like_driver(struct vhd_file *f)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct vhd_file *f;
+	uint8_t *file;
 	int fd;
 
-	parse_directly(data, size);
+	if (size < 1)
+		return 0;
+	file = malloc(size);
+	check(file != NULL);
+	memcpy(file, data + 1, size - 1);
+	size--;
+	if (size >= VHD_FOOTER_SIZE)
+		fix_checksums(file, size, data[0]);
+	parse_directly(file, size);
 
 	fd = memfd_create("fuzz.vhd", MFD_CLOEXEC);
 	check(fd >= 0);
-	check(write(fd, data, size) == (ssize_t)size);
+	check(write(fd, file, size) == (ssize_t)size);
+	free(file);
 	f = malloc(sizeof(*f));
 	check(f != NULL);
 	if (vhd_open_fd(f, fd, "/fuzz/leaf.vhd", VHD_OPEN_RDONLY) == 0) {
