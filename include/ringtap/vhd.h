@@ -36,7 +36,9 @@
 #define VHD_BLOCK_SIZE 0x200000u /* the block size we create: 2 MiB */
 #define VHD_DATA_ALIGN 4096u /* data areas of blocks we allocate start on this boundary */
 #define VHD_BAT_UNUSED 0xFFFFFFFFu
-#define VHD_MAX_CREATE_SIZE (2040ULL << 30) /* the spec's limit; also XAPI's */
+/* The largest virtual size (and -S reservation) we create or grow to: blktap3 accepts 2 TiB,
+ * which XAPI's LVHD reserves BATs for (lvhdutil.MSIZE_MB); XAPI caps VDIs at 2040 GiB. */
+#define VHD_MAX_CREATE_SIZE (2ULL << 40)
 #define VHD_MAX_SIZE (2ULL << 40) /* what a 32-bit BAT of sector numbers can address */
 #define VHD_MIN_BLOCK_SIZE 512u
 #define VHD_MAX_BLOCK_SIZE (256u << 20)
@@ -267,6 +269,9 @@ int vhd_relative_path(const char *from, const char *to, char *out, size_t outlen
 
 #define VHD_OPEN_RDONLY 0x0
 #define VHD_OPEN_RDWR 0x1
+/* Take the footer from the copy at offset 0 when it is valid, even if the trailing one is too
+ * (blktap's "use the back-up footer": the end of a file a tapdisk is writing may hold data). */
+#define VHD_OPEN_BACKUP_FOOTER 0x2
 #define VHD_ERR_LEN 320
 
 /* An open VHD with all its metadata loaded and validated. An image driver may use the metadata

@@ -215,7 +215,7 @@ int vhd_create(const char *path, const struct vhd_create_params *p, char *err, s
 	if (p->type != VHD_TYPE_DIFF && !p->size)
 		return fail(&c, -EINVAL, "the size must be at least 1 byte");
 	if (p->size > VHD_MAX_CREATE_SIZE || p->meta_size > VHD_MAX_CREATE_SIZE)
-		return fail(&c, -EINVAL, "size exceeds the VHD limit of 2040 GiB");
+		return fail(&c, -EINVAL, "size exceeds the limit of 2 TiB");
 
 	if (stat(path, &st) == 0) {
 		if (!S_ISBLK(st.st_mode))

@@ -9,7 +9,7 @@
 
 #include "private.h"
 
-static int load_footer(struct vhd_file *f)
+static int load_footer(struct vhd_file *f, int flags)
 {
 	uint8_t buf[VHD_FOOTER_SIZE];
 	struct vhd_footer copy;
@@ -40,7 +40,7 @@ static int load_footer(struct vhd_file *f)
 		else if (!cerr)
 			why_copy = "the footer copy at offset 0 is for a fixed disk";
 	}
-	if (!err)
+	if (!err && !(f->copy_valid && (flags & VHD_OPEN_BACKUP_FOOTER)))
 		return 0;
 	if (!f->copy_valid)
 		return vhd_fail(f, -EINVAL, "not a valid VHD: %s at the end of the file%s%s",
@@ -176,7 +176,7 @@ int vhd_open_fd(struct vhd_file *f, int fd, const char *name, int flags)
 		return vhd_fail(f, err, "not a regular file or block device");
 	f->is_block = is_block;
 
-	err = load_footer(f);
+	err = load_footer(f, flags);
 	if (err)
 		return err;
 	if (f->footer.type == VHD_TYPE_FIXED) {

@@ -4,7 +4,7 @@
 V=$BIN/vhd-util
 [ -x "$V" ] || fail "vhd-util not built"
 
-cmds="create snapshot query read set modify key scan resize coalesce check revert repair"
+cmds="create snapshot query read set modify key scan resize coalesce check revert repair fill"
 expect_rc 0 "vhd-util --help" "$V" --help
 for c in $cmds; do
 	expect_match "$(cat "$T/out")" "$c" "global help lists $c"
@@ -16,13 +16,21 @@ for c in $cmds; do
 	expect_match "$(cat "$T/err")" "-Z" "$c names the bad option"
 	[ ! -s "$T/out" ] || fail "$c printed to stdout on a bad option"
 done
-expect_rc 22 "unknown command" "$V" frobnicate
+# blktap's vhd-util names an unknown command, prints its usage on stdout and exits 0
+expect_rc 0 "unknown command exits 0, as blktap's" "$V" frobnicate
 expect_match "$(cat "$T/err")" "frobnicate" "the unknown command is named"
-expect_rc 22 "no command" "$V"
+expect_match "$(cat "$T/out")" "COMMAND := " "the usage follows on stdout"
+expect_rc 0 "no command prints the usage and exits 0, as blktap's" "$V"
+expect_match "$(cat "$T/out")" "COMMAND := " "the usage is on stdout"
 expect_rc 22 "create without -s" "$V" create -n "$T/x.vhd"
 expect_rc 22 "create with a bad size" "$V" create -n "$T/x.vhd" -s 12x
 expect_rc 22 "create with -S below -s" "$V" create -n "$T/x.vhd" -s 20 -S 10
-expect_rc 22 "create beyond 2040 GiB" "$V" create -n "$T/x.vhd" -s 2097153
+expect_rc 22 "create beyond 2 TiB" "$V" create -n "$T/x.vhd" -s 2097153
+expect_rc 22 "create with -S beyond 2 TiB" "$V" create -n "$T/x.vhd" -s 8 -S 2097153
+expect_rc 22 "create with a negative size" "$V" create -n "$T/x.vhd" -s -8
+expect_rc 22 "create with a size of 0" "$V" create -n "$T/x.vhd" -s 0
+expect_rc 22 "fill -f without -b" "$V" fill -n "$T/x.vhd" -f 0
+expect_rc 22 "fill with a reversed range" "$V" fill -n "$T/x.vhd" -b -f 9 -t 1
 [ ! -e "$T/x.vhd" ] || fail "a refused create left a file"
 
 # --debug anywhere, as XAPI's storage manager passes it

@@ -10,6 +10,7 @@
 struct check_opts {
 	const char *name;
 	int flags;
+	int open_flags; /* repair -b: VHD_OPEN_BACKUP_FOOTER */
 };
 
 static int check_opt(int c, const char *arg, void *ctx)
@@ -28,6 +29,9 @@ static int check_opt(int c, const char *arg, void *ctx)
 		break;
 	case 'p':
 		o->flags |= VHD_CHECK_PARENTS;
+		break;
+	case 'b':
+		o->open_flags |= VHD_OPEN_BACKUP_FOOTER;
 		break;
 	}
 	return 0; /* -I, -t, -b, -s: blktap's, accepted (UUIDs are checked when parents are) */
@@ -55,18 +59,23 @@ static int run_repair(int argc, char **argv)
 {
 	struct check_opts o = { 0 };
 	struct vhd_file f;
+	bool fresh_uuid;
 	int rc;
 
-	rc = vu_getopt(&vu_repair, argc, argv, "n:", check_opt, &o);
+	rc = vu_getopt(&vu_repair, argc, argv, "n:b", check_opt, &o);
 	if (rc)
 		return rc;
 	if (!o.name)
 		return vu_usage_error(&vu_repair, "-n NAME is required");
-	rc = vhd_open(&f, o.name, VHD_OPEN_RDWR);
+	rc = vhd_open(&f, o.name, VHD_OPEN_RDWR | o.open_flags);
 	if (rc)
 		return vu_error(&vu_repair, rc, "%s", f.err);
+	/* blktap gives a footer without an identity a new one */
+	fresh_uuid = vhd_uuid_is_null(f.footer.uuid);
+	if (fresh_uuid)
+		rc = vhd_uuid_generate(f.footer.uuid);
 	/* rewrite both footers from the one that survived (also when they merely differ) */
-	if (f.footer_from_copy || (vhd_is_dynamic(&f) && !f.copy_valid) || vhd_is_dynamic(&f))
+	if (!rc && (fresh_uuid || f.footer_from_copy || vhd_is_dynamic(&f)))
 		rc = vhd_write_footers(&f);
 	if (!rc)
 		rc = vhd_flush(&f);
@@ -90,7 +99,8 @@ const struct vu_cmd vu_check = {
 const struct vu_cmd vu_repair = {
 	.name = "repair",
 	.run = run_repair,
-	.usage = "-n NAME",
+	.usage = "-n NAME [-b]",
 	.help = "Rewrite the trailing footer and the copy at offset 0 from the valid one (after a\n"
-		"crash lost the trailing footer).\n"
+		"crash lost the trailing footer); a footer with a null UUID gets a new one.\n"
+		"  -b  take the footer from the copy at offset 0 even if the trailing one is valid\n"
 };

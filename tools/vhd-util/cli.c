@@ -11,12 +11,13 @@
 #include "cli.h"
 
 bool vu_debug;
+const char *vu_program = "vhd-util";
 
 void vu_usage(const struct vu_cmd *cmd, bool to_stderr)
 {
 	FILE *out = to_stderr ? stderr : stdout;
 
-	fprintf(out, "Usage: vhd-util %s %s\n", cmd->name, cmd->usage);
+	fprintf(out, "Usage: %s %s %s\n", vu_program, cmd->name, cmd->usage);
 	if (!to_stderr && cmd->help)
 		fprintf(out, "%s", cmd->help);
 }
@@ -28,7 +29,7 @@ static void vu_vmsg(const struct vu_cmd *cmd, const char *fmt, va_list ap)
 	char msg[1024];
 
 	vsnprintf(msg, sizeof(msg), fmt, ap);
-	fprintf(stderr, "vhd-util %s: %s\n", cmd->name, msg);
+	fprintf(stderr, "%s %s: %s\n", vu_program, cmd->name, msg);
 	if (vu_debug)
 		rt_err("%s: %s", cmd->name, msg);
 }

@@ -15,7 +15,28 @@ struct vu_cmd {
 };
 
 extern const struct vu_cmd vu_create, vu_snapshot, vu_query, vu_read, vu_set, vu_modify, vu_key,
-	vu_scan, vu_resize, vu_revert, vu_coalesce, vu_check, vu_repair;
+	vu_scan, vu_resize, vu_revert, vu_coalesce, vu_check, vu_repair, vu_fill;
+
+/* The work of create, snapshot and query once their options are parsed: td-util calls these too.
+ * Each prints what blktap prints and returns 0 or a negative errno. */
+struct vu_image_opts {
+	const char *name, *parent;
+	uint64_t size_mib, msize_mib; /* -s, -S */
+	bool reserve; /* -r: a fixed disk */
+	bool parent_raw; /* -m */
+	bool no_empty_check; /* -e */
+	uint64_t limit; /* -l: chain depth limit, 0 for none */
+};
+int vu_create_image(const struct vu_image_opts *o);
+int vu_snapshot_image(const struct vu_image_opts *o);
+
+struct vu_query_opts {
+	const char *name;
+	int open_flags; /* VHD_OPEN_BACKUP_FOOTER for td-util's -b */
+	bool virt, phys, parent, fields, marker, alloc, depth, max;
+	bool unresolved; /* -u: the parent as recorded, not looked up */
+};
+int vu_query_image(const struct vu_query_opts *o);
 
 /* getopt over argv with `opts` plus --help; handles -h/--help (prints the usage, returns 1),
  * unknown options and missing arguments (message on stderr, returns -EINVAL). Otherwise calls
@@ -44,5 +65,6 @@ void vu_progress_end(struct vu_progress *p);
 void vu_progress_cb(uint64_t done, uint64_t total, void *arg);
 
 extern bool vu_debug; /* --debug: details of failures also go to syslog */
+extern const char *vu_program; /* the name messages start with: "vhd-util" or "td-util" */
 
 #endif

@@ -11,15 +11,14 @@
 #define MAX_MIB (VHD_MAX_CREATE_SIZE >> 20)
 
 struct create_opts {
-	const char *name, *parent;
-	uint64_t size, msize;
-	bool have_size, reserve, parent_raw, no_empty_check;
-	uint64_t limit;
+	struct vu_image_opts img;
+	bool have_size;
 };
 
 static int create_opt(int c, const char *arg, void *ctx)
 {
-	struct create_opts *o = ctx;
+	struct create_opts *co = ctx;
+	struct vu_image_opts *o = &co->img;
 	const struct vu_cmd *cmd = o->parent || c == 'p' ? &vu_snapshot : &vu_create;
 
 	switch (c) {
@@ -27,14 +26,15 @@ static int create_opt(int c, const char *arg, void *ctx)
 		o->name = arg;
 		return 0;
 	case 's':
-		o->have_size = true;
-		return vu_parse_u64(arg, MAX_MIB, &o->size) ?
+		co->have_size = true;
+		return vu_parse_u64(arg, MAX_MIB, &o->size_mib) ?
 			       vu_usage_error(&vu_create, "bad size '%s' (MiB, at most %llu)", arg,
 					      (unsigned long long)MAX_MIB) :
 			       0;
 	case 'S':
-		return vu_parse_u64(arg, MAX_MIB, &o->msize) ?
-			       vu_usage_error(cmd, "bad metadata size '%s' (MiB)", arg) :
+		return vu_parse_u64(arg, MAX_MIB, &o->msize_mib) ?
+			       vu_usage_error(cmd, "bad metadata size '%s' (MiB, at most %llu)",
+					      arg, (unsigned long long)MAX_MIB) :
 			       0;
 	case 'r':
 		o->reserve = true;
@@ -56,35 +56,49 @@ static int create_opt(int c, const char *arg, void *ctx)
 	return -EINVAL;
 }
 
-static int run_create(int argc, char **argv)
+int vu_create_image(const struct vu_image_opts *o)
 {
-	struct create_opts o = { 0 };
 	struct vhd_create_params p = { 0 };
 	struct vu_progress prog;
 	char err[512];
 	int rc;
 
-	rc = vu_getopt(&vu_create, argc, argv, "n:s:S:r", create_opt, &o);
-	if (rc)
-		return rc;
-	if (!o.name || !o.have_size)
-		return vu_usage_error(&vu_create, "-n NAME and -s SIZE are required");
-	if (!o.size)
-		return vu_usage_error(&vu_create, "the size must be at least 1 MiB");
-	if (o.msize && o.msize < o.size)
-		return vu_usage_error(&vu_create, "-S (%llu MiB) must not be below -s (%llu MiB)",
-				      (unsigned long long)o.msize, (unsigned long long)o.size);
-	p.type = o.reserve ? VHD_TYPE_FIXED : VHD_TYPE_DYNAMIC;
-	p.size = o.size << 20;
-	p.meta_size = o.msize << 20;
+	if (!o->size_mib)
+		return vu_error(&vu_create, -EINVAL, "the size must be at least 1 MiB");
+	if (o->size_mib > MAX_MIB || o->msize_mib > MAX_MIB)
+		return vu_error(&vu_create, -EINVAL, "sizes are limited to %llu MiB (2 TiB)",
+				(unsigned long long)MAX_MIB);
+	if (o->msize_mib && o->msize_mib < o->size_mib) {
+		/* blktap says so on stdout, where XAPI's storage manager logs it */
+		printf("Error: <-S size> must be greater than <-s size>\n");
+		return vu_error(&vu_create, -EINVAL,
+				"-S (%llu MiB) must not be below -s (%llu MiB)",
+				(unsigned long long)o->msize_mib, (unsigned long long)o->size_mib);
+	}
+	p.type = o->reserve ? VHD_TYPE_FIXED : VHD_TYPE_DYNAMIC;
+	p.size = o->size_mib << 20;
+	p.meta_size = o->msize_mib << 20;
 	vu_progress_start(&prog, "preallocating");
 	p.progress = vu_progress_cb;
 	p.progress_arg = &prog;
-	rc = vhd_create(o.name, &p, err, sizeof(err));
+	rc = vhd_create(o->name, &p, err, sizeof(err));
 	vu_progress_end(&prog);
 	if (rc)
 		return vu_error(&vu_create, rc, "%s", err);
 	return 0;
+}
+
+static int run_create(int argc, char **argv)
+{
+	struct create_opts o = { 0 };
+	int rc;
+
+	rc = vu_getopt(&vu_create, argc, argv, "n:s:S:r", create_opt, &o);
+	if (rc)
+		return rc;
+	if (!o.img.name || !o.have_size)
+		return vu_usage_error(&vu_create, "-n NAME and -s SIZE are required");
+	return vu_create_image(&o.img);
 }
 
 /* blktap: an empty differencing parent adds nothing; link to its first non-empty ancestor. */
@@ -133,24 +147,21 @@ static int chain_depth(const char *path, int *depth)
 	return 0;
 }
 
-static int run_snapshot(int argc, char **argv)
+int vu_snapshot_image(const struct vu_image_opts *o)
 {
-	struct create_opts o = { 0 };
 	struct vhd_create_params p = { 0 };
 	char ppath[PATH_MAX], backing[PATH_MAX], err[512];
 	int rc;
 
-	rc = vu_getopt(&vu_snapshot, argc, argv, "n:p:S:l:me", create_opt, &o);
-	if (rc)
-		return rc;
-	if (!o.name || !o.parent)
-		return vu_usage_error(&vu_snapshot, "-n NAME and -p PARENT are required");
-	if (!realpath(o.parent, ppath))
-		return vu_error(&vu_snapshot, -errno, "parent %s: %s", o.parent, strerror(errno));
+	if (o->msize_mib > MAX_MIB)
+		return vu_error(&vu_snapshot, -EINVAL, "sizes are limited to %llu MiB (2 TiB)",
+				(unsigned long long)MAX_MIB);
+	if (!realpath(o->parent, ppath))
+		return vu_error(&vu_snapshot, -errno, "parent %s: %s", o->parent, strerror(errno));
 	p.type = VHD_TYPE_DIFF;
-	p.parent_raw = o.parent_raw;
+	p.parent_raw = o->parent_raw;
 	snprintf(backing, sizeof(backing), "%s", ppath);
-	if (!o.parent_raw && !o.no_empty_check) {
+	if (!o->parent_raw && !o->no_empty_check) {
 		bool raw;
 
 		rc = snapshot_target(ppath, backing, sizeof(backing), &raw);
@@ -168,23 +179,38 @@ static int run_snapshot(int argc, char **argv)
 			vhd_close(&f);
 		}
 	}
-	if (o.limit && !p.parent_raw) {
+	if (o->limit && !p.parent_raw) {
 		int depth = 0;
 
 		rc = chain_depth(backing, &depth);
 		if (rc)
 			return rc;
-		if ((uint64_t)depth + 1 > o.limit)
-			return vu_error(&vu_snapshot, -ENOSPC,
-					"snapshot depth exceeded: current depth: %d, limit: %llu",
-					depth, (unsigned long long)o.limit);
+		if ((uint64_t)depth + 1 > o->limit) {
+			/* on stdout, as blktap: callers read the reason there */
+			printf("snapshot depth exceeded: current depth: %d, limit: %llu\n", depth,
+			       (unsigned long long)o->limit);
+			return -ENOSPC;
+		}
 	}
 	p.parent = backing;
-	p.meta_size = o.msize << 20;
-	rc = vhd_create(o.name, &p, err, sizeof(err));
+	p.meta_size = o->msize_mib << 20;
+	rc = vhd_create(o->name, &p, err, sizeof(err));
 	if (rc)
 		return vu_error(&vu_snapshot, rc, "%s", err);
 	return 0;
+}
+
+static int run_snapshot(int argc, char **argv)
+{
+	struct create_opts o = { 0 };
+	int rc;
+
+	rc = vu_getopt(&vu_snapshot, argc, argv, "n:p:S:l:me", create_opt, &o);
+	if (rc)
+		return rc;
+	if (!o.img.name || !o.img.parent)
+		return vu_usage_error(&vu_snapshot, "-n NAME and -p PARENT are required");
+	return vu_snapshot_image(&o.img);
 }
 
 const struct vu_cmd vu_create = {

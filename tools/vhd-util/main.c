@@ -9,7 +9,7 @@
 
 static const struct vu_cmd *const commands[] = {
 	&vu_create, &vu_snapshot, &vu_query,	&vu_read,  &vu_set,    &vu_modify, &vu_key,
-	&vu_scan,   &vu_resize,	  &vu_coalesce, &vu_check, &vu_revert, &vu_repair,
+	&vu_scan,   &vu_resize,	  &vu_coalesce, &vu_check, &vu_revert, &vu_repair, &vu_fill,
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -20,9 +20,11 @@ static void usage(FILE *out)
 		     "COMMAND := { ");
 	for (size_t i = 0; i < NCOMMANDS; i++)
 		fprintf(out, "%s%s", i ? " | " : "", commands[i]->name);
-	fprintf(out, " }\n"
-		     "--debug anywhere logs failures to syslog as well. Exit status: 0, or a\n"
-		     "positive errno value (22, EINVAL, for usage errors).\n");
+	fprintf(out,
+		" }\n"
+		"--debug anywhere logs failures to syslog as well. Exit status: 0, or a\n"
+		"positive errno value (22, EINVAL, for usage errors); an unknown COMMAND exits 0\n"
+		"after this usage, as blktap's vhd-util does.\n");
 }
 
 int main(int argc, char **argv)
@@ -41,9 +43,9 @@ int main(int argc, char **argv)
 	args[n] = NULL;
 	rt_log_open("vhd-util", 0);
 
-	if (n < 2) {
-		usage(stderr);
-		return EINVAL;
+	if (n < 2) { /* blktap prints its usage and exits 0 */
+		usage(stdout);
+		return 0;
 	}
 	if (!strcmp(args[1], "--help") || !strcmp(args[1], "-h") || !strcmp(args[1], "help")) {
 		usage(stdout);
@@ -56,10 +58,15 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < NCOMMANDS; i++)
 		if (!strcmp(args[1], commands[i]->name))
 			cmd = commands[i];
-	if (!cmd) {
-		fprintf(stderr, "vhd-util: unknown %s '%s' (try 'vhd-util --help')\n",
-			args[1][0] == '-' ? "option" : "command", args[1]);
+	if (!cmd && args[1][0] == '-') {
+		fprintf(stderr, "vhd-util: unknown option '%s' (try 'vhd-util --help')\n", args[1]);
 		return EINVAL;
+	}
+	if (!cmd) {
+		/* as blktap's vhd-util: the name on stderr, the usage on stdout, exit 0 */
+		fprintf(stderr, "vhd-util: unknown command '%s'\n", args[1]);
+		usage(stdout);
+		return 0;
 	}
 	err = cmd->run(n - 1, args + 1);
 	if (err > 0) /* --help */

@@ -9,14 +9,9 @@
 #include "ringtap/vhd.h"
 #include "cli.h"
 
-struct query_opts {
-	const char *name;
-	bool virt, phys, parent, fields, marker, alloc, depth, max;
-};
-
 static int query_opt(int c, const char *arg, void *ctx)
 {
-	struct query_opts *o = ctx;
+	struct vu_query_opts *o = ctx;
 
 	switch (c) {
 	case 'n':
@@ -46,51 +41,67 @@ static int query_opt(int c, const char *arg, void *ctx)
 	case 'S':
 		o->max = true;
 		break;
+	case 'u':
+		o->unresolved = true;
+		break;
 	}
 	return 0;
 }
 
-static int run_query(int argc, char **argv)
+/* The parent as its first usable locator records it (relative to the child's directory, as
+ * written), or the header's name: nothing is looked up, so a missing parent is no error. */
+static int recorded_parent(struct vhd_file *f, char *out, size_t len)
 {
-	struct query_opts o = { 0 };
+	for (int i = 0; i < VHD_LOCATORS; i++)
+		if (vhd_read_locator(f, i, out, len) == 0)
+			return 0;
+	return vhd_header_parent_name(&f->header, out, len);
+}
+
+static void print_parent(const struct vu_query_opts *o, struct vhd_file *f, int *err)
+{
+	char parent[PATH_MAX];
+	int rc;
+
+	if (f->footer.type != VHD_TYPE_DIFF) {
+		printf("%s has no parent\n", o->name);
+		return;
+	}
+	rc = o->unresolved ? recorded_parent(f, parent, sizeof(parent)) :
+			     vhd_parent_path(f, parent, sizeof(parent));
+	if (rc) {
+		printf("query failed\n");
+		*err = *err ? *err : vu_error(&vu_query, rc, "%s", f->err);
+	} else {
+		printf("%s\n", parent);
+	}
+}
+
+int vu_query_image(const struct vu_query_opts *o)
+{
 	struct vhd_file f;
 	int rc, err = 0;
 
-	rc = vu_getopt(&vu_query, argc, argv, "n:vspfmadS", query_opt, &o);
-	if (rc)
-		return rc;
-	if (!o.name)
-		return vu_usage_error(&vu_query, "-n NAME is required");
-	rc = vhd_open(&f, o.name, VHD_OPEN_RDONLY);
+	rc = vhd_open(&f, o->name, VHD_OPEN_RDONLY | o->open_flags);
 	if (rc)
 		return vu_error(&vu_query, rc, "Failed opening %s", f.err);
 
-	if (o.virt)
+	if (o->virt)
 		printf("%" PRIu64 "\n", f.footer.curr_size >> 20);
-	if (o.phys)
+	if (o->phys)
 		printf("%" PRIu64 "\n", vhd_physical_size(&f));
-	if (o.parent) {
-		char parent[PATH_MAX];
-
-		if (f.footer.type != VHD_TYPE_DIFF) {
-			printf("%s has no parent\n", o.name);
-		} else if ((rc = vhd_parent_path(&f, parent, sizeof(parent)))) {
-			printf("query failed\n");
-			err = err ? err : vu_error(&vu_query, rc, "%s", f.err);
-		} else {
-			printf("%s\n", parent);
-		}
-	}
-	if (o.fields)
+	if (o->parent)
+		print_parent(o, &f, &err);
+	if (o->fields)
 		printf("hidden: %d\n", vhd_hidden(&f));
-	if (o.marker)
+	if (o->marker)
 		printf("marker: %d\n", f.has_batmap ? f.batmap.marker : 0);
-	if (o.alloc)
+	if (o->alloc)
 		printf("%" PRIu32 "\n", vhd_allocated_blocks(&f));
-	if (o.depth) {
+	if (o->depth) {
 		struct vhd_chain c;
 
-		rc = vhd_chain_open(&c, o.name, VHD_OPEN_RDONLY);
+		rc = vhd_chain_open(&c, o->name, VHD_OPEN_RDONLY);
 		if (rc) {
 			printf("error checking chain depth: %d\n", rc);
 			err = err ? err : vu_error(&vu_query, rc, "%s", c.err);
@@ -99,7 +110,7 @@ static int run_query(int argc, char **argv)
 			vhd_chain_close(&c);
 		}
 	}
-	if (o.max)
+	if (o->max)
 		printf("%" PRIu64 "\n",
 		       vhd_is_dynamic(&f) ?
 			       ((uint64_t)f.header.max_bat_entries * f.header.block_size) >> 20 :
@@ -108,14 +119,28 @@ static int run_query(int argc, char **argv)
 	return err;
 }
 
+static int run_query(int argc, char **argv)
+{
+	struct vu_query_opts o = { 0 };
+	int rc;
+
+	rc = vu_getopt(&vu_query, argc, argv, "n:vspfmadSu", query_opt, &o);
+	if (rc)
+		return rc;
+	if (!o.name)
+		return vu_usage_error(&vu_query, "-n NAME is required");
+	return vu_query_image(&o);
+}
+
 const struct vu_cmd vu_query = {
 	.name = "query",
 	.run = run_query,
-	.usage = "-n NAME [-v] [-s] [-p] [-f] [-m] [-a] [-d] [-S]",
+	.usage = "-n NAME [-v] [-s] [-p [-u]] [-f] [-m] [-a] [-d] [-S]",
 	.help = "Print facts about a VHD, one per line, in this order:\n"
 		"  -v  virtual size in MiB\n"
 		"  -s  physical utilisation in bytes (end of data plus the footer)\n"
 		"  -p  parent path, or \"NAME has no parent\"\n"
+		"  -u  with -p: the parent as recorded in the file, without looking it up\n"
 		"  -f  \"hidden: 0|1\"\n"
 		"  -m  \"marker: N\" (tapdisk's batmap marker)\n"
 		"  -a  number of allocated blocks\n"

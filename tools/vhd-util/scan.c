@@ -25,6 +25,7 @@ struct scan_opts {
 
 struct targets {
 	char **names; /* paths to open */
+	bool *raw; /* a raw parent found with -a: listed, not opened as a VHD */
 	int n, cap;
 };
 
@@ -67,7 +68,7 @@ static const char *base(const char *path)
 	return s ? s + 1 : path;
 }
 
-static int add_target(struct targets *t, const char *path)
+static int add_target(struct targets *t, const char *path, bool raw)
 {
 	for (int i = 0; i < t->n; i++)
 		if (!strcmp(base(t->names[i]), base(path)))
@@ -75,14 +76,46 @@ static int add_target(struct targets *t, const char *path)
 	if (t->n == t->cap) {
 		int cap = t->cap ? 2 * t->cap : 16;
 		char **names = realloc(t->names, sizeof(*names) * (size_t)cap);
+		bool *kinds;
 
 		if (!names)
 			return -ENOMEM;
 		t->names = names;
+		kinds = realloc(t->raw, sizeof(*kinds) * (size_t)cap);
+		if (!kinds)
+			return -ENOMEM;
+		t->raw = kinds;
 		t->cap = cap;
 	}
+	t->raw[t->n] = raw;
 	t->names[t->n] = strdup(path);
 	return t->names[t->n++] ? 0 : -ENOMEM;
+}
+
+/* A raw parent's line, as blktap prints it: its size is both capacity and size. */
+static int scan_raw(struct scan_opts *o, const char *path)
+{
+	const char *shown = o->verbose ? path : base(path);
+	int fd = open(path, O_RDONLY | O_CLOEXEC), err;
+	off_t end;
+
+	if (fd < 0) {
+		err = -errno;
+		printf("vhd=%s scan-error=%d error-message='opening file: %s'\n", shown, err,
+		       strerror(-err));
+		return err;
+	}
+	end = lseek(fd, 0, SEEK_END);
+	err = end < 0 ? -errno : 0;
+	close(fd);
+	if (err) {
+		printf("vhd=%s scan-error=%d error-message='getting size: %s'\n", shown, err,
+		       strerror(-err));
+		return err;
+	}
+	printf("vhd=%s capacity=%lld size=%lld hidden=0 parent=none\n", shown, (long long)end,
+	       (long long)end);
+	return 0;
 }
 
 /* LVHD locators hold /dev/mapper/VG--name-LV--name: back to the LV's name. */
@@ -151,7 +184,7 @@ static int scan_one(struct scan_opts *o, struct targets *t, const char *path)
 		printf("vhd=%s capacity=%" PRIu64 " size=%" PRIu64 " hidden=%d parent=%s\n", shown,
 		       f.footer.curr_size, size, vhd_hidden(&f), parent[0] ? pname : "none");
 	err = 0;
-	if (o->parents && parent[0] && !vhd_parent_is_raw(&f)) {
+	if (o->parents && parent[0]) {
 		char full[2 * PATH_MAX];
 
 		if (o->vg)
@@ -161,7 +194,7 @@ static int scan_one(struct scan_opts *o, struct targets *t, const char *path)
 		else
 			snprintf(full, sizeof(full), "%.*s%s", (int)(base(path) - path), path,
 				 parent);
-		err = add_target(t, full);
+		err = add_target(t, full, vhd_parent_is_raw(&f));
 	}
 	vhd_close(&f);
 	return err;
@@ -185,7 +218,7 @@ static int find_volumes(struct scan_opts *o, struct targets *t)
 		    (!o->pattern ||
 		     !fnmatch(o->pattern, ents[i]->d_name, FNM_PATHNAME | FNM_EXTMATCH))) {
 			snprintf(path, sizeof(path), "%s/%s", dir, ents[i]->d_name);
-			err = add_target(t, path);
+			err = add_target(t, path, false);
 		}
 		free(ents[i]);
 	}
@@ -197,7 +230,7 @@ static int run_scan(int argc, char **argv)
 {
 	struct scan_opts o = { 0 };
 	struct targets t = { 0 };
-	int rc, err = 0, first_operand;
+	int rc, err = 0, first_operand, matched;
 
 	rc = vu_getopt(&vu_scan, argc, argv, "m:fcl:pavM", scan_opt, &o);
 	if (rc)
@@ -213,23 +246,26 @@ static int run_scan(int argc, char **argv)
 		rc = glob(o.pattern, GLOB_BRACE, NULL, &g);
 		if (rc == 0) {
 			for (size_t i = 0; i < g.gl_pathc && !err; i++)
-				err = add_target(&t, g.gl_pathv[i]);
+				err = add_target(&t, g.gl_pathv[i], false);
 		} else if (rc != GLOB_NOMATCH) {
 			err = vu_error(&vu_scan, -EIO, "cannot expand '%s'", o.pattern);
 		}
 		globfree(&g);
 	}
 	for (int i = first_operand; i < argc && !err; i++)
-		err = add_target(&t, argv[i]);
-	/* parents found with -a are appended and scanned in turn */
+		err = add_target(&t, argv[i], false);
+	/* parents found with -a are appended and scanned in turn; like blktap, a parent that
+	 * cannot be read gets its scan-error line but does not fail the scan */
+	matched = t.n;
 	for (int i = 0; i < t.n && !err; i++) {
-		rc = scan_one(&o, &t, t.names[i]);
-		if (rc && !o.nofail)
+		rc = t.raw[i] ? scan_raw(&o, t.names[i]) : scan_one(&o, &t, t.names[i]);
+		if (rc && !o.nofail && i < matched)
 			err = rc;
 	}
 	for (int i = 0; i < t.n; i++)
 		free(t.names[i]);
 	free(t.names);
+	free(t.raw);
 	return err;
 }
 
@@ -244,7 +280,8 @@ const struct vu_cmd vu_scan = {
 		"  -f          fast: take parent names from the header, without finding the files\n"
 		"  -c          continue after failures (exit 0)\n"
 		"  -l VG       scan the active logical volumes of volume group VG\n"
-		"  -a          scan the parents of what matched too\n"
+		"  -a          scan the parents of what matched too (a raw parent gets a line with\n"
+		"              parent=none; a parent that cannot be read, a scan-error line, exit 0)\n"
 		"  -v          full paths instead of base names\n"
 		"  -M          add marker= and keyhash= fields\n"
 		"  -p          accepted for compatibility (the listing is flat)\n",
