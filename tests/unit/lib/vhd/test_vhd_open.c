@@ -215,6 +215,40 @@ static void lost_trailing_footer_falls_back_to_the_copy(void **state)
 	expect_error(&im, -EINVAL, "cookie");
 }
 
+/* VHD_OPEN_BACKUP_FOOTER (blktap's "use the back-up footer"): the copy at offset 0 wins when
+ * it is valid, even over a valid trailing footer; when it is not, the trailing one serves. */
+static void backup_footer_flag_prefers_the_copy(void **state)
+{
+	struct fixture *fx = *state;
+	struct image im = copy(&fx->dyn);
+	struct vhd_footer cp;
+	struct vhd_file f;
+	const char *why;
+	int fd;
+
+	assert_int_equal(vhd_footer_decode(im.buf, &cp, &why), 0);
+	cp.hidden = 1;
+	vhd_footer_encode(&cp, im.buf);
+	assert_int_equal(open_image(&im, &f), 0);
+	assert_int_equal(f.footer.hidden, 0);
+	assert_false(f.footer_from_copy);
+	vhd_close(&f);
+	fd = memfd_create("vhd", MFD_CLOEXEC);
+	assert_int_equal(write(fd, im.buf, im.len), (ssize_t)im.len);
+	assert_int_equal(vhd_open_fd(&f, fd, "image", VHD_OPEN_RDONLY | VHD_OPEN_BACKUP_FOOTER), 0);
+	assert_int_equal(f.footer.hidden, 1);
+	assert_true(f.footer_from_copy);
+	vhd_close(&f);
+	im.buf[100] ^= 0xff; /* a damaged copy: the trailing footer serves */
+	fd = memfd_create("vhd", MFD_CLOEXEC);
+	assert_int_equal(write(fd, im.buf, im.len), (ssize_t)im.len);
+	assert_int_equal(vhd_open_fd(&f, fd, "image", VHD_OPEN_RDONLY | VHD_OPEN_BACKUP_FOOTER), 0);
+	assert_int_equal(f.footer.hidden, 0);
+	assert_false(f.footer_from_copy);
+	vhd_close(&f);
+	free(im.buf);
+}
+
 static void set_data_offset(struct vhd_footer *f, void *arg)
 {
 	f->data_offset = *(uint64_t *)arg;
@@ -428,6 +462,7 @@ int main(void)
 		cmocka_unit_test(good_images_open_with_their_metadata),
 		cmocka_unit_test(truncated_files_are_refused),
 		cmocka_unit_test(lost_trailing_footer_falls_back_to_the_copy),
+		cmocka_unit_test(backup_footer_flag_prefers_the_copy),
 		cmocka_unit_test(footers_rules),
 		cmocka_unit_test(header_rules),
 		cmocka_unit_test(bat_rules),
