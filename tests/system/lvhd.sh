@@ -49,11 +49,9 @@ at_exit "kill $! 2>/dev/null"
 
 LV=$(lvhd_lv_path "VHD-$vdi")
 BASE=$(lvhd_lv_path "VHD-$base")
-# footer_at_end DEV: the cookie of the device's last sector
-footer_at_end() {
-	expect_eq "$(dd if="$1" bs=512 skip=$(($(blockdev --getsize64 "$1") / 512 - 1)) count=1 \
-		2>/dev/null | head -c 8)" conectix "$2: the footer is in the last sector"
-}
+# last_cookie DEV: the first 8 bytes of the device's last sector
+last_cookie() { dd if="$1" bs=512 skip=$(($(blockdev --getsize64 "$1") / 512 - 1)) count=1 2>/dev/null | head -c 8; }
+footer_at_end() { expect_eq "$(last_cookie "$1")" conectix "$2: the footer is in the last sector"; }
 vquery() { "$VHD_UTIL" query "$@" | tail -n 1; }
 # holds DEV OFFSET FILE WHAT: the VHD (through its chain) holds FILE's bytes at OFFSET
 holds() {
@@ -171,4 +169,18 @@ expect_eq "$(lvhd_lv_bytes "VHD-$vdi")" "$(lvhd_size_lv "$used")" "deflated to t
 footer_at_end "$LV" "deflated leaf"
 expect_rc 0 "vhd-util check after deflate" "$VHD_UTIL" check -n "$LV"
 holds "$LV" 0 now "the deflated leaf reads the same"
+
+# an inflate cut short between lvextend (the last sector zeroed) and `modify -s`: tapdisk opens
+# the VHD from the footer's copy at offset 0 and writes the footer at the LV's new end
+size=$(($(lvhd_lv_bytes "VHD-$vdi") + 4 * MiB))
+lvhd_lv_resize "VHD-$vdi" "$size" || fail "lvextend"
+dd if=/dev/zero of="$LV" bs=512 count=1 seek=$((size / 512 - 1)) conv=notrunc,fsync status=none
+[ -z "$(last_cookie "$LV" | tr -d '\0')" ] || fail "the grown LV's last sector is not zero"
+expect_rc 0 "tapdisk opens the half-inflated VHD" "$TAPCTL" create -a "vhd:$LV"
+minor=$(sed 's/.*tapdisk-//' out)
+pid=$("$TAPCTL" list -m "$minor" | sed 's/pid=\([0-9]*\).*/\1/')
+expect_rc 0 "destroy" "$TAPCTL" destroy -p "$pid" -m "$minor"
+footer_at_end "$LV" "half-inflated LV after tapdisk"
+expect_rc 0 "vhd-util check of the repaired footer" "$VHD_UTIL" check -n "$LV"
+holds "$LV" 0 now "the half-inflated leaf reads the same"
 check_sanitizers
