@@ -34,10 +34,9 @@ int sx_grant_alloc(struct sx_domain *dom, uint16_t to, bool readonly, uint32_t o
 		    atomic_compare_exchange_strong(e, &free_entry,
 						   SX_GNT_IN_USE | SX_GNT_REVOKED | owned)) {
 			memset(dom->mem + (size_t)ref * SX_PAGE_SIZE, 0, SX_PAGE_SIZE);
-			atomic_store_explicit(e,
-					      SX_GNT_IN_USE | owned | to |
-						      (readonly ? SX_GNT_READONLY : 0),
-					      memory_order_release);
+			atomic_store_explicit(
+				e, SX_GNT_IN_USE | owned | to | (readonly ? SX_GNT_READONLY : 0),
+				memory_order_release);
 			*hint = ref + 1;
 			return (int)ref;
 		}

@@ -179,7 +179,8 @@ static int pins_open(struct sx_owner *o, struct sx_host *h, uint16_t domid,
 	pins_file_name(name, sizeof(name), o->slot, domid);
 	/* Truncated: a file of an earlier holder of the slot counts for nothing. */
 	fd = openat(h->dir_fd, name, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0 || ftruncate(fd, sizeof(struct sx_pins_shared)) < 0 || !(p->shared = pins_map(fd)))
+	if (fd < 0 || ftruncate(fd, sizeof(struct sx_pins_shared)) < 0 ||
+	    !(p->shared = pins_map(fd)))
 		rc = -errno;
 	if (fd >= 0)
 		close(fd);

@@ -164,7 +164,8 @@ static void mapped_by_backend(xengnttab_handle *gt, const char *dir)
 	REQUIRE(p && strcmp(p, "page 0") == 0, "domain 0 maps the sharer's page");
 	kill_peer(&peer);
 	reap();
-	CHECK(strcmp(p, "page 0") == 0, "the mapping of a killed sharer's page still reads its data");
+	CHECK(strcmp(p, "page 0") == 0,
+	      "the mapping of a killed sharer's page still reads its data");
 	strcpy(p + 100, "backend write");
 	CHECK(strcmp(p + 100, "backend write") == 0, "and takes writes");
 	map_fails(gt, refs[0], "map the killed sharer's grant again (revoked)");
