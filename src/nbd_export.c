@@ -16,6 +16,8 @@
 
 /* WRITE_ZEROES is written from one shared zeroed buffer, this much per I/O. */
 #define ZERO_CHUNK (1u << 20)
+/* Seconds a connected NBD client with nothing in flight keeps its slot from a new client. */
+#define TD_NBD_IDLE_TIMEOUT_ENV "TAPDISK_NBD_IDLE_TIMEOUT"
 
 struct td_nbd_export {
 	struct td_loop *loop;
@@ -259,12 +261,33 @@ static bool before_sleep(struct td_loop *loop, void *data)
 	return false;
 }
 
+/* $TAPDISK_NBD_IDLE_TIMEOUT in ms (seconds, fractions allowed, up to a day); 0 (the server's
+ * default) when unset or invalid. */
+static unsigned int idle_timeout_ms(void)
+{
+	const char *env = getenv(TD_NBD_IDLE_TIMEOUT_ENV);
+	char *end;
+	double s;
+
+	if (!env || !*env)
+		return 0;
+	errno = 0;
+	s = strtod(env, &end);
+	if (errno || *end || !(s >= 0.001 && s <= 86400)) {
+		rt_warn("%s=%s is not a number of seconds (0.001 to 86400): ignored",
+			TD_NBD_IDLE_TIMEOUT_ENV, env);
+		return 0;
+	}
+	return (unsigned int)(s * 1000);
+}
+
 int td_nbd_export_create(struct td_loop *loop, struct td_vbd *vbd, int minor, bool readonly,
 			 struct td_nbd_export **out)
 {
 	struct nbd_server_config cfg = {
 		.min_block = 1u << TD_SECTOR_SHIFT, /* the image stack works in sectors */
 		.priv_size = sizeof(struct nbd_io),
+		.idle_timeout_ms = idle_timeout_ms(),
 	};
 	struct td_nbd_export *e = calloc(1, sizeof(*e));
 	struct nbd_export exp;

@@ -23,7 +23,8 @@ static void usage(FILE *out)
 		"  -h, --help        show this help and exit\n"
 		"  -V, --version     show the version and exit\n"
 		"Environment: TAPDISK_RUN_DIR (default /run/blktap-control), TAPDISK_SHM_DIR\n"
-		"(default /dev/shm), TAPDISK_LOG_FILE (a daemon's log instead of syslog).\n");
+		"(default /dev/shm), TAPDISK_LOG_FILE (a daemon's log instead of syslog),\n"
+		"TAPDISK_NBD_IDLE_TIMEOUT (seconds an idle NBD client keeps its slot; 60).\n");
 }
 
 int main(int argc, char **argv)

@@ -92,6 +92,9 @@ struct nbd_server_config {
 	/* per client; 0 → 2 x max_request (raised to max_request if smaller) */
 	uint32_t max_inflight_bytes;
 	unsigned int handshake_timeout_ms; /* to reach transmission; 0 → 10000 */
+	/* A client in transmission with nothing in flight (no request received and unanswered)
+	 * for this long gives its slot to a new client when all max_clients are taken; 0 → 60000 */
+	unsigned int idle_timeout_ms;
 	size_t priv_size; /* bytes of nbd_request_priv() per request (<= 64 KiB) */
 };
 

@@ -67,6 +67,7 @@ struct nbd_conn {
 	bool fixed_newstyle, no_zeroes;
 	unsigned int nr_options;
 	uint64_t deadline_ms; /* handshake deadline; 0 in transmission */
+	uint64_t active_ms; /* in transmission: when it last had a request in flight */
 	uint32_t events; /* registered epoll events */
 
 	uint8_t in[NBD_IN_BUF_SIZE];
@@ -92,13 +93,14 @@ struct nbd_conn {
 
 struct nbd_server {
 	int epfd, listen_fd, timer_fd, kick_fd;
+	int waiting_fd; /* accepted while full: refused unless a slot frees by the next dispatch */
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	struct nbd_export exp; /* name and description point at the copies below */
 	char *name, *description;
 	struct nbd_limits lim;
 	struct nbd_ops ops;
 	void *opaque;
-	unsigned int max_clients, handshake_timeout_ms;
+	unsigned int max_clients, handshake_timeout_ms, idle_timeout_ms;
 	size_t max_inflight_bytes, priv_size;
 	struct nbd_conn *conns, *zombies, *ready;
 	unsigned int nclients, inflight;

@@ -44,6 +44,7 @@ static void enter_transmission(struct nbd_conn *c)
 {
 	c->state = NBD_CONN_REQ_HEADER;
 	c->deadline_ms = 0;
+	c->active_ms = nbd_now_ms();
 }
 
 static void opt_export_name(struct nbd_conn *c)

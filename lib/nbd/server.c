@@ -1,7 +1,7 @@
 /* The NBD server an event loop embeds (ringtap/nbd.h): the listening Unix socket, its clients, a
  * handshake deadline timer and a wake-up eventfd behind one nested epoll fd, buffered input and
  * output per client, and the dispatch that drives each client's state machine without blocking.
- * A client that misbehaves is dropped alone. */
+ * A client that misbehaves is dropped alone; one idle past its deadline yields its slot. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +26,7 @@
 /* Steps one client may take per dispatch before the others get their turn. */
 #define STEPS_PER_TURN 64
 #define IOV_PER_FLUSH 64
+#define ACCEPTS_PER_DISPATCH 8
 
 uint64_t nbd_now_ms(void)
 {
@@ -271,6 +272,8 @@ static void conn_update_events(struct nbd_conn *c)
 /* Writes handshake bytes, then queued replies (header and data), as far as the socket takes. */
 static void conn_flush(struct nbd_conn *c)
 {
+	bool answered = false;
+
 	while (!c->dead && (c->hs_off < c->hs_len || c->replies.head)) {
 		struct iovec iov[IOV_PER_FLUSH];
 		struct nbd_request *r;
@@ -325,10 +328,13 @@ static void conn_flush(struct nbd_conn *c)
 			sent -= (ssize_t)left;
 			nbd_list_remove(&c->replies, r);
 			nbd_request_free(r);
+			answered = true;
 		}
 		if (partial)
 			break; /* the socket is full */
 	}
+	if (answered)
+		c->active_ms = nbd_now_ms();
 	if (!c->dead && conn_finished(c))
 		nbd_conn_drop(c, NULL);
 }
@@ -355,26 +361,67 @@ static void conn_run(struct nbd_conn *c)
 	}
 	if (c->dead)
 		return;
+	if (c->nr_reqs && !in_handshake(c))
+		c->active_ms = nbd_now_ms();
 	if (steps == STEPS_PER_TURN)
 		nbd_conn_mark_ready(c); /* more buffered input: after the others */
 	conn_flush(c);
 	conn_update_events(c);
 }
 
+/* In transmission with nothing in flight, nothing to send and no request being received. */
+static bool conn_idle(const struct nbd_conn *c)
+{
+	return c->state == NBD_CONN_REQ_HEADER && !c->nr_reqs && c->hs_off == c->hs_len;
+}
+
+/* Drops the client idle the longest if it is idle past the deadline: whether a slot was freed. */
+static bool evict_idle_client(struct nbd_server *srv)
+{
+	uint64_t now = nbd_now_ms();
+	struct nbd_conn *c, *oldest = NULL;
+	char why[96];
+
+	for (c = srv->conns; c; c = c->next)
+		if (conn_idle(c) && now - c->active_ms >= srv->idle_timeout_ms &&
+		    (!oldest || c->active_ms < oldest->active_ms))
+			oldest = c;
+	if (!oldest)
+		return false;
+	snprintf(why, sizeof(why), "idle for %llu ms, its slot goes to a new client",
+		 (unsigned long long)(now - oldest->active_ms));
+	nbd_conn_drop(oldest, why);
+	return true;
+}
+
+/* A client that reconnects as soon as it hangs up must not keep the server accepting before it
+ * has seen the hang-ups (which free slots): a bounded number of connections per dispatch, and a
+ * connection that finds every slot taken waits for the next dispatch (its events first) before
+ * it is refused. */
 static void accept_clients(struct nbd_server *srv)
 {
-	for (;;) {
-		struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT };
-		struct nbd_conn *c;
-		int fd = accept4(srv->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	unsigned int n;
 
+	for (n = 0; n < ACCEPTS_PER_DISPATCH; n++) {
+		struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT };
+		bool waited = srv->waiting_fd >= 0;
+		int fd = waited ? srv->waiting_fd :
+				  accept4(srv->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		struct nbd_conn *c;
+
+		srv->waiting_fd = -1;
 		if (fd < 0) {
 			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
 			    errno != ECONNABORTED)
 				rt_warn("nbd %s: accept: %s", srv->path, strerror(errno));
 			return;
 		}
-		if (srv->nclients >= srv->max_clients) {
+		if (srv->nclients >= srv->max_clients && !evict_idle_client(srv)) {
+			if (!waited) {
+				srv->waiting_fd = fd;
+				nbd_server_kick(srv);
+				return;
+			}
 			rt_warn("nbd %s: refusing a client: %u connected already", srv->path,
 				srv->nclients);
 			close(fd);
@@ -510,7 +557,7 @@ int nbd_server_dispatch(struct nbd_server *srv)
 		if (!c->dead && (events[i].events & (EPOLLHUP | EPOLLERR)))
 			nbd_conn_drop(c, NULL);
 	}
-	if (accepting)
+	if (accepting || srv->waiting_fd >= 0)
 		accept_clients(srv);
 	run_ready(srv);
 	reap_zombies(srv);
@@ -645,11 +692,12 @@ int nbd_server_create(const struct nbd_server_config *cfg, const struct nbd_expo
 	srv = calloc(1, sizeof(*srv));
 	if (!srv)
 		return -ENOMEM;
-	srv->epfd = srv->listen_fd = srv->timer_fd = srv->kick_fd = -1;
+	srv->epfd = srv->listen_fd = srv->timer_fd = srv->kick_fd = srv->waiting_fd = -1;
 	srv->ops = *ops;
 	srv->opaque = opaque;
 	srv->max_clients = cfg->max_clients ? cfg->max_clients : 16;
 	srv->handshake_timeout_ms = cfg->handshake_timeout_ms ? cfg->handshake_timeout_ms : 10000;
+	srv->idle_timeout_ms = cfg->idle_timeout_ms ? cfg->idle_timeout_ms : 60000;
 	srv->priv_size = cfg->priv_size;
 	srv->lim.min_block = cfg->min_block ? cfg->min_block : 1;
 	srv->lim.max_request = cfg->max_request ? cfg->max_request : NBD_DEFAULT_MAX_REQUEST;
@@ -711,6 +759,8 @@ void nbd_server_destroy(struct nbd_server *srv)
 	}
 	if (srv->listen_fd >= 0)
 		close(srv->listen_fd);
+	if (srv->waiting_fd >= 0)
+		close(srv->waiting_fd);
 	if (srv->path[0])
 		unlink(srv->path);
 	if (srv->timer_fd >= 0)

@@ -54,6 +54,7 @@ static void usage(FILE *out)
 		"  --max-request N      largest READ/WRITE (default 32 MiB)\n"
 		"  --max-clients N      clients at once (default 16)\n"
 		"  --handshake-ms N     handshake deadline (default 10000)\n"
+		"  --idle-ms N          idle deadline in transmission (default 60000)\n"
 		"  --delay-ms N         complete each request N ms after it arrives\n"
 		"  -h, --help           show this help\n"
 		"Prints \"listening PATH\" once clients may connect, and on exit the counters\n"
@@ -234,6 +235,7 @@ int main(int argc, char **argv)
 		{ "max-request", required_argument, NULL, 'm' },
 		{ "max-clients", required_argument, NULL, 'c' },
 		{ "handshake-ms", required_argument, NULL, 'H' },
+		{ "idle-ms", required_argument, NULL, 'I' },
 		{ "delay-ms", required_argument, NULL, 'D' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -292,6 +294,10 @@ int main(int argc, char **argv)
 			break;
 		case 'H':
 			if (parse_u32(optarg, "timeout", &cfg.handshake_timeout_ms))
+				return EINVAL;
+			break;
+		case 'I':
+			if (parse_u32(optarg, "idle deadline", &cfg.idle_timeout_ms))
 				return EINVAL;
 			break;
 		case 'D':

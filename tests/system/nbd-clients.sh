@@ -1,7 +1,8 @@
 # ringtap's NBD server (lib/nbd) against real clients, through nbd-file-server on tapdisk's event
 # loop: qemu-img convert and qemu-io (qemu's NBD client), nbdinfo and nbdcopy (libnbd), several
 # at once, a read-only export, garbage on the socket and clients vanishing mid-request while
-# others keep going; every byte checked against the served file.
+# others keep going (also clients reconnecting as fast as they hang up), idle clients yielding
+# their slots past the idle deadline; every byte checked against the served file.
 . "$(dirname "$0")/../lib/common.sh"
 
 SERVER=$TBIN/nbd-file-server
@@ -158,9 +159,12 @@ s = conn(); go(s); hostile_send(s, os.urandom(65536)); assert closed(s), "garbag
 # a read, then gone before the answer; a write cut in the middle of its data
 s = conn(); go(s); hostile_send(s, req(0, 1, 0, 1 << 20)); s.close()
 s = conn(); go(s); hostile_send(s, req(1, 2, 0, 1 << 20) + os.urandom(4096)); s.close()
-# disconnects mid-handshake
-for _ in range(20):
-    s = conn(); s.recv(18, socket.MSG_WAITALL); hostile_send(s, b"\0\0"); s.close()
+# disconnects mid-handshake, each reconnecting at once: every one is greeted (the server sees a
+# hang-up before it refuses a client for want of a slot)
+for i in range(20):
+    s = conn(); g = s.recv(18, socket.MSG_WAITALL)
+    assert g[:8] == b"NBDMAGIC", f"reconnecting client {i} refused: {g}"
+    hostile_send(s, b"\0\0"); s.close()
 # a well-behaved client still gets answers
 s = conn(); go(s)
 s.sendall(req(0, 7, 4096, 512))
@@ -227,6 +231,59 @@ nbdcopy "nbd+unix:///slow?socket=$T/slow.sock" "$T/slow-out.raw"
 cmp "$T/slow-out.raw" "$T/orig.raw" || fail "the server misbehaved after a client left mid-request"
 stop "$SRV_PID" slow
 expect_match "$(tail -n1 "$T/slow.log")" 'reads=[1-9]' "the abandoned reads were served"
+
+# --- idle clients: every slot taken, then past the idle deadline a new client is served -----------
+serve idle "$T/orig.raw" --idle-ms 1000
+python3 - "$T/idle.sock" "$T/orig.raw" <<'EOF' || fail "idle clients and the idle deadline"
+import socket, struct, sys, time
+path, orig = sys.argv[1], open(sys.argv[2], "rb").read(4096)
+IDLE = 1.0
+
+def conn():
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(path)
+    s.settimeout(10)
+    return s
+
+def go(s):
+    g = s.recv(18, socket.MSG_WAITALL)
+    assert g[:8] == b"NBDMAGIC", g
+    s.sendall(struct.pack(">I", 3) + struct.pack(">QII", 0x49484156454F5054, 1, 0))
+    assert len(s.recv(10, socket.MSG_WAITALL)) == 10
+
+def read(s, cookie):
+    s.sendall(struct.pack(">IHHQQI", 0x25609513, 0, 0, cookie, 0, 4096))
+    magic, err, c = struct.unpack(">IIQ", s.recv(16, socket.MSG_WAITALL))
+    assert (magic, err, c) == (0x67446698, 0, cookie), (magic, err, c)
+    assert s.recv(4096, socket.MSG_WAITALL) == orig
+
+t0 = time.monotonic()  # no client is idle for longer than now - t0
+idle = []
+for i in range(16):
+    s = conn(); go(s); read(s, i); idle.append(s)
+t1 = time.monotonic()  # every client is idle since before t1
+s = conn()
+refused = s.recv(18, socket.MSG_WAITALL) == b""
+if time.monotonic() - t0 < IDLE:  # else a busy host let the deadline pass first
+    assert refused, "a 17th client was served while no client was idle for the deadline"
+s.close()
+print("ok: a 17th client is refused while the 16 are not idle for the deadline")
+while time.monotonic() - t1 <= IDLE:
+    time.sleep(0.05)  # the deadline passes (the clock, not another process, is awaited)
+s = conn(); go(s); read(s, 100)
+gone = 0
+for c in idle:
+    c.setblocking(False)
+    try:
+        gone += c.recv(1) == b""
+    except BlockingIOError:
+        pass
+assert gone == 1, f"{gone} idle clients disconnected for one new client"
+print("ok: past the idle deadline a 17th client is served in the slot of the longest idle")
+EOF
+stop "$SRV_PID" idle
+expect_match "$(cat "$T/idle.log")" 'idle for [0-9]* ms, its slot goes to a new client' \
+	"the server logs why it disconnected the idle client"
 
 if compgen -G "$T/asan.*" >/dev/null; then
 	cat "$T"/asan.* >&2

@@ -5,15 +5,18 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -679,6 +682,136 @@ static void clients_beyond_the_maximum_are_closed(void **state)
 	close(c);
 }
 
+/* The server decides on a connection once it has accepted it: true if the client got its
+ * greeting's first byte, false if the server closed it. */
+static bool cli_accepted(struct fixture *f, int fd)
+{
+	uint64_t end = now_ms() + WAIT_MS;
+	uint8_t b;
+
+	while (now_ms() < end) {
+		ssize_t n = recv(fd, &b, 1, MSG_DONTWAIT | MSG_PEEK);
+
+		if (n >= 0 || errno != EAGAIN)
+			return n > 0;
+		pump(f, fd, 10);
+	}
+	fail_msg("the server neither greeted nor closed a new client");
+	return false;
+}
+
+#define IDLE_MS 1000
+#define IDLE_CLIENTS 16
+
+/* Every slot held by clients in transmission: a new client is refused while none has been idle
+ * for the deadline; past it, new clients take the slots of the idle ones, never the slot of a
+ * client with a request in flight. */
+static void idle_clients_yield_their_slots_after_the_deadline(void **state)
+{
+	struct fixture *f = *state;
+	int busy, idle[IDLE_CLIENTS - 1], fresh[IDLE_CLIENTS - 1], c;
+	uint64_t t0, t1;
+	uint8_t buf[512];
+	bool accepted;
+	unsigned int i;
+
+	f->cfg.idle_timeout_ms = IDLE_MS;
+	start(f);
+	t0 = now_ms(); /* no client is idle for longer than now - t0 */
+	busy = cli_go(f, NULL);
+	f->hold = true;
+	send_request(f, busy, NBD_CMD_READ, 0, 42, 0, 512, NULL);
+	for (i = 0; i < IDLE_CLIENTS - 1; i++)
+		idle[i] = cli_go(f, NULL);
+	assert_true(cli_quiet(f, busy, 10));
+	assert_int_equal(f->nheld, 1);
+	t1 = now_ms(); /* every client went idle before t1 */
+	c = cli_connect(f);
+	accepted = cli_accepted(f, c);
+	if (now_ms() - t0 < IDLE_MS) /* else a slow host let the deadline pass: nothing to check */
+		assert_false(accepted);
+	close(c);
+	while (now_ms() - t1 <= IDLE_MS) /* the deadline passes */
+		pump(f, -1, 10);
+	t1 = now_ms();
+	for (i = 0; i < IDLE_CLIENTS - 1; i++)
+		fresh[i] = cli_go(f, NULL); /* each takes an idle client's slot */
+	assert_int_equal(nbd_server_clients(f->srv), IDLE_CLIENTS);
+	for (i = 0; i < IDLE_CLIENTS - 1; i++)
+		assert_true(cli_closed(f, idle[i]));
+	c = cli_connect(f);
+	accepted = cli_accepted(f, c);
+	if (now_ms() - t1 < IDLE_MS)
+		assert_false(accepted); /* the busy client is not idle, the new ones not for long */
+	close(c);
+	nbd_request_complete(f->held[0], 0);
+	assert_int_equal(recv_reply(f, busy, 42), 0);
+	assert_true(cli_recv(f, busy, buf, sizeof(buf)));
+	assert_memory_equal(buf, f->disk, sizeof(buf));
+	close(busy);
+	for (i = 0; i < IDLE_CLIENTS - 1; i++) {
+		close(idle[i]);
+		close(fresh[i]);
+	}
+}
+
+#define RECONNECTS 64
+
+struct reconnector {
+	const char *path;
+	_Atomic unsigned int greeted;
+};
+
+/* Connects, reads the greeting, sends half of its flags and hangs up, at once again. */
+static void *reconnect_loop(void *arg)
+{
+	struct reconnector *r = arg;
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	unsigned int i;
+
+	strcpy(sa.sun_path, r->path);
+	for (i = 0; i < RECONNECTS; i++) {
+		struct timeval tv = { .tv_sec = WAIT_MS / 1000 };
+		uint8_t g[NBD_GREETING_SIZE];
+		int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+		if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+		    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0) {
+			if (fd >= 0)
+				close(fd);
+			break;
+		}
+		if (recv(fd, g, sizeof(g), MSG_WAITALL) == (ssize_t)sizeof(g))
+			atomic_fetch_add(&r->greeted, 1);
+		send(fd, "\0\0", 2, MSG_NOSIGNAL);
+		close(fd);
+	}
+	return NULL;
+}
+
+/* A client hanging up and reconnecting at once, faster than the server sees the hang-ups, is
+ * greeted every time: a hang-up frees its slot before a new client is refused. */
+static void reconnecting_clients_are_not_refused(void **state)
+{
+	struct fixture *f = *state;
+	struct reconnector r = { .path = f->path };
+	uint64_t end;
+	pthread_t t;
+	int keep;
+
+	f->cfg.max_clients = 4;
+	start(f);
+	keep = cli_go(f, NULL); /* one slot held for good */
+	assert_int_equal(pthread_create(&t, NULL, reconnect_loop, &r), 0);
+	end = now_ms() + 30000;
+	while (pthread_tryjoin_np(t, NULL) != 0) {
+		assert_true(now_ms() < end);
+		pump(f, -1, 10);
+	}
+	assert_int_equal(atomic_load(&r.greeted), RECONNECTS);
+	close(keep);
+}
+
 /* ---- transmission -------------------------------------------------------------------------- */
 static void reads_and_writes_reach_the_export(void **state)
 {
@@ -1074,6 +1207,8 @@ int main(void)
 		T(hostile_handshakes_are_dropped_alone),
 		T(stalled_handshakes_time_out),
 		T(clients_beyond_the_maximum_are_closed),
+		T(idle_clients_yield_their_slots_after_the_deadline),
+		T(reconnecting_clients_are_not_refused),
 		T(reads_and_writes_reach_the_export),
 		T(invalid_requests_get_the_spec_errors),
 		T(read_only_exports_refuse_writes_with_eperm),
