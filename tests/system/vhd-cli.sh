@@ -47,6 +47,13 @@ expect_match "$(cat "$T/err")" "not a valid VHD" "the failure says why"
 expect_rc 22 "set hidden to 2" "$V" set -n "$T/a.vhd" -f hidden -v 2
 expect_rc 22 "set an unknown field" "$V" set -n "$T/a.vhd" -f colour -v 1
 expect_rc 22 "resize needs -j or -f" "$V" resize -n "$T/a.vhd" -s 16
+# blktap resizes only VHDs a tapdisk tool created (creator "tap")
+command -v qemu-img >/dev/null || fail "qemu-img missing (tools/install-deps installs qemu-utils)"
+qemu-img create -q -f vpc "$T/q.vhd" 8M
+cp "$T/q.vhd" "$T/q0.vhd"
+expect_rc 22 "resize of a VHD qemu-img created" "$V" resize -n "$T/q.vhd" -s 16 -j "$T/qj"
+expect_eq "$(cat "$T/out")" "$T/q.vhd not created by xen; resize not supported" "blktap's reason on stdout"
+cmp -s "$T/q.vhd" "$T/q0.vhd" || fail "the refused resize changed the file"
 expect_rc 0 "key -p" "$V" key -p -n "$T/a.vhd"
 expect_eq "$(cat "$T/out")" "none" "no key hash"
 expect_rc 95 "key -s is not supported (EOPNOTSUPP)" "$V" key -s -n "$T/a.vhd" -H abc

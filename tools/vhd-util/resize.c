@@ -51,6 +51,12 @@ static int run_resize(int argc, char **argv)
 	rc = vhd_open(&f, o.name, VHD_OPEN_RDWR);
 	if (rc)
 		return vu_error(&vu_resize, rc, "%s", f.err);
+	if (!vhd_footer_by_tapdisk(&f.footer)) {
+		/* blktap's refusal, word for word on stdout: XAPI only resizes its own VHDs */
+		printf("%s not created by xen; resize not supported\n", o.name);
+		vhd_close(&f);
+		return -EINVAL;
+	}
 	rc = vhd_resize(&f, o.size << 20, o.journal);
 	if (rc)
 		vu_error(&vu_resize, rc, "%s", f.err);
@@ -80,7 +86,8 @@ const struct vu_cmd vu_resize = {
 	.name = "resize",
 	.run = run_resize,
 	.usage = "-n NAME -s SIZE_MIB (-j JOURNAL | -f)",
-	.help = "Grow the virtual size to SIZE_MIB MiB (shrinking is refused).\n"
+	.help = "Grow the virtual size to SIZE_MIB MiB (shrinking is refused; so is a VHD another\n"
+		"tool created, as blktap does).\n"
 		"  -j JOURNAL  may move data to enlarge the BAT; everything overwritten is saved in\n"
 		"              JOURNAL first (removed on success; 'revert' undoes a failed resize)\n"
 		"  -f          fast: only within the BAT reserved at creation (create -S), the\n"
