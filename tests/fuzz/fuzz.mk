@@ -15,13 +15,16 @@ LDFLAGS := $(SAN) -fsanitize=fuzzer -pthread
 
 # Every harness links its own file and the sources of what it fuzzes.
 FUZZ_blkif_req := src/blkif_req.c
+# tapdisk's datapath core without the VBD and the image registry (the harness fakes both)
+FUZZ_ring := $(filter-out src/vbd.c src/image.c,$(TD_CORE_SRCS)) lib/blkif/abi.c \
+	$(wildcard lib/poll/*.c) lib/util/log.c
 FUZZ_vhd := $(RTVHD_SRCS) lib/util/log.c
 FUZZ_ctl_codec := lib/ctl/codec.c lib/ctl/names.c lib/util/log.c
 FUZZ_nbd := $(RTNBD_SRCS) lib/util/log.c
 FUZZ_xenstored := $(filter-out %/main.c,$(SIMXEN_XENSTORED_SRCS)) lib/util/log.c
 LIBS_ctl_codec := $(LIBS_JANSSON)
 
-HARNESSES := blkif_req vhd ctl_codec nbd xenstored
+HARNESSES := blkif_req ring vhd ctl_codec nbd xenstored
 BINS := $(foreach h,$(HARNESSES),$(FUZZ_BUILD)/bin/fuzz_$(h))
 
 fobjs = $(patsubst %.c,$(FUZZ_BUILD)/obj/%.o,$(1))

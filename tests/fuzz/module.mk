@@ -3,7 +3,8 @@
 # one after another for FUZZ_TIME seconds each by tests/fuzz/run.
 #   make fuzz                 every harness for FUZZ_TIME seconds (default 60)
 #   make fuzz-long            the same for an hour each (FUZZ_TIME=3600)
-#   make fuzz FUZZ=vhd        one harness (blkif_req vhd ctl_codec nbd xenstored)
+#   make fuzz FUZZ=vhd        one harness (blkif_req ring vhd ctl_codec nbd
+#                             xenstored)
 FUZZ_TIME ?= 60
 FUZZ_CC ?= clang
 FUZZ ?=
@@ -16,7 +17,8 @@ fuzz-build: config.mk
 		echo "make fuzz: $(FUZZ_CC) cannot link libFuzzer (Debian: libclang-rt-14-dev)" >&2; \
 		exit 1; }
 	@$(MAKE) --no-print-directory -f tests/fuzz/fuzz.mk build \
-		RTVHD_SRCS="$(RTVHD_SRCS)" RTNBD_SRCS="$(RTNBD_SRCS)" \
+		TD_CORE_SRCS="$(TD_CORE_SRCS)" RTVHD_SRCS="$(RTVHD_SRCS)" \
+		RTNBD_SRCS="$(RTNBD_SRCS)" \
 		SIMXEN_XENSTORED_SRCS="$(SIMXEN_XENSTORED_SRCS)" LIBS_JANSSON="$(LIBS_JANSSON)" \
 		FUZZ_CC="$(FUZZ_CC)"
 
