@@ -25,12 +25,9 @@
 
 LVHD_MIB=1048576
 LVHD_BLOCK=$((2 * LVHD_MIB)) # the VHD block size SM uses
-# SM's MSIZE_MB: every LVHD VHD reserves its BAT for 2 TiB, so that an online resize never moves
-# blocks. `create`/`snapshot -S` take it; the LV sizes below count it whatever -S is.
+# SM's MSIZE_MB: every LVHD VHD reserves its BAT for 2 TiB (`create`/`snapshot -S 2097152`), so
+# that an online resize never moves blocks; the LV sizes below count that metadata
 LVHD_MSIZE_MIB=2097152
-# vhd-util's -S (MiB). ringtap's vhd-util does not accept 2 TiB yet: until it does, the largest
-# reserve it takes (the LV sizes still count SM's 2 TiB, so they only have more room).
-LVHD_META_MIB=${LVHD_META_MIB:-8192}
 LVHD_LV_INCREMENT=$((4 * LVHD_MIB)) # lvutil.LVM_SIZE_INCREMENT: LVs grow in 4 MiB extents
 
 lvhd_roundup() { echo $((($2 + $1 - 1) / $1 * $1)); } # ROUND VALUE (util.roundup's order)
@@ -188,7 +185,7 @@ lvhd_vdi_create() {
 	local path
 	path=$(lvhd_lv_path "VHD-$1")
 	lvhd_lv_create "VHD-$1" "$(lvhd_size_lv "$(lvhd_overhead_empty $((LVHD_MSIZE_MIB * LVHD_MIB)))")" &&
-		_lvhd_vhd_util create --debug -n "$path" -s "$2" -S "$LVHD_META_MIB"
+		_lvhd_vhd_util create --debug -n "$path" -s "$2" -S "$LVHD_MSIZE_MIB"
 }
 
 # lvhdutil.inflate: the LV grows, its last sector is zeroed (no stale footer there), and the
@@ -223,7 +220,7 @@ lvhd_snapshot() {
 		lvhd_deflate "$base" &&
 		lvhd_lv_create "VHD-$vdi" "$(lvhd_size_vhd_lv $((virt_mib * LVHD_MIB)))" &&
 		_lvhd_vhd_util snapshot --debug -n "$(lvhd_lv_path "VHD-$vdi")" \
-			-p "$(lvhd_lv_path "VHD-$base")" -S "$LVHD_META_MIB" &&
+			-p "$(lvhd_lv_path "VHD-$base")" -S "$LVHD_MSIZE_MIB" &&
 		_lvhd_vhd_util set --debug -n "$(lvhd_lv_path "VHD-$base")" -f hidden -v 1 &&
 		lvhd_lv_readonly "VHD-$base"
 }
