@@ -43,7 +43,8 @@ int td_pgrant_init(struct td_pgrant_cache *c, uint32_t capacity, const struct td
 void td_pgrant_fini(struct td_pgrant_cache *c);
 
 /* The mapping of gref, mapped now if needed, with one more user. NULL with *err = -ENOSPC when
- * the cache is full of mappings in use, or the map's -errno. */
+ * the cache is full of mappings in use, or the map's -errno (counted in map_failures); either way
+ * the caller copies that segment with a grant copy instead, and a later get maps it again. */
 struct td_pgrant *td_pgrant_get(struct td_pgrant_cache *c, grant_ref_t gref, int *err);
 void td_pgrant_put(struct td_pgrant_cache *c, struct td_pgrant *pg);
 

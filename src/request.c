@@ -108,8 +108,9 @@ static inline size_t seg_len(const struct blkif_request_segment *s)
 	return (size_t)(s->last_sect - s->first_sect + 1) << TD_SECTOR_SHIFT;
 }
 
-/* Gives every segment a buffer: its persistent mapping when there is one, else a bounce page.
- * -EAGAIN when the pool is short (nothing kept), -EFAULT for a grant that cannot be mapped. */
+/* Gives every segment a buffer: its persistent mapping when there is one, else a bounce page
+ * (also when the map is refused: Xen's maptrack table may be full; a bad grant then fails the
+ * copy). -EAGAIN when the pool is short (nothing kept). */
 static int map_segments(struct td_ring *r, struct td_slot *slot)
 {
 	unsigned int i, k, need = slot->req.nr_segs;
@@ -120,11 +121,8 @@ static int map_segments(struct td_ring *r, struct td_slot *slot)
 			slot->pg[i] = td_pgrant_get(&r->pgrants, slot->segs[i].gref, &err);
 			if (slot->pg[i])
 				need--;
-			else if (err != -ENOSPC) {
-				r->stats.grant_errors++;
-				release_buffers(r, slot);
-				return -EFAULT;
-			}
+			else if (err != -ENOSPC)
+				r->stats.pgrant_map_fallbacks++;
 		}
 	}
 	if (!td_bufpool_get(&r->pool, need, slot->pages)) {
@@ -225,12 +223,6 @@ bool td_request_dispatch(struct td_ring *r, struct td_slot *slot)
 	if (rc == -EAGAIN) {
 		r->stats.pool_stalls++;
 		return false;
-	}
-	if (rc < 0) {
-		rt_warn("vbd %u/%u: request id %llu: a segment's grant cannot be mapped",
-			r->params.domid, r->params.devid, (unsigned long long)slot->req.id);
-		finish(r, slot, BLKIF_RSP_ERROR);
-		return true;
 	}
 	if (op != TD_OP_READ && !copy_bounced(r, slot, false)) {
 		rt_warn("vbd %u/%u: request id %llu: grant copy from the guest failed",

@@ -116,9 +116,10 @@ static json_t *ring_json(const struct td_dvbd *v, const struct td_ring_stats *s)
 			  (json_int_t)s->errors, "eopnotsupp", (json_int_t)s->eopnotsupp, "io",
 			  (json_int_t)s->io_errors, "grant", (json_int_t)s->grant_errors));
 	json_object_set_new(r, "persistent_grants",
-			    json_pack("{s:I, s:I, s:I}", "hits", (json_int_t)s->pgrant_hits,
+			    json_pack("{s:I, s:I, s:I, s:I}", "hits", (json_int_t)s->pgrant_hits,
 				      "misses", (json_int_t)s->pgrant_misses, "evictions",
-				      (json_int_t)s->pgrant_evictions));
+				      (json_int_t)s->pgrant_evictions, "map_fallbacks",
+				      (json_int_t)s->pgrant_map_fallbacks));
 	json_object_set_new(r, "latency", latency_json(s));
 	return r;
 }

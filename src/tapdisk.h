@@ -63,6 +63,7 @@ struct td_ring_stats {
 	uint64_t notifications; /* sent to the frontend */
 	uint64_t pool_stalls; /* requests that waited for bounce pages */
 	uint64_t pgrant_hits, pgrant_misses, pgrant_evictions;
+	uint64_t pgrant_map_fallbacks; /* segments grant-copied because their map was refused */
 	uint32_t inflight;
 	bool halted; /* the frontend broke the ring protocol; nothing more is consumed */
 	struct td_op_stats ops[TD_STATS_OPS];

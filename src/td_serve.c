@@ -108,6 +108,7 @@ static void print_stats(struct td_vbd *vbd)
 	       " io_errors=%" PRIu64 " grant_errors=%" PRIu64 " events=%" PRIu64
 	       " spurious_events=%" PRIu64 " notifications=%" PRIu64 " pool_stalls=%" PRIu64
 	       " pgrant_hits=%" PRIu64 " pgrant_misses=%" PRIu64 " pgrant_evictions=%" PRIu64
+	       " pgrant_map_fallbacks=%" PRIu64
 	       " inflight=%u halted=%d poll_policy=%s poll_window_ns=%" PRIu64
 	       " poll_entered=%" PRIu64 " poll_hits=%" PRIu64 " poll_misses=%" PRIu64
 	       " poll_guarded=%" PRIu64 " poll_budget_refused=%" PRIu64 " poll_wakeups=%" PRIu64
@@ -120,6 +121,7 @@ static void print_stats(struct td_vbd *vbd)
 	       s.bytes_read, s.bytes_written, s.sectors_discarded, s.responses, s.invalid, s.errors,
 	       s.eopnotsupp, s.io_errors, s.grant_errors, s.events, s.spurious_events,
 	       s.notifications, s.pool_stalls, s.pgrant_hits, s.pgrant_misses, s.pgrant_evictions,
+	       s.pgrant_map_fallbacks,
 	       s.inflight, s.halted, poll_policy_name((enum poll_policy)ps.policy), ps.window_ns,
 	       ps.entered, ps.hits, ps.misses, ps.guarded, ps.budget_refused, ps.wakeups,
 	       ps.polled_requests, ps.polled_completions, ps.polled_ns / 1000, ps.cpu_ns / 1000,

@@ -33,6 +33,8 @@ struct xengntdev_handle {
 	uint32_t mapped; /* pages in regions */
 	uint32_t max_grants; /* xengnttab_set_max_grants */
 	uint32_t alloc_hint; /* where xengntshr looks for a free grant */
+	uint32_t map_fail_every; /* $SIMXEN_GNTTAB_MAP_FAIL: every Nth map is refused; 0: none */
+	uint32_t map_calls;
 	struct sx_wakeups wakeups; /* sends unmap notifications */
 };
 

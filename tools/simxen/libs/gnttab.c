@@ -20,9 +20,39 @@ static const char *gntst_str(int16_t status)
 										 "unknown";
 }
 
+#define MAP_FAIL_ENV "SIMXEN_GNTTAB_MAP_FAIL"
+
+/* $SIMXEN_GNTTAB_MAP_FAIL=N: the Nth, 2Nth, ... map of the handle is refused as the hypervisor
+ * refuses one when its maptrack table is full (gntdev: EINVAL). 0 or -EINVAL. */
+static int map_fail_every(uint32_t *every)
+{
+	const char *env = getenv(MAP_FAIL_ENV);
+	unsigned long v;
+	char *end;
+
+	*every = 0;
+	if (!env || !*env)
+		return 0;
+	errno = 0;
+	v = strtoul(env, &end, 10);
+	if (errno || *end || env[0] == '-' || v == 0 || v > UINT32_MAX)
+		return -EINVAL;
+	*every = (uint32_t)v;
+	return 0;
+}
+
 xengnttab_handle *xengnttab_open(struct xentoollog_logger *logger, unsigned open_flags)
 {
-	return sx_gntdev_open(logger, "xengnttab");
+	xengnttab_handle *xgt = sx_gntdev_open(logger, "xengnttab");
+
+	if (xgt && map_fail_every(&xgt->map_fail_every) < 0) {
+		sx_log(&xgt->base, XTL_ERROR, EINVAL, "simxen: %s is not a positive number",
+		       MAP_FAIL_ENV);
+		sx_gntdev_close(xgt, NULL);
+		errno = EINVAL;
+		return NULL;
+	}
+	return xgt;
 }
 
 /* Records the first n pinned grants of r under the handle's owner slot (delta 1), or forgets
@@ -133,6 +163,12 @@ static void *map_grants(xengnttab_handle *xgt, uint32_t count, const uint32_t *d
 	if (rc < 0)
 		return map_fail(-rc);
 	pthread_mutex_lock(&xgt->lock);
+	if (xgt->map_fail_every && ++xgt->map_calls % xgt->map_fail_every == 0) {
+		sx_log(&xgt->base, XTL_DEBUG, EINVAL, "map of %u grants refused (%s)", count,
+		       MAP_FAIL_ENV);
+		rc = -EINVAL;
+		goto out;
+	}
 	if ((uint64_t)xgt->mapped + count > xgt->max_grants) {
 		sx_log(&xgt->base, XTL_ERROR, ENOMEM,
 		       "mapping %u more grants exceeds the limit of %u", count, xgt->max_grants);
