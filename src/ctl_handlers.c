@@ -254,8 +254,7 @@ void td_dvbd_free(struct td_dvbd *v)
 	v->nbd = NULL;
 	if (v->vbd)
 		td_vbd_close(v->vbd);
-	if (v->hold_fd >= 0)
-		close(v->hold_fd);
+	ctl_minor_release(v->hold_fd);
 	for (pp = &v->d->vbds; *pp; pp = &(*pp)->next)
 		if (*pp == v) {
 			*pp = v->next;

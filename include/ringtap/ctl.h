@@ -39,8 +39,13 @@
  * and exits (the reply is already sent by then).
  * tests/progs/ctl-fake-tapdisk.c is a complete, tested example of all of the above.
  *
+ * A tapdisk killed without its cleanup (kill -9, a crash) leaves its sockets, the minors it held
+ * and its /dev/shm statistics: ctl_reap_dead() removes them (tap-ctl list, allocate, spawn and
+ * create call it), never anything of a live tapdisk.
+ *
  * Environment: TAPDISK_RUN_DIR overrides /run/blktap-control (sockets ctl<pid>, minors in
- * tapdisk/, nbd sockets); TAPDISK_BIN overrides the tapdisk binary tap-ctl spawns. */
+ * tapdisk/, nbd sockets); TAPDISK_SHM_DIR overrides /dev/shm (the statistics td3-<pid>,
+ * vbd3-<domid>-<devid>); TAPDISK_BIN overrides the tapdisk binary tap-ctl spawns. */
 #ifndef RINGTAP_CTL_H
 #define RINGTAP_CTL_H
 
@@ -65,6 +70,8 @@
 #define CTL_DEFAULT_RUN_DIR "/run/blktap-control"
 #define CTL_DEFAULT_TAPDISK "/usr/sbin/tapdisk"
 #define CTL_RUN_DIR_ENV "TAPDISK_RUN_DIR"
+#define CTL_DEFAULT_SHM_DIR "/dev/shm"
+#define CTL_SHM_DIR_ENV "TAPDISK_SHM_DIR"
 #define CTL_TAPDISK_ENV "TAPDISK_BIN"
 
 /* Request types. A reply's type is the request's | CTL_MSG_REPLY; CTL_MSG_ERROR answers a
@@ -364,9 +371,27 @@ int ctl_prepare_run_dir(void);
 int ctl_minor_allocate(void);
 /* blktap3's free: -ENOENT if not allocated, -EAGAIN (EWOULDBLOCK) if a daemon holds it. */
 int ctl_minor_free(int minor);
-/* For the daemon on attach: opens the marker and takes a shared flock so free refuses it.
- * Returns the fd (close it on detach) or -errno (-ENOENT: not allocated). */
+/* For the daemon on attach: opens the marker, takes a shared flock so free refuses it and writes
+ * its pid in it (so that the minor of a tapdisk that died holding it is known as stale).
+ * Returns the fd (give it to ctl_minor_release on detach) or -errno (-ENOENT: not allocated). */
 int ctl_minor_hold(int minor);
+/* On detach: empties the marker (allocated, held by no one) and closes fd. */
+void ctl_minor_release(int fd);
+/* Removes the markers still naming a tapdisk that died holding them (no flock on them, and the
+ * pid they name is not a live tapdisk). Returns how many, or -errno. */
+int ctl_minor_reap_dead(void);
+
+/* ---- what dead tapdisks leave ------------------------------------------------------------ */
+/* $TAPDISK_SHM_DIR or /dev/shm. */
+const char *ctl_shm_dir(void);
+/* Whether pid is a live tapdisk: it exists, is no zombie, and is a tapdisk by name (comm or
+ * argv[0] "tapdisk") or, under another name (a wrapper such as valgrind), its control socket
+ * accepts. A dead pid, or one reused by another program, is not. */
+bool ctl_tapdisk_alive(pid_t pid);
+/* Removes what tapdisks that are not alive left in the run directory (ctl<pid>, nbd<pid>.<minor>,
+ * the minors they held) and in the shm directory (td3-<pid>, and vbd3-<domid>-<devid> that no
+ * live tapdisk's td3 page names). Best effort; returns how many dead pids were found or -errno. */
+int ctl_reap_dead(void);
 
 /* ---- daemonizing (tapdisk side of `tap-ctl spawn`) ---------------------------------------- */
 struct ctl_daemon {

@@ -134,7 +134,7 @@ static int h_detach(void *o, struct ctl_request *req, const struct ctl_minor_arg
 		return -EBUSY;
 	}
 	/* released before the reply, so `tap-ctl free` right after succeeds */
-	close(v->hold_fd);
+	ctl_minor_release(v->hold_fd);
 	v->used = false;
 	for (i = 0; i < MAX_VBDS; i++)
 		if (f->vbds[i].used)
@@ -530,7 +530,7 @@ int main(int argc, char **argv)
 		if (f->vbds[i].used) {
 			if (f->vbds[i].pause_req)
 				ctl_request_complete(f->vbds[i].pause_req, -ECANCELED);
-			close(f->vbds[i].hold_fd);
+			ctl_minor_release(f->vbds[i].hold_fd);
 		}
 	ctl_server_destroy(f->srv);
 	free(f);

@@ -182,6 +182,7 @@ int tapctl_cmd_spawn(const struct tapctl_cmd *cmd, int argc, char **argv)
 	}
 	if ((err = tapctl_no_operands(cmd, argc, argv)))
 		return err;
+	ctl_reap_dead(); /* what crashed tapdisks left: their pids may be reused */
 	err = tapctl_spawn(cmd, &pid);
 	if (err)
 		return -err;
@@ -238,6 +239,7 @@ int tapctl_cmd_create(const struct tapctl_cmd *cmd, int argc, char **argv)
 	if (err)
 		goto out;
 
+	ctl_reap_dead(); /* a crashed tapdisk's minors and sockets do not block this attach */
 	minor = ctl_minor_allocate();
 	if (minor < 0) {
 		err = tapctl_fail(cmd, minor, NULL, "cannot allocate a minor");

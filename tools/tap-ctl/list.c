@@ -221,6 +221,8 @@ int tapctl_cmd_list(const struct tapctl_cmd *cmd, int argc, char **argv)
 	if ((err = tapctl_no_operands(cmd, argc, argv)))
 		return err;
 
+	/* a dead tapdisk is not listed, nor the minors it held: its leftovers go first */
+	ctl_reap_dead();
 	snprintf(minors_dir, sizeof(minors_dir), "%s/tapdisk", ctl_run_dir());
 	err = scan_numbered(ctl_run_dir(), "ctl", INT_MAX, &pids, &npids);
 	if (!err)

@@ -25,6 +25,7 @@ int tapctl_cmd_allocate(const struct tapctl_cmd *cmd, int argc, char **argv)
 	}
 	if ((err = tapctl_no_operands(cmd, argc, argv)))
 		return err;
+	ctl_reap_dead(); /* minors held by crashed tapdisks are free again */
 	minor = ctl_minor_allocate();
 	if (minor < 0)
 		return tapctl_fail(cmd, minor, NULL, "cannot allocate a minor in %s/tapdisk",
