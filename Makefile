@@ -6,6 +6,7 @@
 #   make                 build everything into build/
 #   make check           build, then run unit and system tests (tests/run)
 #   make check SANITIZE=1  the same with ASan+UBSan, into build-san/
+#   make soak            the VHD crash test through SOAK_KILLS (default 1000) SIGKILLs (long)
 #   make check-busy      make check beside one CPU hog per core (HOGS=N to choose)
 #   make demo            the main job: a simulated host, a guest disk, I/O
 #   make check-xen       a Linux guest's own blkfront through ringtap under Debian's Xen (qemu)
@@ -139,7 +140,7 @@ $(BUILD)/obj/%.o: %.c config.h
 ALL_TARGETS = $(PROGRAMS) $(TEST_PROGRAMS) $(STATIC_LIBS) $(SHARED_LIBS) $(UNIT_TESTS) \
 	$(EXTRA_TARGETS)
 
-.PHONY: all check check-busy demo install clean distclean help format
+.PHONY: all check check-busy soak demo install clean distclean help format
 all: $(ALL_TARGETS)
 
 check: all
@@ -152,6 +153,14 @@ check-busy: all
 	@tools/install-deps
 	@RINGTAP_BUILD=$(abspath $(BUILD)) RINGTAP_SANITIZE=$(SANITIZE) RINGTAP_HOGS=$(HOGS) \
 		tests/run $(TESTS)
+
+# the VHD kill -9 crash test as a soak: each round kills twice on each of two disks
+SOAK_KILLS ?= 1000
+soak: all
+	@tools/install-deps
+	@RINGTAP_BUILD=$(abspath $(BUILD)) RINGTAP_TEST_TIMEOUT=$$((SOAK_KILLS * 30)) \
+		VHD_CRASH_ROUNDS=$$(((SOAK_KILLS + 3) / 4)) tests/run vhd-serve-crash
+	@grep -h '^summary:' $(abspath $(BUILD))/test-logs/system_vhd-serve-crash.log
 
 demo: all
 	@tools/install-deps
