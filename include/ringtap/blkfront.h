@@ -89,7 +89,8 @@ unsigned int blkfront_inflight(const struct blkfront *bf);
  * Returns the number of caller I/Os completed, or -ESHUTDOWN once the ring is broken. */
 int blkfront_process(struct blkfront *bf, bool arm);
 /* Event mode: waits up to timeout_ms (-1: forever) for the event channel, then processes.
- * Returns I/Os completed (0 on timeout) or a negative errno. */
+ * Returns I/Os completed (0 on timeout) or a negative errno: -ESHUTDOWN once the backend is
+ * Closed or removed while connected (its tapdisk died), every I/O failed with it. */
 int blkfront_wait(struct blkfront *bf, int timeout_ms);
 /* The event-channel fd, for the caller's own epoll; call blkfront_wait(bf, 0) when readable. */
 int blkfront_event_fd(const struct blkfront *bf);

@@ -153,7 +153,6 @@ kill $reader
 wait $reader 2>/dev/null || true
 
 # teardown: nothing left
-at_exit "tail -n 30 $T/tapback.log >&2"
 simxen_vbd_remove "$dom" "$devid"
 xs_wait_gone "$be"
 expect_rc 0 "close" "$TAPCTL" close -p "$pid" -m "$minor" -t 120

@@ -513,14 +513,22 @@ int blkfront_process(struct blkfront *bf, bool arm)
 
 int blkfront_wait(struct blkfront *bf, int timeout_ms)
 {
-	struct pollfd pfd = { .fd = xenevtchn_fd(bf->xce), .events = POLLIN };
+	struct pollfd pfd[2] = {
+		{ .fd = xenevtchn_fd(bf->xce), .events = POLLIN },
+		{ .fd = bf_xenbus_fd(bf), .events = POLLIN },
+	};
 	int n = blkfront_process(bf, true);
 
 	if (n)
 		return n;
-	if (poll(&pfd, 1, timeout_ms) < 0)
+	if (poll(pfd, pfd[1].fd >= 0 ? 2 : 1, timeout_ms) < 0)
 		return errno == EINTR ? 0 : -errno;
-	if (pfd.revents & POLLIN) {
+	if ((pfd[1].revents & POLLIN) && bf_xenbus_backend_gone(bf)) {
+		/* nothing in flight will be answered: fail it all, now */
+		fail_all(bf);
+		return -ESHUTDOWN;
+	}
+	if (pfd[0].revents & POLLIN) {
 		xenevtchn_port_or_error_t port = xenevtchn_pending(bf->xce);
 
 		if (port >= 0) {

@@ -126,6 +126,7 @@ struct blkfront {
 	size_t entry_size;
 	uint32_t req_prod_pvt, rsp_cons, nr_ents;
 	bool port_bound, broken, pending_push;
+	bool be_watched; /* the backend's state is watched (connected) */
 
 	struct bf_req *reqs, *free_reqs;
 	struct bf_io *waitq, *waitq_tail, *io_cache;
@@ -138,6 +139,10 @@ struct blkfront {
 /* ---- xenbus.c: the handshake ---- */
 int bf_xenbus_connect(struct blkfront *bf, const char *device);
 void bf_xenbus_close(struct blkfront *bf);
+/* The xenstore fd that wakes on the backend's state while connected, or -1. */
+int bf_xenbus_fd(struct blkfront *bf);
+/* Drains the watch events; true (logged) if the backend is Closed or gone. */
+bool bf_xenbus_backend_gone(struct blkfront *bf);
 /* Parses a decimal xenstore value into [0, max]; -EINVAL when absent-but-required, malformed
  * or out of range. */
 int bf_parse_uint(const char *s, uint64_t max, uint64_t *out);

@@ -20,6 +20,7 @@
 
 #define BF_PATH_MAX 256
 #define BF_WATCH_TOKEN "blkfront"
+#define BF_BE_WATCH_TOKEN "blkfront-backend" /* while connected */
 #define BF_CLOSE_TIMEOUT_MS 5000
 
 int bf_parse_uint(const char *s, uint64_t max, uint64_t *out)
@@ -337,6 +338,7 @@ int bf_xenbus_connect(struct blkfront *bf, const char *device)
 {
 	static const uint64_t zero;
 	uint64_t max_order, max_pages;
+	char path[BF_PATH_MAX];
 	unsigned int order;
 	int err, state;
 	xenevtchn_port_or_error_t port;
@@ -402,7 +404,36 @@ int bf_xenbus_connect(struct blkfront *bf, const char *device)
 	err = read_disk(bf);
 	if (err)
 		return err;
-	return xs_put(bf, XBT_NULL, "state", "%d", XenbusStateConnected);
+	err = xs_put(bf, XBT_NULL, "state", "%d", XenbusStateConnected);
+	if (err)
+		return err;
+	/* I/O waits then notice a backend that goes away (its tapdisk died) rather than wait for
+	 * responses that will never come, as Linux blkfront's blkback_changed() */
+	snprintf(path, sizeof(path), "%s/state", bf->be_path);
+	bf->be_watched = xs_watch(bf->xs, path, BF_BE_WATCH_TOKEN);
+	return 0;
+}
+
+int bf_xenbus_fd(struct blkfront *bf)
+{
+	return bf->be_watched ? xs_fileno(bf->xs) : -1;
+}
+
+bool bf_xenbus_backend_gone(struct blkfront *bf)
+{
+	char **ev;
+	int state;
+
+	while ((ev = xs_check_watch(bf->xs)))
+		free(ev);
+	/* Closing alone is an unplug that still answers what is in flight (xenopsd's classic
+	 * unplug); Closed or removed, nothing will */
+	state = backend_state(bf);
+	if (state != XenbusStateClosed && state != XenbusStateUnknown)
+		return false;
+	rt_err("blkfront: %s: backend state %d while connected: the backend is gone", bf->be_path,
+	       state);
+	return true;
 }
 
 /* Closing, wait for the backend to let go of the ring, then Closed (Linux blkfront_closing). */
@@ -412,6 +443,13 @@ void bf_xenbus_close(struct blkfront *bf)
 
 	if (!bf->xs || !bf->be_path)
 		return;
+	if (bf->be_watched) {
+		char path[BF_PATH_MAX];
+
+		snprintf(path, sizeof(path), "%s/state", bf->be_path);
+		xs_unwatch(bf->xs, path, BF_BE_WATCH_TOKEN);
+		bf->be_watched = false;
+	}
 	if (timeout > BF_CLOSE_TIMEOUT_MS)
 		timeout = BF_CLOSE_TIMEOUT_MS;
 	if (xs_put(bf, XBT_NULL, "state", "%d", XenbusStateClosing))

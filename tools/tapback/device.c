@@ -1,9 +1,12 @@
 /* One vbd3 device: gather its view from xenstore and tapdisk, let the state machine decide, and
- * carry the actions out (features, ring connect/disconnect, states, removal). */
+ * carry the actions out (features, ring connect/disconnect, states, removal). The tapdisk named
+ * by physical-device-path is watched through a pidfd: its death closes the device. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <xen/io/xenbus.h>
 
 #include "ringtap/blkif_abi.h"
@@ -29,6 +32,7 @@ struct vbd *vbd_add(struct tapback *tb, unsigned int domid, unsigned int devid)
 	v->domid = domid;
 	v->devid = devid;
 	v->minor = -1;
+	v->pidfd = -1;
 	snprintf(v->backend, sizeof(v->backend), "%s/%u/%u", tb->root, domid, devid);
 	snprintf(v->fe_token, sizeof(v->fe_token), "fe:%u:%u", domid, devid);
 	v->next = tb->vbds;
@@ -51,6 +55,8 @@ void vbd_forget(struct vbd *v)
 			break;
 		}
 	}
+	if (v->pidfd >= 0)
+		close(v->pidfd);
 	free(v);
 }
 
@@ -106,48 +112,96 @@ static int ctl_open_client(struct vbd *v, struct ctl_client **c)
 	return ctl_client_connect_pid(v->tapdisk_pid, v->tb->ctl_timeout_ms, c);
 }
 
+enum tapdisk_look { TAPDISK_WAIT, TAPDISK_FOUND, TAPDISK_GONE };
+
+static enum tapdisk_look tapdisk_gone(struct vbd *v, const char *why)
+{
+	v->tapdisk_gone = true;
+	snprintf(v->gone_why, sizeof(v->gone_why), "%s", why);
+	if (v->pidfd >= 0)
+		close(v->pidfd);
+	v->pidfd = -1;
+	return TAPDISK_GONE;
+}
+
+/* A pidfd for the tapdisk, so that its death wakes tapback's loop (opened before the tapdisk is
+ * asked anything: if it answers afterwards, the pidfd is that process's). */
+static void watch_tapdisk(struct vbd *v)
+{
+	long fd;
+
+	if (v->pidfd >= 0)
+		return;
+	fd = syscall(SYS_pidfd_open, v->tapdisk_pid, 0);
+	if (fd >= 0) {
+		v->pidfd = (int)fd;
+		return;
+	}
+	if (errno != ESRCH && !v->waiting_logged)
+		rt_warn("%s: cannot watch tapdisk %d: %s", v->backend, (int)v->tapdisk_pid,
+			strerror(errno));
+}
+
 /* physical-device-path = <run dir>/nbd<pid>.<minor>, written by the hotplug step: find the
- * tapdisk and check that it has this minor open. */
-static bool find_tapdisk(struct vbd *v)
+ * tapdisk and check that it has this minor open. GONE when that tapdisk is dead, its control
+ * socket refuses or is missing, or it serves no such minor. */
+static enum tapdisk_look find_tapdisk(struct vbd *v)
 {
 	char *pdp = xs_readf(v->tb->xs, XBT_NULL, "%s/physical-device-path", v->backend);
 	char prefix[CTL_PATH_MAX], tail[8];
+	enum tapdisk_look look = TAPDISK_GONE;
 	size_t plen;
 	struct ctl_client *c;
 	struct ctl_list list;
 	long pid;
 	int minor, err;
-	bool found = false;
 
 	if (!pdp)
-		return false;
+		return TAPDISK_WAIT;
 	plen = (size_t)snprintf(prefix, sizeof(prefix), "%s/nbd", ctl_run_dir());
 	if (strncmp(pdp, prefix, plen) || sscanf(pdp + plen, "%ld.%d%7s", &pid, &minor, tail) != 2 ||
-	    pid <= 0 || minor < 0) {
+	    pid <= 0 || pid > INT32_MAX || minor < 0) {
 		if (!v->waiting_logged)
 			rt_warn("%s: physical-device-path '%s' names no tapdisk", v->backend, pdp);
 		v->waiting_logged = true;
 		free(pdp);
-		return false;
+		return TAPDISK_WAIT;
 	}
 	free(pdp);
-	v->tapdisk_pid = (pid_t)pid;
-	v->minor = minor;
+	if ((pid_t)pid != v->tapdisk_pid || minor != v->minor) {
+		/* another tapdisk (the toolstack plugged it again): start afresh */
+		if (v->pidfd >= 0)
+			close(v->pidfd);
+		v->pidfd = -1;
+		v->tapdisk_gone = v->error_reported = v->waiting_logged = false;
+		v->tapdisk_pid = (pid_t)pid;
+		v->minor = minor;
+	}
+	if (v->tapdisk_gone)
+		return TAPDISK_GONE;
+	watch_tapdisk(v);
 	err = ctl_open_client(v, &c);
+	if (err == -ENOENT || err == -ECONNREFUSED)
+		return tapdisk_gone(v, err == -ENOENT ? "its control socket is missing"
+						      : "its control socket refuses connections");
 	if (err) {
 		if (!v->waiting_logged)
 			rt_warn("%s: tapdisk %ld unreachable: %s", v->backend, pid, strerror(-err));
 		v->waiting_logged = true;
-		return false;
+		return TAPDISK_WAIT;
 	}
-	if (!ctl_list(c, &list)) {
-		for (unsigned int i = 0; i < list.count; i++)
-			found |= list.entries[i].minor == minor &&
-				 list.entries[i].image.type != CTL_IMAGE_NONE;
-		ctl_list_release(&list);
-	}
+	err = ctl_list(c, &list);
 	ctl_client_close(c);
-	return found;
+	if (err)
+		return TAPDISK_WAIT;
+	for (unsigned int i = 0; i < list.count; i++)
+		if (list.entries[i].minor == minor)
+			look = list.entries[i].image.type != CTL_IMAGE_NONE ? TAPDISK_FOUND
+									    : TAPDISK_WAIT;
+	ctl_list_release(&list);
+	if (look == TAPDISK_GONE)
+		return tapdisk_gone(v, "it does not serve that minor");
+	return look;
 }
 
 static void watch_frontend(struct vbd *v)
@@ -173,7 +227,8 @@ static void watch_frontend(struct vbd *v)
 static void gather(struct vbd *v, struct vbd_view *view)
 {
 	struct xs_handle *xs = v->tb->xs;
-	bool first_look = v->tapdisk_pid == 0;
+	enum tapdisk_look look = TAPDISK_WAIT;
+	bool first_look = v->kthread_pid == 0;
 
 	watch_frontend(v);
 	view->fe_state = v->fe_watched ? read_state(xs, v->frontend) : XS_STATE_MISSING;
@@ -183,9 +238,17 @@ static void gather(struct vbd *v, struct vbd_view *view)
 	view->online = node_is(xs, v->backend, "online", "1");
 	view->hotplug_connected = node_is(xs, v->backend, "hotplug-status", "connected");
 	view->domain_alive = domain_alive(v);
-	view->tapdisk_found = view->hotplug_connected && find_tapdisk(v);
-	if (view->tapdisk_found && first_look) {
+	if (view->hotplug_connected)
+		look = find_tapdisk(v);
+	view->tapdisk_found = look == TAPDISK_FOUND;
+	view->tapdisk_gone = look == TAPDISK_GONE;
+	if (view->tapdisk_gone)
+		v->ring_connected = false; /* nothing left to disconnect */
+	if (view->tapdisk_found && v->kthread_pid != v->tapdisk_pid) {
 		xs_printf_node(xs, XBT_NULL, v->backend, "kthread-pid", "%d", (int)v->tapdisk_pid);
+		v->kthread_pid = v->tapdisk_pid;
+	}
+	if (view->tapdisk_found && first_look) {
 		/* tapback restarted: a device connected on both sides is adopted as it is */
 		if (view->be_state == XenbusStateConnected &&
 		    (view->fe_state == XenbusStateConnected ||
@@ -316,6 +379,25 @@ static void report_error(struct vbd *v, const char *what, int err)
 		       strerror(-err));
 }
 
+/* tapdisk-error as xenopsd reads it (it fails the plug on it), and the log, once per tapdisk. */
+static void report_gone(struct vbd *v)
+{
+	if (v->error_reported)
+		return;
+	v->error_reported = true;
+	rt_err("%s: tapdisk %d (minor %d) is gone: %s", v->backend, (int)v->tapdisk_pid, v->minor,
+	       v->gone_why);
+	xs_printf_node(v->tb->xs, XBT_NULL, v->backend, "tapdisk-error",
+		       "tapdisk %d (minor %d) is gone: %s", (int)v->tapdisk_pid, v->minor,
+		       v->gone_why);
+}
+
+void vbd_tapdisk_died(struct vbd *v)
+{
+	tapdisk_gone(v, "it died");
+	vbd_update(v);
+}
+
 static void do_disconnect(struct vbd *v)
 {
 	struct ctl_disconnect_args a = { .minor = v->minor };
@@ -385,6 +467,8 @@ void vbd_update(struct vbd *v)
 		rt_err("%s: cannot write features", v->backend);
 	if (act & VBD_ACT_CONNECT)
 		do_connect(v);
+	if (act & VBD_ACT_TAPDISK_ERROR)
+		report_gone(v);
 	if (act & VBD_ACT_CLOSING)
 		switch_state(v, XenbusStateClosing);
 	if (act & VBD_ACT_CLOSED)

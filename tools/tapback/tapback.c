@@ -127,11 +127,47 @@ static void handle_watch(struct tapback *tb, const char *path, const char *token
 		scan_all(tb);
 }
 
+/* The pollfds of one loop turn: xenstore, signals, then every watched tapdisk's pidfd. */
+static struct pollfd *poll_set(struct tapback *tb, int xsfd, int sfd, struct pollfd *pfd,
+			       nfds_t *cap, nfds_t *n)
+{
+	nfds_t want = 2;
+
+	for (struct vbd *v = tb->vbds; v; v = v->next)
+		want += v->pidfd >= 0;
+	if (want > *cap) {
+		struct pollfd *p = realloc(pfd, want * sizeof(*p));
+
+		if (!p)
+			return NULL;
+		pfd = p;
+		*cap = want;
+	}
+	pfd[0] = (struct pollfd){ .fd = xsfd, .events = POLLIN };
+	pfd[1] = (struct pollfd){ .fd = sfd, .events = POLLIN };
+	*n = 2;
+	for (struct vbd *v = tb->vbds; v; v = v->next)
+		if (v->pidfd >= 0)
+			pfd[(*n)++] = (struct pollfd){ .fd = v->pidfd, .events = POLLIN };
+	return pfd;
+}
+
+/* A readable pidfd: that tapdisk exited. */
+static void tapdisk_exited(struct tapback *tb, int pidfd)
+{
+	for (struct vbd *v = tb->vbds; v; v = v->next)
+		if (v->pidfd == pidfd) {
+			vbd_tapdisk_died(v);
+			return;
+		}
+}
+
 static int run(struct tapback *tb)
 {
-	struct pollfd pfd[2];
+	struct pollfd *pfd = NULL, *p;
+	nfds_t cap = 0, n;
 	sigset_t mask;
-	int sfd;
+	int sfd, err = 0;
 
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
@@ -144,30 +180,41 @@ static int run(struct tapback *tb)
 		close(sfd);
 		return -errno ? -errno : -EIO;
 	}
-	pfd[0] = (struct pollfd){ .fd = xs_fileno(tb->xs), .events = POLLIN };
-	pfd[1] = (struct pollfd){ .fd = sfd, .events = POLLIN };
 	for (;;) {
 		char **ev;
 
-		if (poll(pfd, 2, -1) < 0) {
+		p = poll_set(tb, xs_fileno(tb->xs), sfd, pfd, &cap, &n);
+		if (!p) {
+			rt_err("out of memory");
+			err = -ENOMEM;
+			break;
+		}
+		pfd = p;
+		if (poll(pfd, n, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			break;
 		}
 		if (pfd[1].revents)
 			break; /* leave every VBD as it is: a restarted tapback adopts them */
+		for (nfds_t i = 2; i < n; i++)
+			if (pfd[i].revents)
+				tapdisk_exited(tb, pfd[i].fd);
+		if (!pfd[0].revents)
+			continue;
 		while ((ev = xs_check_watch(tb->xs))) {
 			handle_watch(tb, ev[XS_WATCH_PATH], ev[XS_WATCH_TOKEN]);
 			free(ev);
 		}
 		if (errno != EAGAIN) {
 			rt_err("lost the xenstore connection: %s", strerror(errno));
-			close(sfd);
-			return -EPIPE;
+			err = -EPIPE;
+			break;
 		}
 	}
+	free(pfd);
 	close(sfd);
-	return 0;
+	return err;
 }
 
 int main(int argc, char **argv)
@@ -264,6 +311,8 @@ int main(int argc, char **argv)
 		struct vbd *v = tb.vbds;
 
 		tb.vbds = v->next;
+		if (v->pidfd >= 0)
+			close(v->pidfd);
 		free(v);
 	}
 	xs_close(tb.xs);

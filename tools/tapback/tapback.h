@@ -27,6 +27,11 @@ struct vbd {
 	bool fe_seen; /* its state node has existed: its removal means the frontend is gone */
 	pid_t tapdisk_pid; /* from physical-device-path, 0 = unknown */
 	int minor;
+	pid_t kthread_pid; /* the tapdisk pid written to kthread-pid, 0 = none yet */
+	int pidfd; /* the tapdisk's pidfd: readable when it dies; -1 = none */
+	bool tapdisk_gone; /* the tapdisk named died, refuses or lost the minor */
+	bool error_reported; /* tapdisk-error written for it */
+	char gone_why[64];
 	bool ring_connected;
 	bool waiting_logged;
 };
@@ -55,5 +60,7 @@ struct vbd *vbd_add(struct tapback *tb, unsigned int domid, unsigned int devid);
 void vbd_forget(struct vbd *v);
 /* Re-reads everything about the device and carries out what the state machine decides. */
 void vbd_update(struct vbd *v);
+/* Its tapdisk died (its pidfd became readable): close the device, say why. */
+void vbd_tapdisk_died(struct vbd *v);
 
 #endif

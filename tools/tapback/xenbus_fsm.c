@@ -16,6 +16,17 @@ unsigned int vbd_decide(const struct vbd_view *v)
 
 	if (!v->domain_alive)
 		return VBD_ACT_DISCONNECT | VBD_ACT_REMOVE;
+	if (v->tapdisk_gone && v->fe_state != XenbusStateUnknown &&
+	    !(v->fe_state == XS_STATE_MISSING && v->fe_seen)) {
+		/* no tapdisk serves this device any more: say why and close it (blkback's
+		 * xenbus_dev_fatal() says Closing), then Closed at once: no ring is left to let go
+		 * of, and a frontend waiting for responses must not take Closing for a classic
+		 * unplug that still serves them. Nothing reconnects. */
+		act = VBD_ACT_TAPDISK_ERROR;
+		if (v->be_state != XenbusStateClosing && v->be_state != XenbusStateClosed)
+			act |= VBD_ACT_CLOSING;
+		return act | set_state(v->be_state, XenbusStateClosed, VBD_ACT_CLOSED);
+	}
 
 	switch (v->fe_state) {
 	case XenbusStateInitialising:

@@ -15,6 +15,7 @@ struct vbd_view {
 	bool online;		/* backend `online` = 1 */
 	bool hotplug_connected; /* backend `hotplug-status` = connected */
 	bool tapdisk_found;	/* physical-device-path names a live tapdisk */
+	bool tapdisk_gone;	/* ... names one that died, refuses or lost the minor */
 	bool ring_connected;	/* tapdisk serves this VBD's ring now */
 	bool domain_alive;	/* the frontend's domain exists */
 };
@@ -27,6 +28,7 @@ enum vbd_action {
 	VBD_ACT_CLOSED = 1 << 4,	/* state = Closed */
 	VBD_ACT_REMOVE = 1 << 5,	/* remove the backend directory and forget the device */
 	VBD_ACT_WAIT_HOTPLUG = 1 << 6,	/* ready to connect but the hotplug step is not done */
+	VBD_ACT_TAPDISK_ERROR = 1 << 7, /* write tapdisk-error (once), before CLOSING */
 };
 
 /* Returns a set of enum vbd_action bits. */

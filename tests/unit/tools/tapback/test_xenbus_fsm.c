@@ -135,6 +135,39 @@ static void garbage_states_do_nothing_harmful(void **state)
 	assert_int_equal(vbd_decide(&v), 0);
 }
 
+/* The tapdisk behind physical-device-path is gone (dead, refusing, lost the minor): the error is
+ * reported and the backend goes Closing, then Closed, whatever the frontend was doing; nothing
+ * reconnects; a removed frontend is still cleaned up. */
+static void gone_tapdisk_closes_the_device(void **state)
+{
+	static const int fe_states[] = { XenbusStateInitialising, XenbusStateInitialised,
+					  XenbusStateConnected, XenbusStateClosing };
+	struct vbd_view v;
+
+	for (unsigned int i = 0; i < sizeof(fe_states) / sizeof(fe_states[0]); i++) {
+		v = view(fe_states[i], XenbusStateConnected);
+		v.tapdisk_found = false;
+		v.tapdisk_gone = true;
+		assert_int_equal(vbd_decide(&v), VBD_ACT_TAPDISK_ERROR | VBD_ACT_CLOSING |
+							 VBD_ACT_CLOSED);
+		v.be_state = XenbusStateClosing;
+		assert_int_equal(vbd_decide(&v), VBD_ACT_TAPDISK_ERROR | VBD_ACT_CLOSED);
+		v.be_state = XenbusStateClosed;
+		assert_int_equal(vbd_decide(&v), VBD_ACT_TAPDISK_ERROR);
+	}
+	v = view(XenbusStateInitWait, XenbusStateInitWait);
+	v.tapdisk_gone = true;
+	assert_int_equal(vbd_decide(&v), VBD_ACT_TAPDISK_ERROR | VBD_ACT_CLOSING | VBD_ACT_CLOSED);
+	v = view(XenbusStateClosed, XenbusStateClosing);
+	v.tapdisk_gone = true;
+	assert_int_equal(vbd_decide(&v), VBD_ACT_TAPDISK_ERROR | VBD_ACT_CLOSED);
+	v.be_state = XenbusStateClosed;
+	assert_int_equal(vbd_decide(&v), VBD_ACT_TAPDISK_ERROR);
+	v = view(XS_STATE_MISSING, XenbusStateClosing);
+	v.tapdisk_gone = true;
+	assert_int_equal(vbd_decide(&v), VBD_ACT_CLOSED | VBD_ACT_REMOVE);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -150,6 +183,7 @@ int main(void)
 		cmocka_unit_test(frontend_not_written_yet_is_waited_for),
 		cmocka_unit_test(dead_domain_is_torn_down),
 		cmocka_unit_test(garbage_states_do_nothing_harmful),
+		cmocka_unit_test(gone_tapdisk_closes_the_device),
 	};
 	return cmocka_run_group_tests_name("xenbus_fsm", tests, NULL, NULL);
 }
