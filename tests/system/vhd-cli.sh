@@ -1,5 +1,6 @@
 # vhd-util's command line: every sub-command has --help (exit 0), names unknown options and
-# exits EINVAL, accepts --debug anywhere, and reports failures on stderr with errno exit codes.
+# exits EINVAL, accepts --debug anywhere, and reports failures on stderr with errno exit codes;
+# an unknown command exits 0 as blktap's; the 2 TiB limits; resize refuses foreign VHDs; fill.
 . "$(dirname "$0")/../lib/common.sh"
 V=$BIN/vhd-util
 [ -x "$V" ] || fail "vhd-util not built"
@@ -58,3 +59,27 @@ expect_rc 0 "key -p" "$V" key -p -n "$T/a.vhd"
 expect_eq "$(cat "$T/out")" "none" "no key hash"
 expect_rc 95 "key -s is not supported (EOPNOTSUPP)" "$V" key -s -n "$T/a.vhd" -H abc
 expect_rc 22 "coalesce of a dynamic disk" "$V" coalesce -n "$T/a.vhd"
+
+# fill: the child then holds everything its parent held (a later change to the parent does not
+# show through); -b allocates the blocks holding sectors -f..-t, whole blocks, clamped at the end
+MiB=1048576
+expect_rc 0 "create a parent" "$V" create -n "$T/fp.vhd" -s 16
+head -c $((3 * MiB)) /dev/urandom >"$T/fdata"
+"$TBIN/vhd-io" write "$T/fp.vhd" $((5 * MiB)) <"$T/fdata" || fail "vhd-io write"
+expect_rc 0 "snapshot it" "$V" snapshot -n "$T/fc.vhd" -p "$T/fp.vhd"
+expect_rc 0 "fill the child" "$V" fill -n "$T/fc.vhd"
+expect_rc 0 "query -a" "$V" query -a -n "$T/fc.vhd"
+expect_eq "$(cat "$T/out")" "8" "every block of the child allocated"
+expect_rc 0 "check the filled child" "$V" check -n "$T/fc.vhd"
+head -c $((3 * MiB)) /dev/zero | "$TBIN/vhd-io" write "$T/fp.vhd" $((5 * MiB)) || fail "vhd-io write"
+"$TBIN/vhd-io" read "$T/fc.vhd" $((5 * MiB)) $((3 * MiB)) | cmp -s - "$T/fdata" ||
+	fail "the filled child does not hold its parent's former data"
+echo "ok: the filled child holds the data"
+expect_rc 0 "create for fill -b" "$V" create -n "$T/fb.vhd" -s 64
+expect_rc 0 "fill -b -f 8192 -t 16383 (blocks 2 and 3)" "$V" fill -n "$T/fb.vhd" -b -f 8192 -t 16383
+expect_rc 0 "query -a" "$V" query -a -n "$T/fb.vhd"
+expect_eq "$(cat "$T/out")" "2" "two blocks allocated"
+expect_rc 0 "fill -b -t far past the end" "$V" fill -n "$T/fb.vhd" -b -f 4096 -t 99999999999999
+expect_rc 0 "query -a" "$V" query -a -n "$T/fb.vhd"
+expect_eq "$(cat "$T/out")" "31" "blocks 1 to 31 allocated, block 0 not"
+expect_rc 0 "check after fill -b" "$V" check -n "$T/fb.vhd"

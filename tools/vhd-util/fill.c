@@ -119,7 +119,7 @@ static int run_fill(int argc, char **argv)
 	/* -b reads no parent: the leaf alone is opened (its parents need not be there) */
 	if (o.bat_only) {
 		struct vhd_file leaf;
-		uint32_t first, last;
+		uint64_t first, last;
 
 		rc = vhd_open(&leaf, o.name, VHD_OPEN_RDWR);
 		if (rc)
@@ -128,11 +128,11 @@ static int run_fill(int argc, char **argv)
 			vhd_close(&leaf);
 			return 0; /* a fixed disk is allocated already */
 		}
-		first = o.from == NO_SECTOR ? 0 : (uint32_t)(o.from / leaf.spb);
-		last = o.to == NO_SECTOR ? leaf.blocks - 1 : (uint32_t)(o.to / leaf.spb);
+		first = o.from == NO_SECTOR ? 0 : o.from / leaf.spb;
+		last = o.to == NO_SECTOR ? leaf.blocks - 1 : o.to / leaf.spb;
 		if (last >= leaf.blocks)
 			last = leaf.blocks - 1;
-		rc = first < leaf.blocks ? fill_bat(&leaf, first, last) : 0;
+		rc = first <= last ? fill_bat(&leaf, (uint32_t)first, (uint32_t)last) : 0;
 		if (rc)
 			vu_error(&vu_fill, rc, "%s", leaf.err);
 		if (vhd_close(&leaf) && !rc)
