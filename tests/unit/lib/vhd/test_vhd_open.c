@@ -47,14 +47,20 @@ static struct image copy(const struct image *im)
 	return c;
 }
 
-/* Open a buffer as a VHD; returns vhd_open_fd's result, f is left for vhd_close. */
-static int open_image(const struct image *im, struct vhd_file *f)
+/* Open a buffer as a VHD with vhd_open_fd's FLAGS; returns its result, f is left for
+ * vhd_close. */
+static int open_image_flags(const struct image *im, struct vhd_file *f, int flags)
 {
 	int fd = memfd_create("vhd", MFD_CLOEXEC);
 
 	assert_true(fd >= 0);
 	assert_int_equal(write(fd, im->buf, im->len), (ssize_t)im->len);
-	return vhd_open_fd(f, fd, "image", VHD_OPEN_RDONLY);
+	return vhd_open_fd(f, fd, "image", flags);
+}
+
+static int open_image(const struct image *im, struct vhd_file *f)
+{
+	return open_image_flags(im, f, VHD_OPEN_RDONLY);
 }
 
 static void expect_error(struct image *im, int err, const char *msg)
@@ -224,7 +230,6 @@ static void backup_footer_flag_prefers_the_copy(void **state)
 	struct vhd_footer cp;
 	struct vhd_file f;
 	const char *why;
-	int fd;
 
 	assert_int_equal(vhd_footer_decode(im.buf, &cp, &why), 0);
 	cp.hidden = 1;
@@ -233,16 +238,12 @@ static void backup_footer_flag_prefers_the_copy(void **state)
 	assert_int_equal(f.footer.hidden, 0);
 	assert_false(f.footer_from_copy);
 	vhd_close(&f);
-	fd = memfd_create("vhd", MFD_CLOEXEC);
-	assert_int_equal(write(fd, im.buf, im.len), (ssize_t)im.len);
-	assert_int_equal(vhd_open_fd(&f, fd, "image", VHD_OPEN_RDONLY | VHD_OPEN_BACKUP_FOOTER), 0);
+	assert_int_equal(open_image_flags(&im, &f, VHD_OPEN_RDONLY | VHD_OPEN_BACKUP_FOOTER), 0);
 	assert_int_equal(f.footer.hidden, 1);
 	assert_true(f.footer_from_copy);
 	vhd_close(&f);
 	im.buf[100] ^= 0xff; /* a damaged copy: the trailing footer serves */
-	fd = memfd_create("vhd", MFD_CLOEXEC);
-	assert_int_equal(write(fd, im.buf, im.len), (ssize_t)im.len);
-	assert_int_equal(vhd_open_fd(&f, fd, "image", VHD_OPEN_RDONLY | VHD_OPEN_BACKUP_FOOTER), 0);
+	assert_int_equal(open_image_flags(&im, &f, VHD_OPEN_RDONLY | VHD_OPEN_BACKUP_FOOTER), 0);
 	assert_int_equal(f.footer.hidden, 0);
 	assert_false(f.footer_from_copy);
 	vhd_close(&f);
