@@ -141,20 +141,6 @@ static void consider(struct pids *seen, struct pids *dead, pid_t pid)
 		dead->v[dead->n++] = pid;
 }
 
-/* The pids named by entries of dir: <prefix><pid>[.<n>]. */
-static void scan_pids(const char *dir, const char *prefix, bool dot, struct pids *seen,
-		      struct pids *dead)
-{
-	DIR *d = opendir(dir);
-	struct dirent *de;
-
-	if (!d)
-		return;
-	while ((de = readdir(d)))
-		consider(seen, dead, name_pid(de->d_name, prefix, dot));
-	closedir(d);
-}
-
 /* A directory stream of its own for dfd's directory (a dup would share its offset). */
 static DIR *open_dir_again(int dfd)
 {
@@ -199,30 +185,6 @@ static void remove_flat_dir(int pfd, const char *name)
 	unlinkat(pfd, name, AT_REMOVEDIR);
 }
 
-static void reap_run_dir(const struct pids *dead)
-{
-	int dfd = open(ctl_run_dir(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	struct dirent *de;
-	char ctl[32];
-	DIR *d;
-
-	if (dfd < 0)
-		return;
-	d = open_dir_again(dfd);
-	if (d) {
-		while ((de = readdir(d)))
-			if (pids_has(dead, name_pid(de->d_name, "nbd", true)))
-				unlink_socket(dfd, de->d_name);
-		closedir(d);
-	}
-	/* the control socket last: while it is there, the next call finds this pid again */
-	for (size_t i = 0; i < dead->n; i++) {
-		snprintf(ctl, sizeof(ctl), "ctl%d", (int)dead->v[i]);
-		unlink_socket(dfd, ctl);
-	}
-	close(dfd);
-}
-
 /* Whether a live tapdisk (a td3-<pid> not in dead) has a page vbd-<domid>-<devid>. */
 static bool vbd_published(int sfd, const struct pids *dead, const char *vbd)
 {
@@ -245,51 +207,86 @@ static bool vbd_published(int sfd, const struct pids *dead, const char *vbd)
 	return found;
 }
 
-/* td3-<dead pid>, and every vbd3-<domid>-<devid> no live tapdisk publishes: a live tapdisk makes
- * its td3 page before the vbd3 directory and removes the directory first. */
-static void reap_shm_dir(const struct pids *dead)
+/* Calls fn for every entry of dfd's directory. */
+static void for_each_entry(int dfd, void (*fn)(int dfd, const char *name, struct pids *arg),
+			   struct pids *arg)
 {
-	int sfd = open(ctl_shm_dir(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = open_dir_again(dfd);
 	struct dirent *de;
-	DIR *d;
 
-	if (sfd < 0)
+	if (!d)
 		return;
-	d = open_dir_again(sfd);
-	if (d) {
-		while ((de = readdir(d)))
-			if (!strncmp(de->d_name, "vbd3-", 5) &&
-			    !vbd_published(sfd, dead, de->d_name + 5))
-				remove_flat_dir(sfd, de->d_name);
-		closedir(d);
-	}
-	for (size_t i = 0; i < dead->n; i++) {
-		char td3[32];
+	while ((de = readdir(d)))
+		fn(dfd, de->d_name, arg);
+	closedir(d);
+}
 
-		snprintf(td3, sizeof(td3), "td3-%d", (int)dead->v[i]);
-		remove_flat_dir(sfd, td3);
+static void consider_ctl(int dfd, const char *name, struct pids *p)
+{
+	consider(p, p + 1, name_pid(name, "ctl", false));
+	consider(p, p + 1, name_pid(name, "nbd", true));
+}
+
+static void consider_td3(int dfd, const char *name, struct pids *p)
+{
+	consider(p, p + 1, name_pid(name, "td3-", false));
+}
+
+static void reap_nbd(int dfd, const char *name, struct pids *dead)
+{
+	if (pids_has(dead, name_pid(name, "nbd", true)))
+		unlink_socket(dfd, name);
+}
+
+/* vbd3-<domid>-<devid> that no live tapdisk publishes: a live tapdisk makes its td3 page before
+ * the vbd3 directory and removes the directory first. */
+static void reap_vbd3(int sfd, const char *name, struct pids *dead)
+{
+	if (!strncmp(name, "vbd3-", 5) && !vbd_published(sfd, dead, name + 5))
+		remove_flat_dir(sfd, name);
+}
+
+/* Removes <dir>/<prefix><pid> of every dead pid with unlink_fn(dfd, name). */
+static void reap_named(int dfd, const char *prefix, const struct pids *dead,
+		       void (*unlink_fn)(int dfd, const char *name))
+{
+	char name[32];
+
+	for (size_t i = 0; i < dead->n; i++) {
+		snprintf(name, sizeof(name), "%s%d", prefix, (int)dead->v[i]);
+		unlink_fn(dfd, name);
 	}
-	close(sfd);
 }
 
 int ctl_reap_dead(void)
 {
-	struct pids *seen = calloc(1, sizeof(*seen)), *dead = calloc(1, sizeof(*dead));
-	int n;
+	/* [0]: the pids looked at, [1]: the dead among them */
+	struct pids *p = calloc(2, sizeof(*p));
+	int rfd = open(ctl_run_dir(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int sfd = open(ctl_shm_dir(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int n = -ENOMEM;
 
-	if (!seen || !dead) {
-		free(seen);
-		free(dead);
-		return -ENOMEM;
+	if (p) {
+		if (rfd >= 0)
+			for_each_entry(rfd, consider_ctl, p);
+		if (sfd >= 0)
+			for_each_entry(sfd, consider_td3, p);
+		ctl_minor_reap_dead();
+		if (sfd >= 0) {
+			for_each_entry(sfd, reap_vbd3, &p[1]);
+			reap_named(sfd, "td3-", &p[1], remove_flat_dir);
+		}
+		if (rfd >= 0) {
+			for_each_entry(rfd, reap_nbd, &p[1]);
+			/* the control socket last: while it is there, the next call finds the pid */
+			reap_named(rfd, "ctl", &p[1], unlink_socket);
+		}
+		n = (int)p[1].n;
 	}
-	scan_pids(ctl_run_dir(), "ctl", false, seen, dead);
-	scan_pids(ctl_run_dir(), "nbd", true, seen, dead);
-	scan_pids(ctl_shm_dir(), "td3-", false, seen, dead);
-	ctl_minor_reap_dead();
-	reap_shm_dir(dead);
-	reap_run_dir(dead);
-	n = (int)dead->n;
-	free(seen);
-	free(dead);
+	free(p);
+	if (rfd >= 0)
+		close(rfd);
+	if (sfd >= 0)
+		close(sfd);
 	return n;
 }

@@ -6,6 +6,10 @@
 #                          reports go to $T/asan.*; every tapdisk whose control socket is in the
 #                          run directory is killed at exit
 #   check_sanitizers       fails the test if a daemon wrote a sanitizer report
+#   tapback_start          runs tapback (foreground, debug) logging to $T/tapback.log, its pid in
+#                          $tb, stopped at exit
+#   exited PID             true once PID has exited (a zombie counts: a daemonized tapdisk's
+#                          parent is not the test's to reap)
 TAPCTL=$BIN/tap-ctl
 
 tapdisk_env() {
@@ -33,4 +37,14 @@ check_sanitizers() {
 		cat "$T"/asan.* >&2
 		fail "sanitizer reports"
 	fi
+}
+
+tapback_start() {
+	"$BIN/tapback" --foreground --debug 2>>"$T/tapback.log" &
+	tb=$!
+	at_exit "kill $tb 2>/dev/null; wait $tb 2>/dev/null"
+}
+
+exited() {
+	! kill -0 "$1" 2>/dev/null || [ "$(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null)" = Z ]
 }

@@ -20,22 +20,8 @@ devid=51712
 be=/local/domain/0/backend/vbd3/$dom/$devid
 fe=/local/domain/$dom/device/vbd/$devid
 guest() { env $(simxen_guest_env "$dom") "$@"; }
-"$BIN/tapback" --foreground --debug 2>>"$T/tapback.log" &
-tb=$!
-at_exit "kill $tb 2>/dev/null; wait $tb 2>/dev/null"
+tapback_start
 
-# until SECS WHAT CMD...: polls CMD (bounded, generous for a busy host); fails naming WHAT
-until_ok() {
-	local secs=$1 what=$2 i
-	shift 2
-	for ((i = 0; i < secs * 10; i++)); do
-		"$@" && return 0
-		sleep 0.1
-	done
-	fail "$what (after ${secs}s)"
-}
-# dead PID: PID has exited (a zombie counts: tapdisk's parent is not ours to reap)
-dead() { ! kill -0 "$1" 2>/dev/null || [ "$(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null)" = Z ]; }
 # leftovers PID MINOR: what of tapdisk PID (which held MINOR) is in the run and shm directories
 leftovers() {
 	local p=$1 m=$2
@@ -82,16 +68,16 @@ at_exit "kill $writer 2>/dev/null"
 writes() { "$TAPCTL" stats -p "$pid1" -m "$minor1" | python3 -c \
 	'import json,sys; print(json.loads(sys.stdin.readline())["secs"][1])'; }
 mid_io() { [ -d "$SHM/vbd3-$dom-$devid" ] && [ "$(writes)" -gt $((2 * 2048 + 2 * 2048)) ]; }
-until_ok 120 "the guest's writes did not start" mid_io
+wait_until 120 "the guest's writes did not start" mid_io
 kill -9 "$pid1"
-until_ok 30 "tapdisk $pid1 did not die" dead "$pid1"
+wait_until 30 "tapdisk $pid1 did not die" exited "$pid1"
 echo "ok: tapdisk $pid1 killed with -9 mid-write"
 # what kill -9 leaves (the precondition of everything below)
 for e in "ctl$pid1" "nbd$pid1.$minor1"; do [ -S "$RUN/$e" ] || fail "no $RUN/$e after the kill"; done
 expect_eq "$(cat "$RUN/tapdisk/tapdisk-$minor1")" "$pid1" "the minor still names its dead holder"
 [ -d "$SHM/td3-$pid1" ] && [ -d "$SHM/vbd3-$dom-$devid" ] || fail "no shm statistics after the kill: $(ls -R "$SHM")"
 # the guest does not hang: its I/O fails
-until_ok 120 "the writing guest hangs" dead "$writer"
+wait_until 120 "the writing guest hangs" exited "$writer"
 if wait $writer; then fail "the writer's I/O succeeded against a dead tapdisk"; fi
 echo "ok: the writing guest failed: $(grep -m1 blkfront-io "$T/writer.log" || true)"
 
@@ -140,7 +126,7 @@ for ((i = 0; i < 4000; i++)); do cmds+=(read $((i % 32))M 1M /dev/null); done
 guest "$TBIN/blkfront-io" --device "$fe" --order 1 "${cmds[@]}" >"$T/reader.log" 2>&1 &
 reader=$!
 at_exit "kill $reader 2>/dev/null"
-until_ok 60 "the reader did not connect" test -d "$SHM/vbd3-$dom-$devid"
+wait_until 60 "the reader did not connect" test -d "$SHM/vbd3-$dom-$devid"
 expect_rc 0 "list" "$TAPCTL" list
 expect_eq "$(cat "$T/out")" "pid=$pid minor=$minor state=0 args=aio:$T/disk.img" \
 	"list shows the live tapdisk alone"
@@ -158,7 +144,7 @@ xs_wait_gone "$be"
 expect_rc 0 "close" "$TAPCTL" close -p "$pid" -m "$minor" -t 120
 expect_rc 0 "detach" "$TAPCTL" detach -p "$pid" -m "$minor"
 expect_rc 0 "free" "$TAPCTL" free -m "$minor"
-until_ok 60 "tapdisk $pid did not exit" dead "$pid"
+wait_until 60 "tapdisk $pid did not exit" exited "$pid"
 expect_eq "$(ls -A "$RUN" | grep -v '^tapdisk$' || true)" "" "nothing left in the run directory"
 expect_eq "$(ls -A "$RUN/tapdisk")" "" "no minor left"
 expect_eq "$(ls -A "$SHM")" "" "nothing left in the shm directory"

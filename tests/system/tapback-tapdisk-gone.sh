@@ -18,22 +18,8 @@ dom=$(simxen_domain_create guest1)
 be_of() { echo "/local/domain/0/backend/vbd3/$dom/$1"; }
 fe_of() { echo "/local/domain/$dom/device/vbd/$1"; }
 guest() { env $(simxen_guest_env "$dom") "$@"; }
-"$BIN/tapback" --foreground --debug 2>>"$T/tapback.log" &
-tb=$!
-at_exit "kill $tb 2>/dev/null; wait $tb 2>/dev/null"
+tapback_start
 
-# dead PID: PID has exited (a zombie counts: a tapdisk's parent is not ours to reap)
-dead() { ! kill -0 "$1" 2>/dev/null || [ "$(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null)" = Z ]; }
-# until_ok SECS WHAT CMD...: polls CMD (bounded, generous for a busy host); fails naming WHAT
-until_ok() {
-	local secs=$1 what=$2 i
-	shift 2
-	for ((i = 0; i < secs * 10; i++)); do
-		"$@" && return 0
-		sleep 0.1
-	done
-	fail "$what (after ${secs}s)"
-}
 # be_closed DEVID: the backend is Closed
 be_closed() { [ "$(xenstore-read "$(be_of "$1")/state" 2>/dev/null)" = 6 ]; }
 # serve IMG: a tapdisk serving IMG (tap-ctl create); sets pid and minor
@@ -54,10 +40,10 @@ plug() {
 expect_gone() {
 	local be
 	be=$(be_of "$1")
-	until_ok 60 "$be: no tapdisk-error" xenstore-read "$be/tapdisk-error"
+	wait_until 60 "$be: no tapdisk-error" xenstore-read "$be/tapdisk-error"
 	expect_match "$(xenstore-read "$be/tapdisk-error")" \
 		"^tapdisk $2 \\(minor $3\\) is gone: [a-z]" "$be: tapdisk-error names the tapdisk and why"
-	until_ok 60 "$be: backend not Closed" be_closed "$1"
+	wait_until 60 "$be: backend not Closed" be_closed "$1"
 	echo "ok: $be: backend state $(xenstore-read "$be/state")"
 	grep -q "$be: tapdisk $2 (minor $3) is gone" "$T/tapback.log" || fail "tapback did not log it"
 	kill -0 $tb 2>/dev/null || fail "tapback died"
@@ -79,16 +65,16 @@ bystander_start() {
 		>"$T/bystander.log" 2>&1 &
 	bystander=$!
 	at_exit "kill $bystander 2>/dev/null"
-	until_ok 60 "the bystander did not connect" \
+	wait_until 60 "the bystander did not connect" \
 		eval '[ "$(xenstore-read "$(be_of 1)/state")" = 4 ]'
 }
 bystander_check() {
-	until_ok 300 "the bystander did not finish" dead "$bystander"
+	wait_until 300 "the bystander did not finish" exited "$bystander"
 	wait $bystander || fail "the bystander's I/O failed: $(tail -n 3 "$T/bystander.log")"
 	cmp -s "$T/data" "$T/back" || fail "the bystander read back other bytes"
 	expect_eq "$(xenstore-read "$(be_of 1)/tapdisk-error" 2>/dev/null || echo none)" none \
 		"the bystander's I/O went on, without a tapdisk-error"
-	until_ok 60 "backend 1 not Closed" eval '[ "$(xenstore-read "$(be_of 1)/state")" = 6 ]'
+	wait_until 60 "backend 1 not Closed" eval '[ "$(xenstore-read "$(be_of 1)/state")" = 6 ]'
 }
 bystander_start
 
@@ -97,7 +83,7 @@ plug 2 999999 0
 expect_gone 2 999999 0
 serve "$T/victim.img"
 kill -9 "$pid"
-until_ok 30 "tapdisk $pid did not die" dead "$pid"
+wait_until 30 "tapdisk $pid did not die" exited "$pid"
 plug 3 "$pid" "$minor"
 expect_gone 3 "$pid" "$minor"
 bystander_check
@@ -120,25 +106,25 @@ writing() {
 		[ "$("$TAPCTL" stats -p "$vpid" -m "$vminor" | python3 -c \
 			'import json,sys; print(json.loads(sys.stdin.readline())["secs"][1])')" -gt 4096 ]
 }
-until_ok 120 "the guest's writes did not start" writing
+wait_until 120 "the guest's writes did not start" writing
 bystander_start
 kill -9 "$vpid"
 start=$SECONDS
 expect_gone 4 "$vpid" "$vminor"
-until_ok 60 "the writing guest hangs" dead "$writer"
+wait_until 60 "the writing guest hangs" exited "$writer"
 if wait $writer; then fail "the writer's I/O succeeded against a dead tapdisk"; fi
 [ $((SECONDS - start)) -lt 60 ] || fail "the guest took $((SECONDS - start))s to fail"
 grep -q "backend state [06] while connected" "$T/writer.log" ||
 	fail "the guest did not see its backend close: $(tail -n 3 "$T/writer.log")"
 echo "ok: the guest saw its backend close and failed: $(grep -m1 'blkfront-io:' "$T/writer.log")"
-until_ok 60 "backend 4 not Closed after the frontend closed" \
+wait_until 60 "backend 4 not Closed after the frontend closed" \
 	eval '[ "$(xenstore-read "$(be_of 4)/state")" = 6 ]'
 simxen_vbd_remove "$dom" 4
 
 bystander_check
 simxen_vbd_remove "$dom" 1
 expect_rc 0 "destroy the bystander's tapdisk" "$TAPCTL" destroy -p "$opid" -m "$ominor"
-until_ok 60 "tapdisk $opid did not exit" dead "$opid"
+wait_until 60 "tapdisk $opid did not exit" exited "$opid"
 kill -0 $tb 2>/dev/null || fail "tapback died"
 check_sanitizers
 echo PASS
