@@ -264,6 +264,11 @@ int vhd_locator_decode(uint32_t code, const uint8_t *data, size_t len, char *out
 /* Path of `to` relative to the directory of `from` (both absolute, canonical), "./" prefixed
  * when it does not start with "../". */
 int vhd_relative_path(const char *from, const char *to, char *out, size_t outlen);
+/* The canonical path a VHD records for `path` (locators, parent name): its realpath(), except
+ * that a device-mapper node (an LVM volume, /dev/dm-N) is /dev/mapper/<its dm name>, as blktap
+ * names LVHD volumes. _at looks at ROOT/dev and ROOT/sys instead (tests). */
+int vhd_canonical_path(const char *path, char *out, size_t outlen);
+int vhd_canonical_path_at(const char *root, const char *path, char *out, size_t outlen);
 
 /* ---- files (file.c, io.c): synchronous helpers -------------------------------------------- */
 

@@ -94,8 +94,11 @@ static int parent_info(struct creation *c, struct vhd_header *h, uint64_t *psize
 	struct stat st;
 	int err;
 
-	if (!realpath(p->parent, real) || stat(real, &st) < 0)
-		return fail(c, -errno, "parent %s: %s", p->parent, strerror(errno));
+	err = vhd_canonical_path(p->parent, real, sizeof(real));
+	if (err || stat(real, &st) < 0) {
+		err = err ? err : -errno;
+		return fail(c, err, "parent %s: %s", p->parent, strerror(-err));
+	}
 	if (p->parent_raw) {
 		int fd = open(real, O_RDONLY | O_CLOEXEC), blk;
 
@@ -163,8 +166,8 @@ static int create_dynamic(struct creation *c, const char *path, uint64_t size)
 		return fail(c, err, "cannot generate a UUID");
 	if (p->type == VHD_TYPE_DIFF) {
 		err = vhd_abs_path(path, child, sizeof(child));
-		if (!err && !realpath(p->parent, parent))
-			err = -errno;
+		if (!err)
+			err = vhd_canonical_path(p->parent, parent, sizeof(parent));
 		if (!err)
 			err = vhd_make_locators(child, parent, &h, end, &locs, &locs_len);
 		if (err)

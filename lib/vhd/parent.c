@@ -20,7 +20,7 @@ int vhd_abs_path(const char *path, char *out, size_t outlen)
 
 	if (strlen(path) >= PATH_MAX)
 		return -ENAMETOOLONG;
-	if (realpath(path, real)) {
+	if (!vhd_canonical_path(path, real, sizeof(real))) {
 		n = snprintf(out, outlen, "%s", real);
 		return n < 0 || (size_t)n >= outlen ? -ENAMETOOLONG : 0;
 	}
@@ -109,7 +109,7 @@ int vhd_parent_path(struct vhd_file *f, char *out, size_t outlen)
 			snprintf(cand, sizeof(cand), "%s", name);
 		else
 			snprintf(cand, sizeof(cand), "%s/%s", child, name);
-		if (access(cand, R_OK) == 0 && realpath(cand, real)) {
+		if (access(cand, R_OK) == 0 && !vhd_canonical_path(cand, real, sizeof(real))) {
 			if (strlen(real) >= outlen)
 				return vhd_fail(f, -ENAMETOOLONG, "parent path too long");
 			strcpy(out, real);
@@ -159,8 +159,11 @@ int vhd_set_parent(struct vhd_file *f, const char *parent, bool parent_raw)
 		return vhd_fail(f, -EROFS, "opened read-only");
 	if (f->footer.type != VHD_TYPE_DIFF)
 		return vhd_fail(f, -EINVAL, "not a differencing disk");
-	if (!realpath(parent, ppath) || stat(ppath, &st) < 0)
-		return vhd_fail(f, -errno, "parent %s: %s", parent, strerror(errno));
+	err = vhd_canonical_path(parent, ppath, sizeof(ppath));
+	if (err || stat(ppath, &st) < 0) {
+		err = err ? err : -errno;
+		return vhd_fail(f, err, "parent %s: %s", parent, strerror(-err));
+	}
 	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
 		return vhd_fail(f, -EINVAL, "parent %s is not a file or block device", parent);
 	err = vhd_abs_path(f->path, child, sizeof(child));

@@ -14,7 +14,7 @@
 #   lvhd_vg_create SR BYTES DIR    the volume group, its files in DIR; removed at exit
 #   lvhd_vg_remove                 every LV, the VG, its loop devices and files
 #   lvhd_lv_create NAME BYTES | lvhd_lv_resize NAME BYTES | lvhd_lv_rename OLD NEW
-#   lvhd_lv_readonly NAME | lvhd_lv_path NAME | lvhd_lv_bytes NAME
+#   lvhd_lv_readonly NAME | lvhd_lv_path NAME | lvhd_lv_bytes NAME | lvhd_lv_canonical NAME
 #   lvhd_vdi_create VDI VIRT_MIB   a thin VDI: the empty-VHD LV, `vhd-util create -S`
 #   lvhd_inflate VDI BYTES         lvextend, zero the last 512 B, `vhd-util modify -s BYTES`
 #   lvhd_deflate VDI               `vhd-util modify -s` to the used size rounded up, lvreduce
@@ -92,7 +92,7 @@ lvhd_vg_create() {
 		truncate -s "$2" "$LVHD_DIR/pv.img" || return 1
 		LVHD_PV=$(losetup --show -f "$LVHD_DIR/pv.img") ||
 			{ fail "losetup: no loop device for the PV"; return 1; }
-		_lvhd_lvm pvcreate -q "$LVHD_PV" && _lvhd_lvm vgcreate -q "$LVHD_VG" "$LVHD_PV"
+		_lvhd_lvm vgcreate -q "$LVHD_VG" "$LVHD_PV" # (makes the PV too)
 		;;
 	loop)
 		LVHD_DEV_DIR=$LVHD_DIR/$LVHD_VG
@@ -113,8 +113,7 @@ lvhd_vg_remove() {
 				_lvhd_lvm_try vgremove -f -q "$LVHD_VG" && break
 				sleep 0.1
 			done
-			_lvhd_lvm_try pvremove -q "$LVHD_PV"
-			losetup -d "$LVHD_PV"
+			losetup -d "$LVHD_PV" # (the PV's label goes with its file)
 		fi
 		;;
 	loop)
@@ -136,6 +135,15 @@ lvhd_vg_remove() {
 }
 
 lvhd_lv_path() { echo "$LVHD_DEV_DIR/$1"; }
+# lvhd_lv_canonical NAME: how a VHD names the volume (a parent's locators, `query -p`): blktap's
+# /dev/mapper/VG-LV with each name's dashes doubled (a loop device: its real path)
+lvhd_lv_canonical() {
+	if [ "$LVHD_BACKEND" = lvm ]; then
+		echo "/dev/mapper/${LVHD_VG//-/--}-${1//-/--}"
+	else
+		readlink -f "$(lvhd_lv_path "$1")"
+	fi
+}
 lvhd_lv_bytes() { blockdev --getsize64 "$(lvhd_lv_path "$1")"; }
 
 lvhd_lv_create() {

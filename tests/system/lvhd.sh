@@ -29,7 +29,6 @@ fi
 for f in "$TAPCTL" "$BIN/tapdisk" "$BIN/tapback" "$TBIN/blkfront-io" "$IO"; do
 	[ -x "$f" ] || fail "$f is not built"
 done
-cd "$T"
 
 # SM's sizes (lvhdutil.py, vhdutil.py), worked out by hand
 expect_eq "$(lvhd_overhead_empty $((LVHD_MSIZE_MIB * MiB)))" 4329472 "calcOverheadEmpty(2 TiB)"
@@ -94,7 +93,7 @@ guest() {
 stats() { "$TAPCTL" stats -p "$pid" -m "$minor" | python3 -c "import json,sys; j=json.load(sys.stdin); print($1)"; }
 
 args=()
-for ((k = 0; k < BLOCKS; k++)); do args+=(write $((k * BLK)) $BLK "blk.$(printf %02d $k)"); done
+for ((k = 0; k < BLOCKS; k++)); do args+=(write $((k * BLK)) "$BLK" "blk.$(printf %02d $k)"); done
 expect_rc 5 "the guest writes block after block until the LV is full: EIO" guest "${args[@]}"
 expect_match "$(cat err)" "write $((fit * BLK)) $BLK: Input/output error" \
 	"the first block past the LV's end is the one that failed"
@@ -131,7 +130,7 @@ footer_at_end "$LV" "fully inflated LV"
 expect_rc 0 "vhd-util check after the online inflate" "$VHD_UTIL" check -n "$LV"
 expect_rc 0 "unpause" "$TAPCTL" unpause -p "$pid" -m "$minor" -a "vhd:$LV"
 args=()
-for ((k = fit; k < BLOCKS; k++)); do args+=(write $((k * BLK)) $BLK "blk.$(printf %02d $k)"); done
+for ((k = fit; k < BLOCKS; k++)); do args+=(write $((k * BLK)) "$BLK" "blk.$(printf %02d $k)"); done
 expect_rc 0 "the guest writes the rest of its disk" guest "${args[@]}"
 
 # ---- snapshot: the VDI's LV becomes the base, a new LV takes the VDI's name -------------------
@@ -146,6 +145,9 @@ footer_at_end "$BASE" "deflated base"
 footer_at_end "$LV" "new leaf"
 expect_eq "$(vquery -f -n "$BASE")" "hidden: 1" "the base is hidden"
 expect_eq "$(vquery -a -n "$LV")" 0 "the leaf has no block"
+expect_eq "$(vquery -p -n "$LV")" "$(lvhd_lv_canonical "VHD-$base")" "the leaf's parent is the base"
+expect_match "$("$VHD_UTIL" read -p -n "$LV")" \
+	"Parent name *: $(basename "$(lvhd_lv_canonical "VHD-$base")")" "the header names the base"
 expect_rc 0 "unpause onto the new leaf" "$TAPCTL" unpause -p "$pid" -m "$minor" -a "vhd:$LV"
 expect_eq "$(stats "len(j['images'])")" 2 "tapdisk opened the chain"
 head -c $BLK /dev/urandom >new0

@@ -156,8 +156,9 @@ int vu_snapshot_image(const struct vu_image_opts *o)
 	if (o->msize_mib > MAX_MIB)
 		return vu_error(&vu_snapshot, -EINVAL, "sizes are limited to %llu MiB (2 TiB)",
 				(unsigned long long)MAX_MIB);
-	if (!realpath(o->parent, ppath))
-		return vu_error(&vu_snapshot, -errno, "parent %s: %s", o->parent, strerror(errno));
+	rc = vhd_canonical_path(o->parent, ppath, sizeof(ppath));
+	if (rc)
+		return vu_error(&vu_snapshot, rc, "parent %s: %s", o->parent, strerror(-rc));
 	p.type = VHD_TYPE_DIFF;
 	p.parent_raw = o->parent_raw;
 	snprintf(backing, sizeof(backing), "%s", ppath);

@@ -4,7 +4,13 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <errno.h>
+#include <ftw.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "ringtap/vhd.h"
@@ -126,6 +132,75 @@ static void relative_paths(void **state)
 	assert_int_equal(vhd_relative_path("/a/c", "/a/pppppppp", out, 8), -ENAMETOOLONG);
 }
 
+/* a file under root, with its directories (mode 0755) */
+static void put_file(const char *root, const char *rel, const char *content)
+{
+	char path[PATH_MAX], *slash;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", root, rel);
+	for (slash = strchr(path + strlen(root) + 1, '/'); slash; slash = strchr(slash + 1, '/')) {
+		*slash = '\0';
+		assert_true(mkdir(path, 0755) == 0 || errno == EEXIST);
+		*slash = '/';
+	}
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(content, f);
+	fclose(f);
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	return remove(path);
+}
+
+static void canonical_paths_name_lvm_volumes_by_their_mapper_node(void **state)
+{
+	char tmpl[] = "/tmp/vhd-canon.XXXXXX", root[PATH_MAX], in[2 * PATH_MAX];
+	char want[2 * PATH_MAX], out[2 * PATH_MAX];
+	const char *vol = "VG_XenStorage--9a-VHD--b-c";
+
+	assert_non_null(mkdtemp(tmpl));
+	assert_non_null(realpath(tmpl, root));
+	put_file(root, "dev/dm-7", "");
+	put_file(root, "sys/block/dm-7/dm/name", "VG_XenStorage--9a-VHD--b-c\n");
+	put_file(root, "dev/mapper/VG_XenStorage--9a-VHD--b-c", "");
+	put_file(root, "dev/dm-8", ""); /* no sysfs entry */
+	put_file(root, "dev/dm-9", ""); /* a dm name but no node under /dev/mapper */
+	put_file(root, "sys/block/dm-9/dm/name", "gone\n");
+	put_file(root, "dev/dm-10x", "");
+	put_file(root, "sys/block/dm-10x/dm/name", "VG_XenStorage--9a-VHD--b-c\n");
+	put_file(root, "images/p.vhd", "");
+	snprintf(in, sizeof(in), "%s/dev/VG_XenStorage-9a", root);
+	assert_int_equal(mkdir(in, 0755), 0);
+	snprintf(in, sizeof(in), "%s/dev/VG_XenStorage-9a/VHD-b-c", root);
+	assert_int_equal(symlink("../dm-7", in), 0);
+
+	/* the LV's /dev/VG/LV link and its dm node both name the mapper node */
+	snprintf(want, sizeof(want), "%s/dev/mapper/%s", root, vol);
+	assert_int_equal(vhd_canonical_path_at(root, in, out, sizeof(out)), 0);
+	assert_string_equal(out, want);
+	snprintf(in, sizeof(in), "%s/dev/dm-7", root);
+	assert_int_equal(vhd_canonical_path_at(root, in, out, sizeof(out)), 0);
+	assert_string_equal(out, want);
+	/* anything else is its real path */
+	for (int i = 0; i < 4; i++) {
+		static const char *const others[] = { "dev/dm-8", "dev/dm-9", "dev/dm-10x",
+						      "images/../images/p.vhd" };
+
+		snprintf(in, sizeof(in), "%s/%s", root, others[i]);
+		snprintf(want, sizeof(want), "%s/%s", root, i == 3 ? "images/p.vhd" : others[i]);
+		assert_int_equal(vhd_canonical_path_at(root, in, out, sizeof(out)), 0);
+		assert_string_equal(out, want);
+	}
+	snprintf(in, sizeof(in), "%s/images/none.vhd", root);
+	assert_int_equal(vhd_canonical_path_at(root, in, out, sizeof(out)), -ENOENT);
+	snprintf(in, sizeof(in), "%s/dev/dm-7", root);
+	assert_int_equal(vhd_canonical_path_at(root, in, out, strlen(want)), -ENAMETOOLONG);
+	assert_int_equal(nftw(root, remove_entry, 8, FTW_DEPTH | FTW_PHYS), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -135,6 +210,7 @@ int main(void)
 		cmocka_unit_test(locators_decode_and_reject),
 		cmocka_unit_test(locator_space_is_sectors_or_bytes),
 		cmocka_unit_test(relative_paths),
+		cmocka_unit_test(canonical_paths_name_lvm_volumes_by_their_mapper_node),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
