@@ -6,3 +6,4 @@ $(eval $(call static_lib,rtctl,$(RTCTL_SRCS)))
 
 $(eval $(call unit_test,test_ctl_codec,tests/unit/lib/ctl/test_ctl_codec.c,rtctl rtutil,$(LIBS_JANSSON)))
 $(eval $(call unit_test,test_ctl_server,tests/unit/lib/ctl/test_ctl_server.c,rtctl rtutil,$(LIBS_JANSSON)))
+$(eval $(call unit_test,test_ctl_stale,tests/unit/lib/ctl/test_ctl_stale.c,rtctl rtutil,$(LIBS_JANSSON)))
