@@ -5,7 +5,8 @@
 # "xt:", the domU's console lines with "domU:", results with "SUMMARY". Exit 0 if all passed.
 #
 # Runs: (case, mode, polling) — case raw|vhd, mode full (functional workload + timed workload) or
-# perf (timed workload only), polling off|adaptive|default (set with tap-ctl poll).
+# perf (timed workload only), polling off|adaptive|default (set with tap-ctl poll); and case lvhd
+# (run_lvhd: a VHD on an LVM volume, as XAPI's LVHD SRs run it, filled past the volume's end).
 set -uo pipefail
 . /xen-test/config
 export RINGTAP_BUILD=/opt/ringtap RINGTAP_SRC=/opt/ringtap
@@ -45,6 +46,9 @@ fail() {
 	return 1
 }
 . /opt/ringtap/tests/lib/vbd.sh
+# shellcheck disable=SC2034 # (tests/lib/lvhd.sh reads them)
+VHD_UTIL=vhd-util LVHD_BACKEND=lvm
+. /opt/ringtap/tests/lib/lvhd.sh
 
 # ---- the domU and its console -----------------------------------------------------------------
 cat >/xen-test/guest.cfg <<EOF
@@ -78,6 +82,16 @@ domu_wait() {
 }
 # domu_val REGEX: the last console line matching
 domu_val() { grep -a -E "$1" "$DOMU_LOG" 2>/dev/null | tail -1 | tr -d '\r'; }
+# domu_checks NAME XVD: the domU's "@ check XVD-..." lines as this run's results
+domu_checks() {
+	local line
+	while read -r line; do
+		case $line in
+		*" ok") ok "$1: domU ${line#@ check }" ;;
+		*) bad "$1: domU ${line#@ check }" ;;
+		esac
+	done < <(grep -a -E "^@ check $2-" "$DOMU_LOG" | tr -d '\r')
+}
 
 log "xl create (uptime $(uptime_s))"
 if ! xl create /xen-test/guest.cfg >"$T/xl-create.log" 2>&1; then
@@ -316,14 +330,20 @@ stat_of() {
 
 # ---- one run ----------------------------------------------------------------------------------
 run_no=0
+# next_disk: DEV and XVD, the next run's devid and the domU's name for the disk
+next_disk() {
+	DEV=$((51712 + 16 * run_no))
+	XVD=xvd$(printf "\\$(printf '%03o' $((97 + run_no)))")
+	run_no=$((run_no + 1))
+	CUR_DEV=$DEV
+}
+
 # run CASE MODE POLLING
 run() {
 	local type=$1 mode=$2 polling=$3 name dev xvd v vv n=$failures
 	name=$type-$mode-$polling
-	dev=$((51712 + 16 * run_no))
-	xvd=xvd$(printf "\\$(printf '%03o' $((97 + run_no)))")
-	run_no=$((run_no + 1))
-	CUR_DEV=$dev
+	next_disk
+	dev=$DEV xvd=$XVD
 	domu_alive || { bad "$name: not run, the domU is gone"; return; }
 	log "=== run $name: $xvd (devid $dev), $XEN_TEST_BACKEND backend (uptime $(uptime_s))"
 	make_image "$type" "$mode" "$name" || { bad "$name: cannot make the image"; return; }
@@ -353,12 +373,7 @@ run() {
 	xenstore-exists "$(be_path "$dev")" 2>/dev/null && bad "$name: backend tree left behind"
 
 	# the domU's own checks
-	while read -r line; do
-		case $line in
-		*" ok") ok "$name: domU ${line#@ check }" ;;
-		*) bad "$name: domU ${line#@ check }" ;;
-		esac
-	done < <(grep -a -E "^@ check $xvd-" "$DOMU_LOG" | tr -d '\r')
+	domu_checks "$name" "$xvd"
 	grep -a -q -E "^@ check $xvd-header" "$DOMU_LOG" && return
 
 	# what dom0 checks: the image holds what the guest wrote, and what dom0 wrote where the
@@ -451,9 +466,112 @@ run() {
 	if [ $failures -eq $n ]; then sum "PASS $name"; else sum "FAIL $name ($((failures - n)) checks)"; fi
 }
 
+# ---- LVHD -------------------------------------------------------------------------------------
+# run_lvhd: a thin VDI as LVHDSR makes it (VG_XenStorage-<sr>/VHD-<vdi> on a loop device, the LV
+# sized for the empty VHD, `vhd-util create -S`), inflated before attach to what SM gives an
+# 8 MiB disk, so the domU's 32 MiB disk has room for a few blocks only. dom0 writes the header
+# (block 0); the domU writes 2 MiB blocks from block 1 on until one fails (domU-init's lvhd).
+# Expected: the first failure exactly where the LV is full (an I/O error, tapdisk still
+# serving), then after detach a clean `vhd-util check`, the guest's blocks in the image and zeros
+# beyond; the same after an inflate to the full size (as the next attach does) and after the
+# deflate back to the used size (as a detach does); then a snapshot onto a new LV (offline) whose
+# parent is named by its /dev/mapper node, as blktap and XAPI name it.
+LVHD_DISK_MIB=32
+run_lvhd() {
+	local name=lvhd n=$failures sr vdi base lv short phys fit v vv t0 line
+	t0=$(uptime_s)
+	next_disk
+	domu_alive || { bad "$name: not run, the domU is gone"; return; }
+	log "=== run $name: $XVD (devid $DEV), $XEN_TEST_BACKEND backend (uptime $(uptime_s))"
+	modprobe dm-mod && modprobe loop || { bad "$name: modprobe dm-mod, loop failed"; return; }
+	sr=$(cat /proc/sys/kernel/random/uuid)
+	vdi=$(cat /proc/sys/kernel/random/uuid)
+	lvhd_vg_create "$sr" $((64 * MiB)) "$T/lvhd" && lvhd_vdi_create "$vdi" $LVHD_DISK_MIB ||
+		{ lvhd_vg_remove; return; }
+	lv=$(lvhd_lv_path "VHD-$vdi")
+	short=$(lvhd_size_vhd_lv $((8 * MiB)))
+	lvhd_inflate "$vdi" "$short" || { lvhd_vg_remove; return; }
+	{
+		printf 'XT case=%s mode=lvhd\n' "$name"
+		dd if=/dev/zero bs=4096 count=1 2>/dev/null
+	} | head -c 4096 | img_write vhd "$lv" 0 || { bad "$name: writing the header"; lvhd_vg_remove; return; }
+	phys=$(vhd-util query -s -n "$lv")
+	fit=$(lvhd_blocks_fit "$short" "$phys")
+	ok "$name: $lv inflated to $short bytes, room for $fit more blocks (uptime $(uptime_s))"
+	attach "$DEV" vhd "$lv" default || { bad "$name: attach failed"; detach "$DEV" "$name"; lvhd_vg_remove; return; }
+	domu_wait "^@ done $XVD" 180 >/dev/null || bad "$name: the domU did not finish with $XVD"
+	[ "$XEN_TEST_BACKEND" = tapback ] && { grep -q "No space left on device" "$T/tapdisk.log" &&
+		ok "$name: tapdisk logged ENOSPC" || bad "$name: tapdisk logged no ENOSPC"; }
+	detach "$DEV" "$name" || true
+	domu_wait "^@ gone $XVD" 30 >/dev/null || bad "$name: $XVD still present in the domU after detach"
+	domu_checks "$name" "$XVD"
+	v=$(domu_val "^@ lvhd $XVD " | sed 's/.*failed-block=//')
+	[ "$v" = $((1 + fit)) ] && ok "$name: the guest's first failed write is block $v, where the LV is full" ||
+		bad "$name: the guest's first failed write is block '$v', expected $((1 + fit))"
+	vv=$(domu_val "^@ md5 $XVD lvhd-written " | awk '{print $5}')
+	# the disk as the guest left it, read once: the header, the guest's blocks, zeros after them
+	img_read vhd "$lv" 0 $((LVHD_DISK_MIB * MiB)) >"$T/lvhd.disk" || bad "$name: vhd-io read"
+	[ "$(head -n1 "$T/lvhd.disk")" = "XT case=$name mode=lvhd" ] && ok "$name: header intact" ||
+		bad "$name: header changed"
+	v=$(dd if="$T/lvhd.disk" bs=2M skip=1 count=$fit 2>/dev/null | md5sum | cut -d' ' -f1)
+	[ -n "$vv" ] && [ "$v" = "$vv" ] && ok "$name: the image holds the guest's blocks" ||
+		bad "$name: the image has $v for the guest's blocks, the guest wrote $vv"
+	v=$(dd if="$T/lvhd.disk" bs=2M skip=$((1 + fit)) 2>/dev/null | tr -d '\0' | wc -c)
+	[ "$v" = 0 ] && ok "$name: zeros past the LV's end" || bad "$name: $v non-zero bytes past the LV's end"
+	vv=$(md5sum <"$T/lvhd.disk" | cut -d' ' -f1)
+	rm -f "$T/lvhd.disk"
+	for step in detached inflated deflated; do
+		case $step in
+		inflated) lvhd_inflate "$vdi" "$(lvhd_size_vhd_lv $((LVHD_DISK_MIB * MiB)))" || break ;;
+		deflated)
+			lvhd_deflate "$vdi" || break
+			[ "$(lvhd_lv_bytes "VHD-$vdi")" = "$short" ] && ok "$name: deflated to $short bytes" ||
+				bad "$name: the LV is $(lvhd_lv_bytes "VHD-$vdi") bytes after deflate, expected $short"
+			;;
+		esac
+		vhd-util check -n "$lv" >"$T/check.out" 2>&1 && ok "$name: $step: vhd-util check" ||
+			bad "$name: $step: vhd-util check: $(cat "$T/check.out")"
+		v=$(vhd-util query -a -n "$lv")
+		[ "$v" = $((1 + fit)) ] && ok "$name: $step: $v blocks allocated" ||
+			bad "$name: $step: $v blocks allocated, expected $((1 + fit))"
+		[ $step = detached ] && continue
+		v=$(img_md5 vhd "$lv" 0 $((LVHD_DISK_MIB * MiB)))
+		[ "$v" = "$vv" ] && ok "$name: $step: the disk reads the same" ||
+			bad "$name: $step: the disk reads differently"
+	done
+	# an offline snapshot onto a new LV: the leaf names the read-only base by its mapper node, and
+	# tapdisk opens the chain
+	base=$(cat /proc/sys/kernel/random/uuid)
+	if lvhd_snapshot "$vdi" "$base"; then
+		v=$(vhd-util query -p -n "$lv")
+		[ "$v" = "$(lvhd_lv_canonical "VHD-$base")" ] && ok "$name: snapshot: the leaf's parent is $v" ||
+			bad "$name: snapshot: the leaf's parent is '$v', expected $(lvhd_lv_canonical "VHD-$base")"
+		vhd-util check -n "$lv" >"$T/check.out" 2>&1 && ok "$name: snapshot: vhd-util check" ||
+			bad "$name: snapshot: vhd-util check: $(cat "$T/check.out")"
+		[ "$(img_md5 vhd "$lv" 0 $((LVHD_DISK_MIB * MiB)))" = "$vv" ] &&
+			ok "$name: snapshot: the leaf reads the disk through the base" ||
+			bad "$name: snapshot: the leaf reads differently"
+		if tap-ctl create -a "vhd:$lv" >"$T/create.out" 2>&1; then
+			line=$(tap-ctl list | grep -F "args=vhd:$lv")
+			[[ $line =~ pid=([0-9]+)\ minor=([0-9]+) ]] &&
+				v=$(tap-ctl stats -p "${BASH_REMATCH[1]}" -m "${BASH_REMATCH[2]}" | jq '.images | length') &&
+				tap-ctl destroy -p "${BASH_REMATCH[1]}" -m "${BASH_REMATCH[2]}" >/dev/null 2>&1
+			[ "$v" = 2 ] && ok "$name: snapshot: tapdisk opens the chain" ||
+				bad "$name: snapshot: tapdisk's chain has '$v' images ($line)"
+		else
+			bad "$name: snapshot: tap-ctl create -a vhd:$lv: $(cat "$T/create.out")"
+		fi
+	fi
+	lvhd_vg_remove
+	[ -z "$(losetup -a)" ] || bad "$name: loop devices left: $(losetup -a)"
+	log "$name: the run took $(echo "$t0 $(uptime_s)" | awk '{printf "%.0f", $2 - $1}') s of dom0's time"
+	if [ $failures -eq $n ]; then sum "PASS $name"; else sum "FAIL $name ($((failures - n)) checks)"; fi
+}
+
 for c in $XEN_TEST_CASES; do
 	case $c in
 	raw | vhd) run "$c" full default ;;
+	lvhd) run_lvhd ;;
 	*) bad "unknown case $c" ;;
 	esac
 done
