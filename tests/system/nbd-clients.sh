@@ -108,15 +108,11 @@ for i in range(4):
 EOF
 echo "ok: four clients at once"
 
-# --- hostile clients while nbdcopy runs -----------------------------------------------------------
-cp "$T/disk.raw" "$T/before.raw"
-nbdcopy --connections=2 "$URI" "$T/copy.raw" &
-copy_pid=$!
-python3 - "$T/vdi.sock" <<'EOF' || fail "hostile clients"
-import os, socket, struct, sys, time
-path = sys.argv[1]
+# helpers of the raw-socket clients below (python3, imported as nbdclient)
+cat >"$T/nbdclient.py" <<'EOF'
+import socket, struct
 
-def conn():
+def conn(path):
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.connect(path)
     s.settimeout(10)
@@ -151,22 +147,34 @@ def hostile_send(s, data):  # the server may hang up before it has all: that is 
 
 def req(typ, cookie, off, ln, flags=0):
     return struct.pack(">IHHQQI", 0x25609513, flags, typ, cookie, off, ln)
+EOF
+export T
+
+# --- hostile clients while nbdcopy runs -----------------------------------------------------------
+cp "$T/disk.raw" "$T/before.raw"
+nbdcopy --connections=2 "$URI" "$T/copy.raw" &
+copy_pid=$!
+python3 - "$T/vdi.sock" <<'EOF' || fail "hostile clients"
+import os, socket, struct, sys
+sys.path.insert(0, os.environ["T"])
+from nbdclient import closed, conn, go, hostile_send, req
+path = sys.argv[1]
 
 # random bytes instead of a handshake
-s = conn(); hostile_send(s, os.urandom(4096)); assert closed(s), "garbage handshake kept"
+s = conn(path); hostile_send(s, os.urandom(4096)); assert closed(s), "garbage handshake kept"
 # random bytes instead of requests
-s = conn(); go(s); hostile_send(s, os.urandom(65536)); assert closed(s), "garbage requests kept"
+s = conn(path); go(s); hostile_send(s, os.urandom(65536)); assert closed(s), "garbage requests kept"
 # a read, then gone before the answer; a write cut in the middle of its data
-s = conn(); go(s); hostile_send(s, req(0, 1, 0, 1 << 20)); s.close()
-s = conn(); go(s); hostile_send(s, req(1, 2, 0, 1 << 20) + os.urandom(4096)); s.close()
+s = conn(path); go(s); hostile_send(s, req(0, 1, 0, 1 << 20)); s.close()
+s = conn(path); go(s); hostile_send(s, req(1, 2, 0, 1 << 20) + os.urandom(4096)); s.close()
 # disconnects mid-handshake, each reconnecting at once: every one is greeted (the server sees a
 # hang-up before it refuses a client for want of a slot)
 for i in range(20):
-    s = conn(); g = s.recv(18, socket.MSG_WAITALL)
+    s = conn(path); g = s.recv(18, socket.MSG_WAITALL)
     assert g[:8] == b"NBDMAGIC", f"reconnecting client {i} refused: {g}"
     hostile_send(s, b"\0\0"); s.close()
 # a well-behaved client still gets answers
-s = conn(); go(s)
+s = conn(path); go(s)
 s.sendall(req(0, 7, 4096, 512))
 magic, err, cookie = struct.unpack(">IIQ", s.recv(16, socket.MSG_WAITALL))
 assert (magic, err, cookie) == (0x67446698, 0, 7), (magic, err, cookie)
@@ -235,24 +243,14 @@ expect_match "$(tail -n1 "$T/slow.log")" 'reads=[1-9]' "the abandoned reads were
 # --- idle clients: every slot taken, then past the idle deadline a new client is served -----------
 serve idle "$T/orig.raw" --idle-ms 1000
 python3 - "$T/idle.sock" "$T/orig.raw" <<'EOF' || fail "idle clients and the idle deadline"
-import socket, struct, sys, time
+import os, socket, struct, sys, time
+sys.path.insert(0, os.environ["T"])
+from nbdclient import conn, go, req
 path, orig = sys.argv[1], open(sys.argv[2], "rb").read(4096)
 IDLE = 1.0
 
-def conn():
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.connect(path)
-    s.settimeout(10)
-    return s
-
-def go(s):
-    g = s.recv(18, socket.MSG_WAITALL)
-    assert g[:8] == b"NBDMAGIC", g
-    s.sendall(struct.pack(">I", 3) + struct.pack(">QII", 0x49484156454F5054, 1, 0))
-    assert len(s.recv(10, socket.MSG_WAITALL)) == 10
-
 def read(s, cookie):
-    s.sendall(struct.pack(">IHHQQI", 0x25609513, 0, 0, cookie, 0, 4096))
+    s.sendall(req(0, cookie, 0, 4096))
     magic, err, c = struct.unpack(">IIQ", s.recv(16, socket.MSG_WAITALL))
     assert (magic, err, c) == (0x67446698, 0, cookie), (magic, err, c)
     assert s.recv(4096, socket.MSG_WAITALL) == orig
@@ -260,9 +258,9 @@ def read(s, cookie):
 t0 = time.monotonic()  # no client is idle for longer than now - t0
 idle = []
 for i in range(16):
-    s = conn(); go(s); read(s, i); idle.append(s)
+    s = conn(path); go(s); read(s, i); idle.append(s)
 t1 = time.monotonic()  # every client is idle since before t1
-s = conn()
+s = conn(path)
 refused = s.recv(18, socket.MSG_WAITALL) == b""
 if time.monotonic() - t0 < IDLE:  # else a busy host let the deadline pass first
     assert refused, "a 17th client was served while no client was idle for the deadline"
@@ -270,7 +268,7 @@ s.close()
 print("ok: a 17th client is refused while the 16 are not idle for the deadline")
 while time.monotonic() - t1 <= IDLE:
     time.sleep(0.05)  # the deadline passes (the clock, not another process, is awaited)
-s = conn(); go(s); read(s, 100)
+s = conn(path); go(s); read(s, 100)
 gone = 0
 for c in idle:
     c.setblocking(False)

@@ -6,7 +6,6 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <xengnttab.h>
@@ -85,16 +84,6 @@ static void kill_peer(struct peer *p)
 	close(p->fd);
 }
 
-static uint64_t memory_blocks(const char *dir)
-{
-	char path[4096];
-	struct stat st;
-
-	snprintf(path, sizeof(path), "%s/dom%u.mem", dir, SHARER);
-	REQUIRE(stat(path, &st) == 0, "stat %s", path);
-	return (uint64_t)st.st_blocks;
-}
-
 /* Opening a handle releases what dead processes left. */
 static void reap(void)
 {
@@ -170,11 +159,11 @@ static void mapped_by_backend(xengnttab_handle *gt, const char *dir)
 	CHECK(strcmp(p + 100, "backend write") == 0, "and takes writes");
 	map_fails(gt, refs[0], "map the killed sharer's grant again (revoked)");
 	map_fails(gt, refs[1], "map its grant nobody mapped (freed)");
-	blocks = memory_blocks(dir);
+	blocks = memory_blocks(dir, SHARER);
 	CHECK(xengnttab_unmap(gt, p, 1) == 0, "the backend unmaps it");
-	CHECK(memory_blocks(dir) + PAGE / 512 <= blocks,
+	CHECK(memory_blocks(dir, SHARER) + PAGE / 512 <= blocks,
 	      "the unmap freed the page (%llu -> %llu blocks)", (unsigned long long)blocks,
-	      (unsigned long long)memory_blocks(dir));
+	      (unsigned long long)memory_blocks(dir, SHARER));
 }
 
 /* A killed mapper's pins go: the page its sharer unshared is freed. */
@@ -191,14 +180,14 @@ static void killed_mapper(const char *dir)
 	peer_send1(mapper.fd, refs[0]);
 	REQUIRE(peer_recv1(mapper.fd) == 1, "a domain 0 process maps the page");
 	kill_peer(&mapper);
-	blocks = memory_blocks(dir);
+	blocks = memory_blocks(dir, SHARER);
 	peer_send1(sharer.fd, 1);
 	peer_finish(&sharer);
-	CHECK(memory_blocks(dir) == blocks, "the sharer unshares: the page stays, pinned");
+	CHECK(memory_blocks(dir, SHARER) == blocks, "the sharer unshares: the page stays, pinned");
 	reap();
-	CHECK(memory_blocks(dir) + PAGE / 512 <= blocks,
+	CHECK(memory_blocks(dir, SHARER) + PAGE / 512 <= blocks,
 	      "the killed mapper's pin is dropped and the page freed (%llu -> %llu blocks)",
-	      (unsigned long long)blocks, (unsigned long long)memory_blocks(dir));
+	      (unsigned long long)blocks, (unsigned long long)memory_blocks(dir, SHARER));
 }
 
 int main(void)

@@ -6,7 +6,6 @@
 #include <stdbool.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <xengnttab.h>
@@ -220,16 +219,6 @@ static void max_grants(const struct shared_refs *refs)
 	CHECK(!mapped(m2), "closing the handle unmapped it");
 }
 
-static uint64_t memory_blocks(const char *dir)
-{
-	char path[4096];
-	struct stat st;
-
-	snprintf(path, sizeof(path), "%s/dom%u.mem", dir, SHARER);
-	REQUIRE(stat(path, &st) == 0, "stat %s", path);
-	return (uint64_t)st.st_blocks;
-}
-
 int main(void)
 {
 	const char *dir = getenv("SIMXEN_DIR");
@@ -316,13 +305,13 @@ int main(void)
 	seg_from(&seg, SHARER, refs.a[1], 0, batch, 4);
 	CHECK(xengnttab_grant_copy(gt, 1, &seg) == 0 && seg.status == GNTST_general_error,
 	      "copy from a revoked grant: GNTST_general_error");
-	blocks = memory_blocks(dir);
+	blocks = memory_blocks(dir, SHARER);
 	CHECK(xengnttab_unmap(gt, p, 1) == 0 && xengnttab_unmap(gt, q, 2) == 0 &&
 		      xengnttab_unmap(gt, d, 2) == 0 && xengnttab_unmap(gt, pn, 1) == 0,
 	      "unmap the unshared pages");
-	CHECK(memory_blocks(dir) + 5 * PAGE / 512 <= blocks,
+	CHECK(memory_blocks(dir, SHARER) + 5 * PAGE / 512 <= blocks,
 	      "the last unmap freed the unshared pages (%llu -> %llu blocks)",
-	      (unsigned long long)blocks, (unsigned long long)memory_blocks(dir));
+	      (unsigned long long)blocks, (unsigned long long)memory_blocks(dir, SHARER));
 
 	/* Destroying domain 5 revokes its grants; mappings stay until unmapped. */
 	peer_send1(peer.fd, CMD_SHARE_B);

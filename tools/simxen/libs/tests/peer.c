@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -93,4 +94,14 @@ uint32_t peer_recv1(int fd)
 
 	peer_recv(fd, &v, 1);
 	return v;
+}
+
+uint64_t memory_blocks(const char *dir, unsigned int domid)
+{
+	char path[4096];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/dom%u.mem", dir, domid);
+	REQUIRE(stat(path, &st) == 0, "stat %s", path);
+	return (uint64_t)st.st_blocks;
 }

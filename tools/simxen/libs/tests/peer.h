@@ -33,4 +33,7 @@ void peer_recv(int fd, uint32_t *v, size_t n);
 void peer_send1(int fd, uint32_t v);
 uint32_t peer_recv1(int fd);
 
+/* Blocks allocated to $dir/dom<domid>.mem: grant pages freed are punched out of it. */
+uint64_t memory_blocks(const char *dir, unsigned int domid);
+
 #endif
