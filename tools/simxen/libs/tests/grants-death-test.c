@@ -22,12 +22,12 @@
 
 static int share_count = KILLED_PAGES;
 
-/* Shares share_count pages, writes a mark in each, sends the first refs and waits to be killed
- * (or told to unshare and exit). */
+/* Shares share_count pages, writes a mark in each, sends the first two refs (the second 0 if one
+ * page) and waits to be killed (or told to unshare and exit). */
 static int sharer_main(int fd)
 {
 	xengntshr_handle *gs = xengntshr_open(NULL, 0);
-	uint32_t *refs = calloc((size_t)share_count, sizeof(*refs));
+	uint32_t *refs = calloc(share_count < 2 ? 2 : (size_t)share_count, sizeof(*refs));
 	uint8_t *p;
 	int i;
 
