@@ -106,18 +106,20 @@ expect_match "$(cat "$T/out")" "^pid=$pid minor=0 state=0 args=aio:$img$" "VBD i
 command -v setpriv >/dev/null || fail "setpriv (util-linux) missing"
 as_nobody() { env -u ASAN_OPTIONS -u UBSAN_OPTIONS setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
 chmod 0755 "$T" "$TAPDISK_RUN_DIR"
+# nobody runs a copy in the scratch directory: the build tree may be in a home nobody can't enter
+install -m 0755 "$TAPCTL" "$T/tap-ctl"
 # default: the socket is 0600, so connect() itself is refused
 expect_eq "$(stat -c %a "$sock")" "600" "control socket mode 0600"
-expect_rc 13 "nobody cannot connect to a 0600 socket (EACCES)" as_nobody "$TAPCTL" stats -p "$pid" -m 0
+expect_rc 13 "nobody cannot connect to a 0600 socket (EACCES)" as_nobody "$T/tap-ctl" stats -p "$pid" -m 0
 expect_match "$(cat "$T/err")" "Permission denied" "strerror text"
-expect_rc 13 "nobody's list fails with EACCES (not an empty list)" as_nobody "$TAPCTL" list
+expect_rc 13 "nobody's list fails with EACCES (not an empty list)" as_nobody "$T/tap-ctl" list
 # a daemon whose socket anyone may connect to still checks SO_PEERCRED
 FAKE_TAPDISK_SOCKET_MODE=0666 expect_rc 0 "spawn an open-mode tapdisk" "$TAPCTL" spawn
 open_pid=$(cat "$T/out")
 expect_eq "$(stat -c %a "$TAPDISK_RUN_DIR/ctl$open_pid")" "666" "socket mode 0666"
-expect_rc 13 "nobody refused by SO_PEERCRED (EACCES)" as_nobody "$TAPCTL" attach -p "$open_pid" -m 0
+expect_rc 13 "nobody refused by SO_PEERCRED (EACCES)" as_nobody "$T/tap-ctl" attach -p "$open_pid" -m 0
 expect_match "$(cat "$T/err")" "uid 65534 may not control" "the daemon says why"
-expect_rc 13 "nobody's list is refused too" as_nobody "$TAPCTL" list -p "$open_pid"
+expect_rc 13 "nobody's list is refused too" as_nobody "$T/tap-ctl" list -p "$open_pid"
 as_nobody /usr/bin/python3 - "$TAPDISK_RUN_DIR/ctl$open_pid" <<'PY' || fail "raw client as nobody"
 import json, socket, struct, sys
 s = socket.socket(socket.AF_UNIX)
