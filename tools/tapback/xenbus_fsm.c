@@ -21,7 +21,11 @@ unsigned int vbd_decide(const struct vbd_view *v)
 		/* no tapdisk serves this device any more: say why and close it (blkback's
 		 * xenbus_dev_fatal() says Closing), then Closed at once: no ring is left to let go
 		 * of, and a frontend waiting for responses must not take Closing for a classic
-		 * unplug that still serves them. Nothing reconnects. */
+		 * unplug that still serves them. Nothing reconnects. Closed on both sides, nothing
+		 * needs the tapdisk (it exits after its last detach): nothing to say until the
+		 * frontend comes back. */
+		if (v->be_state == XenbusStateClosed && v->fe_state == XenbusStateClosed)
+			return 0;
 		act = VBD_ACT_TAPDISK_ERROR;
 		if (v->be_state != XenbusStateClosing && v->be_state != XenbusStateClosed)
 			act |= VBD_ACT_CLOSING;

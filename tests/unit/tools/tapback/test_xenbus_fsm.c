@@ -137,7 +137,7 @@ static void garbage_states_do_nothing_harmful(void **state)
 
 /* The tapdisk behind physical-device-path is gone (dead, refusing, lost the minor): the error is
  * reported and the backend goes Closing, then Closed, whatever the frontend was doing; nothing
- * reconnects; a removed frontend is still cleaned up. */
+ * reconnects; a removed frontend is still cleaned up; closed on both sides, it is no error. */
 static void gone_tapdisk_closes_the_device(void **state)
 {
 	static const int fe_states[] = { XenbusStateInitialising, XenbusStateInitialised,
@@ -161,7 +161,11 @@ static void gone_tapdisk_closes_the_device(void **state)
 	v = view(XenbusStateClosed, XenbusStateClosing);
 	v.tapdisk_gone = true;
 	assert_int_equal(vbd_decide(&v), VBD_ACT_TAPDISK_ERROR | VBD_ACT_CLOSED);
+	/* closed on both sides: a tapdisk exiting after its last detach is no error */
 	v.be_state = XenbusStateClosed;
+	assert_int_equal(vbd_decide(&v), 0);
+	/* until the frontend comes back */
+	v.fe_state = XenbusStateInitialising;
 	assert_int_equal(vbd_decide(&v), VBD_ACT_TAPDISK_ERROR);
 	v = view(XS_STATE_MISSING, XenbusStateClosing);
 	v.tapdisk_gone = true;
