@@ -20,6 +20,8 @@ devid=51712
 be=/local/domain/0/backend/vbd3/$dom/$devid
 fe=/local/domain/$dom/device/vbd/$devid
 guest() { env $(simxen_guest_env "$dom") "$@"; }
+# in the background, `env` itself (it execs the program: $! is the guest's pid, not a subshell's)
+guest_bg() { env $(simxen_guest_env "$dom") "$@" & }
 tapback_start
 
 # leftovers PID MINOR: what of tapdisk PID (which held MINOR) is in the run and shm directories
@@ -61,8 +63,8 @@ xs_wait "$be/state" 6
 # a guest writing without end, the tapdisk killed with -9 in the middle of it
 cmds=()
 for ((i = 0; i < 4000; i++)); do cmds+=(write $((16 + i % 32))M 1M "$T/noise"); done
-guest "$TBIN/blkfront-io" --device "$fe" --order 1 --timeout-ms 30000 "${cmds[@]}" \
-	>"$T/writer.log" 2>&1 &
+guest_bg "$TBIN/blkfront-io" --device "$fe" --order 1 --timeout-ms 30000 "${cmds[@]}" \
+	>"$T/writer.log" 2>&1
 writer=$!
 at_exit "kill $writer 2>/dev/null"
 writes() { "$TAPCTL" stats -p "$pid1" -m "$minor1" | python3 -c \
@@ -123,7 +125,7 @@ xs_wait "$be/state" 6
 # a live tapdisk's entries are never reaped, its connected ring's statistics neither
 cmds=()
 for ((i = 0; i < 4000; i++)); do cmds+=(read $((i % 32))M 1M /dev/null); done
-guest "$TBIN/blkfront-io" --device "$fe" --order 1 "${cmds[@]}" >"$T/reader.log" 2>&1 &
+guest_bg "$TBIN/blkfront-io" --device "$fe" --order 1 "${cmds[@]}" >"$T/reader.log" 2>&1
 reader=$!
 at_exit "kill $reader 2>/dev/null"
 wait_until 60 "the reader did not connect" test -d "$SHM/vbd3-$dom-$devid"
@@ -137,6 +139,7 @@ expect_eq "$(cat "$RUN/tapdisk/tapdisk-$minor")" "$pid" "the live tapdisk's mino
 echo "ok: the live tapdisk's sockets, minor and statistics are kept"
 kill $reader
 wait $reader 2>/dev/null || true
+wait_until 60 "the reader did not exit" exited "$reader"
 
 # teardown: nothing left
 simxen_vbd_remove "$dom" "$devid"

@@ -17,7 +17,8 @@ simxen_start
 dom=$(simxen_domain_create guest1)
 be_of() { echo "/local/domain/0/backend/vbd3/$dom/$1"; }
 fe_of() { echo "/local/domain/$dom/device/vbd/$1"; }
-guest() { env $(simxen_guest_env "$dom") "$@"; }
+# a guest in the background: `env` itself (it execs the program: $! is the guest's pid)
+guest_bg() { env $(simxen_guest_env "$dom") "$@" & }
 tapback_start
 
 # be_closed DEVID: the backend is Closed
@@ -61,8 +62,8 @@ bystander_start() {
 	for ((i = 0; i < 300; i++)); do
 		cmds+=(write $(((i % 48) + 8))M 1M "$T/data" read $(((i % 48) + 8))M 1M "$T/back")
 	done
-	guest "$TBIN/blkfront-io" --device "$(fe_of 1)" --order 1 "${cmds[@]}" \
-		>"$T/bystander.log" 2>&1 &
+	guest_bg "$TBIN/blkfront-io" --device "$(fe_of 1)" --order 1 "${cmds[@]}" \
+		>"$T/bystander.log" 2>&1
 	bystander=$!
 	at_exit "kill $bystander 2>/dev/null"
 	wait_until 60 "the bystander did not connect" \
@@ -97,8 +98,8 @@ vpid=$pid vminor=$minor
 plug 4 "$vpid" "$vminor"
 cmds=()
 for ((i = 0; i < 4000; i++)); do cmds+=(write $(((i % 48) + 8))M 1M "$T/data"); done
-guest "$TBIN/blkfront-io" --device "$(fe_of 4)" --order 1 --timeout-ms 600000 "${cmds[@]}" \
-	>"$T/writer.log" 2>&1 &
+guest_bg "$TBIN/blkfront-io" --device "$(fe_of 4)" --order 1 --timeout-ms 600000 "${cmds[@]}" \
+	>"$T/writer.log" 2>&1
 writer=$!
 at_exit "kill $writer 2>/dev/null"
 writing() {
