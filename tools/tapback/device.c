@@ -460,6 +460,9 @@ void vbd_update(struct vbd *v)
 
 	gather(v, &view);
 	act = vbd_decide(&view);
+	if (act)
+		rt_debug("%s: frontend %d backend %d online %d ring %d: actions %#x", v->backend,
+			 view.fe_state, view.be_state, view.online, view.ring_connected, act);
 	if (act & VBD_ACT_DISCONNECT)
 		do_disconnect(v);
 	if ((act & VBD_ACT_INIT_WAIT) &&

@@ -83,6 +83,53 @@ static void reconnect_after_closed(void **state)
 	assert_int_equal(vbd_decide(&v), VBD_ACT_INIT_WAIT);
 }
 
+/* libblkfront's close then open: tapback saw the frontend's Closing, wrote Closing, and the next
+ * thing it sees is Initialising (its Closed was missed). The frontend waits for InitWait. */
+static void reopen_after_a_missed_closed(void **state)
+{
+	struct vbd_view v = view(XenbusStateInitialising, XenbusStateClosing);
+
+	v.ring_connected = true;
+	assert_int_equal(vbd_decide(&v), VBD_ACT_DISCONNECT | VBD_ACT_INIT_WAIT);
+	v.ring_connected = false;
+	assert_int_equal(vbd_decide(&v), VBD_ACT_INIT_WAIT);
+	/* a frontend restarted without closing at all: its old ring is let go of */
+	v = view(XenbusStateInitialising, XenbusStateConnected);
+	v.ring_connected = true;
+	assert_int_equal(vbd_decide(&v), VBD_ACT_DISCONNECT | VBD_ACT_INIT_WAIT);
+	/* while the toolstack unplugs (online=0), nothing is offered again */
+	v = view(XenbusStateInitialising, XenbusStateClosing);
+	v.online = false;
+	assert_int_equal(vbd_decide(&v), VBD_ACT_CLOSED);
+	v.be_state = XenbusStateClosed;
+	assert_int_equal(vbd_decide(&v), 0);
+}
+
+/* The frontend went Closed → Initialising → Initialised before tapback looked again. */
+static void initialised_after_closed_reconnects(void **state)
+{
+	struct vbd_view v = view(XenbusStateInitialised, XenbusStateClosed);
+
+	assert_int_equal(vbd_decide(&v), VBD_ACT_INIT_WAIT | VBD_ACT_CONNECT);
+	v.online = false;
+	assert_int_equal(vbd_decide(&v), 0);
+	/* Closing is ours (a refused ring) or an unplug: only the frontend's Closed/Initialising
+	 * reopens it, or a refused connect would be retried on every change */
+	v = view(XenbusStateInitialised, XenbusStateClosing);
+	assert_int_equal(vbd_decide(&v), 0);
+}
+
+/* The frontend's Closing keeps the ring: it may wait for answers to requests in flight. */
+static void closing_keeps_the_ring_until_closed(void **state)
+{
+	struct vbd_view v = view(XenbusStateClosing, XenbusStateConnected);
+
+	v.ring_connected = true;
+	assert_int_equal(vbd_decide(&v) & VBD_ACT_DISCONNECT, 0);
+	v.be_state = XenbusStateClosing;
+	assert_int_equal(vbd_decide(&v), 0);
+}
+
 static void classic_unplug_leaves_the_trees_to_the_toolstack(void **state)
 {
 	/* xenopsd: online=0, backend state=5; the frontend closes */
@@ -182,6 +229,9 @@ int main(void)
 		cmocka_unit_test(ring_lost_while_connected_is_reconnected),
 		cmocka_unit_test(closing_and_closed_follow_the_frontend),
 		cmocka_unit_test(reconnect_after_closed),
+		cmocka_unit_test(reopen_after_a_missed_closed),
+		cmocka_unit_test(initialised_after_closed_reconnects),
+		cmocka_unit_test(closing_keeps_the_ring_until_closed),
 		cmocka_unit_test(classic_unplug_leaves_the_trees_to_the_toolstack),
 		cmocka_unit_test(hard_unplug_removed_frontend),
 		cmocka_unit_test(frontend_not_written_yet_is_waited_for),
