@@ -13,3 +13,5 @@ $(eval $(call unit_test,test_blkfront_pool,tests/unit/tools/blkfront/test_blkfro
 $(eval $(call test_program,hostile-front,tools/blkfront/tests/hostile_front.c,blkfront rtblkif rtutil,$(BLKFRONT_LDLIBS)))
 # blkfront-io: a guest doing I/O from the command line (system tests compare with image bytes)
 $(eval $(call test_program,blkfront-io,tools/blkfront/tests/blkfront_io.c,blkfront rtblkif rtutil,$(BLKFRONT_LDLIBS)))
+# blkfront-reopen: a guest closing and reopening its disk in a loop (tapback's reopen test)
+$(eval $(call test_program,blkfront-reopen,tools/blkfront/tests/blkfront_reopen.c,blkfront rtblkif rtutil,$(BLKFRONT_LDLIBS)))
