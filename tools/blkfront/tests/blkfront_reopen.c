@@ -185,7 +185,7 @@ int main(int argc, char **argv)
 	struct loop l = { .count = 1000, .blocks = 64, .timeout_ms = 20000, .seconds = 1e9,
 			  .pending_block = -1 };
 	unsigned int iter;
-	double start;
+	double start, slowest = 0;
 	int opt, err = 0;
 	char *end;
 
@@ -248,11 +248,16 @@ int main(int argc, char **argv)
 		return ENOMEM;
 	start = now_s();
 	for (iter = 0; iter < l.count && now_s() - start < l.seconds; iter++) {
+		double t = now_s();
+
 		err = cycle(&l, iter);
 		if (err)
 			break;
+		t = now_s() - t;
+		if (t > slowest)
+			slowest = t;
 	}
-	printf("reopened %u in %.1f s\n", iter, now_s() - start);
+	printf("reopened %u in %.1f s (slowest %.0f ms)\n", iter, now_s() - start, slowest * 1e3);
 	free(l.disk);
 	free(l.pending);
 	return err ? -err : 0;
