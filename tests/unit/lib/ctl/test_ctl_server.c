@@ -438,7 +438,10 @@ static void oversized_and_wrong_version_are_refused(void **state)
 
 	fd = raw_connect(f->path);
 	raw_header(fd, CTL_VERSION + 1, CTL_MSG_LIST, 2);
-	raw_send(fd, "{}", 2);
+	/* the server may refuse the header and hang up before the payload arrives (EPIPE): the
+	 * reply is what is tested, and it is already queued for us */
+	if (send(fd, "{}", 2, MSG_NOSIGNAL) < 0)
+		assert_true(errno == EPIPE || errno == ECONNRESET);
 	assert_int_equal(raw_reply(fd, CTL_MSG_LIST), EPROTONOSUPPORT);
 	expect_eof(fd);
 	close(fd);
