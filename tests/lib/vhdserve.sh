@@ -48,8 +48,10 @@ guest_kill_midway() {
 	local dom=$1 dev=$2 image=$3 secs=$4 gpid
 	shift 4
 	_vs_start "$dom" "$dev" "$image"
+	# the guest is killed right after td-serve, so its timeout only has to outlast a busy host's
+	# handshake: a short one let the guest give up and withdraw its ring before td-serve mapped it
 	env $(simxen_guest_env "$dom") "$TBIN/blkfront-io" --device "$(vbd_fe "$dom" "$dev")" \
-		--order 2 --timeout-ms 2000 "$@" >"$T/guest.out" 2>"$T/guest.err" &
+		--order 2 --timeout-ms 60000 "$@" >"$T/guest.out" 2>"$T/guest.err" &
 	gpid=$!
 	vbd_wait_connected "$dom" "$dev"
 	sleep "$secs"
