@@ -39,6 +39,11 @@ expect_match() {
 	[[ $1 =~ $2 ]] || fail "$3: '$1' does not match /$2/"
 	echo "ok: $3"
 }
+# need_built FILE...: fails unless every FILE (a program or library of the build) exists
+need_built() {
+	local f
+	for f in "$@"; do [ -e "$f" ] || fail "$f is not built"; done
+}
 # wait_until SECS WHAT CMD...: polls CMD every 0.1 s until it succeeds; fails naming WHAT after
 # SECS seconds. Bounds are generous on purpose: a busy host may be slow, never wrong.
 wait_until() {

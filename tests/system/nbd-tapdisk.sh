@@ -8,9 +8,7 @@
 . "$SRC/tests/lib/tapdisk.sh"
 . "$SRC/tests/lib/simxen.sh"
 
-for f in "$TAPCTL" "$BIN/tapdisk" "$BIN/tapback" "$TBIN/blkfront-io"; do
-	[ -e "$f" ] || fail "$f is not built"
-done
+need_built "$TAPCTL" "$BIN/tapdisk" "$BIN/tapback" "$TBIN/blkfront-io"
 for tool in qemu-img qemu-io nbdinfo nbdcopy python3; do
 	command -v "$tool" >/dev/null || fail "$tool missing (tools/install-deps installs it)"
 done

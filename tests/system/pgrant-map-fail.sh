@@ -48,9 +48,7 @@ run 2 "--order 0 --max-indirect 0 --pieces 8" # direct requests of at most 11 se
 
 # ---- the real tapdisk: tap-ctl stats --------------------------------------------------------
 ENGINE=$RINGTAP_BUILD/lib/blkfront.so
-for f in "$TAPCTL" "$BIN/tapdisk" "$BIN/tapback" "$ENGINE"; do
-	[ -e "$f" ] || fail "$f is not built"
-done
+need_built "$TAPCTL" "$BIN/tapdisk" "$BIN/tapback" "$ENGINE"
 command -v fio >/dev/null || fail "fio is not installed (tools/install-deps)"
 tapdisk_env
 "$BIN/tapback" --foreground 2>>"$T/tapback.log" &

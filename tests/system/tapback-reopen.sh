@@ -15,9 +15,7 @@
 REOPENS=1000
 PHASE_SECONDS=40
 MIN_REOPENS=20
-for f in "$TAPCTL" "$BIN/tapdisk" "$BIN/tapback" "$TBIN/blkfront-reopen"; do
-	[ -e "$f" ] || fail "$f is not built"
-done
+need_built "$TAPCTL" "$BIN/tapdisk" "$BIN/tapback" "$TBIN/blkfront-reopen"
 tapdisk_env
 simxen_start
 dom=$(simxen_domain_create guest1)

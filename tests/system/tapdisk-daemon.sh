@@ -7,9 +7,7 @@
 . "$SRC/tests/lib/simxen.sh"
 
 ENGINE=$RINGTAP_BUILD/lib/blkfront.so
-for f in "$TAPCTL" "$BIN/tapdisk" "$BIN/tapback" "$ENGINE"; do
-	[ -e "$f" ] || fail "$f is not built"
-done
+need_built "$TAPCTL" "$BIN/tapdisk" "$BIN/tapback" "$ENGINE"
 tapdisk_env
 head -c 16M /dev/zero >"$T/a.img"
 head -c 8M /dev/zero >"$T/b.img"

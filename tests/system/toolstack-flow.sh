@@ -11,9 +11,7 @@
 . "$SRC/tests/lib/simxen.sh"
 
 ENGINE=$RINGTAP_BUILD/lib/blkfront.so
-for f in "$TAPCTL" "$BIN/tapdisk" "$BIN/tapback" "$TBIN/blkfront-io" "$ENGINE"; do
-	[ -e "$f" ] || fail "$f is not built"
-done
+need_built "$TAPCTL" "$BIN/tapdisk" "$BIN/tapback" "$TBIN/blkfront-io" "$ENGINE"
 command -v fio >/dev/null || fail "fio is not installed (tools/install-deps)"
 tapdisk_env
 

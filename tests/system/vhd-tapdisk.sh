@@ -8,9 +8,7 @@
 
 V=$BIN/vhd-util
 ENGINE=$RINGTAP_BUILD/lib/blkfront.so
-for f in "$TAPCTL" "$BIN/tapdisk" "$BIN/tapback" "$ENGINE"; do
-	[ -e "$f" ] || fail "$f is not built"
-done
+need_built "$TAPCTL" "$BIN/tapdisk" "$BIN/tapback" "$ENGINE"
 command -v fio >/dev/null || fail "fio missing (tools/install-deps)"
 tapdisk_env
 cd "$T"
