@@ -143,7 +143,6 @@ static void mapped_by_backend(xengnttab_handle *gt, const char *dir)
 {
 	struct peer peer;
 	uint32_t refs[2];
-	uint64_t blocks;
 	char *p;
 
 	share_count = 2;
@@ -159,11 +158,9 @@ static void mapped_by_backend(xengnttab_handle *gt, const char *dir)
 	CHECK(strcmp(p + 100, "backend write") == 0, "and takes writes");
 	map_fails(gt, refs[0], "map the killed sharer's grant again (revoked)");
 	map_fails(gt, refs[1], "map its grant nobody mapped (freed)");
-	blocks = memory_blocks(dir, SHARER);
+	CHECK(memory_page_held(dir, SHARER, refs[0]), "the page is held while mapped");
 	CHECK(xengnttab_unmap(gt, p, 1) == 0, "the backend unmaps it");
-	CHECK(memory_blocks(dir, SHARER) + PAGE / 512 <= blocks,
-	      "the unmap freed the page (%llu -> %llu blocks)", (unsigned long long)blocks,
-	      (unsigned long long)memory_blocks(dir, SHARER));
+	CHECK(!memory_page_held(dir, SHARER, refs[0]), "the unmap freed the page");
 }
 
 /* A killed mapper's pins go: the page its sharer unshared is freed. */
@@ -171,7 +168,6 @@ static void killed_mapper(const char *dir)
 {
 	struct peer sharer, mapper;
 	uint32_t refs[2];
-	uint64_t blocks;
 
 	share_count = 1;
 	peer_start(&sharer, SHARER, sharer_main);
@@ -180,14 +176,12 @@ static void killed_mapper(const char *dir)
 	peer_send1(mapper.fd, refs[0]);
 	REQUIRE(peer_recv1(mapper.fd) == 1, "a domain 0 process maps the page");
 	kill_peer(&mapper);
-	blocks = memory_blocks(dir, SHARER);
 	peer_send1(sharer.fd, 1);
 	peer_finish(&sharer);
-	CHECK(memory_blocks(dir, SHARER) == blocks, "the sharer unshares: the page stays, pinned");
+	CHECK(memory_page_held(dir, SHARER, refs[0]), "the sharer unshares: the page stays, pinned");
 	reap();
-	CHECK(memory_blocks(dir, SHARER) + PAGE / 512 <= blocks,
-	      "the killed mapper's pin is dropped and the page freed (%llu -> %llu blocks)",
-	      (unsigned long long)blocks, (unsigned long long)memory_blocks(dir, SHARER));
+	CHECK(!memory_page_held(dir, SHARER, refs[0]),
+	      "the killed mapper's pin is dropped and the page freed");
 }
 
 int main(void)

@@ -1,12 +1,12 @@
 /* Helpers of the two-process simxen library tests (peer.h). */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -96,12 +96,18 @@ uint32_t peer_recv1(int fd)
 	return v;
 }
 
-uint64_t memory_blocks(const char *dir, unsigned int domid)
+bool memory_page_held(const char *dir, unsigned int domid, uint32_t ref)
 {
+	const off_t off = (off_t)ref * 4096;
 	char path[4096];
-	struct stat st;
+	off_t data;
+	int fd;
 
 	snprintf(path, sizeof(path), "%s/dom%u.mem", dir, domid);
-	REQUIRE(stat(path, &st) == 0, "stat %s", path);
-	return (uint64_t)st.st_blocks;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	REQUIRE(fd >= 0, "open %s", path);
+	data = lseek(fd, off, SEEK_DATA);
+	REQUIRE(data >= 0 || errno == ENXIO, "lseek SEEK_DATA in %s", path);
+	close(fd);
+	return data >= 0 && data < off + 4096;
 }

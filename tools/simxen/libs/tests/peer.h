@@ -3,6 +3,7 @@
 #ifndef SIMXEN_TEST_PEER_H
 #define SIMXEN_TEST_PEER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -33,7 +34,9 @@ void peer_recv(int fd, uint32_t *v, size_t n);
 void peer_send1(int fd, uint32_t v);
 uint32_t peer_recv1(int fd);
 
-/* Blocks allocated to $dir/dom<domid>.mem: grant pages freed are punched out of it. */
-uint64_t memory_blocks(const char *dir, unsigned int domid);
+/* Whether grant ref's page of $dir/dom<domid>.mem holds data: a freed grant's page is punched
+ * out of it. Asked of the page itself (SEEK_DATA), not of the file's block count, which ext4's
+ * extent blocks and delayed allocation move at writeback, whenever that runs. */
+bool memory_page_held(const char *dir, unsigned int domid, uint32_t ref);
 
 #endif
