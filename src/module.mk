@@ -10,6 +10,4 @@ TD_DAEMON_SRCS := src/tapdisk.c src/daemon.c src/ctl_handlers.c src/stats_json.c
 # each VBD's NBD export (lib/nbd)
 TD_DAEMON_SRCS += src/nbd_export.c
 $(eval $(call program,tapdisk,$(TD_DAEMON_SRCS),tdcore tddrivers rtctl rtnbd rtpoll rtblkif rtutil,$(TD_LDLIBS) $(LIBS_JANSSON)))
-# td-serve: one VBD served from command-line parameters (tests, benchmarks)
-$(eval $(call test_program,td-serve,src/td_serve.c,$(TD_LIBS),$(TD_LDLIBS)))
 MAN_PAGES += man/tapdisk.8

@@ -2,3 +2,5 @@
 # no-lost-wake-up, notification and idle tests)
 $(eval $(call test_program,poll-gaps,tests/progs/poll-gaps.c,blkfront rtblkif rtutil,\
 	$(LIBS_XENGNTTAB) $(LIBS_XENEVTCHN) $(LIBS_XENSTORE)))
+# td-serve: one VBD served from command-line parameters (tests, benchmarks), on tapdisk's core
+$(eval $(call test_program,td-serve,tests/progs/src/td_serve.c,$(TD_LIBS),$(TD_LDLIBS)))

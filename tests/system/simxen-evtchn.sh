@@ -1,6 +1,6 @@
 # Event channels across two processes on simxen's libxenevtchn (tools/simxen/libs): unbound and
 # interdomain binding, notifications both ways through epoll, masking and coalescing, unbinding,
-# unmap notifications, closed and destroyed peers (tools/simxen/libs/tests/evtchn-test.c).
+# unmap notifications, closed and destroyed peers (tests/progs/tools/simxen/libs/evtchn-test.c).
 . "$(dirname "$0")/../lib/common.sh"
 
 mkdir "$T/simxen"

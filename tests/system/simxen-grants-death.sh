@@ -2,7 +2,7 @@
 # 12 sharers killed in a row (more pages than a grant table holds), then a new process shares
 # 257 pages; a full table left by the dead; a backend's mapping of a killed sharer's page stays
 # valid until unmapped, then the page is freed; a killed mapper's pins are dropped
-# (tools/simxen/libs/tests/grants-death-test.c).
+# (tests/progs/tools/simxen/libs/grants-death-test.c).
 . "$(dirname "$0")/../lib/common.sh"
 
 mkdir "$T/simxen"

@@ -22,9 +22,9 @@ $(call no_sanitize,$(SIMXEN_ALL_SRCS),$(SIMXEN_SHARED_LIBS))
 
 # Test programs: linked against Debian's libraries, run on simxen's (tests/system/simxen-*.sh).
 SIMXEN_TEST_LIBS := $(LIBS_XENGNTTAB) $(LIBS_XENEVTCHN)
-SIMXEN_GRANTS_TEST_SRCS := $(addprefix $(SIMXEN_LIBS_DIR)/tests/,grants-test.c peer.c)
-SIMXEN_EVTCHN_TEST_SRCS := $(addprefix $(SIMXEN_LIBS_DIR)/tests/,evtchn-test.c peer.c)
+SIMXEN_GRANTS_TEST_SRCS := $(addprefix tests/progs/tools/simxen/libs/,grants-test.c peer.c)
+SIMXEN_EVTCHN_TEST_SRCS := $(addprefix tests/progs/tools/simxen/libs/,evtchn-test.c peer.c)
 $(eval $(call test_program,simxen-grants-test,$(SIMXEN_GRANTS_TEST_SRCS),simxenstate,$(SIMXEN_TEST_LIBS)))
 $(eval $(call test_program,simxen-evtchn-test,$(SIMXEN_EVTCHN_TEST_SRCS),simxenstate,$(SIMXEN_TEST_LIBS)))
-SIMXEN_GRANTS_DEATH_TEST_SRCS := $(addprefix $(SIMXEN_LIBS_DIR)/tests/,grants-death-test.c peer.c)
+SIMXEN_GRANTS_DEATH_TEST_SRCS := $(addprefix tests/progs/tools/simxen/libs/,grants-death-test.c peer.c)
 $(eval $(call test_program,simxen-grants-death-test,$(SIMXEN_GRANTS_DEATH_TEST_SRCS),,$(SIMXEN_TEST_LIBS)))

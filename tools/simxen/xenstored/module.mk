@@ -4,4 +4,4 @@ SIMXEN_XENSTORED_SRCS := $(addprefix tools/simxen/xenstored/,main.c conn.c ops.c
 $(eval $(call noinst_program,simxen-xenstored,$(SIMXEN_XENSTORED_SRCS),rtutil))
 
 # Its test client, through Debian's libxenstore (tests/system/simxen-xenstore-*.sh).
-$(eval $(call test_program,xs-client-test,tools/simxen/xenstored/tests/xs-client-test.c,,$(LIBS_XENSTORE)))
+$(eval $(call test_program,xs-client-test,tests/progs/tools/simxen/xenstored/xs-client-test.c,,$(LIBS_XENSTORE)))

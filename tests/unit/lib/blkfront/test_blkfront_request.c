@@ -7,7 +7,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "tools/blkfront/blkfront_int.h"
+#include "lib/blkfront/blkfront_int.h"
 
 static void chunks_split_at_max_segments(void **state)
 {

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <cmocka.h>
 
-#include "tools/blkfront/blkfront_int.h"
+#include "lib/blkfront/blkfront_int.h"
 
 struct fake {
 	unsigned int grows, released, next_ref;
