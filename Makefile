@@ -156,8 +156,8 @@ check-busy: check
 SOAK_KILLS ?= 1000
 soak: all
 	@tools/install-deps
-	@RINGTAP_BUILD=$(abspath $(BUILD)) RINGTAP_TEST_TIMEOUT=$$((SOAK_KILLS * 30)) \
-		VHD_CRASH_ROUNDS=$$(((SOAK_KILLS + 3) / 4)) tests/run vhd-serve-crash
+	@RINGTAP_BUILD=$(abspath $(BUILD)) RINGTAP_TEST_TIMEOUT=$$(($(SOAK_KILLS) * 30)) \
+		VHD_CRASH_ROUNDS=$$((($(SOAK_KILLS) + 3) / 4)) tests/run vhd-serve-crash
 	@grep -h '^summary:' $(abspath $(BUILD))/test-logs/system_vhd-serve-crash.log
 
 demo: all
