@@ -9,6 +9,10 @@
 #   guest_kill_midway DOMID DEVID TYPE:PATH SECONDS CMD...
 #       the same, but kills td-serve SECONDS after the guest connected, whatever it is doing;
 #       the guest's failure is expected (its output: $T/guest.out, $T/guest.err).
+#   Both remove the device's xenstore nodes at the end, as a toolstack does once a device is
+#   detached: the guest owns its frontend's nodes, and a soak of thousands of devices would
+#   otherwise reach the guest's xenstore quota (1000 nodes, as xenstored's default).
+#   served_ok DOMID DEVID also removes them (the device is done).
 # td-serve runs as the child of a shell that ignores SIGTERM: the backend helper of
 # tests/lib/vbd.sh, which stops td-serve when the guest closes, signals that shell only, so it
 # cannot make td-serve close the image cleanly before the SIGKILL.
@@ -42,6 +46,7 @@ guest_then_kill() {
 	_vs_kill "$dom" "$dev"
 	wait "$gpid" || rc=$?
 	[ "$rc" -eq 0 ] || fail "guest failed ($rc): $(tail -3 "$T/guest.err")"
+	simxen_vbd_remove "$dom" "$dev"
 }
 
 guest_kill_midway() {
@@ -58,11 +63,13 @@ guest_kill_midway() {
 	_vs_kill "$dom" "$dev"
 	kill "$gpid" 2>/dev/null || true
 	wait "$gpid" 2>/dev/null || true
+	simxen_vbd_remove "$dom" "$dev"
 }
 
 #   served_ok DOMID DEVID
 #       stops td-serve (if the guest's close has not already) and fails unless it exited 0;
-#       waits for the exit code itself (the closer of bf_attach may be reading it too).
+#       waits for the exit code itself (the closer of bf_attach may be reading it too); then
+#       removes the device's xenstore nodes.
 served_ok() {
 	local d rc="" i
 	d=$(vbd_dir "$1" "$2")
@@ -73,4 +80,5 @@ served_ok() {
 		sleep 0.1
 	done
 	[ "$rc" = 0 ] || fail "td-serve exit '${rc:-none}': $(tail -3 "$d/stderr")"
+	simxen_vbd_remove "$1" "$2"
 }
