@@ -58,8 +58,9 @@ void nbd_conn_mark_ready(struct nbd_conn *c)
 		c->ready_next = srv->ready;
 		srv->ready = c;
 	}
+	/* completions from the embedder's loop: back through dispatch */
 	if (!sock_server_dispatching(srv->core))
-		nbd_server_kick(srv); /* completions from the embedder's loop: back through dispatch */
+		nbd_server_kick(srv);
 }
 
 static void ready_remove(struct nbd_conn *c)
@@ -195,7 +196,8 @@ static int conn_reply_iov(struct sock_conn *sc, struct iovec *iov, int max)
 		size_t data = reply_data_len(r);
 
 		if (r->sent < NBD_SIMPLE_REPLY_SIZE) {
-			iov[n++] = (struct iovec){ r->reply + r->sent, NBD_SIMPLE_REPLY_SIZE - r->sent };
+			iov[n++] = (struct iovec){ r->reply + r->sent,
+						   NBD_SIMPLE_REPLY_SIZE - r->sent };
 			if (data)
 				iov[n++] = (struct iovec){ r->buf, data };
 		} else {

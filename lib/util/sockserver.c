@@ -1,7 +1,8 @@
 /* The socket-server core (lib/util/sockserver.h): listening, accepting within a limit,
  * deadlines on one timerfd, a wake-up eventfd, buffered output and the reaping of closed
  * connections, for the control and NBD servers. Every syscall's result is checked; a failure is
- * logged here when it is handled here, else returned. */
+ * logged here when it is handled here, else returned. close() is the exception: Linux releases the
+ * fd whatever it returns, and a socket has no unwritten data it could report lost. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -185,7 +186,8 @@ void sock_conn_flush(struct sock_conn *c)
 		for (i = 0; i < n; i++)
 			total += iov[i].iov_len;
 		do
-			sent = sendmsg(c->fd, &(struct msghdr){ .msg_iov = iov, .msg_iovlen = (size_t)n },
+			sent = sendmsg(c->fd,
+				       &(struct msghdr){ .msg_iov = iov, .msg_iovlen = (size_t)n },
 				       MSG_NOSIGNAL | MSG_DONTWAIT);
 		while (sent < 0 && errno == EINTR);
 		if (sent < 0) {
@@ -518,8 +520,8 @@ void sock_server_destroy(struct sock_server *srv)
 		close(srv->listen_fd);
 	if (srv->waiting_fd >= 0)
 		close(srv->waiting_fd);
-	if (srv->path[0])
-		unlink(srv->path);
+	if (srv->path[0] && unlink(srv->path) < 0 && errno != ENOENT)
+		rt_warn("%s: cannot remove the socket: %s", srv->name, strerror(errno));
 	if (srv->timer_fd >= 0)
 		close(srv->timer_fd);
 	if (srv->kick_fd >= 0)

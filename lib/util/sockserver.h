@@ -28,8 +28,7 @@ struct sock_conn {
 	size_t out_len, out_off, out_cap;
 };
 
-#define sock_conn_container(c, type, member)                                                       \
-	((type *)((char *)(c) - offsetof(type, member)))
+#define sock_conn_container(c, type, member) ((type *)((char *)(c)-offsetof(type, member)))
 
 struct sock_server_ops {
 	/* A new connection, registered for input with a fresh deadline. over_limit: every slot is
