@@ -1,7 +1,7 @@
-/* The control server a daemon embeds: a listening Unix socket, its clients and a deadline timer
- * behind one nested epoll fd, handled without blocking by ctl_server_dispatch(). Each client is
- * a small state machine (read header → read payload → handler → write reply); a client that
- * misbehaves is dropped alone. */
+/* The control server a daemon embeds: the control protocol on the socket-server core
+ * (lib/util/sockserver.h), which owns the listening socket, the clients, their deadlines and
+ * the buffered replies. Each client is a small state machine (read header → read payload →
+ * handler → write reply); a client that misbehaves is dropped alone. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -9,25 +9,16 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/timerfd.h>
-#include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "lib/ctl/codec.h"
+#include "lib/util/sockserver.h"
 #include "ringtap/ctl.h"
 #include "ringtap/log.h"
 
-#define TOKEN_LISTEN 0u
-#define TOKEN_TIMER 1u
-#define EVENTS_PER_DISPATCH 16
-
 struct ctl_conn {
+	struct sock_conn sc; /* first: the core allocates and frees the connection */
 	struct ctl_server *srv;
-	struct ctl_conn *next;
-	int fd;
-	bool dead; /* closed; freed at the end of the current dispatch */
 	bool closing; /* drop once the queued reply is written */
 	struct ucred cred;
 	uint8_t hdr[CTL_HEADER_SIZE];
@@ -35,11 +26,7 @@ struct ctl_conn {
 	struct ctl_header h;
 	uint8_t *payload;
 	size_t payload_got;
-	uint8_t *out;
-	size_t out_len, out_off;
 	struct ctl_request *pending; /* a deferred request: stop reading until it completes */
-	uint64_t deadline_ms; /* 0: none (while a deferred request runs) */
-	uint32_t events; /* currently registered epoll events */
 };
 
 struct ctl_request {
@@ -50,140 +37,52 @@ struct ctl_request {
 };
 
 struct ctl_server {
-	int epfd, listen_fd, timer_fd;
-	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	struct sock_server *core;
 	const struct ctl_handlers *h;
 	void *opaque;
-	unsigned int max_clients, timeout_ms, nclients;
-	struct ctl_conn *conns;
-	struct ctl_conn *zombies;
+	unsigned int max_clients;
 };
 
-static uint64_t now_ms(void)
+static struct ctl_conn *ctl_conn_of(struct sock_conn *sc)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	return sock_conn_container(sc, struct ctl_conn, sc);
 }
 
 static void conn_drop(struct ctl_conn *c, const char *why)
 {
-	struct ctl_server *srv = c->srv;
-	struct ctl_conn **pp;
+	sock_conn_drop(&c->sc, why);
+}
 
-	if (c->dead)
-		return;
-	if (why)
-		rt_warn("control: dropping client pid %d: %s", (int)c->cred.pid, why);
-	epoll_ctl(srv->epfd, EPOLL_CTL_DEL, c->fd, NULL);
-	close(c->fd);
-	c->fd = -1;
-	c->dead = true;
+/* The core dropped the client: a deferred request outlives it. */
+static void conn_dropped(struct sock_conn *sc)
+{
+	struct ctl_conn *c = ctl_conn_of(sc);
+
 	if (c->pending) {
 		c->pending->conn = NULL; /* the daemon still owns it and completes it later */
 		c->pending = NULL;
 	}
-	for (pp = &srv->conns; *pp; pp = &(*pp)->next)
-		if (*pp == c) {
-			*pp = c->next;
-			break;
-		}
-	c->next = srv->zombies;
-	srv->zombies = c;
-	srv->nclients--;
-}
-
-static void conn_free(struct ctl_conn *c)
-{
 	free(c->payload);
-	free(c->out);
-	free(c);
+	c->payload = NULL;
 }
 
-static void reap_zombies(struct ctl_server *srv)
-{
-	while (srv->zombies) {
-		struct ctl_conn *c = srv->zombies;
-
-		srv->zombies = c->next;
-		conn_free(c);
-	}
-}
-
-static void rearm_timer(struct ctl_server *srv)
-{
-	struct itimerspec its = { 0 };
-	uint64_t earliest = 0;
-	struct ctl_conn *c;
-
-	for (c = srv->conns; c; c = c->next)
-		if (c->deadline_ms && (!earliest || c->deadline_ms < earliest))
-			earliest = c->deadline_ms;
-	if (earliest) {
-		its.it_value.tv_sec = (time_t)(earliest / 1000);
-		its.it_value.tv_nsec = (long)(earliest % 1000) * 1000000;
-	}
-	timerfd_settime(srv->timer_fd, TFD_TIMER_ABSTIME, &its, NULL);
-}
-
-/* Registers exactly the events the connection's state calls for. */
+/* Watches exactly the events the connection's state calls for: its reply, else a message. */
 static void conn_update_events(struct ctl_conn *c)
 {
-	struct epoll_event ev = { .data.ptr = c };
+	bool out = sock_conn_buffered(&c->sc) > 0;
 
-	if (c->dead)
-		return;
-	ev.events = 0;
-	if (c->out_len > c->out_off)
-		ev.events |= EPOLLOUT;
-	else if (!c->pending && !c->closing)
-		ev.events |= EPOLLIN;
-	if (ev.events != c->events) {
-		epoll_ctl(c->srv->epfd, EPOLL_CTL_MOD, c->fd, &ev);
-		c->events = ev.events;
-	}
+	sock_conn_watch(&c->sc, !out && !c->pending && !c->closing, out);
 }
 
-/* Before closing on a refused client: closing a Unix socket with unread input resets the peer,
- * which would lose the error reply just sent; so read (bounded) and discard what is queued. */
-static void conn_discard_input(struct ctl_conn *c)
-{
-	uint8_t buf[4096];
-	size_t total = 0;
-	ssize_t n;
-
-	shutdown(c->fd, SHUT_WR);
-	while (total < 1024 * 1024 && (n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT)) > 0)
-		total += (size_t)n;
-}
-
-/* Writes what it can of the queued reply; drops the client on error or when closing is done. */
+/* Writes what it can of the queued reply; drops the client when closing is done. */
 static void conn_flush(struct ctl_conn *c)
 {
-	while (c->out_off < c->out_len) {
-		ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
-				 MSG_NOSIGNAL | MSG_DONTWAIT);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				break;
-			conn_drop(c, NULL); /* the client went away before reading its reply */
-			return;
-		}
-		c->out_off += (size_t)n;
-	}
-	if (c->out_off == c->out_len) {
-		free(c->out);
-		c->out = NULL;
-		c->out_len = c->out_off = 0;
-		if (c->closing) {
-			conn_discard_input(c);
-			conn_drop(c, NULL);
-			return;
-		}
+	sock_conn_flush(&c->sc);
+	if (c->sc.dead)
+		return;
+	if (!sock_conn_buffered(&c->sc) && c->closing) {
+		conn_drop(c, NULL); /* reads what the client sent, so that it gets the reply */
+		return;
 	}
 	conn_update_events(c);
 }
@@ -204,11 +103,11 @@ static void conn_send(struct ctl_conn *c, const struct ctl_reply *r)
 			return;
 		}
 	}
-	free(c->out);
-	c->out = buf;
-	c->out_len = len;
-	c->out_off = 0;
-	c->deadline_ms = now_ms() + c->srv->timeout_ms; /* the client must read it in time */
+	err = sock_conn_queue(&c->sc, buf, len);
+	free(buf);
+	if (err)
+		return; /* dropped */
+	sock_conn_restart_deadline(&c->sc); /* the client must read it in time */
 	conn_flush(c);
 }
 
@@ -312,7 +211,7 @@ static void conn_handle_message(struct ctl_conn *c)
 		return;
 	}
 	c->pending = req;
-	c->deadline_ms = 0;
+	c->sc.deadline_ms = 0; /* the handler decides how long it takes */
 	err = call_handler(c->srv, req);
 	if (err == CTL_DEFERRED) {
 		conn_update_events(c);
@@ -325,25 +224,30 @@ static void conn_handle_message(struct ctl_conn *c)
 	request_finish(req, err);
 }
 
+/* Reads more of buf[*got, want): whether all of it is there (else wait, or the client is gone). */
+static bool conn_fill(struct ctl_conn *c, uint8_t *buf, size_t *got, size_t want)
+{
+	ssize_t n = sock_conn_recv(&c->sc, buf + *got, want - *got);
+
+	if (n == -EAGAIN)
+		return false;
+	if (n <= 0) {
+		conn_drop(c, c->hdr_got ? "hung up mid-message" : NULL);
+		return false;
+	}
+	*got += (size_t)n;
+	return *got == want;
+}
+
 /* Reads what is available of one message; at most one message is handled per call. */
 static void conn_readable(struct ctl_conn *c)
 {
-	struct ctl_server *srv = c->srv;
-	ssize_t n;
 	int err;
 
-	if (c->pending || c->closing || c->out_len)
+	if (c->pending || c->closing || sock_conn_buffered(&c->sc))
 		return;
 	if (c->hdr_got < CTL_HEADER_SIZE) {
-		n = recv(c->fd, c->hdr + c->hdr_got, CTL_HEADER_SIZE - c->hdr_got, MSG_DONTWAIT);
-		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
-			conn_drop(c, c->hdr_got ? "hung up mid-message" : NULL);
-			return;
-		}
-		if (n < 0)
-			return;
-		c->hdr_got += (size_t)n;
-		if (c->hdr_got < CTL_HEADER_SIZE)
+		if (!conn_fill(c, c->hdr, &c->hdr_got, CTL_HEADER_SIZE))
 			return;
 		/* the length is checked here, before the payload buffer exists */
 		err = ctl_header_decode(c->hdr, CTL_MAX_REQUEST, &c->h);
@@ -369,21 +273,9 @@ static void conn_readable(struct ctl_conn *c)
 		}
 		c->payload_got = 0;
 	}
-	if (c->payload_got < c->h.length) {
-		n = recv(c->fd, c->payload + c->payload_got, c->h.length - c->payload_got,
-			 MSG_DONTWAIT);
-		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
-			conn_drop(c, "hung up mid-message");
-			return;
-		}
-		if (n < 0)
-			return;
-		c->payload_got += (size_t)n;
-		if (c->payload_got < c->h.length)
-			return;
-	}
+	if (c->payload_got < c->h.length && !conn_fill(c, c->payload, &c->payload_got, c->h.length))
+		return;
 	conn_handle_message(c);
-	(void)srv;
 }
 
 static bool peer_allowed(const struct ucred *cred)
@@ -391,99 +283,51 @@ static bool peer_allowed(const struct ucred *cred)
 	return cred->uid == 0 || cred->uid == geteuid();
 }
 
-static void accept_clients(struct ctl_server *srv)
+static void conn_accepted(struct sock_conn *sc, bool over_limit)
 {
-	for (;;) {
-		struct epoll_event ev = { .events = EPOLLIN };
-		socklen_t len = sizeof(struct ucred);
-		struct ctl_conn *c;
-		int fd = accept4(srv->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	struct ctl_conn *c = ctl_conn_of(sc);
+	socklen_t len = sizeof(struct ucred);
 
-		if (fd < 0) {
-			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
-			    errno != ECONNABORTED)
-				rt_warn("control: accept: %s", strerror(errno));
-			return;
-		}
-		c = calloc(1, sizeof(*c));
-		if (!c) {
-			close(fd);
-			return;
-		}
-		c->srv = srv;
-		c->fd = fd;
-		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &c->cred, &len) < 0) {
-			c->cred.pid = -1;
-			c->cred.uid = (uid_t)-1;
-		}
-		ev.data.ptr = c;
-		if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
-			close(fd);
-			free(c);
-			continue;
-		}
-		c->events = EPOLLIN;
-		c->next = srv->conns;
-		srv->conns = c;
-		srv->nclients++;
-		c->deadline_ms = now_ms() + srv->timeout_ms;
-		if (!peer_allowed(&c->cred))
-			conn_refuse(c, 0, EACCES, "uid %u may not control this daemon",
-				    (unsigned int)c->cred.uid);
-		else if (srv->nclients > srv->max_clients)
-			conn_refuse(c, 0, EBUSY, "too many clients (%u)", srv->max_clients);
+	c->srv = sock_server_opaque(sc->srv);
+	if (getsockopt(sc->fd, SOL_SOCKET, SO_PEERCRED, &c->cred, &len) < 0) {
+		c->cred.pid = -1; /* refused below: an unknown peer is nobody we trust */
+		c->cred.uid = (uid_t)-1;
 	}
+	snprintf(sc->peer, sizeof(sc->peer), "pid %d", (int)c->cred.pid);
+	if (!peer_allowed(&c->cred))
+		conn_refuse(c, 0, EACCES, "uid %u may not control this daemon",
+			    (unsigned int)c->cred.uid);
+	else if (over_limit)
+		conn_refuse(c, 0, EBUSY, "too many clients (%u)", c->srv->max_clients);
 }
 
-static void expire_clients(struct ctl_server *srv)
+static const char *conn_expired(struct sock_conn *sc)
 {
-	uint64_t now = now_ms(), expirations;
-	struct ctl_conn *c, *next;
+	struct ctl_conn *c = ctl_conn_of(sc);
 
-	if (read(srv->timer_fd, &expirations, sizeof(expirations)) < 0 && errno != EAGAIN)
-		rt_warn("control: timerfd: %s", strerror(errno));
-	for (c = srv->conns; c; c = next) {
-		next = c->next;
-		if (c->deadline_ms && c->deadline_ms <= now)
-			conn_drop(c, c->out_len ? "not reading its reply" :
-				     c->hdr_got ? "stalled mid-message" :
-						  NULL /* idle: a normal end */);
-	}
+	return sock_conn_buffered(sc) ? "not reading its reply" :
+	       c->hdr_got	      ? "stalled mid-message" :
+					NULL /* idle: a normal end */;
 }
 
-int ctl_server_dispatch(struct ctl_server *srv)
+static void conn_ready(struct sock_conn *sc, uint32_t events)
 {
-	struct epoll_event events[EVENTS_PER_DISPATCH];
-	int n, i;
+	struct ctl_conn *c = ctl_conn_of(sc);
 
-	n = epoll_wait(srv->epfd, events, EVENTS_PER_DISPATCH, 0);
-	if (n < 0)
-		return errno == EINTR ? 0 : -errno;
-	for (i = 0; i < n; i++) {
-		struct ctl_conn *c;
-
-		if (events[i].data.u64 == TOKEN_LISTEN) {
-			accept_clients(srv);
-			continue;
-		}
-		if (events[i].data.u64 == TOKEN_TIMER) {
-			expire_clients(srv);
-			continue;
-		}
-		c = events[i].data.ptr;
-		if (c->dead)
-			continue;
-		if (events[i].events & EPOLLOUT)
-			conn_flush(c);
-		else if (events[i].events & EPOLLIN)
-			conn_readable(c);
-		else if (events[i].events & (EPOLLHUP | EPOLLERR))
-			conn_drop(c, NULL); /* gone while its request was deferred */
-	}
-	reap_zombies(srv);
-	rearm_timer(srv);
-	return 0;
+	if (events & EPOLLOUT)
+		conn_flush(c);
+	else if (events & EPOLLIN)
+		conn_readable(c);
+	else if (events & (EPOLLHUP | EPOLLERR))
+		conn_drop(c, NULL); /* gone while its request was deferred */
 }
+
+static const struct sock_server_ops ctl_sock_ops = {
+	.accepted = conn_accepted,
+	.ready = conn_ready,
+	.expired = conn_expired,
+	.dropped = conn_dropped,
+};
 
 void ctl_request_complete(struct ctl_request *req, int err)
 {
@@ -493,7 +337,7 @@ void ctl_request_complete(struct ctl_request *req, int err)
 		err = -EIO;
 	request_finish(req, err);
 	if (srv)
-		rearm_timer(srv); /* zombies wait for the next dispatch: we may be inside one */
+		sock_server_rearm(srv->core); /* its reply has a deadline now */
 }
 
 void ctl_request_set_message(struct ctl_request *req, const char *fmt, ...)
@@ -512,49 +356,25 @@ pid_t ctl_request_peer_pid(const struct ctl_request *req)
 
 int ctl_server_fd(const struct ctl_server *srv)
 {
-	return srv->epfd;
+	return sock_server_fd(srv->core);
+}
+
+int ctl_server_dispatch(struct ctl_server *srv)
+{
+	return sock_server_dispatch(srv->core);
 }
 
 unsigned int ctl_server_clients(const struct ctl_server *srv)
 {
-	return srv->nclients;
-}
-
-static int listen_on(struct ctl_server *srv, const char *path, unsigned int mode)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct stat st;
-
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	strcpy(sa.sun_path, path);
-	strcpy(srv->path, path);
-	/* a socket left by a crashed daemon with our pid is stale; anything else is not ours */
-	if (lstat(path, &st) == 0) {
-		if (!S_ISSOCK(st.st_mode))
-			return -EEXIST;
-		unlink(path);
-	}
-	srv->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (srv->listen_fd < 0)
-		return -errno;
-	if (bind(srv->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-		return -errno;
-	/* before listen(): until then a connect is refused, so the default mode is never used */
-	if (chmod(path, mode) < 0 || listen(srv->listen_fd, 16) < 0) {
-		int err = -errno;
-
-		unlink(path);
-		return err;
-	}
-	return 0;
+	return sock_server_clients(srv->core);
 }
 
 int ctl_server_create(const struct ctl_server_config *cfg, const struct ctl_handlers *h,
 		      void *opaque, struct ctl_server **out)
 {
-	struct epoll_event lev = { .events = EPOLLIN, .data.u64 = TOKEN_LISTEN };
-	struct epoll_event tev = { .events = EPOLLIN, .data.u64 = TOKEN_TIMER };
+	struct sock_server_config sc = { .log_name = "control",
+					 .conn_size = sizeof(struct ctl_conn),
+					 .admit_over_limit = true };
 	struct ctl_server *srv;
 	int err;
 
@@ -564,46 +384,24 @@ int ctl_server_create(const struct ctl_server_config *cfg, const struct ctl_hand
 	srv = calloc(1, sizeof(*srv));
 	if (!srv)
 		return -ENOMEM;
-	srv->epfd = srv->listen_fd = srv->timer_fd = -1;
 	srv->h = h;
 	srv->opaque = opaque;
 	srv->max_clients = cfg->max_clients ? cfg->max_clients : 16;
-	srv->timeout_ms = cfg->timeout_ms ? cfg->timeout_ms : 10000;
-	err = listen_on(srv, cfg->path, cfg->mode ? cfg->mode : 0600);
-	if (err) {
-		srv->path[0] = '\0'; /* not ours to unlink */
-		goto fail;
-	}
-	srv->epfd = epoll_create1(EPOLL_CLOEXEC);
-	srv->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-	if (srv->epfd < 0 || srv->timer_fd < 0 ||
-	    epoll_ctl(srv->epfd, EPOLL_CTL_ADD, srv->listen_fd, &lev) < 0 ||
-	    epoll_ctl(srv->epfd, EPOLL_CTL_ADD, srv->timer_fd, &tev) < 0) {
-		err = -errno;
-		goto fail;
-	}
-	*out = srv;
-	return 0;
-fail:
-	ctl_server_destroy(srv);
+	sc.path = cfg->path;
+	sc.mode = cfg->mode;
+	sc.max_clients = srv->max_clients;
+	sc.timeout_ms = cfg->timeout_ms ? cfg->timeout_ms : 10000;
+	err = sock_server_create(&sc, &ctl_sock_ops, srv, &srv->core);
+	if (!err)
+		*out = srv;
+	else
+		free(srv);
 	return err;
 }
 
 void ctl_server_destroy(struct ctl_server *srv)
 {
-	if (!srv)
-		return;
-	while (srv->conns)
-		conn_drop(srv->conns, NULL); /* deferred requests become orphans the daemon frees */
-	reap_zombies(srv);
-	if (srv->listen_fd >= 0) {
-		close(srv->listen_fd);
-		if (srv->path[0])
-			unlink(srv->path);
-	}
-	if (srv->timer_fd >= 0)
-		close(srv->timer_fd);
-	if (srv->epfd >= 0)
-		close(srv->epfd);
+	if (srv) /* deferred requests become orphans the daemon frees */
+		sock_server_destroy(srv->core);
 	free(srv);
 }

@@ -1,15 +1,16 @@
-/* The NBD server's internals shared by its three parts: server.c (sockets, the nested epoll fd,
- * buffered input and output, the client list), handshake.c (option haggling) and
- * transmission.c (requests, callbacks, completions). Not a public interface. */
+/* The NBD server's internals shared by its three parts: server.c (the NBD layer on the
+ * socket-server core, lib/util/sockserver.h: buffered input, reply output, the ready list, idle
+ * eviction), handshake.c (option haggling) and transmission.c (requests, callbacks,
+ * completions). Not a public interface. */
 #ifndef RT_NBD_CONN_H
 #define RT_NBD_CONN_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <sys/un.h>
 
 #include "lib/nbd/proto.h"
+#include "lib/util/sockserver.h"
 #include "ringtap/nbd.h"
 
 /* Input buffer: holds the longest option with its header, and batches small requests. */
@@ -57,18 +58,17 @@ struct nbd_req_list {
 };
 
 struct nbd_conn {
+	/* first: the core owns the socket, the handshake deadline (sc.deadline_ms, 0 in
+	 * transmission) and the handshake output (greeting, option replies) buffered in it;
+	 * sc.dead: socket closed, freed once no request of it is in flight */
+	struct sock_conn sc;
 	struct nbd_server *srv;
-	struct nbd_conn *next; /* srv->conns or srv->zombies */
 	struct nbd_conn *ready_next;
 	bool on_ready;
-	int fd;
-	bool dead; /* socket closed; freed once no request of it is in flight */
 	enum nbd_conn_state state;
 	bool fixed_newstyle, no_zeroes;
 	unsigned int nr_options;
-	uint64_t deadline_ms; /* handshake deadline; 0 in transmission */
 	uint64_t active_ms; /* in transmission: when it last had a request in flight */
-	uint32_t events; /* registered epoll events */
 
 	uint8_t in[NBD_IN_BUF_SIZE];
 	size_t in_start, in_end;
@@ -80,10 +80,6 @@ struct nbd_conn {
 	struct nbd_req_header pending; /* REQ_BLOCKED: the header waiting for budget */
 	struct nbd_request *cur; /* REQ_PAYLOAD / REQ_DISCARD */
 
-	/* handshake output (greeting, option replies): sent before any transmission reply */
-	uint8_t *hs_out;
-	size_t hs_len, hs_off, hs_cap;
-
 	struct nbd_req_list inflight; /* handed to callbacks */
 	struct nbd_req_list fua; /* waiting for their FUA flush to be started */
 	struct nbd_req_list replies; /* to send, in completion order */
@@ -92,31 +88,39 @@ struct nbd_conn {
 };
 
 struct nbd_server {
-	int epfd, listen_fd, timer_fd, kick_fd;
-	int waiting_fd; /* accepted while full: refused unless a slot frees by the next dispatch */
-	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	struct sock_server *core;
 	struct nbd_export exp; /* name and description point at the copies below */
 	char *name, *description;
 	struct nbd_limits lim;
 	struct nbd_ops ops;
 	void *opaque;
-	unsigned int max_clients, handshake_timeout_ms, idle_timeout_ms;
+	unsigned int idle_timeout_ms;
 	size_t max_inflight_bytes, priv_size;
-	struct nbd_conn *conns, *zombies, *ready;
-	unsigned int nclients, inflight;
-	uint64_t timer_ms; /* the timerfd's deadline, 0: disarmed */
-	bool dispatching, kicked;
+	struct nbd_conn *ready;
+	unsigned int inflight;
 };
 
 /* server.c */
-uint64_t nbd_now_ms(void);
+static inline uint64_t nbd_now_ms(void)
+{
+	return sock_now_ms();
+}
 /* Makes the server's fd readable so that the embedder calls dispatch (work queued outside it). */
-void nbd_server_kick(struct nbd_server *srv);
-void nbd_conn_drop(struct nbd_conn *c, const char *why);
+static inline void nbd_server_kick(struct nbd_server *srv)
+{
+	sock_server_kick(srv->core);
+}
+static inline void nbd_conn_drop(struct nbd_conn *c, const char *why)
+{
+	sock_conn_drop(&c->sc, why);
+}
 /* Queues conn for work in the next dispatch (flush, buffered input, FUA flushes). */
 void nbd_conn_mark_ready(struct nbd_conn *c);
 /* Appends handshake bytes to the output. 0 or -ENOMEM (then the conn is dropped). */
-int nbd_conn_queue(struct nbd_conn *c, const void *data, size_t len);
+static inline int nbd_conn_queue(struct nbd_conn *c, const void *data, size_t len)
+{
+	return sock_conn_queue(&c->sc, data, len);
+}
 /* Bytes buffered; nbd_conn_in_need() reads from the socket until n are, contiguous. */
 static inline size_t nbd_conn_in_avail(const struct nbd_conn *c)
 {

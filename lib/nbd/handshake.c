@@ -43,7 +43,7 @@ static void refuse(struct nbd_conn *c, uint32_t type, const char *why)
 static void enter_transmission(struct nbd_conn *c)
 {
 	c->state = NBD_CONN_REQ_HEADER;
-	c->deadline_ms = 0;
+	c->sc.deadline_ms = 0;
 	c->active_ms = nbd_now_ms();
 }
 
@@ -203,7 +203,7 @@ enum nbd_step nbd_handshake_step(struct nbd_conn *c)
 			return NBD_STEP_WAIT;
 		c->state = NBD_CONN_OPT_HEADER; /* unless the option moves it on */
 		handle_option(c, c->in + c->in_start, c->opt.length);
-		if (!c->dead)
+		if (!c->sc.dead)
 			nbd_conn_in_read(c, NULL, c->opt.length);
 		return NBD_STEP_AGAIN;
 	case NBD_CONN_OPT_DISCARD:

@@ -42,8 +42,8 @@ void nbd_request_free(struct nbd_request *r)
 	if (c) {
 		c->nr_reqs--;
 		c->req_bytes -= r->buf_len;
-		if (c->dead) {
-			if (!c->nr_reqs && !c->srv->dispatching)
+		if (c->sc.dead) {
+			if (!c->nr_reqs && !sock_server_dispatching(c->srv->core))
 				nbd_server_kick(c->srv); /* the zombie can be freed */
 		} else if (c->state == NBD_CONN_REQ_BLOCKED || c->state == NBD_CONN_CLOSING) {
 			nbd_conn_mark_ready(c); /* room for the next request, or the end */
@@ -72,7 +72,7 @@ static void refused(struct nbd_conn *c, struct nbd_request *r, int err)
 	nbd_list_remove(&c->inflight, r);
 	c->srv->inflight--;
 	if (err >= 0) {
-		rt_err("nbd %s: a callback returned %d", c->srv->path, err);
+		rt_err("nbd %s: a callback returned %d", nbd_server_path(c->srv), err);
 		err = -EIO;
 	}
 	r->error = nbd_errno_to_wire(err);
@@ -118,7 +118,7 @@ void nbd_transmission_start_fua(struct nbd_conn *c)
 {
 	struct nbd_request *r;
 
-	while (!c->dead && (r = c->fua.head)) {
+	while (!c->sc.dead && (r = c->fua.head)) {
 		int err;
 
 		nbd_list_remove(&c->fua, r);
@@ -235,12 +235,12 @@ void nbd_request_complete(struct nbd_request *r, int err)
 		return;
 	}
 	if (r->phase != NBD_REQ_IO && r->phase != NBD_REQ_FUA) {
-		rt_err("nbd %s: request completed twice", c->srv->path);
+		rt_err("nbd %s: request completed twice", nbd_server_path(c->srv));
 		return;
 	}
 	nbd_list_remove(&c->inflight, r);
 	c->srv->inflight--;
-	if (c->dead) {
+	if (c->sc.dead) {
 		nbd_request_free(r);
 		return;
 	}

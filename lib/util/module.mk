@@ -1,2 +1,7 @@
-# Small utilities shared by every program: logging.
-$(eval $(call static_lib,rtutil,lib/util/log.c))
+# Small utilities shared by every program: logging, and the socket-server core under the
+# control and NBD servers (lib/util/sockserver.h, internal to the libraries).
+$(eval $(call static_lib,rtutil,lib/util/log.c lib/util/sockserver.c))
+
+# The core's unit tests (tests/unit/lib/util/): failing syscalls are injected with --wrap.
+$(eval $(call unit_test,test_sockserver,tests/unit/lib/util/test_sockserver.c,rtutil,\
+	-Wl$(comma)--wrap=timerfd_settime -Wl$(comma)--wrap=epoll_ctl -Wl$(comma)--wrap=rt_log))

@@ -20,7 +20,7 @@ FUZZ_ring := $(filter-out src/vbd.c src/image.c,$(TD_CORE_SRCS)) lib/blkif/abi.c
 	$(wildcard lib/poll/*.c) lib/util/log.c
 FUZZ_vhd := $(RTVHD_SRCS) lib/util/log.c
 FUZZ_ctl_codec := lib/ctl/codec.c lib/ctl/names.c lib/util/log.c
-FUZZ_nbd := $(RTNBD_SRCS) lib/util/log.c
+FUZZ_nbd := $(RTNBD_SRCS) lib/util/log.c lib/util/sockserver.c
 FUZZ_xenstored := $(filter-out %/main.c,$(SIMXEN_XENSTORED_SRCS)) lib/util/log.c
 LIBS_ctl_codec := $(LIBS_JANSSON)
 
