@@ -69,7 +69,7 @@ static void unpack_native(const void *copy, struct blkif_abi_req *o)
 /* x86_32 and x86_64 name their members alike: one body for both. Members are read by value from
  * the packed structs; the arrays are pointed at through offsetof (aligned, see above). */
 #define UNPACK_COMPAT(abi)                                                                         \
-	static void unpack_##abi(const void *copy, struct blkif_abi_req *o)                       \
+	static void unpack_##abi(const void *copy, struct blkif_abi_req *o)                        \
 	{                                                                                          \
 		typedef struct blkif_##abi##_request req_t;                                        \
 		const req_t *r = copy;                                                             \

@@ -8,7 +8,7 @@
 
 #define DEFINE(sym, val) __asm__ volatile("\n.ascii \"->" #sym " %c0\"" : : "i"(val))
 #define OFF(sym, type, member) DEFINE(sym, offsetof(type, member))
-#define RING(n) DEFINE(RING_##n, __CONST_RING_SIZE(blkif, (n) * 4096))
+#define RING(n) DEFINE(RING_##n, __CONST_RING_SIZE(blkif, (n)*4096))
 
 void blkif_layout(void);
 
@@ -44,6 +44,20 @@ void blkif_layout(void)
 
 	DEFINE(ENTRY_SIZE, sizeof(union blkif_sring_entry));
 	OFF(SRING_HEADER, struct blkif_sring, ring);
-	RING(1); RING(2); RING(3); RING(4); RING(5); RING(6); RING(7); RING(8);
-	RING(9); RING(10); RING(11); RING(12); RING(13); RING(14); RING(15); RING(16);
+	RING(1);
+	RING(2);
+	RING(3);
+	RING(4);
+	RING(5);
+	RING(6);
+	RING(7);
+	RING(8);
+	RING(9);
+	RING(10);
+	RING(11);
+	RING(12);
+	RING(13);
+	RING(14);
+	RING(15);
+	RING(16);
 }

@@ -28,7 +28,8 @@ static const enum blkif_abi abis[] = { BLKIF_ABI_NATIVE, BLKIF_ABI_X86_32, BLKIF
 #define SKIP_WITHOUT_XEN_LAYOUT()                                                                  \
 	do {                                                                                       \
 		if (XEN_LAYOUT_UNAVAILABLE) {                                                      \
-			print_message("the compiler cannot lay blkif.h out for i386 and x86_64\n"); \
+			print_message(                                                             \
+				"the compiler cannot lay blkif.h out for i386 and x86_64\n");      \
 			skip();                                                                    \
 		}                                                                                  \
 	} while (0)
@@ -126,18 +127,19 @@ static void native_is_xen_header_here(void **state)
 	assert_true(blkif_abi_request_size(BLKIF_ABI_NATIVE) <= BLKIF_REQ_COPY_SIZE);
 }
 
+/* Xen's slot counts for 1..16 pages (index 0 unused). */
+#define XEN_RINGS(X)                                                                               \
+	{                                                                                          \
+		0, X##_RING_1, X##_RING_2, X##_RING_3, X##_RING_4, X##_RING_5, X##_RING_6,         \
+			X##_RING_7, X##_RING_8, X##_RING_9, X##_RING_10, X##_RING_11, X##_RING_12, \
+			X##_RING_13, X##_RING_14, X##_RING_15, X##_RING_16                         \
+	}
+
 static void ring_geometry_for_1_to_16_pages(void **state)
 {
 #if !XEN_LAYOUT_UNAVAILABLE
-	static const unsigned int i386[] = { 0, XEN_I386_RING_1, XEN_I386_RING_2, XEN_I386_RING_3,
-		XEN_I386_RING_4, XEN_I386_RING_5, XEN_I386_RING_6, XEN_I386_RING_7, XEN_I386_RING_8,
-		XEN_I386_RING_9, XEN_I386_RING_10, XEN_I386_RING_11, XEN_I386_RING_12,
-		XEN_I386_RING_13, XEN_I386_RING_14, XEN_I386_RING_15, XEN_I386_RING_16 };
-	static const unsigned int x86_64[] = { 0, XEN_X86_64_RING_1, XEN_X86_64_RING_2,
-		XEN_X86_64_RING_3, XEN_X86_64_RING_4, XEN_X86_64_RING_5, XEN_X86_64_RING_6,
-		XEN_X86_64_RING_7, XEN_X86_64_RING_8, XEN_X86_64_RING_9, XEN_X86_64_RING_10,
-		XEN_X86_64_RING_11, XEN_X86_64_RING_12, XEN_X86_64_RING_13, XEN_X86_64_RING_14,
-		XEN_X86_64_RING_15, XEN_X86_64_RING_16 };
+	static const unsigned int i386[] = XEN_RINGS(XEN_I386);
+	static const unsigned int x86_64[] = XEN_RINGS(XEN_X86_64);
 #endif
 	unsigned int n;
 
@@ -168,7 +170,8 @@ static void ring_slots_wrap_after_the_header(void **state)
 	static uint8_t ring[4096] __attribute__((aligned(4096)));
 	enum blkif_abi abi;
 
-	FOR_EACH_ABI {
+	FOR_EACH_ABI
+	{
 		size_t es = blkif_abi_entry_size(abi);
 		unsigned int n = blkif_ring_entries(abi, 1);
 		uint8_t *entries = blkif_sring_entries(ring);
@@ -186,7 +189,7 @@ static void ring_slots_wrap_after_the_header(void **state)
 /* ---- requests: frontend write, backend copy + unpack ---- */
 
 static const struct blkif_request_segment segs[BLKIF_MAX_SEGMENTS_PER_REQUEST] = {
-	{ 100, 0, 7 }, { 101, 1, 7 }, { 102, 2, 6 }, { 103, 0, 0 },  { 104, 7, 7 }, { 105, 3, 4 },
+	{ 100, 0, 7 }, { 101, 1, 7 }, { 102, 2, 6 }, { 103, 0, 0 }, { 104, 7, 7 }, { 105, 3, 4 },
 	{ 106, 0, 7 }, { 107, 0, 7 }, { 108, 0, 7 }, { 109, 0, 7 }, { 110, 5, 6 },
 };
 static const grant_ref_t grefs[BLKIF_MAX_INDIRECT_PAGES_PER_REQUEST] = { 11, 12, 13, 14,
@@ -216,7 +219,8 @@ static void rw_round_trip_each_abi(void **state)
 	uint8_t copy[BLKIF_REQ_COPY_SIZE] __attribute__((aligned(8)));
 	enum blkif_abi abi;
 
-	FOR_EACH_ABI {
+	FOR_EACH_ABI
+	{
 		for (unsigned int k = 0; k < sizeof(ops); k++) {
 			unsigned int nsegs = ops[k] == BLKIF_OP_FLUSH_DISKCACHE ? 0 : 11 - k;
 			struct blkif_abi_req in = {
@@ -247,7 +251,8 @@ static void indirect_round_trip_each_abi(void **state)
 	uint8_t copy[BLKIF_REQ_COPY_SIZE] __attribute__((aligned(8)));
 	enum blkif_abi abi;
 
-	FOR_EACH_ABI {
+	FOR_EACH_ABI
+	{
 		struct blkif_abi_req in = {
 			.id = 0xfedcba9876543210ull, .operation = BLKIF_OP_INDIRECT,
 			.indirect_op = BLKIF_OP_WRITE, .nr_segments = 4096, .handle = 3,
@@ -279,7 +284,8 @@ static void discard_round_trip_each_abi(void **state)
 	uint8_t copy[BLKIF_REQ_COPY_SIZE] __attribute__((aligned(8)));
 	enum blkif_abi abi;
 
-	FOR_EACH_ABI {
+	FOR_EACH_ABI
+	{
 		struct blkif_abi_req in = {
 			.id = 9, .operation = BLKIF_OP_DISCARD, .discard_flag = BLKIF_DISCARD_SECURE,
 			.handle = 0xffff, .sector_number = 2048, .nr_sectors = 0x8000000000000001ull,
@@ -304,7 +310,8 @@ static void unvalidated_fields_are_carried(void **state)
 	uint8_t copy[BLKIF_REQ_COPY_SIZE] __attribute__((aligned(8)));
 	enum blkif_abi abi;
 
-	FOR_EACH_ABI {
+	FOR_EACH_ABI
+	{
 		struct blkif_abi_req in = {
 			.id = 5, .operation = BLKIF_OP_READ, .nr_segments = 12, .seg = segs,
 			.nr_refs = 12, /* only 11 fit: the 12th is not written */
@@ -326,7 +333,8 @@ static void copy_takes_exactly_one_slot(void **state)
 	uint8_t slot[128], copy[BLKIF_REQ_COPY_SIZE];
 	enum blkif_abi abi;
 
-	FOR_EACH_ABI {
+	FOR_EACH_ABI
+	{
 		size_t n = blkif_abi_request_size(abi);
 
 		memset(slot, 0x11, sizeof(slot));
@@ -347,7 +355,8 @@ static void response_written_field_by_field(void **state)
 	uint8_t slot[128] __attribute__((aligned(8)));
 	enum blkif_abi abi;
 
-	FOR_EACH_ABI {
+	FOR_EACH_ABI
+	{
 		memset(slot, 0xee, sizeof(slot));
 		blkif_abi_write_response(abi, slot, 0x0102030405060708ull, BLKIF_OP_WRITE,
 					 BLKIF_RSP_EOPNOTSUPP);
@@ -381,7 +390,8 @@ static void responses_read_each_abi(void **state)
 	int16_t st = BLKIF_RSP_EOPNOTSUPP;
 	enum blkif_abi abi;
 
-	FOR_EACH_ABI {
+	FOR_EACH_ABI
+	{
 		memset(raw, 0, sizeof(raw));
 		memcpy(raw, &id, 8);
 		raw[8] = BLKIF_OP_DISCARD;
@@ -400,7 +410,8 @@ static void ring_h_macros_carry_a_request_and_its_response(void **state)
 	uint8_t copy[BLKIF_REQ_COPY_SIZE] __attribute__((aligned(8)));
 	enum blkif_abi abi;
 
-	FOR_EACH_ABI {
+	FOR_EACH_ABI
+	{
 		struct blkif_sring *s = (struct blkif_sring *)page;
 		blkif_front_ring_t front;
 		blkif_back_ring_t back;
@@ -417,33 +428,32 @@ static void ring_h_macros_carry_a_request_and_its_response(void **state)
 		BACK_RING_INIT(&back, s, sizeof(page));
 		back.nr_ents = n;
 
-		blkif_abi_write_request(abi, blkif_ring_slot(blkif_sring_entries(s), es, n,
-							     front.req_prod_pvt),
-					&in);
+		blkif_abi_write_request(
+			abi, blkif_ring_slot(blkif_sring_entries(s), es, n, front.req_prod_pvt),
+			&in);
 		front.req_prod_pvt++;
 		RING_PUSH_REQUESTS_AND_CHECK_NOTIFY(&front, notify);
 		assert_true(notify);
 
 		RING_FINAL_CHECK_FOR_REQUESTS(&back, more);
 		assert_true(more);
-		blkif_abi_copy_request(abi, blkif_ring_slot(blkif_sring_entries(s), es, n,
-							    back.req_cons++),
-				       copy);
+		blkif_abi_copy_request(
+			abi, blkif_ring_slot(blkif_sring_entries(s), es, n, back.req_cons++), copy);
 		blkif_abi_unpack_request(abi, copy, &out);
 		assert_true(out.id == 42);
 		assert_int_equal(out.operation, BLKIF_OP_FLUSH_DISKCACHE);
 		RING_FINAL_CHECK_FOR_REQUESTS(&back, more);
 		assert_false(more);
 
-		blkif_abi_write_response(abi, blkif_ring_slot(blkif_sring_entries(s), es, n,
-							      back.rsp_prod_pvt++),
-					 out.id, out.operation, BLKIF_RSP_OKAY);
+		blkif_abi_write_response(
+			abi, blkif_ring_slot(blkif_sring_entries(s), es, n, back.rsp_prod_pvt++),
+			out.id, out.operation, BLKIF_RSP_OKAY);
 		RING_PUSH_RESPONSES_AND_CHECK_NOTIFY(&back, notify);
 		assert_true(notify);
 		assert_true(RING_HAS_UNCONSUMED_RESPONSES(&front));
-		blkif_abi_read_response(abi, blkif_ring_slot(blkif_sring_entries(s), es, n,
-							     front.rsp_cons++),
-					&rsp);
+		blkif_abi_read_response(
+			abi, blkif_ring_slot(blkif_sring_entries(s), es, n, front.rsp_cons++),
+			&rsp);
 		assert_true(rsp.id == 42);
 		assert_int_equal(rsp.operation, BLKIF_OP_FLUSH_DISKCACHE);
 		assert_int_equal(rsp.status, BLKIF_RSP_OKAY);
