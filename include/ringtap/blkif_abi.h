@@ -180,44 +180,26 @@ static inline void blkif_wmb(void)
  * private copy of a request needs. */
 #define BLKIF_REQ_COPY_SIZE 112u
 
+/* sizeof the ABI's `kind blkif_<abi>_name`, the native ABI's being `kind blkif_name`. */
+#define BLKIF_ABI_SIZEOF(abi, kind, name)                                                          \
+	((abi) == BLKIF_ABI_X86_32 ? sizeof(kind blkif_x86_32_##name) :                            \
+	 (abi) == BLKIF_ABI_X86_64 ? sizeof(kind blkif_x86_64_##name) :                            \
+				     sizeof(kind blkif_##name))
+
 static inline size_t blkif_abi_request_size(enum blkif_abi abi)
 {
-	switch (abi) {
-	case BLKIF_ABI_X86_32:
-		return sizeof(struct blkif_x86_32_request);
-	case BLKIF_ABI_X86_64:
-		return sizeof(struct blkif_x86_64_request);
-	case BLKIF_ABI_NATIVE:
-		break;
-	}
-	return sizeof(struct blkif_request);
+	return BLKIF_ABI_SIZEOF(abi, struct, request);
 }
 
 static inline size_t blkif_abi_response_size(enum blkif_abi abi)
 {
-	switch (abi) {
-	case BLKIF_ABI_X86_32:
-		return sizeof(struct blkif_x86_32_response);
-	case BLKIF_ABI_X86_64:
-		return sizeof(struct blkif_x86_64_response);
-	case BLKIF_ABI_NATIVE:
-		break;
-	}
-	return sizeof(struct blkif_response);
+	return BLKIF_ABI_SIZEOF(abi, struct, response);
 }
 
 /* A ring slot holds a request or its response: the larger of the two. */
 static inline size_t blkif_abi_entry_size(enum blkif_abi abi)
 {
-	switch (abi) {
-	case BLKIF_ABI_X86_32:
-		return sizeof(union blkif_x86_32_sring_entry);
-	case BLKIF_ABI_X86_64:
-		return sizeof(union blkif_x86_64_sring_entry);
-	case BLKIF_ABI_NATIVE:
-		break;
-	}
-	return sizeof(union blkif_sring_entry);
+	return BLKIF_ABI_SIZEOF(abi, union, sring_entry);
 }
 
 /* Slots in a ring of nr_pages pages: io/ring.h's __CONST_RING_SIZE, (size - header) / entry
