@@ -151,7 +151,8 @@ static inline void blkif_wmb(void)
 }
 
 /* io/ring.h's RING_PUSH_* and RING_FINAL_CHECK_* call xen_mb() & co., which it spells mb(),
- * rmb() and wmb() and leaves to its user; an includer that has its own keeps them. */
+ * rmb() and wmb() and leaves to its user (from interface 0x00030208 on, xen_mb() & co. too); an
+ * includer that has its own keeps them. */
 #ifndef mb
 #define mb() blkif_mb()
 #endif
