@@ -1,6 +1,7 @@
-/* A guest's blkif request: copied out of the shared ring once, then decoded and validated on the
- * copy (XSA-155), and the response written field by field (XSA-216). Pure functions, one set for
- * the three ABIs, so that every rule is unit-tested without a ring. */
+/* tapdisk's rules for a guest's blkif request: decoded and validated on the private copy that
+ * lib/blkif took of the ring slot (blkif_abi_copy_request, XSA-155). Pure functions, one set for
+ * the three ABIs (their layouts are lib/blkif's), so that every rule is unit-tested without a
+ * ring. */
 #ifndef TD_BLKIF_REQ_H
 #define TD_BLKIF_REQ_H
 
@@ -17,8 +18,6 @@
 /* 8 indirect pages of 512 segments would allow more, but 4096 segments (16 MiB) is the cap. */
 #define TD_MAX_INDIRECT_SEGS 4096u
 #define TD_DEFAULT_INDIRECT_SEGS 256u
-/* The largest request slot of the three ABIs (native/x86_64: 112 bytes, x86_32: 108). */
-#define TD_BLKIF_REQ_COPY_SIZE 112u
 
 /* What the datapath does; the ring's `operation` is kept apart for the response. */
 enum td_op {
@@ -51,14 +50,7 @@ struct td_blkif_limits {
 	bool discard;
 };
 
-size_t td_blkif_request_size(enum blkif_abi abi);
-size_t td_blkif_response_size(enum blkif_abi abi);
-
-/* Copies one request slot out of guest memory with volatile reads, so that every later decision
- * is taken on this copy. `copy` holds TD_BLKIF_REQ_COPY_SIZE bytes. */
-void td_blkif_copy_request(enum blkif_abi abi, const volatile void *slot, void *copy);
-
-/* Decodes and validates the header of a copied request. Returns BLKIF_RSP_OKAY, or the status
+/* Decodes and validates the header of a request copied by blkif_abi_copy_request. Returns BLKIF_RSP_OKAY, or the status
  * to answer (BLKIF_RSP_ERROR, BLKIF_RSP_EOPNOTSUPP) with *why saying what was wrong. id and
  * rsp_op are always filled, so a refused request can still be answered. For a direct request the
  * segments are validated too; an indirect one needs td_blkif_check_segments once its segment
@@ -79,10 +71,5 @@ static inline unsigned int td_blkif_indirect_pages(unsigned int nr_segs)
 {
 	return (nr_segs + TD_SEGS_PER_INDIRECT_PAGE - 1) / TD_SEGS_PER_INDIRECT_PAGE;
 }
-
-/* Writes a response into a ring slot field by field (never a struct copy, so no backend memory
- * reaches the guest through padding). */
-void td_blkif_write_response(enum blkif_abi abi, volatile void *slot, uint64_t id, uint8_t op,
-			     int16_t status);
 
 #endif

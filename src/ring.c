@@ -8,7 +8,7 @@
 
 static inline void *ring_slot(struct td_ring *r, RING_IDX idx)
 {
-	return r->entries + (size_t)(idx & (r->back.nr_ents - 1)) * r->entry_size;
+	return blkif_ring_slot(r->entries, r->entry_size, r->back.nr_ents, idx);
 }
 
 bool td_ring_blocked(const struct td_ring *r)
@@ -18,8 +18,8 @@ bool td_ring_blocked(const struct td_ring *r)
 
 void td_ring_respond(struct td_ring *r, struct td_slot *slot, int16_t status)
 {
-	td_blkif_write_response(r->abi, ring_slot(r, r->back.rsp_prod_pvt), slot->req.id,
-				slot->req.rsp_op, status);
+	blkif_abi_write_response(r->abi, ring_slot(r, r->back.rsp_prod_pvt), slot->req.id,
+				 slot->req.rsp_op, status);
 	r->back.rsp_prod_pvt++;
 	r->rsp_pending = true;
 	r->poll.work = true;
@@ -60,13 +60,13 @@ static void ring_halt(struct td_ring *r, RING_IDX prod)
 /* Copies, decodes and validates one request, then starts it or answers it. */
 static void consume_one(struct td_ring *r, RING_IDX idx)
 {
-	uint8_t copy[TD_BLKIF_REQ_COPY_SIZE] __attribute__((aligned(8)));
+	uint8_t copy[BLKIF_REQ_COPY_SIZE] __attribute__((aligned(8)));
 	struct td_slot *slot = r->free_slots;
 	const char *why = NULL;
 	int status;
 
 	r->free_slots = slot->next_free;
-	td_blkif_copy_request(r->abi, ring_slot(r, idx), copy);
+	blkif_abi_copy_request(r->abi, ring_slot(r, idx), copy);
 	r->stats.requests++;
 	status = td_blkif_decode(r->abi, copy, &r->limits, &slot->req, &why);
 	if (status != BLKIF_RSP_OKAY) {

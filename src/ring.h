@@ -9,13 +9,6 @@
 #include <xenevtchn.h>
 #include <xengnttab.h>
 
-/* ring.h's barriers (xen_mb & co. expand to these); x86 needs a fence only for mb. */
-#ifndef mb
-#define mb() __atomic_thread_fence(__ATOMIC_SEQ_CST)
-#define rmb() __atomic_thread_fence(__ATOMIC_ACQUIRE)
-#define wmb() __atomic_thread_fence(__ATOMIC_RELEASE)
-#endif
-
 #include "src/blkif_req.h"
 #include "src/image.h"
 #include "src/loop.h"

@@ -8,11 +8,6 @@
 #include "ringtap/log.h"
 #include "src/ring.h"
 
-_Static_assert(offsetof(struct blkif_sring, ring) == offsetof(struct blkif_x86_32_sring, ring),
-	       "x86_32 ring header");
-_Static_assert(offsetof(struct blkif_sring, ring) == offsetof(struct blkif_x86_64_sring, ring),
-	       "x86_64 ring header");
-
 int td_bufpool_init(struct td_bufpool *p, uint32_t npages)
 {
 	uint32_t i;
@@ -84,21 +79,6 @@ static int check_params(const struct td_ring_params *p, enum blkif_abi *abi)
 	return blkif_abi_from_protocol(p->protocol, abi);
 }
 
-static size_t ring_entries(enum blkif_abi abi, size_t bytes, size_t *entry_size)
-{
-	switch (abi) {
-	case BLKIF_ABI_X86_32:
-		*entry_size = sizeof(union blkif_x86_32_sring_entry);
-		return __CONST_RING_SIZE(blkif_x86_32, bytes);
-	case BLKIF_ABI_X86_64:
-		*entry_size = sizeof(union blkif_x86_64_sring_entry);
-		return __CONST_RING_SIZE(blkif_x86_64, bytes);
-	default:
-		*entry_size = sizeof(union blkif_sring_entry);
-		return __CONST_RING_SIZE(blkif, bytes);
-	}
-}
-
 static int alloc_slots(struct td_ring *r, unsigned int n)
 {
 	unsigned int i;
@@ -155,7 +135,8 @@ int td_ring_attach(struct td_ring *r)
 	r->max_segs = p->max_indirect_segs > BLKIF_MAX_SEGMENTS_PER_REQUEST
 			      ? p->max_indirect_segs
 			      : BLKIF_MAX_SEGMENTS_PER_REQUEST;
-	nents = ring_entries(r->abi, (size_t)r->nr_pages * TD_PAGE_SIZE, &r->entry_size);
+	nents = blkif_ring_entries(r->abi, r->nr_pages);
+	r->entry_size = blkif_abi_entry_size(r->abi);
 	/* Bounce pages: room for every slot's direct segments, or for the queue of large requests
 	 * up to 32 MiB (at least two of the largest); only what the load touches becomes resident. */
 	pool_pages = (uint32_t)nents * r->max_segs;
@@ -194,7 +175,7 @@ int td_ring_attach(struct td_ring *r)
 
 		BACK_RING_ATTACH(&r->back, s, start, (size_t)r->nr_pages * TD_PAGE_SIZE);
 		r->back.nr_ents = (unsigned int)nents;
-		r->entries = (uint8_t *)s + offsetof(struct blkif_sring, ring);
+		r->entries = blkif_sring_entries(s);
 	}
 
 	r->xce = xenevtchn_open(NULL, 0);

@@ -40,13 +40,8 @@ static inline volatile uint32_t *sr(struct blkfront *bf, int field)
 
 static inline void *slot(struct blkfront *bf, uint32_t idx)
 {
-	return (uint8_t *)bf->sring + BF_SRING_HEADER + (size_t)(idx & (bf->nr_ents - 1)) *
-		bf->entry_size;
+	return blkif_ring_slot(blkif_sring_entries(bf->sring), bf->entry_size, bf->nr_ents, idx);
 }
-
-#define mb() __atomic_thread_fence(__ATOMIC_SEQ_CST)
-#define wmb() __atomic_thread_fence(__ATOMIC_RELEASE)
-#define rmb() __atomic_thread_fence(__ATOMIC_ACQUIRE)
 
 void blkfront_opts_init(struct blkfront_opts *opts)
 {
@@ -329,9 +324,9 @@ void blkfront_commit(struct blkfront *bf)
 	bf->pending_push = false;
 	old = *sr(bf, SR_REQ_PROD);
 	new = bf->req_prod_pvt;
-	wmb(); /* the backend sees the requests before the producer index */
+	blkif_wmb(); /* the backend sees the requests before the producer index */
 	*sr(bf, SR_REQ_PROD) = new;
-	mb(); /* ... and we read req_event after publishing */
+	blkif_mb(); /* ... and we read req_event after publishing */
 	if ((uint32_t)(new - *sr(bf, SR_REQ_EVENT)) < (uint32_t)(new - old)) {
 		xenevtchn_notify(bf->xce, bf->info.port);
 		bf->stats.notifications_sent++;
@@ -478,15 +473,15 @@ int blkfront_process(struct blkfront *bf, bool arm)
 	for (;;) {
 		uint32_t rp = *sr(bf, SR_RSP_PROD);
 
-		rmb(); /* responses are read after the producer index */
+		blkif_rmb(); /* responses are read after the producer index */
 		/* only responses to requests we pushed can exist */
 		if ((uint32_t)(rp - bf->rsp_cons) > (uint32_t)(bf->req_prod_pvt - bf->rsp_cons))
 			return ring_broken(bf, "rsp_prod", rp);
 		while (bf->rsp_cons != rp) {
-			struct bf_response rsp;
+			struct blkif_response rsp;
 			struct bf_req *r;
 
-			bf_abi_read_response(bf->info.abi, slot(bf, bf->rsp_cons), &rsp);
+			blkif_abi_read_response(bf->info.abi, slot(bf, bf->rsp_cons), &rsp);
 			bf->rsp_cons++;
 			bf->stats.responses++;
 			if (rsp.id >= bf->info.queue_depth || !bf->reqs[rsp.id].in_use)
@@ -502,7 +497,7 @@ int blkfront_process(struct blkfront *bf, bool arm)
 			break;
 		/* RING_FINAL_CHECK_FOR_RESPONSES: ask for a notification, then look once more */
 		*sr(bf, SR_RSP_EVENT) = bf->rsp_cons + 1;
-		mb();
+		blkif_mb();
 		if (*sr(bf, SR_RSP_PROD) == bf->rsp_cons)
 			break;
 	}
@@ -582,9 +577,9 @@ int blkfront_raw_grant(struct blkfront *bf, unsigned int domid, unsigned int cou
 
 void blkfront_raw_set_req_prod(struct blkfront *bf, uint32_t req_prod)
 {
-	wmb();
+	blkif_wmb();
 	*sr(bf, SR_REQ_PROD) = req_prod;
-	mb();
+	blkif_mb();
 	xenevtchn_notify(bf->xce, bf->info.port);
 	bf->stats.notifications_sent++;
 	fail_all(bf);

@@ -1,4 +1,5 @@
-/* libblkfront's private declarations: ring geometry and slot encoding per ABI, request building,
+/* libblkfront's private declarations: its raw requests on the ring (layouts: lib/blkif), request
+ * building,
  * the persistent-grant page pool, the xenstore handshake. Pure parts are unit-tested. */
 #ifndef BLKFRONT_INT_H
 #define BLKFRONT_INT_H
@@ -13,27 +14,15 @@
 #define BF_SECTOR_SIZE 512u
 #define BF_SECTORS_PER_PAGE (BF_PAGE_SIZE / BF_SECTOR_SIZE)
 #define BF_SEGS_PER_INDIRECT_PAGE (BF_PAGE_SIZE / sizeof(struct blkif_request_segment))
-#define BF_MAX_RING_ORDER 4u
+#define BF_MAX_RING_ORDER BLKIF_MAX_RING_ORDER
 /* BLKIF_MAX_INDIRECT_PAGES_PER_REQUEST pages of 512 descriptors */
 #define BF_MAX_INDIRECT_SEGS (BLKIF_MAX_INDIRECT_PAGES_PER_REQUEST * BF_SEGS_PER_INDIRECT_PAGE)
-/* The shared ring's header (req_prod, req_event, rsp_prod, rsp_event, padding) in every ABI */
-#define BF_SRING_HEADER 64u
 
-/* ---- abi.c: slot layouts ---- */
-size_t bf_abi_entry_size(enum blkif_abi abi);
-/* Entries in a ring of 2^order pages: (size - header) / entry, rounded down to a power of 2 */
-unsigned int bf_ring_entries(enum blkif_abi abi, unsigned int order);
-/* Encodes req with `id` into the slot (writes the whole slot, zero padding). */
+/* ---- abi.c: raw requests on the ring ---- */
+/* Encodes req with `id` into the slot in the ABI's layout (the whole slot, zero padding); of
+ * seg[] / indirect_grefs[] only the nr_grefs first entries are written. */
 void bf_abi_write_request(enum blkif_abi abi, void *slot, const struct blkfront_raw_req *req,
 			  uint64_t id);
-
-struct bf_response {
-	uint64_t id;
-	uint8_t operation;
-	int16_t status;
-};
-/* Copies the response out of the (shared) slot once, field by field. */
-void bf_abi_read_response(enum blkif_abi abi, const void *slot, struct bf_response *rsp);
 /* BLKIF_RSP_* to 0 / -EIO / -EOPNOTSUPP / -EPROTO */
 int bf_status_to_errno(int16_t status);
 

@@ -228,8 +228,8 @@ static int grant_ring(struct blkfront *bf, unsigned int order)
 	((volatile uint32_t *)bf->sring)[1] = 1; /* req_event */
 	((volatile uint32_t *)bf->sring)[3] = 1; /* rsp_event */
 	bf->info.ring_order = order;
-	bf->entry_size = bf_abi_entry_size(bf->info.abi);
-	bf->nr_ents = bf_ring_entries(bf->info.abi, order);
+	bf->entry_size = blkif_abi_entry_size(bf->info.abi);
+	bf->nr_ents = blkif_ring_entries(bf->info.abi, 1u << order);
 	bf->info.ring_size = bf->nr_ents;
 	return 0;
 }

@@ -1,6 +1,7 @@
-/* Fuzzes the blkif request decoder (src/blkif_req.c): one guest ring slot in any of the three
- * ABIs, then, for an indirect request, its segment pages through a fake grant copy, as the
- * datapath does (ring.c consume_one, request.c copy_indirect/td_request_start).
+/* Fuzzes the blkif request decoder (src/blkif_req.c, on lib/blkif's slot layouts): one guest
+ * ring slot in any of the three ABIs, then, for an indirect request, its segment pages through a
+ * fake grant copy, as the datapath does (ring.c consume_one, request.c copy_indirect and
+ * td_request_start).
  *
  * Input: [abi][features][max_indirect_segs u16][disk_sectors u64][ring slot][granted pages...]
  * The bytes after the slot are the guest's grantable pages, 4 KiB each (the last one zero-padded):
@@ -148,7 +149,7 @@ static void decode_indirect_pages(struct td_blkif_req *req, const struct td_blki
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	uint8_t slot[SLOT_SIZE] __attribute__((aligned(8))) = { 0 };
-	uint8_t copy[TD_BLKIF_REQ_COPY_SIZE] __attribute__((aligned(8)));
+	uint8_t copy[BLKIF_REQ_COPY_SIZE] __attribute__((aligned(8)));
 	uint8_t rsp[SLOT_SIZE] __attribute__((aligned(8)));
 	struct td_blkif_limits lim = { 0 };
 	struct td_blkif_req req;
@@ -170,11 +171,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	data += HDR_SIZE;
 	size -= HDR_SIZE;
 
-	req_size = td_blkif_request_size(abi);
-	check(req_size <= TD_BLKIF_REQ_COPY_SIZE);
+	req_size = blkif_abi_request_size(abi);
+	check(req_size <= BLKIF_REQ_COPY_SIZE);
 	n = size < req_size ? size : req_size;
 	memcpy(slot, data, n);
-	td_blkif_copy_request(abi, slot, copy);
+	blkif_abi_copy_request(abi, slot, copy);
 	/* the guest rewrites its slot at once: nothing below may depend on it */
 	memset(slot, 0xa5, sizeof(slot));
 	g.bytes = data + n;
@@ -194,9 +195,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	/* the answer goes back field by field, in the ABI's layout */
 	memset(rsp, 0, sizeof(rsp));
-	td_blkif_write_response(abi, rsp, req.id, req.rsp_op, (int16_t)status);
+	blkif_abi_write_response(abi, rsp, req.id, req.rsp_op, (int16_t)status);
 	check(((const struct blkif_response *)(const void *)rsp)->status == status);
 	check(((const struct blkif_response *)(const void *)rsp)->operation == req.rsp_op);
-	check(td_blkif_response_size(abi) <= sizeof(rsp));
+	check(blkif_abi_response_size(abi) <= sizeof(rsp));
 	return 0;
 }

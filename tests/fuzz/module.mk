@@ -17,7 +17,7 @@ fuzz-build: config.mk
 		echo "make fuzz: $(FUZZ_CC) cannot link libFuzzer (Debian: libclang-rt-14-dev)" >&2; \
 		exit 1; }
 	@$(MAKE) --no-print-directory -f tests/fuzz/fuzz.mk build \
-		TD_CORE_SRCS="$(TD_CORE_SRCS)" RTVHD_SRCS="$(RTVHD_SRCS)" \
+		TD_CORE_SRCS="$(TD_CORE_SRCS)" RTBLKIF_SRCS="$(RTBLKIF_SRCS)" RTVHD_SRCS="$(RTVHD_SRCS)" \
 		RTNBD_SRCS="$(RTNBD_SRCS)" \
 		SIMXEN_XENSTORED_SRCS="$(SIMXEN_XENSTORED_SRCS)" LIBS_JANSSON="$(LIBS_JANSSON)" \
 		FUZZ_CC="$(FUZZ_CC)"

@@ -5,7 +5,7 @@
 FIO_DEB_VERSION := $(shell dpkg-query -W -f='$${Version}' fio 2>/dev/null)
 FIO_SRC := third_party-src/fio-$(subst :,_,$(FIO_DEB_VERSION))
 FIO_ENGINE := $(BUILD)/lib/blkfront.so
-FIO_ENGINE_SRCS := tools/fio/blkfront_engine.c $(BLKFRONT_SRCS) lib/blkif/abi.c lib/util/log.c
+FIO_ENGINE_SRCS := tools/fio/blkfront_engine.c $(BLKFRONT_SRCS) $(RTBLKIF_SRCS) lib/util/log.c
 FIO_ENGINE_OBJS := $(patsubst %.c,$(BUILD)/obj/fio-engine/%.o,$(FIO_ENGINE_SRCS))
 FIO_ENGINE_CPPFLAGS := -isystem $(FIO_SRC) -include $(FIO_SRC)/config-host.h \
 	-D_LARGEFILE_SOURCE -D_FILE_OFFSET_BITS=64

@@ -1,5 +1,6 @@
-/* libblkfront writes requests and reads responses in the layout of the ABI it announced: checked
- * against <xen/io/blkif.h> (native) and ringtap/blkif_abi.h (x86_32, x86_64) field by field. */
+/* libblkfront writes its raw requests in the layout of the ABI it announced: checked against
+ * <xen/io/blkif.h> (native) and ringtap/blkif_abi.h (x86_32, x86_64) field by field. The ring's
+ * geometry and responses are lib/blkif's (tests/unit/lib/blkif). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -9,30 +10,6 @@
 #include <cmocka.h>
 
 #include "lib/blkfront/blkfront_int.h"
-
-static const enum blkif_abi abis[] = { BLKIF_ABI_NATIVE, BLKIF_ABI_X86_32, BLKIF_ABI_X86_64 };
-
-static void ring_sizes_match_ring_h(void **state)
-{
-	unsigned int order;
-
-	for (order = 0; order <= BF_MAX_RING_ORDER; order++) {
-		size_t bytes = (size_t)4096 << order;
-
-		assert_int_equal(bf_ring_entries(BLKIF_ABI_NATIVE, order),
-				 __CONST_RING_SIZE(blkif, bytes));
-		assert_int_equal(bf_ring_entries(BLKIF_ABI_X86_32, order),
-				 __CONST_RING_SIZE(blkif_x86_32, bytes));
-		assert_int_equal(bf_ring_entries(BLKIF_ABI_X86_64, order),
-				 __CONST_RING_SIZE(blkif_x86_64, bytes));
-	}
-	assert_int_equal(bf_ring_entries(BLKIF_ABI_NATIVE, 0), 32);
-	assert_int_equal(bf_ring_entries(BLKIF_ABI_NATIVE, 4), 512);
-	assert_int_equal(bf_abi_entry_size(BLKIF_ABI_X86_32), 108);
-	assert_int_equal(bf_abi_entry_size(BLKIF_ABI_X86_64), 112);
-	assert_int_equal(offsetof(struct blkif_sring, ring), BF_SRING_HEADER);
-	assert_int_equal(offsetof(struct blkif_x86_32_sring, ring), BF_SRING_HEADER);
-}
 
 static struct blkfront_raw_req rw_req(void)
 {
@@ -176,26 +153,6 @@ static void indirect_each_abi(void **state)
 	assert_int_equal(e64.req.u.indirect.id, 3);
 }
 
-static void responses_each_abi(void **state)
-{
-	uint8_t raw[16];
-	struct bf_response rsp;
-	uint64_t id = 0x1122334455667788ull;
-	int16_t st = BLKIF_RSP_EOPNOTSUPP;
-	unsigned int i;
-
-	for (i = 0; i < 3; i++) {
-		memset(raw, 0, sizeof(raw));
-		memcpy(raw, &id, 8);
-		raw[8] = BLKIF_OP_DISCARD;
-		memcpy(raw + 10, &st, 2); /* status at byte 10 in every ABI */
-		bf_abi_read_response(abis[i], raw, &rsp);
-		assert_int_equal(rsp.id, id);
-		assert_int_equal(rsp.operation, BLKIF_OP_DISCARD);
-		assert_int_equal(rsp.status, BLKIF_RSP_EOPNOTSUPP);
-	}
-}
-
 static void statuses_map_to_errno(void **state)
 {
 	assert_int_equal(bf_status_to_errno(BLKIF_RSP_OKAY), 0);
@@ -225,14 +182,12 @@ static void xenstore_numbers_parse_strictly(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(ring_sizes_match_ring_h),
 		cmocka_unit_test(rw_native_layout),
 		cmocka_unit_test(rw_x86_32_layout),
 		cmocka_unit_test(rw_x86_64_layout),
 		cmocka_unit_test(direct_segments_beyond_eleven_are_not_written),
 		cmocka_unit_test(discard_each_abi),
 		cmocka_unit_test(indirect_each_abi),
-		cmocka_unit_test(responses_each_abi),
 		cmocka_unit_test(statuses_map_to_errno),
 		cmocka_unit_test(xenstore_numbers_parse_strictly),
 	};
