@@ -11,8 +11,11 @@
 #include "ringtap/ctl.h"
 #include "ringtap/log.h"
 #include "ringtap/nbd.h"
+#include "src/blkif_req.h"
+#include "src/image.h"
+#include "src/loop.h"
 #include "src/nbd_export.h"
-#include "src/ring.h"
+#include "src/vbd.h"
 
 /* WRITE_ZEROES is written from one shared zeroed buffer, this much per I/O. */
 #define ZERO_CHUNK (1u << 20)
