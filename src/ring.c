@@ -335,9 +335,3 @@ void td_ring_info(const struct td_ring *r, struct td_ring_info *out)
 		.persistent = r->persistent,
 	};
 }
-
-void td_ring_params(const struct td_ring *r, struct td_ring_params *out)
-{
-	*out = r->params;
-	out->protocol = NULL;
-}

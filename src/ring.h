@@ -140,8 +140,6 @@ void td_ring_push_responses(struct td_ring *r);
 /* Snapshots for the control plane, taken when it asks (never kept current by the datapath). */
 void td_ring_stats(const struct td_ring *r, struct td_ring_stats *out);
 void td_ring_info(const struct td_ring *r, struct td_ring_info *out);
-/* The parameters it was connected with (protocol: NULL, its ABI is in td_ring_info). */
-void td_ring_params(const struct td_ring *r, struct td_ring_params *out);
 
 /* Polling settings (validated by the caller); an episode in progress ends and re-arms. */
 void td_ring_set_polling(struct td_ring *r, const struct poll_params *p);

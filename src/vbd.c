@@ -285,14 +285,6 @@ int td_vbd_stats(const struct td_vbd *vbd, unsigned int index, struct td_ring_st
 	return 0;
 }
 
-int td_vbd_ring_params(const struct td_vbd *vbd, unsigned int index, struct td_ring_params *p)
-{
-	if (!vbd->ring || index != 0)
-		return -ENOENT;
-	td_ring_params(vbd->ring, p);
-	return 0;
-}
-
 int td_vbd_set_polling(struct td_vbd *vbd, const struct poll_params *params)
 {
 	if (poll_params_validate(params) < 0)

@@ -96,8 +96,6 @@ struct poll_params;
 int td_vbd_set_polling(struct td_vbd *vbd, const struct poll_params *params);
 void td_vbd_get_polling(const struct td_vbd *vbd, struct poll_params *params);
 int td_vbd_poll_stats(const struct td_vbd *vbd, unsigned int index, struct td_poll_stats *stats);
-/* The ring as the frontend described it (a copy: protocol NULL for native). 0 or -ENOENT. */
-int td_vbd_ring_params(const struct td_vbd *vbd, unsigned int index, struct td_ring_params *p);
 /* A ring is connected. */
 bool td_vbd_connected(const struct td_vbd *vbd);
 
