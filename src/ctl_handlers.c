@@ -1,7 +1,8 @@
 /* The control protocol's handlers (include/ringtap/ctl.h): each minor's lifecycle as tap-ctl and
  * tapback drive it. A handler answers at once or defers; what waits for in-flight requests to
- * drain (pause, a disconnect or forced close of a busy ring) finishes from the loop: the
- * VBD's pause callback arms a zero-delay timer, whose handler completes the requests. */
+ * drain (a pause, which then closes the image; a disconnect or forced close of a busy ring,
+ * which quiesce it and keep the image open) finishes from the loop: the VBD's drain callback
+ * arms a zero-delay timer, whose handler completes the requests. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
