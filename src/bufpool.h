@@ -1,5 +1,6 @@
 /* The ring's bounce pool: page-aligned buffers for the segments that are grant-copied, reserved
- * (not committed) at connect and reused LIFO so that the resident set stays as small as the load. */
+ * (not committed) at connect and reused LIFO so that the resident set stays as small as the
+ * load. */
 #ifndef TD_BUFPOOL_H
 #define TD_BUFPOOL_H
 

@@ -196,7 +196,7 @@ static void after_drain(struct td_loop *loop, struct td_loop_timer *t, void *dat
 	int err;
 
 	if (!v->vbd || td_vbd_state_draining(td_vbd_state(v->vbd)))
-		return; /* closed meanwhile, or a pause took the drain over (its callback follows) */
+		return; /* closed meanwhile, or a pause took the drain over (its callback comes) */
 	if (td_minor_connected(v) && (v->disconnect_req || closing)) {
 		err = ring_disconnect(v);
 		complete(&v->disconnect_req, err);

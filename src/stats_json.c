@@ -89,7 +89,8 @@ static json_t *ring_json(const struct td_minor *v, const struct td_ring_stats *s
 	json_t *r = json_pack(
 		"{s:I, s:I, s:I, s:s, s:b, s:I, s:I, s:b, s:I, s:I, s:I, s:I}", "domid",
 		(json_int_t)v->ring.domid, "devid", (json_int_t)v->ring.devid, "order",
-		(json_int_t)v->ring.order, "protocol", v->ring.protocol ? v->ring.protocol : "native",
+		(json_int_t)v->ring.order, "protocol",
+		v->ring.protocol ? v->ring.protocol : "native", /* td_ring_params: NULL is native */
 		"persistent", v->ring.persistent, "max_indirect_segments",
 		(json_int_t)v->ring.max_indirect_segs, "inflight", (json_int_t)s->inflight,
 		"halted", s->halted, "events", (json_int_t)s->events, "spurious_events",
@@ -243,8 +244,8 @@ int td_stats_json(const struct td_minor *v, char **out)
 		      (json_int_t)((ring ? s.inflight : 0) + nbd.inflight + nbd.queued),
 		      "FIXME_enospc_redirect_count", (json_int_t)0, "read_caching", false, "minor",
 		      (json_int_t)v->minor, "state", (json_int_t)td_minor_state(v), "paused",
-		      td_minor_paused(v), "readonly", v->vbd && (info.info & VDISK_READONLY), "polling",
-		      polling_json(v));
+		      td_minor_paused(v), "readonly", v->vbd && (info.info & VDISK_READONLY),
+		      "polling", polling_json(v));
 	if (!o)
 		return -ENOMEM;
 	if (v->nbd)

@@ -39,9 +39,9 @@ enum td_vbd_state td_vbd_state(const struct td_vbd *vbd)
 	return vbd->state;
 }
 
-bool td_vbd_paused(const struct td_vbd *vbd)
+bool td_vbd_serving(const struct td_vbd *vbd)
 {
-	return vbd->state != TD_VBD_OPEN;
+	return vbd->state == TD_VBD_OPEN;
 }
 
 bool td_vbd_connected(const struct td_vbd *vbd)

@@ -63,10 +63,10 @@ int td_vbd_pause(struct td_vbd *vbd, void (*done)(struct td_vbd *vbd, void *data
 int td_vbd_resume(struct td_vbd *vbd, const char *type_path, int lock, char *why);
 
 /* I/O that another path (the NBD export, src/nbd_export.c) submits to the VBD's image: while
- * td_vbd_paused() (any state but TD_VBD_OPEN) it must be held, not submitted; each one submitted
- * is counted between td_vbd_io_begin and td_vbd_io_end, so that a drain waits for it as it waits
- * for the ring. */
-bool td_vbd_paused(const struct td_vbd *vbd);
+ * !td_vbd_serving() (any state but TD_VBD_OPEN) it must be held, not submitted; each one
+ * submitted is counted between td_vbd_io_begin and td_vbd_io_end, so that a drain waits for it
+ * as it waits for the ring. */
+bool td_vbd_serving(const struct td_vbd *vbd);
 void td_vbd_io_begin(struct td_vbd *vbd);
 void td_vbd_io_end(struct td_vbd *vbd);
 /* No request in flight, from the ring or another path: the VBD may be closed. */

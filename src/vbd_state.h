@@ -16,7 +16,8 @@ enum td_vbd_state {
 	TD_VBD_OPEN, /* the image is open and the ring (if any) consumes requests */
 	TD_VBD_QUIESCING, /* the ring consumes nothing; in-flight requests drain, the image stays */
 	TD_VBD_QUIESCED, /* drained, image open: disconnect or close it now, or resume */
-	TD_VBD_PAUSING, /* the ring consumes nothing; in-flight requests drain, then the image closes */
+	TD_VBD_PAUSING, /* the ring consumes nothing; in-flight requests drain, then the image
+			 * closes */
 	TD_VBD_PAUSED, /* drained, the image (every layer of the chain) closed until resume */
 };
 #define TD_VBD_NR_STATES 5
@@ -26,7 +27,7 @@ enum td_vbd_event {
 			    * in flight) */
 	TD_VBD_EV_PAUSE, /* drain, then close the image (tap-ctl pause) */
 	TD_VBD_EV_DRAINED, /* nothing in flight any more (from the VBD's before-sleep hook) */
-	TD_VBD_EV_RESUME, /* serve again: after a quiesce, or after a pause with the image reopened */
+	TD_VBD_EV_RESUME, /* serve again: after a quiesce, or after a pause (image reopened) */
 };
 #define TD_VBD_NR_EVENTS 4
 
