@@ -8,6 +8,8 @@
 #   check_sanitizers       fails the test if a daemon wrote a sanitizer report
 #   tapback_start          runs tapback (foreground, debug) logging to $T/tapback.log, its pid in
 #                          $tb, stopped at exit
+#   tapdisk_open IMAGE     tap-ctl allocate, spawn, attach and open TYPE:PATH IMAGE: a served
+#                          minor, its number in $minor and its tapdisk's pid in $pid
 #   exited PID             true once PID has exited (a zombie counts: a daemonized tapdisk's
 #                          parent is not the test's to reap)
 TAPCTL=$BIN/tap-ctl
@@ -43,6 +45,13 @@ tapback_start() {
 	"$BIN/tapback" --foreground --debug 2>>"$T/tapback.log" &
 	tb=$!
 	at_exit "kill $tb 2>/dev/null; wait $tb 2>/dev/null"
+}
+
+tapdisk_open() {
+	minor=$("$TAPCTL" allocate | sed 's/.*tapdisk-//')
+	pid=$("$TAPCTL" spawn)
+	"$TAPCTL" attach -p "$pid" -m "$minor" || fail "tap-ctl attach"
+	"$TAPCTL" open -p "$pid" -m "$minor" -a "$1" || fail "tap-ctl open"
 }
 
 exited() {

@@ -18,10 +18,7 @@ dom=$(simxen_domain_create guest1)
 tapback_start
 
 truncate -s 64M "$T/disk.img"
-minor=$("$TAPCTL" allocate | sed 's/.*tapdisk-//')
-pid=$("$TAPCTL" spawn)
-"$TAPCTL" attach -p "$pid" -m "$minor" || fail "tap-ctl attach"
-"$TAPCTL" open -p "$pid" -m "$minor" -a "aio:$T/disk.img" || fail "tap-ctl open"
+tapdisk_open "aio:$T/disk.img"
 rm "$T/disk.img" # tapdisk's open file is the only way to it now
 
 devid=$(simxen_vbd_add "$dom" --devid 51712 --mode w)
