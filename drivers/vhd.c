@@ -1,6 +1,7 @@
 /* The `vhd` image driver: fixed, dynamic and differencing VHDs (lib/vhd validates and loads the
  * metadata), each file of a chain one td_image (img->parent: the next; a raw root is an `aio`
- * image), all I/O through libaio on the driver's own O_DIRECT descriptors. Reads go by the
+ * image), all I/O through one I/O engine (engine.h) per file on the driver's own O_DIRECT
+ * descriptors. Reads go by the
  * in-memory BAT, the batmap and cached sector bitmaps; what a differencing disk lacks is read
  * from its parent, what a dynamic disk lacks is zero. Writes allocate blocks (vhd_meta.c). Each
  * file is locked (image_lock.c): the leaf exclusively when writable, parents shared. */
@@ -16,6 +17,62 @@
 #include "ringtap/log.h"
 
 #define VHD_BITMAP_CACHE 1024 /* blocks (2 GiB of 2 MiB blocks; 512 KiB of bitmaps) */
+
+/* ---- steps: the engine's requests --------------------------------------------------------- */
+
+struct vreq *vreq_new(int iovcnt)
+{
+	struct vreq *r = calloc(1, sizeof(*r) + (size_t)iovcnt * sizeof(struct iovec));
+
+	if (r)
+		r->iovcnt = iovcnt;
+	return r;
+}
+
+void vreq_free(struct vreq *r)
+{
+	free(r);
+}
+
+static void vreq_engine_done(struct td_engine_req *req, int res)
+{
+	struct vreq *r = (struct vreq *)((char *)req - offsetof(struct vreq, req));
+
+	r->fn(r, res);
+}
+
+void vhd_read(struct vhd_layer *l, struct vreq *r, uint64_t off, vreq_fn fn)
+{
+	r->fn = fn;
+	td_engine_read(l->engine, &r->req, r->iov, r->iovcnt, off, vreq_engine_done);
+}
+
+void vhd_write(struct vhd_layer *l, struct vreq *r, uint64_t off, vreq_fn fn)
+{
+	r->fn = fn;
+	td_engine_write(l->engine, &r->req, r->iov, r->iovcnt, off, vreq_engine_done);
+}
+
+void vhd_write_buf(struct vhd_layer *l, struct vreq *r, void *buf, size_t len, uint64_t off,
+		   vreq_fn fn)
+{
+	r->iov[0].iov_base = buf;
+	r->iov[0].iov_len = len;
+	r->iovcnt = 1;
+	vhd_write(l, r, off, fn);
+}
+
+void vhd_fsync(struct vhd_layer *l, struct vreq *r, vreq_fn fn)
+{
+	r->fn = fn;
+	td_engine_fsync(l->engine, &r->req, vreq_engine_done);
+}
+
+void vhd_complete_later(struct vhd_layer *l, struct vreq *r, int res)
+{
+	r->req.done = vreq_engine_done;
+	td_engine_complete_later(l->engine, &r->req, res);
+}
 
 /* ---- guest I/O accounting ------------------------------------------------------------------- */
 
@@ -62,7 +119,7 @@ static void vio_release(struct vhd_layer *l, struct td_io *io)
 	if (!l->notify_queued) {
 		l->notify_queued = true;
 		l->notify->fn = drain_done;
-		vaio_complete_later(&l->aio, l->notify, 0);
+		vhd_complete_later(l, l->notify, 0);
 	}
 }
 
@@ -193,7 +250,7 @@ static void read_below(struct vhd_layer *l, struct td_io *io, uint64_t sector, u
 	}
 	iov_walk(io, off, vhd_sectors_to_bytes(n), f->iov);
 	f->gio = io;
-	f->pio.op = TD_OP_READ;
+	f->pio.op = TD_IO_READ;
 	f->pio.sector = sector;
 	f->pio.iov = f->iov;
 	f->pio.iovcnt = cnt;
@@ -215,7 +272,7 @@ static void read_data(struct vhd_layer *l, struct td_io *io, uint64_t sector, ui
 		vio_put(io, -ENOMEM);
 		return;
 	}
-	vaio_read(&l->aio, r, data_offset(l, r->block, sector), piece_done);
+	vhd_read(l, r, data_offset(l, r->block, sector), piece_done);
 }
 
 /* The block's bitmap is cached: runs of set bits from this file, the rest from below. */
@@ -296,7 +353,7 @@ static void write_have_bitmap(struct vreq *r, int res)
 		return;
 	}
 	e = bcache_find(&l->bc, r->block);
-	vaio_write(&l->aio, r, data_offset(l, r->block, r->sector),
+	vhd_write(l, r, data_offset(l, r->block, r->sector),
 		   vhd_bits_all(e->map, (uint32_t)(r->sector % l->f.spb), r->count) ?
 			   piece_done :
 			   write_data_done);
@@ -316,7 +373,7 @@ static void write_piece(struct vhd_layer *l, struct td_io *io, uint32_t block, u
 	if (l->f.bat[block] == VHD_BAT_UNUSED)
 		meta_alloc_write(l, r);
 	else if (l->f.has_batmap && vhd_bit_test(l->f.batmap_map, block))
-		vaio_write(&l->aio, r, data_offset(l, block, sector), piece_done);
+		vhd_write(l, r, data_offset(l, block, sector), piece_done);
 	else
 		meta_load_bitmap(l, r, write_have_bitmap);
 }
@@ -327,7 +384,7 @@ static void rw(struct vhd_layer *l, struct td_io *io)
 {
 	size_t bytes = io_bytes(io), off = 0;
 	uint64_t sector = io->sector, count = bytes / VHD_SECTOR_SIZE;
-	bool write = io->op == TD_OP_WRITE;
+	bool write = io->op == TD_IO_WRITE;
 
 	if (bytes % VHD_SECTOR_SIZE || sector > l->img->info.sectors ||
 	    count > l->img->info.sectors - sector) {
@@ -342,9 +399,9 @@ static void rw(struct vhd_layer *l, struct td_io *io)
 			vio_get(io);
 			vio_put(io, -ENOMEM);
 		} else if (write) {
-			vaio_write(&l->aio, r, vhd_sectors_to_bytes(sector), piece_done);
+			vhd_write(l, r, vhd_sectors_to_bytes(sector), piece_done);
 		} else {
-			vaio_read(&l->aio, r, vhd_sectors_to_bytes(sector), piece_done);
+			vhd_read(l, r, vhd_sectors_to_bytes(sector), piece_done);
 		}
 		return;
 	}
@@ -372,16 +429,16 @@ static void vhd_submit(struct td_image *img, struct td_io *io)
 	st->err = 0;
 	st->layer = l;
 	switch (io->op) {
-	case TD_OP_READ:
+	case TD_IO_READ:
 		rw(l, io);
 		break;
-	case TD_OP_WRITE:
+	case TD_IO_WRITE:
 		if (!l->writable)
 			st->err = -EROFS;
 		else
 			rw(l, io);
 		break;
-	case TD_OP_FLUSH:
+	case TD_IO_FLUSH:
 		vio_get(io);
 		meta_flush(l, io);
 		break;
@@ -396,7 +453,7 @@ static void vhd_kick(struct td_image *img)
 {
 	struct vhd_layer *l = img->priv;
 
-	vaio_kick(&l->aio);
+	td_engine_kick(l->engine);
 	if (l->kick_parent) {
 		l->kick_parent = false;
 		td_image_kick(img->parent);
@@ -417,7 +474,7 @@ static void after_reap(void *arg)
 static int vhd_poll(struct td_image *img)
 {
 	struct vhd_layer *l = img->priv;
-	int n = vaio_poll(&l->aio), p;
+	int n = td_engine_poll(l->engine), p;
 
 	if (n < 0)
 		return n;
@@ -502,7 +559,8 @@ static void vhd_close_img(struct td_image *img)
 
 	if (!l)
 		return;
-	vaio_fini(&l->aio);
+	td_engine_close(l->engine); /* the kernel is done with the buffers after it */
+	l->engine = NULL;
 	layer_close_file(l);
 	close(l->fd); /* the lock goes last: the footer is written under it */
 	if (img->parent) {
@@ -514,7 +572,7 @@ static void vhd_close_img(struct td_image *img)
 	img->priv = NULL;
 }
 
-/* A file of the chain becomes a layer: its own descriptor and aio context, its buffers. The
+/* A file of the chain becomes a layer: its own descriptor and I/O engine, its buffers. The
  * vhd_file (metadata and the library's descriptor) is the layer's from now on. */
 static int layer_init(struct td_image *img, struct vhd_file *vf, bool writable, bool leaf,
 		      enum image_lock_mode lock)
@@ -592,9 +650,15 @@ static int layer_init(struct td_image *img, struct vhd_file *vf, bool writable, 
 		}
 		l->alloc_end = l->f.end_of_data + (l->f.is_block ? 0 : VHD_FOOTER_SIZE);
 	}
-	err = vaio_init(&l->aio, img->loop, l->fd, after_reap, l);
+	err = td_engine_open(&l->engine, &(struct td_engine_conf){
+						 .loop = img->loop,
+						 .fd = l->fd,
+						 .who = "vhd",
+						 .after_reap = after_reap,
+						 .arg = l,
+					 });
 	if (err) {
-		rt_err("vhd: %s: io_setup: %s", l->f.path, strerror(-err));
+		rt_err("vhd: %s: I/O engine: %s", l->f.path, strerror(-err));
 		goto fail_fd;
 	}
 	return 0;

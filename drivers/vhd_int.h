@@ -7,12 +7,41 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <stddef.h>
+#include <sys/uio.h>
+
+#include "drivers/engine.h"
 #include "drivers/vhd.h"
-#include "drivers/vhd_aio.h"
+#include "ringtap/driver.h"
 #include "ringtap/vhd.h"
-#include "src/image.h"
 
 #define VHD_ALIGN 4096 /* buffers for O_DIRECT metadata I/O */
+
+struct vreq;
+
+/* res: 0 or -errno (a short transfer is -EIO). Runs from the loop, never from inside a submit. */
+typedef void (*vreq_fn)(struct vreq *r, int res);
+
+/* One step of the driver: an I/O of the layer's engine (read, write, fsync) or a wait (for a
+ * bitmap, a sync, a block allocation). The owner allocates it with vreq_new and frees it with
+ * vreq_free. */
+struct vreq {
+	struct td_engine_req req; /* when the step is an I/O */
+	vreq_fn fn;
+	vreq_fn then; /* where a multi-step request goes when the steps are done */
+	int res;
+	struct vreq *next; /* for the queue it waits in */
+	/* what the request works for (drivers/vhd*.c's meaning) */
+	void *layer; /* the image layer it belongs to */
+	void *owner; /* what it waits for or serves (an allocation, a flush) */
+	struct td_io *io; /* the guest I/O it is part of, or NULL */
+	uint64_t sector; /* first sector (of the image) */
+	uint32_t count; /* sectors */
+	uint32_t block;
+	size_t io_off; /* byte offset of this piece in the guest I/O */
+	int iovcnt;
+	struct iovec iov[]; /* the slice of the guest I/O's buffers */
+};
 
 /* A cached sector bitmap of one allocated block. `map` is what reads trust: bits are set in it
  * when the write that records them on disk is submitted (their data is durable by then). */
@@ -58,7 +87,7 @@ struct vhd_layer {
 	int fd; /* the driver's own descriptor: O_DIRECT unless the filesystem refuses it */
 	bool writable;
 	bool leaf;
-	struct vaio aio;
+	struct td_engine *engine; /* every I/O of this file */
 	uint32_t *bat_disk; /* the BAT as the file has it or will (allocations in flight) */
 	uint64_t alloc_end; /* the next block goes at or after this offset */
 	struct bcache bc;
@@ -97,6 +126,17 @@ static inline struct vio_state *vio_state(struct td_io *io)
 }
 
 /* vhd.c */
+struct vreq *vreq_new(int iovcnt);
+void vreq_free(struct vreq *r);
+/* Queue one I/O of the layer's engine (started at the next kick); r->fn(r, res) when done. */
+void vhd_read(struct vhd_layer *l, struct vreq *r, uint64_t off, vreq_fn fn);
+void vhd_write(struct vhd_layer *l, struct vreq *r, uint64_t off, vreq_fn fn);
+/* A write of one buffer (metadata): r->iov[0] must exist (vreq_new(1)). */
+void vhd_write_buf(struct vhd_layer *l, struct vreq *r, void *buf, size_t len, uint64_t off,
+		   vreq_fn fn);
+void vhd_fsync(struct vhd_layer *l, struct vreq *r, vreq_fn fn);
+/* Runs r->fn(r, res) from the loop, later (never from the caller's stack). */
+void vhd_complete_later(struct vhd_layer *l, struct vreq *r, int res);
 void vio_get(struct td_io *io);
 /* One piece done; the last one completes the guest I/O (from the loop). */
 void vio_put(struct td_io *io, int err);

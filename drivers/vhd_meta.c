@@ -1,4 +1,4 @@
-/* The vhd driver's metadata steps, chained through libaio completions (no synchronous write on
+/* The vhd driver's metadata steps, chained through I/O engine completions (no synchronous write on
  * the I/O path): batched fdsyncs, block allocation in DESIGN.md §7's crash-consistent order,
  * sector-bitmap loads and updates, and flush (batmap and trailing footer made durable).
  *
@@ -72,7 +72,7 @@ static void sync_start(struct vhd_layer *l)
 	if (!s) {
 		for (r = take_fifo(&l->sync_next); r; r = next) {
 			next = r->next;
-			vaio_complete_later(&l->aio, r, -ENOMEM);
+			vhd_complete_later(l, r, -ENOMEM);
 		}
 		return;
 	}
@@ -81,7 +81,7 @@ static void sync_start(struct vhd_layer *l)
 	s->layer = l;
 	l->sync_inflight = true;
 	l->stats.syncs++;
-	vaio_fdsync(&l->aio, s, sync_done);
+	vhd_fsync(l, s, sync_done);
 }
 
 void meta_sync(struct vhd_layer *l, struct vreq *r, vreq_fn fn)
@@ -135,7 +135,7 @@ void meta_load_bitmap(struct vhd_layer *l, struct vreq *r, vreq_fn fn)
 	if (!ld) {
 		if (e)
 			bcache_remove(&l->bc, e);
-		vaio_complete_later(&l->aio, r, -ENOMEM);
+		vhd_complete_later(l, r, -ENOMEM);
 		return;
 	}
 	e->loading = true;
@@ -144,7 +144,7 @@ void meta_load_bitmap(struct vhd_layer *l, struct vreq *r, vreq_fn fn)
 	ld->owner = e;
 	ld->iov[0].iov_base = e->map;
 	ld->iov[0].iov_len = l->f.bitmap_bytes;
-	vaio_read(&l->aio, ld, vhd_block_bitmap_offset(l->f.bat[r->block]), bitmap_loaded);
+	vhd_read(l, ld, vhd_block_bitmap_offset(l->f.bat[r->block]), bitmap_loaded);
 }
 
 static void bits_write(struct vhd_layer *l, struct bcache_entry *e);
@@ -186,7 +186,7 @@ static void bits_write(struct vhd_layer *l, struct bcache_entry *e)
 	if (!w) {
 		for (r = take_fifo(&e->bits_next); r; r = next) {
 			next = r->next;
-			vaio_complete_later(&l->aio, r, -ENOMEM);
+			vhd_complete_later(l, r, -ENOMEM);
 		}
 		return;
 	}
@@ -199,7 +199,7 @@ static void bits_write(struct vhd_layer *l, struct bcache_entry *e)
 	e->writing = true;
 	w->layer = l;
 	w->owner = e;
-	vaio_write_buf(&l->aio, w, e->wbuf, l->f.bitmap_bytes,
+	vhd_write_buf(l, w, e->wbuf, l->f.bitmap_bytes,
 		       vhd_block_bitmap_offset(l->f.bat[e->block]), bits_written);
 }
 
@@ -353,7 +353,7 @@ static void bat_write_next(struct vhd_layer *l)
 			      l->bat_buf);
 	l->bat_writing = true;
 	w->layer = l;
-	vaio_write_buf(&l->aio, w, l->bat_buf, VHD_SECTOR_SIZE, off, bat_written);
+	vhd_write_buf(l, w, l->bat_buf, VHD_SECTOR_SIZE, off, bat_written);
 }
 
 /* Step 3: the zeroed bitmap (and the file's new size) is durable: the BAT may point at it. */
@@ -399,7 +399,7 @@ static void alloc_write_data(struct vhd_layer *l, struct valloc *a, struct vreq 
 {
 	uint64_t off = a->off + l->f.bitmap_bytes + vhd_sectors_to_bytes(r->sector % l->f.spb);
 
-	vaio_write(&l->aio, r, off, alloc_piece_written);
+	vhd_write(l, r, off, alloc_piece_written);
 }
 
 static void alloc_step1_done(struct vreq *w, int res)
@@ -458,13 +458,13 @@ static int alloc_start(struct vhd_layer *l, struct valloc *a)
 	l->f.end_of_data = end;
 	l->footer_dirty = true;
 	z->owner = a;
-	vaio_write_buf(&l->aio, z, l->zero, l->f.bitmap_bytes, off, alloc_step1_done);
+	vhd_write_buf(l, z, l->zero, l->f.bitmap_bytes, off, alloc_step1_done);
 	a->pending = 1;
 	if (x) {
 		/* the last sector of the data area: the file covers the whole block before the
 		 * BAT points at it */
 		x->owner = a;
-		vaio_write_buf(&l->aio, x, l->zero, VHD_SECTOR_SIZE, end - VHD_SECTOR_SIZE,
+		vhd_write_buf(l, x, l->zero, VHD_SECTOR_SIZE, end - VHD_SECTOR_SIZE,
 			       alloc_step1_done);
 		a->pending++;
 	}
@@ -568,7 +568,7 @@ static void meta_write(struct vhd_layer *l, struct vreq *f, void *buf, size_t le
 	}
 	w->owner = f;
 	f->count++;
-	vaio_write_buf(&l->aio, w, buf, len, off, flush_meta_written);
+	vhd_write_buf(l, w, buf, len, off, flush_meta_written);
 }
 
 /* The fdsync covering everything completed before the flush is done: write the batmap

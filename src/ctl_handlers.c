@@ -11,7 +11,7 @@
 #include "ringtap/log.h"
 #include "src/blkif_req.h"
 #include "src/daemon.h"
-#include "src/image.h"
+#include "ringtap/driver.h"
 
 static struct td_dvbd *find(struct td_daemon *d, struct ctl_request *req, int minor)
 {

@@ -17,7 +17,7 @@
 #endif
 
 #include "src/blkif_req.h"
-#include "src/image.h"
+#include "ringtap/driver.h"
 #include "src/loop.h"
 #include "src/pgrant.h"
 #include "src/ring_poll.h"

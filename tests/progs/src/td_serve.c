@@ -14,7 +14,7 @@
 
 #include "ringtap/log.h"
 #include "ringtap/poll.h"
-#include "src/image.h"
+#include "ringtap/driver.h"
 #include "src/loop.h"
 #include "src/tapdisk.h"
 

@@ -15,7 +15,8 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "src/image.h"
+#include "ringtap/driver.h"
+#include "src/loop.h"
 
 struct done_rec {
 	int calls;
@@ -102,9 +103,9 @@ static void null_completes_at_kick_with_zeros(void **state)
 	memset(buf, 0xab, sizeof(buf));
 	assert_int_equal(td_loop_init(&loop), 0);
 	assert_int_equal(td_image_open(&img, &loop, "null:1M", 0), 0);
-	io_init(&io[0], TD_OP_READ, 0, iov, 2, &rec[0]);
-	io_init(&io[1], TD_OP_WRITE, 8, iov, 1, &rec[1]);
-	io_init(&io[2], TD_OP_FLUSH, 0, NULL, 0, &rec[2]);
+	io_init(&io[0], TD_IO_READ, 0, iov, 2, &rec[0]);
+	io_init(&io[1], TD_IO_WRITE, 8, iov, 1, &rec[1]);
+	io_init(&io[2], TD_IO_FLUSH, 0, NULL, 0, &rec[2]);
 	for (int i = 0; i < 3; i++)
 		td_image_submit(&img, &io[i]);
 	assert_int_equal(rec[0].calls + rec[1].calls + rec[2].calls, 0); /* not from submit */
@@ -155,7 +156,7 @@ static void aio_reads_writes_flushes_and_discards(void **state)
 	memset(buf + 4096, 0xc3, 4096);
 	iov[0] = (struct iovec){ buf, 4096 };
 	iov[1] = (struct iovec){ buf + 4096, 4096 };
-	io_init(&io, TD_OP_WRITE, 16, iov, 2, &rec);
+	io_init(&io, TD_IO_WRITE, 16, iov, 2, &rec);
 	td_image_submit(&img, &io);
 	td_image_kick(&img);
 	run_until(&loop, &rec, 1);
@@ -163,7 +164,7 @@ static void aio_reads_writes_flushes_and_discards(void **state)
 	assert_int_equal(pread(fd, chk, 8192, 16 * 512), 8192);
 	assert_memory_equal(chk, buf, 8192);
 
-	io_init(&io, TD_OP_FLUSH, 0, NULL, 0, &rec);
+	io_init(&io, TD_IO_FLUSH, 0, NULL, 0, &rec);
 	td_image_submit(&img, &io);
 	td_image_kick(&img);
 	run_until(&loop, &rec, 2);
@@ -171,7 +172,7 @@ static void aio_reads_writes_flushes_and_discards(void **state)
 
 	memset(buf + 8192, 0, 8192);
 	iov[0] = (struct iovec){ buf + 8192, 8192 };
-	io_init(&io, TD_OP_READ, 16, iov, 1, &rec);
+	io_init(&io, TD_IO_READ, 16, iov, 1, &rec);
 	td_image_submit(&img, &io);
 	td_image_kick(&img);
 	run_until(&loop, &rec, 3);
@@ -181,7 +182,7 @@ static void aio_reads_writes_flushes_and_discards(void **state)
 	/* discard: a hole, zeros, the size kept */
 	assert_int_equal(fstat(fd, &st), 0);
 	blkcnt_t before = st.st_blocks;
-	io_init(&io, TD_OP_DISCARD, 16, NULL, 0, &rec);
+	io_init(&io, TD_IO_DISCARD, 16, NULL, 0, &rec);
 	io.nr_sectors = 16;
 	td_image_submit(&img, &io);
 	td_image_kick(&img);
@@ -199,7 +200,7 @@ static void aio_reads_writes_flushes_and_discards(void **state)
 	assert_int_equal(td_image_open(&img, &loop, tp, TD_OPEN_RDONLY), 0);
 	assert_true(img.info.readonly);
 	iov[0] = (struct iovec){ buf, 4096 };
-	io_init(&io, TD_OP_WRITE, 0, iov, 1, &rec);
+	io_init(&io, TD_IO_WRITE, 0, iov, 1, &rec);
 	td_image_submit(&img, &io);
 	td_image_kick(&img);
 	run_until(&loop, &rec, 5);
@@ -246,7 +247,7 @@ static void aio_poll_reaps_the_ring_without_the_loop(void **state)
 		for (int i = 0; i < N; i++) {
 			/* round r reads block (i + r) % N into slot i */
 			iov[i] = (struct iovec){ buf + (size_t)i * 4096, 4096 };
-			io_init(&io[i], TD_OP_READ, (uint64_t)((i + round) % N) * 8, &iov[i], 1, &rec);
+			io_init(&io[i], TD_IO_READ, (uint64_t)((i + round) % N) * 8, &iov[i], 1, &rec);
 			td_image_submit(&img, &io[i]);
 		}
 		td_image_kick(&img);
