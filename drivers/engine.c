@@ -10,16 +10,6 @@
 #include "ringtap/log.h"
 #include "src/loop.h"
 
-/*
- * One depth for every engine: 512 requests in flight per image file. A ring holds at most 512
- * requests (16 pages of 32 slots, ring-page-order 4), so a guest rarely has more outstanding
- * than the kernel takes at once; what exceeds it waits in the queue (never fails) and goes out
- * as completions free slots. It also bounds the kernel's share: io_setup reserves about twice
- * the depth against fs.aio-max-nr (65536 by default) for each context, and every file of a VHD
- * chain has its own engine, so 1024 per file would let few chained disks exhaust the host.
- */
-#define TD_ENGINE_DEPTH 512
-
 extern const struct td_engine_ops td_engine_libaio;
 
 const struct td_engine_ops *const td_engine_backends[] = {

@@ -40,6 +40,17 @@ struct td_engine_req {
 	uint8_t op; /* enum td_engine_op */
 };
 
+/*
+ * One depth for every engine: 512 requests in flight per image file. A ring holds at most 512
+ * requests (16 pages of 32 slots, ring-page-order 4), so a guest rarely has more outstanding
+ * than the kernel takes at once; what exceeds it waits in the queue (never fails) and goes out
+ * as completions free slots. It also bounds the kernel's share: io_setup reserves about twice
+ * the depth against fs.aio-max-nr (65536 by default) for each context, and every file of a VHD
+ * chain has its own engine, so 1024 per file would let few chained disks exhaust the host.
+ * Drivers size their own per-I/O pools by it.
+ */
+#define TD_ENGINE_DEPTH 512
+
 /* The most requests the engine hands a backend in one submit, and completions it asks for in
  * one reap: the sizes of their on-stack arrays. */
 #define TD_ENGINE_BATCH 128
