@@ -202,8 +202,8 @@ void td_engine_close(struct td_engine *e)
 	free(e);
 }
 
-static void queue(struct td_engine *e, struct td_engine_req *r, uint8_t op,
-		  const struct iovec *iov, int iovcnt, uint64_t off, td_engine_done_fn done)
+static void queue(struct td_engine *e, struct td_engine_req *r, uint8_t op, const struct iovec *iov,
+		  int iovcnt, uint64_t off, td_engine_done_fn done)
 {
 	size_t len = 0;
 
@@ -263,7 +263,8 @@ void td_engine_kick(struct td_engine *e)
 
 	while (e->head && e->inflight < e->depth) {
 		n = 0;
-		for (r = e->head; r && n < TD_ENGINE_BATCH && e->inflight + (unsigned int)n < e->depth;
+		for (r = e->head;
+		     r && n < TD_ENGINE_BATCH && e->inflight + (unsigned int)n < e->depth;
 		     r = r->next)
 			batch[n++] = r;
 		rc = e->ops->submit(e, batch, n);

@@ -269,8 +269,9 @@ static bool piece_read(struct vhd_layer *l, struct vreq *r, bool have, vreq_fn f
 		return true;
 	}
 	if (p && l->f.footer.type == VHD_TYPE_DIFF && r->sector < p->info.sectors)
-		n = p->info.sectors - r->sector < r->count ? (uint32_t)(p->info.sectors - r->sector) :
-							     r->count;
+		n = p->info.sectors - r->sector < r->count ?
+			    (uint32_t)(p->info.sectors - r->sector) :
+			    r->count;
 	if (n < r->count)
 		zero_fill(r->io, r->io_off + vhd_sectors_to_bytes(n),
 			  vhd_sectors_to_bytes(r->count - n));

@@ -192,8 +192,8 @@ static void bits_write(struct vhd_layer *l, struct bcache_entry *e)
 	e->bits_next = NULL;
 	e->writing = true;
 	vreq_meta(w, l, e);
-	vhd_write_buf(l, w, e->wbuf, l->f.bitmap_bytes,
-		       vhd_block_bitmap_offset(l->f.bat[e->block]), bits_written);
+	vhd_write_buf(l, w, e->wbuf, l->f.bitmap_bytes, vhd_block_bitmap_offset(l->f.bat[e->block]),
+		      bits_written);
 }
 
 static void set_bits_loaded(struct vreq *r, int res)
@@ -435,7 +435,7 @@ static int alloc_start(struct vhd_layer *l, struct valloc *a)
 		 * BAT points at it */
 		vreq_meta(x, l, a);
 		vhd_write_buf(l, x, l->zero, VHD_SECTOR_SIZE, end - VHD_SECTOR_SIZE,
-			       alloc_step1_done);
+			      alloc_step1_done);
 		a->pending++;
 	}
 	return 0;

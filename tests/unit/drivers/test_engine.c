@@ -66,8 +66,8 @@ static void fixture_open(struct fixture *f, int blocks, int flags)
 	assert_int_equal(posix_memalign((void **)&f->buf, BLK, (size_t)blocks * BLK), 0);
 	assert_int_equal(td_loop_init(&f->loop), 0);
 	assert_int_equal(td_engine_open(&f->e, &(struct td_engine_conf){ .loop = &f->loop,
-									.fd = f->fd,
-									.who = "test" }),
+									 .fd = f->fd,
+									 .who = "test" }),
 			 0);
 	done_calls = 0;
 }
@@ -322,14 +322,15 @@ static void backend_errors_are_reported(void **state)
 	memset(&fake, 0, sizeof(fake));
 	done_calls = 0;
 	assert_int_equal(td_loop_init(&loop), 0);
-	assert_int_equal(td_engine_open(&e, &(struct td_engine_conf){ .loop = &loop,
-								    .fd = fd,
-								    .backend = "no-such-engine" }),
-			 -ENOENT);
-	assert_int_equal(td_engine_open(&e, &(struct td_engine_conf){ .loop = &loop,
-								    .fd = fd,
-								    .ops = &fake_ops }),
-			 0);
+	assert_int_equal(
+		td_engine_open(&e, &(struct td_engine_conf){ .loop = &loop,
+							     .fd = fd,
+							     .backend = "no-such-engine" }),
+		-ENOENT);
+	assert_int_equal(
+		td_engine_open(
+			&e, &(struct td_engine_conf){ .loop = &loop, .fd = fd, .ops = &fake_ops }),
+		0);
 
 	/* a refused request fails alone, from the loop; the next one goes on */
 	fake.submit_err = -EIO;
