@@ -16,8 +16,8 @@
 #define wmb() __atomic_thread_fence(__ATOMIC_RELEASE)
 #endif
 
-#include "src/blkif_req.h"
 #include "ringtap/driver.h"
+#include "src/blkif_req.h"
 #include "src/loop.h"
 #include "src/pgrant.h"
 #include "src/ring_poll.h"
