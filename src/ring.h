@@ -9,8 +9,8 @@
 #include <xenevtchn.h>
 #include <xengnttab.h>
 
+#include "ringtap/driver.h"
 #include "src/blkif_req.h"
-#include "src/image.h"
 #include "src/loop.h"
 #include "src/pgrant.h"
 #include "src/ring_poll.h"
