@@ -1,7 +1,8 @@
 /* The control protocol's handlers (include/ringtap/ctl.h): each minor's lifecycle as tap-ctl and
  * tapback drive it. A handler answers at once or defers; what waits for in-flight requests to
- * drain (pause, a disconnect or forced close of a busy ring) finishes from the loop: the
- * VBD's pause callback arms a zero-delay timer, whose handler completes the requests. */
+ * drain (a pause, which then closes the image; a disconnect or forced close of a busy ring,
+ * which quiesce it and keep the image open) finishes from the loop: the VBD's drain callback
+ * arms a zero-delay timer, whose handler completes the requests. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,9 +14,9 @@
 #include "src/blkif_req.h"
 #include "src/daemon.h"
 
-static struct td_dvbd *find(struct td_daemon *d, struct ctl_request *req, int minor)
+static struct td_minor *find(struct td_daemon *d, struct ctl_request *req, int minor)
 {
-	for (struct td_dvbd *v = d->vbds; v; v = v->next)
+	for (struct td_minor *v = d->minors; v; v = v->next)
 		if (v->minor == minor)
 			return v;
 	ctl_request_set_message(req, "minor %d is not attached to tapdisk %d", minor,
@@ -23,13 +24,13 @@ static struct td_dvbd *find(struct td_daemon *d, struct ctl_request *req, int mi
 	return NULL;
 }
 
-uint32_t td_dvbd_state(const struct td_dvbd *v)
+uint32_t td_minor_state(const struct td_minor *v)
 {
 	uint32_t s = 0;
 
 	if (!v->vbd)
 		s |= CTL_VBD_CLOSED;
-	if (v->paused)
+	if (td_minor_paused(v))
 		s |= CTL_VBD_PAUSED;
 	if (v->pause_req)
 		s |= CTL_VBD_PAUSE_REQUESTED;
@@ -151,8 +152,8 @@ static void retire(struct td_retired *t, const struct td_ring_stats *s)
 	t->wr_failed += s->ops[TD_OP_WRITE].failed;
 }
 
-/* -EBUSY while requests are in flight (drain first). */
-static int ring_disconnect(struct td_dvbd *v)
+/* -EBUSY while requests are in flight (quiesce first). */
+static int ring_disconnect(struct td_minor *v)
 {
 	struct td_ring_stats s;
 	bool have = td_vbd_stats(v->vbd, 0, &s) == 0;
@@ -163,7 +164,6 @@ static int ring_disconnect(struct td_dvbd *v)
 	if (have)
 		retire(&v->retired, &s);
 	td_shm_stats_destroy(v);
-	v->connected = false;
 	rt_info("minor %d: ring of domain %u device %u disconnected", v->minor, v->ring.domid,
 		v->ring.devid);
 	return 0;
@@ -173,34 +173,31 @@ static void after_drain(struct td_loop *loop, struct td_loop_timer *t, void *dat
 
 static void vbd_drained(struct td_vbd *vbd, void *data)
 {
-	struct td_dvbd *v = data;
+	struct td_minor *v = data;
 
 	/* from the VBD's before-sleep hook: finish outside it, where the VBD may be closed */
 	td_loop_timer_arm(&v->d->loop, &v->drained, 0, 0, after_drain, v);
 }
 
-static int start_drain(struct td_dvbd *v)
+/* Drains in-flight requests, keeping the image open (a disconnect, a close, an exit). 0 when
+ * the drain runs (after_drain follows), -EALREADY when nothing is in flight (quiesced or paused:
+ * go on now). */
+static int start_quiesce(struct td_minor *v)
 {
-	int err;
-
-	if (v->draining)
-		return 0;
-	err = td_vbd_pause(v->vbd, vbd_drained, v);
-	if (!err)
-		v->draining = true;
-	return err;
+	return td_vbd_quiesce(v->vbd, vbd_drained, v);
 }
 
-/* No request in flight any more, and the image is closed. */
+/* No request in flight any more: the image is closed (PAUSED) or open (QUIESCED). */
 static void after_drain(struct td_loop *loop, struct td_loop_timer *t, void *data)
 {
-	struct td_dvbd *v = data;
+	struct td_minor *v = data;
 	struct td_daemon *d = v->d;
 	bool closing = v->close_req || d->stopping;
 	int err;
 
-	v->draining = false;
-	if (v->connected && (v->disconnect_req || closing)) {
+	if (!v->vbd || td_vbd_state_draining(td_vbd_state(v->vbd)))
+		return; /* closed meanwhile, or a pause took the drain over (its callback comes) */
+	if (td_minor_connected(v) && (v->disconnect_req || closing)) {
 		err = ring_disconnect(v);
 		complete(&v->disconnect_req, err);
 	}
@@ -209,41 +206,42 @@ static void after_drain(struct td_loop *loop, struct td_loop_timer *t, void *dat
 		v->nbd = NULL;
 		td_vbd_close(v->vbd);
 		v->vbd = NULL;
-		v->paused = false;
 		if (v->pause_req)
 			ctl_request_set_message(v->pause_req, "minor %d was closed", v->minor);
 		complete(&v->pause_req, -ECANCELED);
 		complete(&v->close_req, 0);
 		rt_info("minor %d: closed", v->minor);
 	} else if (v->pause_req) {
-		v->paused = true;
 		complete(&v->pause_req, 0);
 		rt_info("minor %d: paused, image closed", v->minor);
-	} else if (!v->paused) {
-		/* a drain of our own, for a disconnect: serve again */
+	} else if (td_vbd_state(v->vbd) == TD_VBD_QUIESCED) {
+		/* a drain of our own, for a disconnect: serve again, on the image still open */
 		err = td_vbd_resume(v->vbd, NULL, -1, NULL);
-		if (err) {
-			rt_err("minor %d: cannot reopen its image after draining: %s; left paused",
-			       v->minor, strerror(-err));
-			v->paused = true;
-		}
+		if (err) /* nothing to reopen: only a broken state machine gets here */
+			rt_err("minor %d: cannot serve again after draining: %s", v->minor,
+			       strerror(-err));
 	}
 	if (d->stopping)
 		td_daemon_check_exit(d);
 }
 
-void td_dvbd_stop(struct td_dvbd *v)
+void td_minor_stop(struct td_minor *v)
 {
+	int err;
+
 	complete(&v->pause_req, -ECANCELED);
 	complete(&v->disconnect_req, -ECANCELED);
 	complete(&v->close_req, -ECANCELED);
-	if (v->vbd && !v->paused && start_drain(v))
-		rt_err("minor %d: cannot drain before exiting", v->minor);
+	if (!v->vbd)
+		return;
+	err = start_quiesce(v);
+	if (err && err != -EALREADY) /* -EALREADY: quiet, td_daemon_check_exit frees it */
+		rt_err("minor %d: cannot drain before exiting: %s", v->minor, strerror(-err));
 }
 
-void td_dvbd_free(struct td_dvbd *v)
+void td_minor_free(struct td_minor *v)
 {
-	struct td_dvbd **pp;
+	struct td_minor **pp;
 
 	complete(&v->pause_req, -ECANCELED);
 	complete(&v->disconnect_req, -ECANCELED);
@@ -255,7 +253,7 @@ void td_dvbd_free(struct td_dvbd *v)
 	if (v->vbd)
 		td_vbd_close(v->vbd);
 	ctl_minor_release(v->hold_fd);
-	for (pp = &v->d->vbds; *pp; pp = &(*pp)->next)
+	for (pp = &v->d->minors; *pp; pp = &(*pp)->next)
 		if (*pp == v) {
 			*pp = v->next;
 			break;
@@ -271,17 +269,17 @@ static int h_list(void *o, struct ctl_request *req, struct ctl_list *out)
 	struct td_vbd_info info;
 	unsigned int n = 0;
 
-	for (struct td_dvbd *v = d->vbds; v; v = v->next)
+	for (struct td_minor *v = d->minors; v; v = v->next)
 		n++;
 	out->pid = getpid();
 	out->entries = calloc(n ? n : 1, sizeof(*out->entries));
 	if (!out->entries)
 		return -ENOMEM;
-	for (struct td_dvbd *v = d->vbds; v; v = v->next) {
+	for (struct td_minor *v = d->minors; v; v = v->next) {
 		struct ctl_list_entry *e = &out->entries[out->count++];
 
 		e->minor = v->minor;
-		e->state = td_dvbd_state(v);
+		e->state = td_minor_state(v);
 		if (v->vbd) {
 			td_vbd_info(v->vbd, &info);
 			if (ctl_image_parse(info.image, &e->image))
@@ -294,11 +292,11 @@ static int h_list(void *o, struct ctl_request *req, struct ctl_list *out)
 static int h_attach(void *o, struct ctl_request *req, const struct ctl_minor_args *a)
 {
 	struct td_daemon *d = o;
-	struct td_dvbd *v;
+	struct td_minor *v;
 	unsigned int n = 0;
 	int fd;
 
-	for (v = d->vbds; v; v = v->next, n++)
+	for (v = d->minors; v; v = v->next, n++)
 		if (v->minor == a->minor) {
 			ctl_request_set_message(req, "minor %d is already attached", a->minor);
 			return -EEXIST;
@@ -323,8 +321,8 @@ static int h_attach(void *o, struct ctl_request *req, const struct ctl_minor_arg
 	v->hold_fd = fd;
 	v->shm.io_ring_fd = -1;
 	poll_params_default(&v->poll);
-	v->next = d->vbds;
-	d->vbds = v;
+	v->next = d->minors;
+	d->minors = v;
 	rt_info("minor %d: attached", v->minor);
 	return 0;
 }
@@ -332,7 +330,7 @@ static int h_attach(void *o, struct ctl_request *req, const struct ctl_minor_arg
 static int h_detach(void *o, struct ctl_request *req, const struct ctl_minor_args *a)
 {
 	struct td_daemon *d = o;
-	struct td_dvbd *v = find(d, req, a->minor);
+	struct td_minor *v = find(d, req, a->minor);
 
 	if (!v)
 		return -ENODEV;
@@ -342,7 +340,7 @@ static int h_detach(void *o, struct ctl_request *req, const struct ctl_minor_arg
 		return -EBUSY;
 	}
 	/* the minor's hold goes before the reply: `tap-ctl free` may follow at once */
-	td_dvbd_free(v);
+	td_minor_free(v);
 	rt_info("minor %d: detached", a->minor);
 	td_daemon_check_exit(d);
 	return 0;
@@ -357,7 +355,7 @@ static int h_detach(void *o, struct ctl_request *req, const struct ctl_minor_arg
 static int h_open(void *o, struct ctl_request *req, const struct ctl_open_args *a)
 {
 	struct td_daemon *d = o;
-	struct td_dvbd *v = find(d, req, a->minor);
+	struct td_minor *v = find(d, req, a->minor);
 	bool ro = a->flags & CTL_OPEN_RDONLY;
 	char tp[CTL_PATH_MAX + 8], why[TD_IMAGE_WHY_MAX] = "";
 	struct td_vbd_info info;
@@ -397,7 +395,6 @@ static int h_open(void *o, struct ctl_request *req, const struct ctl_open_args *
 		return err;
 	}
 	v->readonly = ro;
-	v->paused = false;
 	td_vbd_set_polling(v->vbd, &v->poll); /* validated when they were set */
 	rt_info("minor %d: opened %s%s%s", v->minor, tp, ro ? " read-only" : "",
 		lock & TD_OPEN_LOCK_OFF ? ", not locked (-L off)" : "");
@@ -407,7 +404,7 @@ static int h_open(void *o, struct ctl_request *req, const struct ctl_open_args *
 static int h_close(void *o, struct ctl_request *req, const struct ctl_close_args *a)
 {
 	struct td_daemon *d = o;
-	struct td_dvbd *v = find(d, req, a->minor);
+	struct td_minor *v = find(d, req, a->minor);
 	int err;
 
 	if (!v)
@@ -418,20 +415,20 @@ static int h_close(void *o, struct ctl_request *req, const struct ctl_close_args
 		ctl_request_set_message(req, "minor %d is already being closed", a->minor);
 		return -EBUSY;
 	}
-	if (v->connected && !a->force) {
+	if (td_minor_connected(v) && !a->force) {
 		ctl_request_set_message(req,
 					"the ring of domain %u device %u is connected to minor %d: "
 					"disconnect it first, or close -f",
 					v->ring.domid, v->ring.devid, a->minor);
 		return -EBUSY;
 	}
-	if (v->draining) {
+	if (td_minor_draining(v)) {
 		v->close_req = req;
 		return CTL_DEFERRED;
 	}
-	if (v->connected) {
+	if (td_minor_connected(v)) {
 		err = ring_disconnect(v);
-		if (err == -EBUSY && !(err = start_drain(v))) {
+		if (err == -EBUSY && !(err = start_quiesce(v))) {
 			v->close_req = req;
 			return CTL_DEFERRED;
 		}
@@ -442,7 +439,7 @@ static int h_close(void *o, struct ctl_request *req, const struct ctl_close_args
 	td_nbd_export_destroy(v->nbd);
 	v->nbd = NULL;
 	if (!td_vbd_idle(v->vbd)) {
-		err = start_drain(v);
+		err = start_quiesce(v);
 		if (err)
 			return err;
 		v->close_req = req;
@@ -450,7 +447,6 @@ static int h_close(void *o, struct ctl_request *req, const struct ctl_close_args
 	}
 	td_vbd_close(v->vbd);
 	v->vbd = NULL;
-	v->paused = false;
 	rt_info("minor %d: closed", v->minor);
 	return 0;
 }
@@ -458,7 +454,7 @@ static int h_close(void *o, struct ctl_request *req, const struct ctl_close_args
 static int h_pause(void *o, struct ctl_request *req, const struct ctl_minor_args *a)
 {
 	struct td_daemon *d = o;
-	struct td_dvbd *v = find(d, req, a->minor);
+	struct td_minor *v = find(d, req, a->minor);
 	struct td_ring_stats s;
 	int err;
 
@@ -468,18 +464,18 @@ static int h_pause(void *o, struct ctl_request *req, const struct ctl_minor_args
 		ctl_request_set_message(req, "minor %d has no image open", a->minor);
 		return -EINVAL;
 	}
-	if (v->paused)
+	if (td_minor_paused(v))
 		return 0;
 	if (v->pause_req || v->close_req) {
 		ctl_request_set_message(req, "minor %d: a pause or close is already in progress",
 					a->minor);
 		return -EBUSY;
 	}
-	err = start_drain(v);
+	err = td_vbd_pause(v->vbd, vbd_drained, v);
 	if (err)
 		return err;
 	v->pause_req = req;
-	if (v->connected && td_vbd_stats(v->vbd, 0, &s) == 0)
+	if (td_vbd_stats(v->vbd, 0, &s) == 0)
 		rt_info("minor %d: pausing, %u request(s) in flight", v->minor, s.inflight);
 	return CTL_DEFERRED;
 }
@@ -487,7 +483,7 @@ static int h_pause(void *o, struct ctl_request *req, const struct ctl_minor_args
 static int h_resume(void *o, struct ctl_request *req, const struct ctl_resume_args *a)
 {
 	struct td_daemon *d = o;
-	struct td_dvbd *v = find(d, req, a->minor);
+	struct td_minor *v = find(d, req, a->minor);
 	char tp[CTL_PATH_MAX + 8], why[TD_IMAGE_WHY_MAX] = "";
 	struct td_vbd_info info;
 	unsigned int lock = 0;
@@ -499,7 +495,7 @@ static int h_resume(void *o, struct ctl_request *req, const struct ctl_resume_ar
 		ctl_request_set_message(req, "minor %d: its pause has not completed", a->minor);
 		return -EBUSY;
 	}
-	if (!v->vbd || !v->paused) {
+	if (!td_minor_paused(v)) {
 		ctl_request_set_message(req, "minor %d is not paused", a->minor);
 		return -EINVAL;
 	}
@@ -523,7 +519,6 @@ static int h_resume(void *o, struct ctl_request *req, const struct ctl_resume_ar
 			    a->lock != CTL_LOCK_DEFAULT ? (int)lock : -1, why);
 	if (err) /* still paused, image closed: SM may retry the unpause */
 		return open_failed(req, "cannot reopen", tp, err, why);
-	v->paused = false;
 	rt_info("minor %d: resumed on %s", v->minor, tp);
 	return 0;
 }
@@ -531,7 +526,7 @@ static int h_resume(void *o, struct ctl_request *req, const struct ctl_resume_ar
 static int h_connect(void *o, struct ctl_request *req, const struct ctl_connect_args *a)
 {
 	struct td_daemon *d = o;
-	struct td_dvbd *v = find(d, req, a->minor);
+	struct td_minor *v = find(d, req, a->minor);
 	struct td_ring_params p = {
 		.domid = a->domid,
 		.devid = a->devid,
@@ -539,6 +534,7 @@ static int h_connect(void *o, struct ctl_request *req, const struct ctl_connect_
 		.port = a->port,
 		.persistent = a->persistent,
 	};
+	const char *why = NULL;
 	int err;
 
 	if (!v)
@@ -547,7 +543,7 @@ static int h_connect(void *o, struct ctl_request *req, const struct ctl_connect_
 		ctl_request_set_message(req, "minor %d has no image open", a->minor);
 		return -ENOMEDIUM;
 	}
-	if (v->connected) {
+	if (td_minor_connected(v)) {
 		ctl_request_set_message(req,
 					"minor %d already serves the ring of domain %u device %u",
 					a->minor, v->ring.domid, v->ring.devid);
@@ -565,24 +561,16 @@ static int h_connect(void *o, struct ctl_request *req, const struct ctl_connect_
 	p.max_indirect_segs = (uint16_t)a->max_indirect_segments;
 	/* td_ring_params: NULL is native (the ctl name "native" is not a xenstore protocol) */
 	p.protocol = a->protocol == CTL_RING_NATIVE ? NULL : ctl_ring_protocol_name(a->protocol);
-	err = td_vbd_connect(v->vbd, &p);
+	err = td_vbd_connect(v->vbd, &p, &why);
 	if (err) {
+		/* the one log of a failed connect: the datapath only says which step failed */
 		ctl_request_set_message(req, "cannot connect the ring of domain %u device %u: %s",
 					a->domid, a->devid, strerror(-err));
-		rt_err("minor %d: cannot connect the ring of domain %u device %u: %s", v->minor,
-		       a->domid, a->devid, strerror(-err));
+		rt_err("minor %d: cannot connect the ring of domain %u device %u: %s%s%s", v->minor,
+		       a->domid, a->devid, why ? why : "", why ? ": " : "", strerror(-err));
 		return err;
 	}
-	v->connected = true;
-	v->ring = (struct td_ring_desc){
-		.domid = a->domid,
-		.devid = a->devid,
-		.order = a->order,
-		.port = a->port,
-		.protocol = a->protocol,
-		.persistent = a->persistent,
-		.max_indirect_segments = a->max_indirect_segments,
-	};
+	v->ring = p; /* its protocol: a static name, or NULL */
 	err = td_shm_stats_create(v);
 	if (err)
 		rt_warn("minor %d: no /dev/shm statistics: %s", v->minor, strerror(-err));
@@ -592,25 +580,27 @@ static int h_connect(void *o, struct ctl_request *req, const struct ctl_connect_
 static int h_disconnect(void *o, struct ctl_request *req, const struct ctl_disconnect_args *a)
 {
 	struct td_daemon *d = o;
-	struct td_dvbd *v = find(d, req, a->minor);
+	struct td_minor *v = find(d, req, a->minor);
 	int err;
 
 	if (!v)
 		return -ENODEV;
-	if (!v->connected)
+	if (!td_minor_connected(v))
 		return -ENOTCONN;
 	if (v->disconnect_req) {
 		ctl_request_set_message(req, "minor %d: a disconnect is already in progress",
 					a->minor);
 		return -EBUSY;
 	}
-	if (v->draining) {
+	if (td_minor_draining(v)) {
 		v->disconnect_req = req;
 		return CTL_DEFERRED;
 	}
+	/* requests in flight: quiesce (the image stays open), disconnect once they are done */
 	err = ring_disconnect(v);
-	if (err == -EBUSY && !(err = start_drain(v))) {
+	if (err == -EBUSY && !(err = start_quiesce(v))) {
 		v->disconnect_req = req;
+		rt_info("minor %d: requests in flight: quiescing before the disconnect", v->minor);
 		return CTL_DEFERRED;
 	}
 	return err;
@@ -620,7 +610,7 @@ static int h_info(void *o, struct ctl_request *req, const struct ctl_minor_args 
 		  struct ctl_disk_info *out)
 {
 	struct td_daemon *d = o;
-	struct td_dvbd *v = find(d, req, a->minor);
+	struct td_minor *v = find(d, req, a->minor);
 	struct td_vbd_info info;
 
 	if (!v)
@@ -644,7 +634,7 @@ static int h_info(void *o, struct ctl_request *req, const struct ctl_minor_args 
 static int h_stats(void *o, struct ctl_request *req, const struct ctl_minor_args *a,
 		   char **json_out)
 {
-	struct td_dvbd *v = find(o, req, a->minor);
+	struct td_minor *v = find(o, req, a->minor);
 
 	return v ? td_stats_json(v, json_out) : -ENODEV;
 }
@@ -652,7 +642,7 @@ static int h_stats(void *o, struct ctl_request *req, const struct ctl_minor_args
 static int h_poll_get(void *o, struct ctl_request *req, const struct ctl_minor_args *a,
 		      struct ctl_poll_settings *out)
 {
-	struct td_dvbd *v = find(o, req, a->minor);
+	struct td_minor *v = find(o, req, a->minor);
 
 	if (!v)
 		return -ENODEV;
@@ -662,7 +652,7 @@ static int h_poll_get(void *o, struct ctl_request *req, const struct ctl_minor_a
 
 static int h_poll_set(void *o, struct ctl_request *req, const struct ctl_poll_set_args *a)
 {
-	struct td_dvbd *v = find(o, req, a->minor);
+	struct td_minor *v = find(o, req, a->minor);
 
 	if (!v)
 		return -ENODEV;

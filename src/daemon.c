@@ -17,27 +17,27 @@
 void td_daemon_check_exit(struct td_daemon *d)
 {
 	if (d->stopping) {
-		for (struct td_dvbd *v = d->vbds; v; v = v->next)
-			if (v->draining)
+		for (struct td_minor *v = d->minors; v; v = v->next)
+			if (td_minor_draining(v))
 				return;
-		while (d->vbds)
-			td_dvbd_free(d->vbds);
+		while (d->minors)
+			td_minor_free(d->minors);
 	}
-	if (!d->vbds)
+	if (!d->minors)
 		td_loop_stop(&d->loop);
 }
 
 static void stop(struct td_daemon *d, const char *why)
 {
-	struct td_dvbd *v, *next;
+	struct td_minor *v, *next;
 
 	if (d->stopping)
 		return;
-	rt_info("%s: draining %s", why, d->vbds ? "every VBD and exiting" : "nothing; exiting");
+	rt_info("%s: draining %s", why, d->minors ? "every VBD and exiting" : "nothing; exiting");
 	d->stopping = true;
-	for (v = d->vbds; v; v = next) {
+	for (v = d->minors; v; v = next) {
 		next = v->next;
-		td_dvbd_stop(v);
+		td_minor_stop(v);
 	}
 	td_daemon_check_exit(d);
 }
@@ -97,8 +97,8 @@ static int setup(struct td_daemon *d, const char *path)
 
 static void teardown(struct td_daemon *d)
 {
-	while (d->vbds)
-		td_dvbd_free(d->vbds);
+	while (d->minors)
+		td_minor_free(d->minors);
 	if (d->srv) {
 		td_loop_file_del(&d->loop, &d->srv_file);
 		ctl_server_destroy(d->srv);

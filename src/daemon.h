@@ -10,7 +10,7 @@
 #include "ringtap/poll.h"
 #include "src/loop.h"
 #include "src/nbd_export.h"
-#include "src/tapdisk.h"
+#include "src/vbd.h"
 
 /* The /dev/shm statistics of one connected ring (shm_stats.c): XAPI's rrdp-iostat reads them. */
 struct td_shm_stats {
@@ -31,29 +31,22 @@ struct td_retired {
 	uint64_t rd_done, wr_done, rd_failed, wr_failed;
 };
 
-/* The ring as tapback described it (for stats: td_vbd keeps no copy of these). */
-struct td_ring_desc {
-	uint32_t domid, devid, order, port;
-	enum ctl_ring_protocol protocol;
-	bool persistent;
-	uint32_t max_indirect_segments;
-};
-
-/* One attached minor. */
-struct td_dvbd {
-	struct td_dvbd *next;
+/* One attached minor (a blktap minor number held by this tapdisk): what the control plane keeps
+ * around the datapath's VBD (src/vbd.h), which exists while an image is open. Its state is the
+ * VBD's (td_vbd_state; none: CTL_VBD_CLOSED); the minor only remembers the control requests that
+ * wait for a drain to finish. */
+struct td_minor {
+	struct td_minor *next;
 	struct td_daemon *d;
 	int minor;
 	int hold_fd; /* the minor's flock'd marker (ctl_minor_hold) */
 	struct td_vbd *vbd; /* NULL: no image open (CTL_VBD_CLOSED) */
 	bool readonly;
-	bool connected;
-	struct td_ring_desc ring;
-	/* Pause machinery: td_vbd_pause was called and its drain has not finished (draining);
-	 * the toolstack's pause is done (paused) or waits (pause_req); a disconnect or a forced
-	 * close waits for the drain (disconnect_req, close_req). */
-	bool draining;
-	bool paused;
+	/* The connected ring as tapback described it (td_vbd_connected says whether one is):
+	 * the /dev/shm files and stats name it; protocol is NULL for the native ABI. */
+	struct td_ring_params ring;
+	/* Waiting for the VBD's drain: the toolstack's pause, a disconnect or a forced close of a
+	 * ring with requests in flight. */
 	struct ctl_request *pause_req, *disconnect_req, *close_req;
 	struct td_loop_timer drained; /* the work after a drain, run outside the loop's hooks */
 	/* Polling settings (tap-ctl poll, xenstore polling-* via tapback); the datapath's struct. */
@@ -63,13 +56,31 @@ struct td_dvbd {
 	struct td_nbd_export *nbd; /* <run dir>/nbd<pid>.<minor> while an image is open */
 };
 
+/* The minor's VBD serves a ring. */
+static inline bool td_minor_connected(const struct td_minor *v)
+{
+	return v->vbd && td_vbd_connected(v->vbd);
+}
+
+/* A drain (quiesce or pause) is in progress, or done and its work (after_drain) not yet. */
+static inline bool td_minor_draining(const struct td_minor *v)
+{
+	return (v->vbd && td_vbd_state_draining(td_vbd_state(v->vbd))) || v->drained.armed;
+}
+
+/* The toolstack's pause is done (as `tap-ctl list` shows it). */
+static inline bool td_minor_paused(const struct td_minor *v)
+{
+	return v->vbd && td_vbd_state(v->vbd) == TD_VBD_PAUSED && !v->pause_req;
+}
+
 struct td_daemon {
 	struct td_loop loop;
 	struct ctl_server *srv;
 	struct td_loop_file srv_file, sig_file;
 	int sig_fd;
 	bool stopping; /* SIGTERM: drain every VBD, then leave the loop */
-	struct td_dvbd *vbds;
+	struct td_minor *minors;
 	char shm_root[128]; /* $TAPDISK_SHM_DIR or /dev/shm */
 	char td3_dir[160]; /* <shm root>/td3-<pid>, "" until a ring needs it */
 };
@@ -84,19 +95,19 @@ void td_daemon_check_exit(struct td_daemon *d);
 
 /* ctl_handlers.c */
 extern const struct ctl_handlers td_ctl_handlers;
-/* Drains and closes a VBD for exit (SIGTERM); its pending requests are cancelled. */
-void td_dvbd_stop(struct td_dvbd *v);
+/* Drains and closes a minor's VBD for exit (SIGTERM); its pending requests are cancelled. */
+void td_minor_stop(struct td_minor *v);
 /* CTL_VBD_CLOSED, _PAUSED, _PAUSE_REQUESTED as `tap-ctl list` shows them. */
-uint32_t td_dvbd_state(const struct td_dvbd *v);
-/* Releases everything of a VBD (image, ring, minor, shm files) and unlinks it. */
-void td_dvbd_free(struct td_dvbd *v);
+uint32_t td_minor_state(const struct td_minor *v);
+/* Releases everything of a minor (image, ring, shm files, its hold) and unlinks it. */
+void td_minor_free(struct td_minor *v);
 
 /* stats_json.c: the `tap-ctl stats` object, malloc'd one-line JSON. 0 or -errno. */
-int td_stats_json(const struct td_dvbd *v, char **out);
+int td_stats_json(const struct td_minor *v, char **out);
 
 /* shm_stats.c: the files of a connected ring, kept current by a before-sleep hook. */
-int td_shm_stats_create(struct td_dvbd *v);
-void td_shm_stats_destroy(struct td_dvbd *v);
+int td_shm_stats_create(struct td_minor *v);
+void td_shm_stats_destroy(struct td_minor *v);
 /* Removes <shm root>/td3-<pid> (at exit). */
 void td_shm_stats_cleanup(struct td_daemon *d);
 

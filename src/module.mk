@@ -1,7 +1,7 @@
 # tapdisk, the per-VBD daemon, and its datapath core (a static library shared with td-serve
 # and the unit tests; the image drivers are in drivers/).
-TD_CORE_SRCS := src/loop.c src/blkif_req.c src/pgrant.c src/image.c src/ring_attach.c \
-	src/ring.c src/request.c src/vbd.c src/ring_poll.c
+TD_CORE_SRCS := src/loop.c src/blkif_req.c src/pgrant.c src/bufpool.c src/image.c src/ring_attach.c \
+	src/ring.c src/request.c src/vbd_state.c src/vbd.c src/ring_poll.c
 $(eval $(call static_lib,tdcore,$(TD_CORE_SRCS)))
 TD_LIBS := tdcore tddrivers rtvhd rtblkif rtpoll rtutil
 TD_LDLIBS = $(LIBS_XENGNTTAB) $(LIBS_XENEVTCHN) $(LIBS_AIO)

@@ -9,10 +9,13 @@
 #include <unistd.h>
 
 #include "ringtap/ctl.h"
+#include "ringtap/driver.h"
 #include "ringtap/log.h"
 #include "ringtap/nbd.h"
+#include "src/blkif_req.h"
+#include "src/loop.h"
 #include "src/nbd_export.h"
-#include "src/ring.h"
+#include "src/vbd.h"
 
 /* WRITE_ZEROES is written from one shared zeroed buffer, this much per I/O. */
 #define ZERO_CHUNK (1u << 20)
@@ -62,7 +65,7 @@ static void submit(struct td_nbd_export *e, struct nbd_io *p)
 	struct td_image *img = td_vbd_image(e->vbd);
 	uint64_t len = p->end - p->next;
 
-	if (td_vbd_paused(e->vbd) || !img) {
+	if (!td_vbd_serving(e->vbd) || !img) {
 		p->held_next = NULL;
 		if (e->held_tail)
 			e->held_tail->held_next = p;
@@ -241,7 +244,7 @@ static bool before_sleep(struct td_loop *loop, void *data)
 	struct nbd_export exp;
 	struct nbd_io *p;
 
-	if (td_vbd_paused(e->vbd) || !td_vbd_image(e->vbd)) {
+	if (!td_vbd_serving(e->vbd) || !td_vbd_image(e->vbd)) {
 		e->was_paused = true;
 		return false;
 	}

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "ringtap/log.h"
-#include "src/ring.h"
+#include "src/ring_private.h"
 
 static void io_done(struct td_io *io, int err);
 
@@ -182,7 +182,7 @@ static void submit_io(struct td_ring *r, struct td_slot *slot, unsigned int i, u
 	io->nr_sectors = op == TD_OP_DISCARD ? slot->req.nr_sectors : 0;
 	io->done = io_done;
 	io->data = slot;
-	td_image_submit(td_vbd_image(r->vbd), io);
+	td_image_submit(r->image, io);
 	r->need_kick = true;
 }
 
@@ -301,7 +301,7 @@ static void io_done(struct td_io *io, int err)
 		slot->io[0].iov = NULL;
 		slot->io[0].iovcnt = 0;
 		submit_io(r, slot, 0, TD_OP_FLUSH, req->sector);
-		td_image_kick(td_vbd_image(r->vbd));
+		td_image_kick(r->image);
 		return;
 	}
 	if (slot->status == BLKIF_RSP_OKAY) {

@@ -1,10 +1,11 @@
 /* The ring's consume/drain/respond path. Small functions on purpose: the adaptive polling loop
  * (ring_poll.c) reuses the same steps (check req_prod, consume, kick) without the event channel. */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ringtap/log.h"
-#include "src/ring.h"
+#include "src/ring_private.h"
 
 static inline void *ring_slot(struct td_ring *r, RING_IDX idx)
 {
@@ -57,6 +58,21 @@ static void ring_halt(struct td_ring *r, RING_IDX prod)
 	       r->params.domid, r->params.devid, prod, r->back.req_cons, r->back.nr_ents);
 }
 
+/* Events may be delivered again. On failure the port stays masked for the next drain to retry
+ * (the spin loop and the loop's hooks keep serving meanwhile); logged once per run of failures. */
+static void ring_unmask(struct td_ring *r)
+{
+	if (xenevtchn_unmask(r->xce, r->local_port) < 0) {
+		if (!r->unmask_failed)
+			rt_err("vbd %u/%u: cannot unmask event channel %u: %s", r->params.domid,
+			       r->params.devid, r->local_port, strerror(errno));
+		r->unmask_failed = true;
+		return;
+	}
+	r->masked = false;
+	r->unmask_failed = false;
+}
+
 /* Copies, decodes and validates one request, then starts it or answers it. */
 static void consume_one(struct td_ring *r, RING_IDX idx)
 {
@@ -84,7 +100,7 @@ static void ring_kick(struct td_ring *r)
 {
 	if (r->need_kick) {
 		r->need_kick = false;
-		td_image_kick(td_vbd_image(r->vbd));
+		td_image_kick(r->image);
 	}
 }
 
@@ -135,10 +151,8 @@ void td_ring_drain(struct td_ring *r)
 		if (!more)
 			break;
 	}
-	if (r->masked) {
-		r->masked = false;
-		xenevtchn_unmask(r->xce, r->local_port);
-	}
+	if (r->masked)
+		ring_unmask(r);
 }
 
 static void on_event(struct td_loop *loop, int fd, uint32_t events, void *data)
@@ -150,7 +164,10 @@ static void on_event(struct td_loop *loop, int fd, uint32_t events, void *data)
 	if (port < 0)
 		return;
 	if ((evtchn_port_t)port != r->local_port) {
-		xenevtchn_unmask(r->xce, (evtchn_port_t)port);
+		/* not ours (the handle binds one port): let it be delivered, or say why not */
+		if (xenevtchn_unmask(r->xce, (evtchn_port_t)port) < 0)
+			rt_err("vbd %u/%u: cannot unmask event channel %d: %s", r->params.domid,
+			       r->params.devid, port, strerror(errno));
 		return;
 	}
 	r->masked = true;
@@ -200,7 +217,7 @@ static bool before_sleep(struct td_loop *loop, void *data)
 	return r->retry || busy;
 }
 
-int td_ring_start(struct td_ring *r)
+static int ring_start(struct td_ring *r)
 {
 	int rc;
 
@@ -215,10 +232,106 @@ int td_ring_start(struct td_ring *r)
 	return 0;
 }
 
-void td_ring_stop(struct td_ring *r)
+static void ring_stop(struct td_ring *r)
 {
 	td_ring_poll_fini(r);
 	td_ring_push_responses(r);
 	td_loop_hook_del(r->loop, &r->hook);
 	td_loop_file_del(r->loop, &r->evfile);
+}
+
+int td_ring_connect(struct td_loop *loop, const struct td_ring_params *params,
+		    const struct td_ring_target *target, bool paused, struct td_ring **out,
+		    const char **why)
+{
+	struct td_ring *r = calloc(1, sizeof(*r));
+	int rc;
+
+	if (!r)
+		return -ENOMEM;
+	r->loop = loop;
+	r->params = *params;
+	r->image = target->image;
+	r->limits.disk_sectors = target->disk_sectors;
+	r->limits.readonly = target->readonly;
+	r->limits.discard = target->discard;
+	rc = td_ring_attach(r, why);
+	r->params.protocol = NULL; /* the caller's string: read once, by attach */
+	if (rc < 0) {
+		free(r);
+		return rc;
+	}
+	r->paused = paused;
+	rc = ring_start(r);
+	if (rc < 0) {
+		if (why)
+			*why = "cannot watch the event channel";
+		td_ring_detach(r);
+		free(r);
+		return rc;
+	}
+	*out = r;
+	return 0;
+}
+
+void td_ring_disconnect(struct td_ring *r)
+{
+	ring_stop(r);
+	td_ring_detach(r);
+	free(r);
+}
+
+void td_ring_pause(struct td_ring *r)
+{
+	r->paused = true;
+}
+
+void td_ring_drop_image(struct td_ring *r)
+{
+	r->image = NULL;
+}
+
+void td_ring_resume(struct td_ring *r, const struct td_ring_target *target)
+{
+	r->image = target->image;
+	r->limits.disk_sectors = target->disk_sectors;
+	r->limits.readonly = target->readonly;
+	r->limits.discard = target->discard;
+	r->paused = false;
+	r->retry = true; /* the loop's hook drains what the frontend queued meanwhile */
+}
+
+uint32_t td_ring_inflight(const struct td_ring *r)
+{
+	return r->inflight;
+}
+
+void td_ring_stats(const struct td_ring *r, struct td_ring_stats *out)
+{
+	*out = r->stats;
+	out->inflight = r->inflight;
+	out->idx = (struct td_ring_indexes){
+		.nr_ents = r->back.nr_ents,
+		.req_prod = __atomic_load_n(&r->back.sring->req_prod, __ATOMIC_RELAXED),
+		.req_cons = r->back.req_cons,
+		.req_event = __atomic_load_n(&r->back.sring->req_event, __ATOMIC_RELAXED),
+		.rsp_prod = __atomic_load_n(&r->back.sring->rsp_prod, __ATOMIC_RELAXED),
+		.rsp_prod_pvt = r->back.rsp_prod_pvt,
+		.rsp_event = __atomic_load_n(&r->back.sring->rsp_event, __ATOMIC_RELAXED),
+	};
+	if (r->persistent) {
+		out->pgrant_hits = r->pgrants.stats.hits;
+		out->pgrant_misses = r->pgrants.stats.misses;
+		out->pgrant_evictions = r->pgrants.stats.evictions;
+	}
+}
+
+void td_ring_info(const struct td_ring *r, struct td_ring_info *out)
+{
+	*out = (struct td_ring_info){
+		.nr_pages = r->nr_pages,
+		.nr_slots = r->back.nr_ents,
+		.abi = blkif_abi_name(r->abi),
+		.persistent = r->persistent,
+	};
 }

@@ -6,55 +6,8 @@
 #include <sys/mman.h>
 
 #include "ringtap/log.h"
-#include "src/ring.h"
+#include "src/ring_private.h"
 
-int td_bufpool_init(struct td_bufpool *p, uint32_t npages)
-{
-	uint32_t i;
-
-	memset(p, 0, sizeof(*p));
-	p->base = mmap(NULL, (size_t)npages * TD_PAGE_SIZE, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (p->base == MAP_FAILED) {
-		p->base = NULL;
-		return -ENOMEM;
-	}
-	p->free = malloc(npages * sizeof(*p->free));
-	if (!p->free) {
-		munmap(p->base, (size_t)npages * TD_PAGE_SIZE);
-		p->base = NULL;
-		return -ENOMEM;
-	}
-	/* Low indices on top: the first requests touch the first pages. */
-	for (i = 0; i < npages; i++)
-		p->free[i] = npages - 1 - i;
-	p->nfree = p->npages = npages;
-	return 0;
-}
-
-void td_bufpool_fini(struct td_bufpool *p)
-{
-	if (p->base)
-		munmap(p->base, (size_t)p->npages * TD_PAGE_SIZE);
-	free(p->free);
-	memset(p, 0, sizeof(*p));
-}
-
-bool td_bufpool_get(struct td_bufpool *p, uint32_t n, uint32_t *out)
-{
-	if (n > p->nfree)
-		return false;
-	for (uint32_t i = 0; i < n; i++)
-		out[i] = p->free[--p->nfree];
-	return true;
-}
-
-void td_bufpool_put(struct td_bufpool *p, uint32_t n, const uint32_t *pages)
-{
-	/* Reverse order, so that the next get hands out the same (adjacent) pages again. */
-	while (n--)
-		p->free[p->nfree++] = pages[n];
-}
 
 static void *pgrant_map(void *ctx, grant_ref_t gref)
 {
@@ -118,7 +71,15 @@ static void free_slots(struct td_ring *r)
 	r->free_slots = NULL;
 }
 
-int td_ring_attach(struct td_ring *r)
+/* A step of the attach failed: *why says which (the caller logs it with the error). */
+static int attach_failed(const char **why, const char *step, int rc)
+{
+	if (why)
+		*why = step;
+	return rc;
+}
+
+int td_ring_attach(struct td_ring *r, const char **why)
 {
 	const struct td_ring_params *p = &r->params;
 	uint32_t refs[TD_MAX_RING_PAGES];
@@ -129,7 +90,7 @@ int td_ring_attach(struct td_ring *r)
 
 	rc = check_params(p, &r->abi);
 	if (rc < 0)
-		return rc;
+		return attach_failed(why, "bad ring parameters", rc);
 	r->nr_pages = 1u << p->order;
 	r->limits.max_indirect_segs = p->max_indirect_segs;
 	r->max_segs = p->max_indirect_segs > BLKIF_MAX_SEGMENTS_PER_REQUEST
@@ -156,16 +117,19 @@ int td_ring_attach(struct td_ring *r)
 
 	r->gt = xengnttab_open(NULL, 0);
 	if (!r->gt)
-		return errno ? -errno : -ENODEV;
-	/* The ring pages and the persistent grants are this handle's only mappings. */
-	xengnttab_set_max_grants(r->gt, r->nr_pages + (p->persistent ? pg_cap : 0) + 16);
+		return attach_failed(why, "cannot open the grant table", errno ? -errno : -ENODEV);
+	/* The ring pages and the persistent grants are this handle's only mappings. Refused (an
+	 * older gntdev, or above its limit), the device's own limit stays: the ring still maps,
+	 * and a persistent grant that cannot be mapped is grant-copied instead (request.c). */
+	if (xengnttab_set_max_grants(r->gt, r->nr_pages + (p->persistent ? pg_cap : 0) + 16) < 0)
+		rt_warn("vbd %u/%u: cannot raise the grant mapping limit to %u: %s; persistent "
+			"grants beyond the device's limit are copied", p->domid, p->devid,
+			r->nr_pages + (p->persistent ? pg_cap : 0) + 16, strerror(errno));
 	memcpy(refs, p->ring_refs, r->nr_pages * sizeof(refs[0]));
 	r->sring_pages = xengnttab_map_domain_grant_refs(r->gt, r->nr_pages, p->domid, refs,
 							  PROT_READ | PROT_WRITE);
 	if (!r->sring_pages) {
-		rc = errno ? -errno : -EFAULT;
-		rt_err("vbd %u/%u: cannot map %u ring page(s): %s", p->domid, p->devid,
-		       r->nr_pages, strerror(-rc));
+		rc = attach_failed(why, "cannot map the ring pages", errno ? -errno : -EFAULT);
 		goto fail;
 	}
 	{
@@ -180,29 +144,29 @@ int td_ring_attach(struct td_ring *r)
 
 	r->xce = xenevtchn_open(NULL, 0);
 	if (!r->xce) {
-		rc = errno ? -errno : -ENODEV;
+		rc = attach_failed(why, "cannot open the event channel device",
+				   errno ? -errno : -ENODEV);
 		goto fail;
 	}
 	port = xenevtchn_bind_interdomain(r->xce, p->domid, p->port);
 	if (port < 0) {
-		rc = errno ? -errno : -EINVAL;
-		rt_err("vbd %u/%u: cannot bind event channel %u: %s", p->domid, p->devid, p->port,
-		       strerror(-rc));
+		rc = attach_failed(why, "cannot bind the event channel", errno ? -errno : -EINVAL);
 		goto fail;
 	}
 	r->local_port = (evtchn_port_t)port;
 
 	rc = alloc_slots(r, r->back.nr_ents);
-	if (rc < 0)
+	if (rc == 0)
+		rc = td_bufpool_init(&r->pool, pool_pages);
+	if (rc < 0) {
+		attach_failed(why, "cannot allocate the ring's slots and buffers", rc);
 		goto fail;
-	rc = td_bufpool_init(&r->pool, pool_pages);
-	if (rc < 0)
-		goto fail;
+	}
 	r->gcopy = calloc(r->max_segs, sizeof(*r->gcopy));
 	r->indirect_scratch = aligned_alloc(TD_PAGE_SIZE,
 					    BLKIF_MAX_INDIRECT_PAGES_PER_REQUEST * TD_PAGE_SIZE);
 	if (!r->gcopy || !r->indirect_scratch) {
-		rc = -ENOMEM;
+		rc = attach_failed(why, "cannot allocate the ring's slots and buffers", -ENOMEM);
 		goto fail;
 	}
 	r->persistent = p->persistent;
@@ -210,8 +174,10 @@ int td_ring_attach(struct td_ring *r)
 		struct td_pgrant_ops ops = { pgrant_map, pgrant_unmap, r };
 
 		rc = td_pgrant_init(&r->pgrants, pg_cap, &ops);
-		if (rc < 0)
+		if (rc < 0) {
+			attach_failed(why, "cannot allocate the persistent-grant cache", rc);
 			goto fail;
+		}
 	}
 	return 0;
 fail:

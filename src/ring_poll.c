@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "ringtap/log.h"
-#include "src/ring.h"
+#include "src/ring_private.h"
 
 static inline void cpu_relax(void)
 {
@@ -98,7 +98,7 @@ void td_ring_poll_fini(struct td_ring *r)
 	poll_budget_close(&p->budget);
 }
 
-void td_ring_poll_set_params(struct td_ring *r, const struct poll_params *pp)
+void td_ring_set_polling(struct td_ring *r, const struct poll_params *pp)
 {
 	struct td_ring_poll *p = &r->poll;
 
@@ -156,7 +156,7 @@ static bool spin(struct td_ring *r, uint64_t now)
 	uint64_t slice_end = now + TD_POLL_SLICE_NS;
 
 	for (;;) {
-		struct td_image *img = td_vbd_image(r->vbd);
+		struct td_image *img = r->image;
 		bool found = false, unpollable = false;
 		RING_IDX rp, cons;
 
@@ -221,7 +221,7 @@ bool td_ring_poll_run(struct td_ring *r)
 			return false; /* nothing happened: sleep */
 		p->work = false;
 		if (p->ctl.params.policy == POLL_POLICY_OFF || td_ring_blocked(r) ||
-		    !td_vbd_image(r->vbd))
+		    !r->image)
 			return false;
 		now = td_loop_now_ns();
 		/* The work came by event: teach the window the gap, then maybe poll. */

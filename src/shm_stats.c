@@ -98,7 +98,7 @@ static int write_io_ring(int fd, const struct td_ring_indexes *x)
 /* Before the loop sleeps: publish what completed since the last look. */
 static bool shm_hook(struct td_loop *loop, void *data)
 {
-	struct td_dvbd *v = data;
+	struct td_minor *v = data;
 	struct td_ring_stats s;
 	uint64_t now;
 
@@ -158,7 +158,7 @@ static int fits(char *buf, size_t size, const char *fmt, ...)
 	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
 }
 
-int td_shm_stats_create(struct td_dvbd *v)
+int td_shm_stats_create(struct td_minor *v)
 {
 	struct td_daemon *d = v->d;
 	struct td_shm_stats *sh = &v->shm;
@@ -217,7 +217,7 @@ fail:
 	return err;
 }
 
-void td_shm_stats_destroy(struct td_dvbd *v)
+void td_shm_stats_destroy(struct td_minor *v)
 {
 	struct td_shm_stats *sh = &v->shm;
 	char path[320];

@@ -10,7 +10,6 @@
 #include "ringtap/driver.h"
 #include "src/blkif_req.h"
 #include "src/daemon.h"
-#include "src/ring.h" /* td_vbd_image: the image stack */
 
 /* blktap3's disk type numbers (DISK_TYPE_AIO, DISK_TYPE_VHD), which the stats carry. */
 #define BLKTAP3_DISK_TYPE_AIO 0
@@ -27,7 +26,7 @@ static json_t *pair(uint64_t a, uint64_t b)
 }
 
 /* The VBD's settings, and what the ring's polling did with them. */
-static json_t *polling_json(const struct td_dvbd *v)
+static json_t *polling_json(const struct td_minor *v)
 {
 	const struct poll_params *p = &v->poll;
 	struct td_poll_stats ps;
@@ -85,14 +84,15 @@ static json_t *latency_json(const struct td_ring_stats *s)
 	return o;
 }
 
-static json_t *ring_json(const struct td_dvbd *v, const struct td_ring_stats *s)
+static json_t *ring_json(const struct td_minor *v, const struct td_ring_stats *s)
 {
 	json_t *r = json_pack(
 		"{s:I, s:I, s:I, s:s, s:b, s:I, s:I, s:b, s:I, s:I, s:I, s:I}", "domid",
 		(json_int_t)v->ring.domid, "devid", (json_int_t)v->ring.devid, "order",
-		(json_int_t)v->ring.order, "protocol", ctl_ring_protocol_name(v->ring.protocol),
+		(json_int_t)v->ring.order, "protocol",
+		v->ring.protocol ? v->ring.protocol : "native", /* td_ring_params: NULL is native */
 		"persistent", v->ring.persistent, "max_indirect_segments",
-		(json_int_t)v->ring.max_indirect_segments, "inflight", (json_int_t)s->inflight,
+		(json_int_t)v->ring.max_indirect_segs, "inflight", (json_int_t)s->inflight,
 		"halted", s->halted, "events", (json_int_t)s->events, "spurious_events",
 		(json_int_t)s->spurious_events, "notifications", (json_int_t)s->notifications,
 		"pool_stalls", (json_int_t)s->pool_stalls);
@@ -125,7 +125,7 @@ static json_t *ring_json(const struct td_dvbd *v, const struct td_ring_stats *s)
 }
 
 /* blktap3's "xenbus" object for the connected ring. */
-static json_t *xenbus_json(const struct td_dvbd *v, const struct td_ring_stats *s)
+static json_t *xenbus_json(const struct td_minor *v, const struct td_ring_stats *s)
 {
 	return json_pack("{s:s, s:I, s:I, s:I, s:I, s:o, s:o, s:{s:I, s:I, s:I, s:I}}", "pool",
 			 "td-xenio-default", "domid", (json_int_t)v->ring.domid, "devid",
@@ -196,13 +196,13 @@ static json_t *chain_image_json(const struct td_image *img, bool leaf, const str
 	return o;
 }
 
-int td_stats_json(const struct td_dvbd *v, char **out)
+int td_stats_json(const struct td_minor *v, char **out)
 {
 	struct td_ring_stats s;
 	struct td_vbd_info info;
 	struct td_retired t = v->retired;
 	struct td_nbd_stats nbd = { 0 };
-	bool ring = v->vbd && v->connected && td_vbd_stats(v->vbd, 0, &s) == 0;
+	bool ring = td_minor_connected(v) && td_vbd_stats(v->vbd, 0, &s) == 0;
 	json_t *o, *images = json_array();
 
 	memset(&info, 0, sizeof(info));
@@ -243,9 +243,9 @@ int td_stats_json(const struct td_dvbd *v, char **out)
 		      "nbd_mirror_failed", (json_int_t)0, "reqs_outstanding",
 		      (json_int_t)((ring ? s.inflight : 0) + nbd.inflight + nbd.queued),
 		      "FIXME_enospc_redirect_count", (json_int_t)0, "read_caching", false, "minor",
-		      (json_int_t)v->minor, "state", (json_int_t)td_dvbd_state(v), "paused",
-		      v->paused, "readonly", v->vbd && (info.info & VDISK_READONLY), "polling",
-		      polling_json(v));
+		      (json_int_t)v->minor, "state", (json_int_t)td_minor_state(v), "paused",
+		      td_minor_paused(v), "readonly", v->vbd && (info.info & VDISK_READONLY),
+		      "polling", polling_json(v));
 	if (!o)
 		return -ENOMEM;
 	if (v->nbd)

@@ -1,27 +1,34 @@
-/* A VBD: one image (stack) and the ring(s) serving it; pause/resume (the image is closed while
- * paused) and the counters the control plane reads. */
+/* A VBD: one image (stack) and the ring(s) serving it, driven by its state machine
+ * (src/vbd_state.h): quiesce (drain, the image stays open), pause (drain, then close the image),
+ * resume; and the counters the control plane reads, as snapshots of the ring's. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "ringtap/driver.h"
 #include "ringtap/log.h"
+#include "ringtap/poll.h"
+#include "src/blkif_req.h"
+#include "src/loop.h"
 #include "src/ring.h"
+#include "src/vbd.h"
+#include "src/vbd_state.h"
 
 struct td_vbd {
 	struct td_loop *loop;
+	enum td_vbd_state state;
 	struct td_image *image; /* NULL while paused */
 	struct td_image_info info; /* of the image last opened: answers while paused */
 	char name[sizeof(((struct td_image *)0)->name)]; /* its "type:path", reopened on resume */
 	bool readonly;
 	unsigned int lock; /* TD_OPEN_LOCK_*: the locking mode, kept across pause/resume */
-	bool paused;
-	bool pause_pending;
-	void (*pause_done)(struct td_vbd *vbd, void *data);
-	void *pause_data;
+	/* Runs once a drain (quiesce or pause) is done, from the before-sleep hook. */
+	void (*drained)(struct td_vbd *vbd, void *data);
+	void *drained_data;
 	struct td_ring *ring; /* one ring; multi-queue adds more */
 	struct poll_params poll; /* adaptive polling settings, applied to every ring */
 	struct td_loop_hook hook;
-	unsigned int ext_inflight; /* I/O from outside the ring (the NBD export): pause waits */
+	unsigned int ext_inflight; /* I/O from outside the ring (the NBD export): drains wait */
 };
 
 struct td_image *td_vbd_image(struct td_vbd *vbd)
@@ -29,9 +36,19 @@ struct td_image *td_vbd_image(struct td_vbd *vbd)
 	return vbd->image;
 }
 
-bool td_vbd_paused(const struct td_vbd *vbd)
+enum td_vbd_state td_vbd_state(const struct td_vbd *vbd)
 {
-	return vbd->paused;
+	return vbd->state;
+}
+
+bool td_vbd_serving(const struct td_vbd *vbd)
+{
+	return vbd->state == TD_VBD_OPEN;
+}
+
+bool td_vbd_connected(const struct td_vbd *vbd)
+{
+	return vbd->ring != NULL;
 }
 
 void td_vbd_io_begin(struct td_vbd *vbd)
@@ -46,7 +63,17 @@ void td_vbd_io_end(struct td_vbd *vbd)
 
 bool td_vbd_idle(const struct td_vbd *vbd)
 {
-	return !vbd->ext_inflight && (!vbd->ring || !vbd->ring->inflight);
+	return !vbd->ext_inflight && (!vbd->ring || !td_ring_inflight(vbd->ring));
+}
+
+/* Applies a transition the table allows: 0, or its -errno (nothing changed). */
+static int vbd_step(struct td_vbd *vbd, enum td_vbd_event ev)
+{
+	int next = td_vbd_transition(vbd->state, ev);
+
+	if (next >= 0)
+		vbd->state = (enum td_vbd_state)next;
+	return next < 0 ? next : 0;
 }
 
 static void close_image(struct td_image *img);
@@ -55,14 +82,18 @@ static bool vbd_before_sleep(struct td_loop *loop, void *data)
 {
 	struct td_vbd *vbd = data;
 
-	if (vbd->pause_pending && td_vbd_idle(vbd)) {
-		vbd->pause_pending = false;
+	if (td_vbd_state_draining(vbd->state) && td_vbd_idle(vbd)) {
+		vbd_step(vbd, TD_VBD_EV_DRAINED);
 		if (vbd->ring)
 			td_ring_push_responses(vbd->ring);
-		close_image(vbd->image);
-		vbd->image = NULL;
-		if (vbd->pause_done)
-			vbd->pause_done(vbd, vbd->pause_data);
+		if (vbd->state == TD_VBD_PAUSED) {
+			if (vbd->ring)
+				td_ring_drop_image(vbd->ring);
+			close_image(vbd->image);
+			vbd->image = NULL;
+		}
+		if (vbd->drained)
+			vbd->drained(vbd, vbd->drained_data);
 	}
 	return false;
 }
@@ -106,6 +137,7 @@ int td_vbd_open(struct td_loop *loop, const char *type_path, unsigned int flags,
 	if (!vbd)
 		return -ENOMEM;
 	vbd->loop = loop;
+	vbd->state = TD_VBD_OPEN;
 	vbd->readonly = flags & TD_OPEN_RDONLY;
 	vbd->lock = flags & TD_OPEN_LOCK_MASK;
 	poll_params_default(&vbd->poll);
@@ -124,110 +156,107 @@ void td_vbd_close(struct td_vbd *vbd)
 	if (!vbd)
 		return;
 	if (vbd->ring && td_vbd_disconnect(vbd) < 0)
-		rt_err("vbd: closing with %u request(s) in flight", vbd->ring->inflight);
+		rt_err("vbd: closing with %u request(s) in flight", td_ring_inflight(vbd->ring));
 	td_loop_hook_del(vbd->loop, &vbd->hook);
 	close_image(vbd->image);
-	if (vbd->ring) {
-		/* Requests still in flight were waited for by the driver's close. */
-		td_ring_stop(vbd->ring);
-		td_ring_detach(vbd->ring);
-		free(vbd->ring);
-	}
+	if (vbd->ring) /* requests still in flight were waited for by the driver's close */
+		td_ring_disconnect(vbd->ring);
 	free(vbd);
 }
 
-static void set_limits(struct td_vbd *vbd, struct td_ring *r)
+/* The image and limits the ring serves. */
+static struct td_ring_target ring_target(const struct td_vbd *vbd)
 {
-	r->limits.disk_sectors = vbd->info.sectors;
-	r->limits.readonly = vbd->readonly || vbd->info.readonly;
-	r->limits.discard = vbd->info.discard && !r->limits.readonly;
+	bool ro = vbd->readonly || vbd->info.readonly;
+
+	return (struct td_ring_target){
+		.image = vbd->image,
+		.disk_sectors = vbd->info.sectors,
+		.readonly = ro,
+		.discard = vbd->info.discard && !ro,
+	};
 }
 
-int td_vbd_connect(struct td_vbd *vbd, const struct td_ring_params *params)
+int td_vbd_connect(struct td_vbd *vbd, const struct td_ring_params *params, const char **why)
 {
-	struct td_ring *r;
+	struct td_ring_target t = ring_target(vbd);
+	struct td_ring_info ri;
 	int rc;
 
 	if (vbd->ring)
 		return -EBUSY;
-	r = calloc(1, sizeof(*r));
-	if (!r)
-		return -ENOMEM;
-	r->vbd = vbd;
-	r->loop = vbd->loop;
-	r->params = *params;
-	set_limits(vbd, r);
-	rc = td_ring_attach(r);
-	r->params.protocol = NULL; /* the caller's string: read once, by attach */
+	rc = td_ring_connect(vbd->loop, params, &t, vbd->state != TD_VBD_OPEN, &vbd->ring, why);
 	if (rc < 0) {
-		free(r);
+		vbd->ring = NULL;
 		return rc;
 	}
-	r->paused = vbd->paused;
-	rc = td_ring_start(r);
-	if (rc < 0) {
-		td_ring_detach(r);
-		free(r);
-		return rc;
-	}
-	vbd->ring = r;
-	td_ring_poll_set_params(r, &vbd->poll);
+	td_ring_set_polling(vbd->ring, &vbd->poll);
+	td_ring_info(vbd->ring, &ri);
 	rt_info("vbd %u/%u: connected: %u ring page(s), %u slots, %s ABI, %s, indirect %u%s",
-		params->domid, params->devid, r->nr_pages, r->back.nr_ents,
-		blkif_abi_name(r->abi), vbd->name, params->max_indirect_segs,
-		r->persistent ? ", persistent grants" : "");
+		params->domid, params->devid, ri.nr_pages, ri.nr_slots, ri.abi, vbd->name,
+		params->max_indirect_segs, ri.persistent ? ", persistent grants" : "");
 	return 0;
 }
 
 int td_vbd_disconnect(struct td_vbd *vbd)
 {
-	struct td_ring *r = vbd->ring;
-
-	if (!r)
+	if (!vbd->ring)
 		return -ENOTCONN;
-	if (r->inflight)
+	if (td_ring_inflight(vbd->ring))
 		return -EBUSY;
-	td_ring_stop(r);
-	td_ring_detach(r);
-	free(r);
+	td_ring_disconnect(vbd->ring);
 	vbd->ring = NULL;
 	return 0;
 }
 
+/* Starts a drain (quiesce or pause) or joins the one in progress: the ring stops consuming;
+ * `done` (replacing an earlier one) runs once nothing is in flight. */
+static int start_drain(struct td_vbd *vbd, enum td_vbd_event ev,
+		       void (*done)(struct td_vbd *vbd, void *data), void *data)
+{
+	int rc = vbd_step(vbd, ev);
+
+	if (rc < 0)
+		return rc;
+	if (vbd->ring)
+		td_ring_pause(vbd->ring);
+	vbd->drained = done;
+	vbd->drained_data = data;
+	return 0;
+}
+
+int td_vbd_quiesce(struct td_vbd *vbd, void (*done)(struct td_vbd *vbd, void *data), void *data)
+{
+	return start_drain(vbd, TD_VBD_EV_QUIESCE, done, data);
+}
+
 int td_vbd_pause(struct td_vbd *vbd, void (*done)(struct td_vbd *vbd, void *data), void *data)
 {
-	if (vbd->paused)
-		return -EALREADY;
-	vbd->paused = true;
-	if (vbd->ring)
-		vbd->ring->paused = true;
-	vbd->pause_done = done;
-	vbd->pause_data = data;
-	vbd->pause_pending = true;
-	return 0;
+	/* from QUIESCED too: nothing is in flight, so the hook closes the image at once */
+	return start_drain(vbd, TD_VBD_EV_PAUSE, done, data);
 }
 
 int td_vbd_resume(struct td_vbd *vbd, const char *type_path, int lock, char *why)
 {
 	unsigned int mode = lock < 0 ? vbd->lock : (unsigned int)lock & TD_OPEN_LOCK_MASK;
 	struct td_image *img;
-	int rc;
+	int rc = td_vbd_transition(vbd->state, TD_VBD_EV_RESUME);
 
-	if (!vbd->paused || vbd->pause_pending)
-		return vbd->paused ? -EBUSY : -EINVAL;
+	if (rc < 0)
+		return rc;
 	if (type_path || !vbd->image) {
 		rc = open_image(vbd, type_path ? type_path : vbd->name, mode, &img, why);
 		if (rc < 0)
-			return rc;
+			return rc; /* still paused */
 		close_image(vbd->image);
 		vbd->image = img;
 	}
 	vbd->lock = mode;
-	vbd->paused = false;
+	vbd_step(vbd, TD_VBD_EV_RESUME);
 	if (vbd->ring) {
-		set_limits(vbd, vbd->ring);
-		vbd->ring->paused = false;
-		vbd->ring->retry = true;
+		struct td_ring_target t = ring_target(vbd);
+
+		td_ring_resume(vbd->ring, &t);
 	}
 	return 0;
 }
@@ -244,7 +273,7 @@ void td_vbd_info(const struct td_vbd *vbd, struct td_vbd_info *info)
 	info->discard = ii->discard && !info->info;
 	info->discard_granularity = ii->discard_granularity;
 	info->discard_alignment = ii->discard_alignment;
-	info->paused = vbd->paused;
+	info->paused = vbd->state == TD_VBD_PAUSING || vbd->state == TD_VBD_PAUSED;
 	info->nr_rings = vbd->ring ? 1 : 0;
 	_Static_assert(sizeof(info->image) == sizeof(vbd->name), "image names fit");
 	memcpy(info->image, vbd->name, sizeof(info->image));
@@ -252,26 +281,9 @@ void td_vbd_info(const struct td_vbd *vbd, struct td_vbd_info *info)
 
 int td_vbd_stats(const struct td_vbd *vbd, unsigned int index, struct td_ring_stats *stats)
 {
-	const struct td_ring *r = vbd->ring;
-
-	if (!r || index != 0)
+	if (!vbd->ring || index != 0)
 		return -ENOENT;
-	*stats = r->stats;
-	stats->inflight = r->inflight;
-	stats->idx = (struct td_ring_indexes){
-		.nr_ents = r->back.nr_ents,
-		.req_prod = __atomic_load_n(&r->back.sring->req_prod, __ATOMIC_RELAXED),
-		.req_cons = r->back.req_cons,
-		.req_event = __atomic_load_n(&r->back.sring->req_event, __ATOMIC_RELAXED),
-		.rsp_prod = __atomic_load_n(&r->back.sring->rsp_prod, __ATOMIC_RELAXED),
-		.rsp_prod_pvt = r->back.rsp_prod_pvt,
-		.rsp_event = __atomic_load_n(&r->back.sring->rsp_event, __ATOMIC_RELAXED),
-	};
-	if (r->persistent) {
-		stats->pgrant_hits = r->pgrants.stats.hits;
-		stats->pgrant_misses = r->pgrants.stats.misses;
-		stats->pgrant_evictions = r->pgrants.stats.evictions;
-	}
+	td_ring_stats(vbd->ring, stats);
 	return 0;
 }
 
@@ -281,7 +293,7 @@ int td_vbd_set_polling(struct td_vbd *vbd, const struct poll_params *params)
 		return -EINVAL;
 	vbd->poll = *params;
 	if (vbd->ring)
-		td_ring_poll_set_params(vbd->ring, params);
+		td_ring_set_polling(vbd->ring, params);
 	return 0;
 }
 

@@ -16,7 +16,7 @@
 #include <sys/mman.h>
 
 #include "ringtap/log.h"
-#include "src/ring.h"
+#include "src/ring_private.h"
 
 #define HDR_SIZE 12u
 #define MAX_ROUNDS 64
@@ -36,15 +36,6 @@ struct host {
 
 /* The fake Xen libraries have no context argument of their own: the input being run. */
 static struct host *current;
-
-struct td_vbd {
-	struct td_image *image;
-};
-
-struct td_image *td_vbd_image(struct td_vbd *vbd)
-{
-	return vbd->image;
-}
 
 static void check(bool ok)
 {
@@ -223,7 +214,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct host h = { 0 };
 	struct td_image image = { .ops = &fake_image_ops, .priv = &h };
-	struct td_vbd vbd = { .image = &image };
 	struct td_ring *r;
 	size_t ring_bytes, n;
 	RING_IDX start;
@@ -234,7 +224,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	r = calloc(1, sizeof(*r));
 	check(r != NULL);
-	r->vbd = &vbd;
+	r->image = &image; /* the ring's own: what the VBD gives it at connect */
 	r->params.domid = 1;
 	r->params.protocol = protocols[data[0] % 3];
 	r->params.persistent = data[1] & 1;
@@ -260,7 +250,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(h.pages, data + n, size - n);
 	current = &h;
 
-	check(td_ring_attach(r) == 0);
+	check(td_ring_attach(r, NULL) == 0);
 	start = r->back.req_cons;
 	/* The loop's work: drain, complete, resume what waited, push the responses. */
 	for (int round = 0; round < MAX_ROUNDS; round++) {

@@ -16,7 +16,7 @@
 #include "ringtap/log.h"
 #include "ringtap/poll.h"
 #include "src/loop.h"
-#include "src/tapdisk.h"
+#include "src/vbd.h"
 
 struct serve {
 	struct td_loop loop;
@@ -214,7 +214,7 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct td_ring_params p = { .max_indirect_segs = 256 };
-	const char *image = NULL, *ready = NULL;
+	const char *image = NULL, *ready = NULL, *why = NULL;
 	uint32_t v, order = UINT32_MAX;
 	unsigned int nrefs = 0;
 	bool readonly = false, have_domid = false, have_port = false;
@@ -320,9 +320,10 @@ int main(int argc, char **argv)
 	rc = td_vbd_set_polling(sv.vbd, &pp);
 	if (rc < 0)
 		goto out;
-	rc = td_vbd_connect(sv.vbd, &p);
+	rc = td_vbd_connect(sv.vbd, &p, &why);
 	if (rc < 0) {
-		rt_err("cannot connect the ring: %s", strerror(-rc));
+		rt_err("cannot connect the ring: %s%s%s", why ? why : "", why ? ": " : "",
+		       strerror(-rc));
 		goto out;
 	}
 	if (ready) {

@@ -1,5 +1,6 @@
 # Unit tests of tapdisk's core: request decoding/validation per ABI, responses, the
-# persistent-grant cache, the event loop.
+# persistent-grant cache, the event loop, the VBD state machine.
 $(eval $(call unit_test,test_blkif_req,tests/unit/src/test_blkif_req.c,tdcore rtblkif))
 $(eval $(call unit_test,test_pgrant,tests/unit/src/test_pgrant.c,tdcore))
 $(eval $(call unit_test,test_loop,tests/unit/src/test_loop.c,tdcore))
+$(eval $(call unit_test,test_vbd_state,tests/unit/src/test_vbd_state.c,tdcore))
