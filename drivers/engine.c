@@ -24,6 +24,7 @@ struct td_engine {
 	int fd;
 	int efd;
 	struct td_loop_file efile;
+	struct td_loop_timer retry; /* the kernel had no room and nothing was in flight */
 	unsigned int depth;
 	unsigned int inflight; /* given to the backend, not reaped */
 	bool no_fsync; /* the kernel refused an fsync request: fdatasync in the loop */
@@ -196,6 +197,7 @@ void td_engine_close(struct td_engine *e)
 		}
 		e->inflight -= (unsigned int)n;
 	}
+	td_loop_timer_cancel(e->loop, &e->retry);
 	td_loop_file_del(e->loop, &e->efile);
 	e->ops->teardown(e);
 	close(e->efd);
@@ -256,6 +258,15 @@ static void refused(struct td_engine *e, struct td_engine_req *r, int err)
 	td_engine_complete_later(e, r, err);
 }
 
+/* The kernel's queue had no room (io_submit's EAGAIN: fs.aio-max-nr reached host-wide) while
+ * this engine had nothing in flight, so no completion of its own will kick it again. */
+#define TD_ENGINE_RETRY_NS 1000000ull /* 1 ms */
+
+static void on_retry(struct td_loop *loop, struct td_loop_timer *timer, void *data)
+{
+	td_engine_kick(data);
+}
+
 void td_engine_kick(struct td_engine *e)
 {
 	struct td_engine_req *batch[TD_ENGINE_BATCH], *r;
@@ -268,8 +279,13 @@ void td_engine_kick(struct td_engine *e)
 		     r = r->next)
 			batch[n++] = r;
 		rc = e->ops->submit(e, batch, n);
-		if (rc == -EAGAIN || rc == 0)
-			return; /* retried when completions free room */
+		if (rc == -EAGAIN || rc == 0) {
+			/* retried when completions free room, or by a timer if none will */
+			if (!e->inflight)
+				td_loop_timer_arm(e->loop, &e->retry, TD_ENGINE_RETRY_NS, 0, on_retry,
+						  e);
+			return;
+		}
 		if (rc < 0) {
 			refused(e, queue_pop(&e->head, &e->tail), rc);
 			continue;

@@ -363,6 +363,19 @@ static void backend_errors_are_reported(void **state)
 	fake.reap_err = 0;
 	assert_int_equal(td_engine_poll(e), 1);
 	assert_int_equal(a.calls, 2);
+
+	/* the kernel has no room (EAGAIN) and nothing is in flight: no completion will kick the
+	 * queue again, so a timer of the loop does */
+	fake.submit_err = -EAGAIN;
+	td_engine_write(e, &b.req, &iov, 1, 512, rec_done);
+	td_engine_kick(e);
+	assert_int_equal(td_engine_inflight(e), 0);
+	for (int i = 0; i < 1000 && td_engine_inflight(e) == 0; i++)
+		assert_true(td_loop_run_once(&loop, 100) >= 0);
+	assert_int_equal(td_engine_inflight(e), 1);
+	assert_int_equal(td_engine_poll(e), 1);
+	assert_int_equal(b.calls, 2);
+	assert_int_equal(b.res, 0);
 	td_engine_close(e);
 	td_loop_fini(&loop);
 	close(fd);
