@@ -282,8 +282,8 @@ void td_engine_kick(struct td_engine *e)
 		if (rc == -EAGAIN || rc == 0) {
 			/* retried when completions free room, or by a timer if none will */
 			if (!e->inflight)
-				td_loop_timer_arm(e->loop, &e->retry, TD_ENGINE_RETRY_NS, 0, on_retry,
-						  e);
+				td_loop_timer_arm(e->loop, &e->retry, TD_ENGINE_RETRY_NS, 0,
+						  on_retry, e);
 			return;
 		}
 		if (rc < 0) {
