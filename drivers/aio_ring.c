@@ -60,6 +60,7 @@ int aio_ring_get_events(struct aio_ring_reader *r, struct io_event *ev, int max)
 		rt_warn("%s: completion ring indexes out of range; using io_getevents", r->who);
 		r->uring = NULL;
 	}
-	n = io_getevents(r->ctx, 0, max, ev, &zero);
-	return n < 0 ? 0 : n;
+	/* an error is the caller's to handle, not "nothing completed": the I/Os in flight would
+	 * wait for ever without a word */
+	return io_getevents(r->ctx, 0, max, ev, &zero);
 }

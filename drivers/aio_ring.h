@@ -1,6 +1,6 @@
 /* Reading libaio completions straight from the ring the kernel maps at the io_context_t
  * address (fs/aio.c's struct aio_ring), without a system call: what adaptive polling spins on.
- * Shared by the drivers that use libaio (aio, vhd). */
+ * Used by the I/O engine's libaio backend (engine_aio.c). */
 #ifndef TD_AIO_RING_H
 #define TD_AIO_RING_H
 
@@ -25,8 +25,9 @@ static inline bool aio_ring_reader_user(const struct aio_ring_reader *r)
 	return r->uring != NULL;
 }
 
-/* Up to `max` completed events, from user space when the ring allows it. Only one consumer
- * per context: never mixed with another io_getevents caller. */
+/* Up to `max` completed events, from user space when the ring allows it, or -errno when
+ * io_getevents fails (a context the kernel does not know: -EINVAL). Only one consumer per
+ * context: never mixed with another io_getevents caller. */
 int aio_ring_get_events(struct aio_ring_reader *r, struct io_event *ev, int max);
 
 #endif

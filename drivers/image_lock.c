@@ -23,7 +23,7 @@
 
 #include "drivers/image_lock.h"
 #include "ringtap/log.h"
-#include "src/image.h"
+#include "ringtap/driver.h"
 
 #define PERM_BASE 100 /* QEMU's RAW_LOCK_PERM_BASE */
 #define SHARED_BASE 200 /* QEMU's RAW_LOCK_SHARED_BASE */

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "src/image.h"
+#include "ringtap/driver.h"
 
 struct null_img {
 	struct td_io *head, *tail;
@@ -66,7 +66,7 @@ static void null_kick(struct td_image *img)
 		n->head = io->next;
 		if (!n->head)
 			n->tail = NULL;
-		if (io->op == TD_OP_READ)
+		if (io->op == TD_IO_READ)
 			for (i = 0; i < io->iovcnt; i++)
 				memset(io->iov[i].iov_base, 0, io->iov[i].iov_len);
 		io->done(io, 0);

@@ -1,5 +1,7 @@
 /* The table of image drivers: the only place that names them. */
-#include "src/image.h"
+#include <stddef.h>
+
+#include "ringtap/driver.h"
 
 extern const struct td_driver_ops td_driver_aio;
 extern const struct td_driver_ops td_driver_null;

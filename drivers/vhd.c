@@ -1,6 +1,7 @@
 /* The `vhd` image driver: fixed, dynamic and differencing VHDs (lib/vhd validates and loads the
  * metadata), each file of a chain one td_image (img->parent: the next; a raw root is an `aio`
- * image), all I/O through libaio on the driver's own O_DIRECT descriptors. Reads go by the
+ * image), all I/O through one I/O engine (engine.h) per file on the driver's own O_DIRECT
+ * descriptors. Reads go by the
  * in-memory BAT, the batmap and cached sector bitmaps; what a differencing disk lacks is read
  * from its parent, what a dynamic disk lacks is zero. Writes allocate blocks (vhd_meta.c). Each
  * file is locked (image_lock.c): the leaf exclusively when writable, parents shared. */
@@ -16,6 +17,56 @@
 #include "ringtap/log.h"
 
 #define VHD_BITMAP_CACHE 1024 /* blocks (2 GiB of 2 MiB blocks; 512 KiB of bitmaps) */
+
+/* ---- steps: the engine's requests --------------------------------------------------------- */
+
+void vreq_meta(struct vreq *r, struct vhd_layer *l, void *owner)
+{
+	r->layer = l;
+	r->owner = owner;
+	r->iov = &r->iov1;
+	r->iovcnt = 0;
+}
+
+static void vreq_engine_done(struct td_engine_req *req, int res)
+{
+	struct vreq *r = (struct vreq *)((char *)req - offsetof(struct vreq, req));
+
+	r->fn(r, res);
+}
+
+void vhd_read(struct vhd_layer *l, struct vreq *r, uint64_t off, vreq_fn fn)
+{
+	r->fn = fn;
+	td_engine_read(l->engine, &r->req, r->iov, r->iovcnt, off, vreq_engine_done);
+}
+
+void vhd_write(struct vhd_layer *l, struct vreq *r, uint64_t off, vreq_fn fn)
+{
+	r->fn = fn;
+	td_engine_write(l->engine, &r->req, r->iov, r->iovcnt, off, vreq_engine_done);
+}
+
+void vhd_write_buf(struct vhd_layer *l, struct vreq *r, void *buf, size_t len, uint64_t off,
+		   vreq_fn fn)
+{
+	r->iov[0].iov_base = buf;
+	r->iov[0].iov_len = len;
+	r->iovcnt = 1;
+	vhd_write(l, r, off, fn);
+}
+
+void vhd_fsync(struct vhd_layer *l, struct vreq *r, vreq_fn fn)
+{
+	r->fn = fn;
+	td_engine_fsync(l->engine, &r->req, vreq_engine_done);
+}
+
+void vhd_complete_later(struct vhd_layer *l, struct vreq *r, int res)
+{
+	r->req.done = vreq_engine_done;
+	td_engine_complete_later(l->engine, &r->req, res);
+}
 
 /* ---- guest I/O accounting ------------------------------------------------------------------- */
 
@@ -48,7 +99,8 @@ static void drain_done(struct vreq *n, int res)
 	}
 }
 
-/* The submit path's own reference: the last one completes the I/O from the loop, later. */
+/* The submit path's (or the wait's) own reference: the last one completes the I/O from the
+ * loop, later. */
 static void vio_release(struct vhd_layer *l, struct td_io *io)
 {
 	if (--vio_state(io)->pending)
@@ -61,8 +113,8 @@ static void vio_release(struct vhd_layer *l, struct td_io *io)
 	l->done_tail = io;
 	if (!l->notify_queued) {
 		l->notify_queued = true;
-		l->notify->fn = drain_done;
-		vaio_complete_later(&l->aio, l->notify, 0);
+		l->notify.fn = drain_done;
+		vhd_complete_later(l, &l->notify, 0);
 	}
 }
 
@@ -101,6 +153,25 @@ static int iov_walk(const struct td_io *io, size_t off, size_t len, struct iovec
 	return n;
 }
 
+/* Bytes from off that at most `max` of the guest buffers cover. */
+static size_t iov_span(const struct td_io *io, size_t off, int max)
+{
+	size_t span = 0;
+
+	for (int i = 0; i < io->iovcnt && max; i++) {
+		size_t l = io->iov[i].iov_len;
+
+		if (off >= l) {
+			off -= l;
+			continue;
+		}
+		span += l - off;
+		off = 0;
+		max--;
+	}
+	return span;
+}
+
 static void zero_fill(struct td_io *io, size_t off, size_t len)
 {
 	for (int i = 0; i < io->iovcnt && len; i++) {
@@ -117,31 +188,54 @@ static void zero_fill(struct td_io *io, size_t off, size_t len)
 	}
 }
 
-/* A request for [off, off + len) of the guest I/O's buffers, counted in the I/O. */
-static struct vreq *piece_new(struct vhd_layer *l, struct td_io *io, uint64_t sector,
+static struct vpiece *vpiece_of(struct vreq *r)
+{
+	return (struct vpiece *)((char *)r - offsetof(struct vpiece, r));
+}
+
+/* A piece from the pool for [off, off + count sectors) of the guest I/O's buffers (at most
+ * VHD_PIECE_IOV of them), counted in the I/O; NULL when every piece is busy. */
+static struct vreq *piece_get(struct vhd_layer *l, struct td_io *io, uint64_t sector,
 			      uint32_t count, size_t off)
 {
-	size_t len = vhd_sectors_to_bytes(count);
-	struct vreq *r = vreq_new(iov_walk(io, off, len, NULL));
+	struct vreq *r = l->free_pieces;
 
 	if (!r)
 		return NULL;
-	iov_walk(io, off, len, r->iov);
+	l->free_pieces = r->next;
+	r->next = NULL;
+	r->fn = r->then = NULL;
+	r->res = 0;
 	r->layer = l;
+	r->owner = NULL;
 	r->io = io;
 	r->sector = sector;
 	r->count = count;
+	r->rest = 0;
 	r->block = l->f.spb ? (uint32_t)(sector / l->f.spb) : 0;
 	r->io_off = off;
+	r->iov = vpiece_of(r)->iov;
+	r->iovcnt = iov_walk(io, off, vhd_sectors_to_bytes(count), r->iov);
 	vio_get(io);
 	return r;
 }
 
-static void piece_done(struct vreq *r, int res)
+void vhd_wake_waiters(struct vhd_layer *l)
 {
+	if ((l->starved_head || l->alloc_wait) && !l->resume_queued) {
+		l->resume_queued = true;
+		vhd_complete_later(l, &l->resume, 0);
+	}
+}
+
+void vhd_piece_done(struct vreq *r, int res)
+{
+	struct vhd_layer *l = r->layer;
 	struct td_io *io = r->io;
 
-	vreq_free(r);
+	r->next = l->free_pieces;
+	l->free_pieces = r;
+	vhd_wake_waiters(l);
 	vio_put(io, res);
 }
 
@@ -153,116 +247,120 @@ static uint64_t data_offset(const struct vhd_layer *l, uint32_t block, uint64_t 
 
 /* ---- reads ---------------------------------------------------------------------------------- */
 
-struct fwd {
-	struct td_io pio;
-	struct td_io *gio;
-	struct iovec iov[];
-};
-
 static void fwd_done(struct td_io *pio, int err)
 {
-	struct fwd *f = pio->data;
-	struct td_io *gio = f->gio;
+	struct vreq *r = pio->data;
 
-	free(f);
-	vio_put(gio, err);
+	r->fn(r, err);
 }
 
-/* Sectors this layer does not hold: the parent's, or zeros (a dynamic disk, or past the end of
- * a smaller parent). */
-static void read_below(struct vhd_layer *l, struct td_io *io, uint64_t sector, uint32_t count,
-		       size_t off)
+/* r reads its sectors (within one block): from this file when `have`, else what the parent
+ * holds, zeros for the rest (a dynamic disk, or past the end of a smaller parent); then
+ * r->fn(r, res). False when there was nothing to submit (zeros only): r is done, fn not run. */
+static bool piece_read(struct vhd_layer *l, struct vreq *r, bool have, vreq_fn fn)
 {
 	struct td_image *p = l->img->parent;
+	struct vpiece *vp = vpiece_of(r);
 	uint32_t n = 0;
-	struct fwd *f;
-	int cnt;
 
-	if (p && l->f.footer.type == VHD_TYPE_DIFF && sector < p->info.sectors)
-		n = p->info.sectors - sector < count ? (uint32_t)(p->info.sectors - sector) : count;
-	if (n < count)
-		zero_fill(io, off + vhd_sectors_to_bytes(n), vhd_sectors_to_bytes(count - n));
-	if (!n)
-		return;
-	cnt = iov_walk(io, off, vhd_sectors_to_bytes(n), NULL);
-	f = calloc(1, sizeof(*f) + (size_t)cnt * sizeof(struct iovec));
-	if (!f) {
-		vio_get(io);
-		vio_put(io, -ENOMEM);
-		return;
+	if (have) {
+		r->iovcnt = iov_walk(r->io, r->io_off, vhd_sectors_to_bytes(r->count), r->iov);
+		vhd_read(l, r, data_offset(l, r->block, r->sector), fn);
+		return true;
 	}
-	iov_walk(io, off, vhd_sectors_to_bytes(n), f->iov);
-	f->gio = io;
-	f->pio.op = TD_OP_READ;
-	f->pio.sector = sector;
-	f->pio.iov = f->iov;
-	f->pio.iovcnt = cnt;
-	f->pio.done = fwd_done;
-	f->pio.data = f;
-	vio_get(io);
+	if (p && l->f.footer.type == VHD_TYPE_DIFF && r->sector < p->info.sectors)
+		n = p->info.sectors - r->sector < r->count ?
+			    (uint32_t)(p->info.sectors - r->sector) :
+			    r->count;
+	if (n < r->count)
+		zero_fill(r->io, r->io_off + vhd_sectors_to_bytes(n),
+			  vhd_sectors_to_bytes(r->count - n));
+	if (!n)
+		return false;
+	r->iovcnt = iov_walk(r->io, r->io_off, vhd_sectors_to_bytes(n), r->iov);
+	r->fn = fn;
+	vp->pio = (struct td_io){
+		.op = TD_IO_READ,
+		.sector = r->sector,
+		.iov = r->iov,
+		.iovcnt = r->iovcnt,
+		.done = fwd_done,
+		.data = r,
+	};
 	l->stats.parent_reads++;
 	l->kick_parent = true;
-	td_image_submit(p, &f->pio);
+	td_image_submit(p, &vp->pio);
+	return true;
 }
 
-static void read_data(struct vhd_layer *l, struct td_io *io, uint64_t sector, uint32_t count,
-		      size_t off)
-{
-	struct vreq *r = piece_new(l, io, sector, count, off);
+static void read_have_bitmap(struct vreq *r, int res);
 
-	if (!r) {
-		vio_get(io);
-		vio_put(io, -ENOMEM);
+/* A run read by the piece itself is done: on with the rest of its block. */
+static void read_run_done(struct vreq *r, int res)
+{
+	if (res) {
+		vhd_piece_done(r, res);
 		return;
 	}
-	vaio_read(&l->aio, r, data_offset(l, r->block, sector), piece_done);
+	r->sector += r->count;
+	r->io_off += vhd_sectors_to_bytes(r->count);
+	r->count = r->rest;
+	r->rest = 0;
+	/* the entry may have been evicted meanwhile */
+	meta_load_bitmap(r->layer, r, read_have_bitmap);
 }
 
-/* The block's bitmap is cached: runs of set bits from this file, the rest from below. */
+/* The block's bitmap is cached: runs of set bits from this file, the rest from below, each run
+ * one piece. When no piece is free, r reads the next run itself and goes on afterwards. */
 static void read_have_bitmap(struct vreq *r, int res)
 {
 	struct vhd_layer *l = r->layer;
 	struct bcache_entry *e;
-	uint32_t first, done = 0;
 
 	if (res) {
-		piece_done(r, res);
+		vhd_piece_done(r, res);
 		return;
 	}
 	e = bcache_find(&l->bc, r->block);
-	first = (uint32_t)(r->sector % l->f.spb);
-	while (done < r->count) {
-		uint32_t run = vhd_bits_run(e->map, first + done, r->count - done);
-		uint64_t s = r->sector + done;
-		size_t off = r->io_off + vhd_sectors_to_bytes(done);
+	for (;;) {
+		uint32_t first = (uint32_t)(r->sector % l->f.spb);
+		uint32_t run = vhd_bits_run(e->map, first, r->count);
+		bool have = vhd_bit_test(e->map, first);
+		struct vreq *p;
 
-		if (vhd_bit_test(e->map, first + done))
-			read_data(l, r->io, s, run, off);
-		else
-			read_below(l, r->io, s, run, off);
-		done += run;
+		if (run == r->count) {
+			if (!piece_read(l, r, have, vhd_piece_done))
+				vhd_piece_done(r, 0);
+			return;
+		}
+		p = piece_get(l, r->io, r->sector, run, r->io_off);
+		if (p) {
+			if (!piece_read(l, p, have, vhd_piece_done))
+				vhd_piece_done(p, 0);
+		} else {
+			r->rest = r->count - run;
+			r->count = run;
+			if (piece_read(l, r, have, read_run_done))
+				return;
+			r->count += r->rest;
+			r->rest = 0;
+		}
+		r->sector += run;
+		r->io_off += vhd_sectors_to_bytes(run);
+		r->count -= run;
 	}
-	piece_done(r, 0);
 }
 
-static void read_piece(struct vhd_layer *l, struct td_io *io, uint32_t block, uint64_t sector,
-		       uint32_t count, size_t off)
+static void read_piece(struct vhd_layer *l, struct vreq *r)
 {
-	struct vreq *r;
-
-	if (l->f.bat[block] == VHD_BAT_UNUSED) {
-		read_below(l, io, sector, count, off);
+	if (l->f.bat[r->block] == VHD_BAT_UNUSED) {
+		if (!piece_read(l, r, false, vhd_piece_done))
+			vhd_piece_done(r, 0);
 		return;
 	}
-	if (l->f.has_batmap && vhd_bit_test(l->f.batmap_map, block)) {
+	if (l->f.has_batmap && vhd_bit_test(l->f.batmap_map, r->block)) {
 		l->stats.batmap_reads++;
-		read_data(l, io, sector, count, off);
-		return;
-	}
-	r = piece_new(l, io, sector, count, off);
-	if (!r) {
-		vio_get(io);
-		vio_put(io, -ENOMEM);
+		piece_read(l, r, true, vhd_piece_done);
 		return;
 	}
 	meta_load_bitmap(l, r, read_have_bitmap);
@@ -273,15 +371,15 @@ static void read_piece(struct vhd_layer *l, struct td_io *io, uint32_t block, ui
 static void write_synced(struct vreq *r, int res)
 {
 	if (res)
-		piece_done(r, res);
+		vhd_piece_done(r, res);
 	else
-		meta_set_bits(r->layer, r, piece_done);
+		meta_set_bits(r->layer, r, vhd_piece_done);
 }
 
 static void write_data_done(struct vreq *r, int res)
 {
 	if (res)
-		piece_done(r, res);
+		vhd_piece_done(r, res);
 	else /* the bits only once the data they vouch for is durable */
 		meta_sync(r->layer, r, write_synced);
 }
@@ -292,98 +390,152 @@ static void write_have_bitmap(struct vreq *r, int res)
 	struct bcache_entry *e;
 
 	if (res) {
-		piece_done(r, res);
+		vhd_piece_done(r, res);
 		return;
 	}
 	e = bcache_find(&l->bc, r->block);
-	vaio_write(&l->aio, r, data_offset(l, r->block, r->sector),
-		   vhd_bits_all(e->map, (uint32_t)(r->sector % l->f.spb), r->count) ?
-			   piece_done :
-			   write_data_done);
+	vhd_write(l, r, data_offset(l, r->block, r->sector),
+		  vhd_bits_all(e->map, (uint32_t)(r->sector % l->f.spb), r->count) ?
+			  vhd_piece_done :
+			  write_data_done);
 }
 
-static void write_piece(struct vhd_layer *l, struct td_io *io, uint32_t block, uint64_t sector,
-			uint32_t count, size_t off)
+void vhd_write_piece(struct vhd_layer *l, struct vreq *r)
 {
-	struct vreq *r = piece_new(l, io, sector, count, off);
-
-	if (!r) {
-		vio_get(io);
-		vio_put(io, -ENOMEM);
-		return;
-	}
-	r->then = piece_done;
-	if (l->f.bat[block] == VHD_BAT_UNUSED)
+	r->then = vhd_piece_done;
+	if (l->f.bat[r->block] == VHD_BAT_UNUSED)
 		meta_alloc_write(l, r);
-	else if (l->f.has_batmap && vhd_bit_test(l->f.batmap_map, block))
-		vaio_write(&l->aio, r, data_offset(l, block, sector), piece_done);
+	else if (l->f.has_batmap && vhd_bit_test(l->f.batmap_map, r->block))
+		vhd_write(l, r, data_offset(l, r->block, r->sector), vhd_piece_done);
 	else
 		meta_load_bitmap(l, r, write_have_bitmap);
 }
 
 /* ---- the ops -------------------------------------------------------------------------------- */
 
-static void rw(struct vhd_layer *l, struct td_io *io)
+/* Cuts the guest I/O into pieces from where it stopped: one per block of a dynamic disk, at most
+ * VHD_PIECE_IOV buffers each. False when the pieces ran out first. */
+static bool rw_split(struct vhd_layer *l, struct td_io *io)
 {
-	size_t bytes = io_bytes(io), off = 0;
-	uint64_t sector = io->sector, count = bytes / VHD_SECTOR_SIZE;
-	bool write = io->op == TD_OP_WRITE;
+	struct vio_state *st = vio_state(io);
+	size_t bytes = io_bytes(io);
+	bool write = io->op == TD_IO_WRITE;
 
-	if (bytes % VHD_SECTOR_SIZE || sector > l->img->info.sectors ||
-	    count > l->img->info.sectors - sector) {
-		vio_get(io);
-		vio_put(io, -EINVAL);
-		return;
-	}
-	if (!vhd_is_dynamic(&l->f)) {
-		struct vreq *r = piece_new(l, io, sector, (uint32_t)count, 0);
+	while (st->split_off < bytes) {
+		size_t off = (size_t)st->split_off;
+		uint64_t sector = io->sector + off / VHD_SECTOR_SIZE;
+		uint64_t count = (bytes - off) / VHD_SECTOR_SIZE;
+		uint64_t span = iov_span(io, off, VHD_PIECE_IOV) / VHD_SECTOR_SIZE;
+		struct vreq *r;
 
-		if (!r) {
-			vio_get(io);
-			vio_put(io, -ENOMEM);
-		} else if (write) {
-			vaio_write(&l->aio, r, vhd_sectors_to_bytes(sector), piece_done);
-		} else {
-			vaio_read(&l->aio, r, vhd_sectors_to_bytes(sector), piece_done);
+		if (vhd_is_dynamic(&l->f) && count > l->f.spb - sector % l->f.spb)
+			count = l->f.spb - sector % l->f.spb;
+		if (count > span)
+			count = span;
+		if (count > UINT32_MAX / 2)
+			count = UINT32_MAX / 2;
+		if (!count) { /* buffers smaller than a sector: not what the core hands over */
+			if (!st->err)
+				st->err = -EINVAL;
+			st->split_off = bytes;
+			break;
 		}
-		return;
-	}
-	while (count) {
-		uint32_t block = (uint32_t)(sector / l->f.spb);
-		uint32_t first = (uint32_t)(sector % l->f.spb);
-		uint32_t n = count < l->f.spb - first ? (uint32_t)count : l->f.spb - first;
-
-		if (write)
-			write_piece(l, io, block, sector, n, off);
+		r = piece_get(l, io, sector, (uint32_t)count, off);
+		if (!r)
+			return false;
+		st->split_off += vhd_sectors_to_bytes(count);
+		if (!vhd_is_dynamic(&l->f) && write)
+			vhd_write(l, r, vhd_sectors_to_bytes(sector), vhd_piece_done);
+		else if (!vhd_is_dynamic(&l->f))
+			vhd_read(l, r, vhd_sectors_to_bytes(sector), vhd_piece_done);
+		else if (write)
+			vhd_write_piece(l, r);
 		else
-			read_piece(l, io, block, sector, n, off);
-		sector += n;
-		count -= n;
-		off += vhd_sectors_to_bytes(n);
+			read_piece(l, r);
 	}
+	return true;
+}
+
+/* Starts a guest I/O, or carries on with one that waited: false when it must wait (again) for
+ * pieces. */
+static bool io_start(struct vhd_layer *l, struct td_io *io)
+{
+	struct vreq *f;
+
+	if (io->op != TD_IO_FLUSH)
+		return rw_split(l, io);
+	f = piece_get(l, io, 0, 0, 0);
+	if (!f)
+		return false;
+	meta_flush(l, f);
+	return true;
+}
+
+/* Waits, holding a reference, in arrival order. */
+static void io_starve(struct vhd_layer *l, struct td_io *io)
+{
+	vio_get(io);
+	io->next = NULL;
+	if (l->starved_tail)
+		l->starved_tail->next = io;
+	else
+		l->starved_head = io;
+	l->starved_tail = io;
+}
+
+/* From the loop (l->resume), when pieces or allocations came back. */
+static void resume_waiters(struct vreq *n, int res)
+{
+	struct vhd_layer *l = n->layer;
+	struct td_io *io;
+	struct vreq *r;
+
+	l->resume_queued = false;
+	/* writes holding pieces first: what they wait for frees pieces for the others */
+	while ((r = l->alloc_wait) && l->free_allocs) {
+		l->alloc_wait = r->next;
+		if (!l->alloc_wait)
+			l->alloc_wait_tail = NULL;
+		vhd_write_piece(l, r);
+	}
+	while ((io = l->starved_head)) {
+		if (!io_start(l, io))
+			break;
+		l->starved_head = io->next;
+		if (!l->starved_head)
+			l->starved_tail = NULL;
+		vio_release(l, io);
+	}
+	/* the engine starts what this queued once this completion batch is reaped */
 }
 
 static void vhd_submit(struct td_image *img, struct td_io *io)
 {
 	struct vhd_layer *l = img->priv;
 	struct vio_state *st = vio_state(io);
+	uint64_t bytes = io_bytes(io);
 
 	st->pending = 1;
 	st->err = 0;
 	st->layer = l;
+	st->split_off = 0;
 	switch (io->op) {
-	case TD_OP_READ:
-		rw(l, io);
-		break;
-	case TD_OP_WRITE:
-		if (!l->writable)
+	case TD_IO_WRITE:
+		if (!l->writable) {
 			st->err = -EROFS;
-		else
-			rw(l, io);
-		break;
-	case TD_OP_FLUSH:
-		vio_get(io);
-		meta_flush(l, io);
+			break;
+		}
+		/* fall through */
+	case TD_IO_READ:
+		if (bytes % VHD_SECTOR_SIZE || io->sector > img->info.sectors ||
+		    bytes / VHD_SECTOR_SIZE > img->info.sectors - io->sector) {
+			st->err = -EINVAL;
+			break;
+		}
+		/* fall through */
+	case TD_IO_FLUSH:
+		if (l->starved_head || !io_start(l, io))
+			io_starve(l, io);
 		break;
 	default:
 		st->err = -EOPNOTSUPP;
@@ -396,7 +548,7 @@ static void vhd_kick(struct td_image *img)
 {
 	struct vhd_layer *l = img->priv;
 
-	vaio_kick(&l->aio);
+	td_engine_kick(l->engine);
 	if (l->kick_parent) {
 		l->kick_parent = false;
 		td_image_kick(img->parent);
@@ -417,7 +569,7 @@ static void after_reap(void *arg)
 static int vhd_poll(struct td_image *img)
 {
 	struct vhd_layer *l = img->priv;
-	int n = vaio_poll(&l->aio), p;
+	int n = td_engine_poll(l->engine), p;
 
 	if (n < 0)
 		return n;
@@ -474,9 +626,36 @@ static void layer_free(struct vhd_layer *l)
 	free(l->zero);
 	free(l->bat_buf);
 	free(l->meta_buf);
-	vreq_free(l->notify);
+	free(l->pieces);
+	free(l->vallocs);
 	bcache_fini(&l->bc);
 	free(l);
+}
+
+/* The layer's per-I/O state, made once: guest I/O pieces, block allocations (writable dynamic
+ * layers), the steps of which one at a time is in flight. */
+static int pools_init(struct vhd_layer *l)
+{
+	vreq_meta(&l->notify, l, NULL);
+	vreq_meta(&l->resume, l, NULL);
+	l->resume.fn = resume_waiters;
+	l->pieces = calloc(VHD_PIECES, sizeof(*l->pieces));
+	if (!l->pieces)
+		return -ENOMEM;
+	for (int i = VHD_PIECES - 1; i >= 0; i--) {
+		l->pieces[i].r.next = l->free_pieces;
+		l->free_pieces = &l->pieces[i].r;
+	}
+	if (l->writable && vhd_is_dynamic(&l->f)) {
+		l->vallocs = calloc(VHD_ALLOCS, sizeof(*l->vallocs));
+		if (!l->vallocs)
+			return -ENOMEM;
+		for (int i = VHD_ALLOCS - 1; i >= 0; i--) {
+			l->vallocs[i].next = l->free_allocs;
+			l->free_allocs = &l->vallocs[i];
+		}
+	}
+	return 0;
 }
 
 /* Writes what close owes the file: the batmap and the trailing footer (synchronously: close is
@@ -502,7 +681,8 @@ static void vhd_close_img(struct td_image *img)
 
 	if (!l)
 		return;
-	vaio_fini(&l->aio);
+	td_engine_close(l->engine); /* the kernel is done with the buffers after it */
+	l->engine = NULL;
 	layer_close_file(l);
 	close(l->fd); /* the lock goes last: the footer is written under it */
 	if (img->parent) {
@@ -514,7 +694,7 @@ static void vhd_close_img(struct td_image *img)
 	img->priv = NULL;
 }
 
-/* A file of the chain becomes a layer: its own descriptor and aio context, its buffers. The
+/* A file of the chain becomes a layer: its own descriptor and I/O engine, its buffers. The
  * vhd_file (metadata and the library's descriptor) is the layer's from now on. */
 static int layer_init(struct td_image *img, struct vhd_file *vf, bool writable, bool leaf,
 		      enum image_lock_mode lock)
@@ -548,12 +728,9 @@ static int layer_init(struct td_image *img, struct vhd_file *vf, bool writable, 
 			rt_err("vhd: %s: %s", l->f.path, strerror(-err));
 		goto fail_file;
 	}
-	l->notify = vreq_new(0);
-	if (!l->notify) {
-		err = -ENOMEM;
+	err = pools_init(l);
+	if (err)
 		goto fail_fd;
-	}
-	l->notify->layer = l;
 	if (vhd_is_dynamic(&l->f)) {
 		size_t bat = sizeof(uint32_t) *
 			     (l->f.header.max_bat_entries ? l->f.header.max_bat_entries : 1);
@@ -592,9 +769,15 @@ static int layer_init(struct td_image *img, struct vhd_file *vf, bool writable, 
 		}
 		l->alloc_end = l->f.end_of_data + (l->f.is_block ? 0 : VHD_FOOTER_SIZE);
 	}
-	err = vaio_init(&l->aio, img->loop, l->fd, after_reap, l);
+	err = td_engine_open(&l->engine, &(struct td_engine_conf){
+						 .loop = img->loop,
+						 .fd = l->fd,
+						 .who = "vhd",
+						 .after_reap = after_reap,
+						 .arg = l,
+					 });
 	if (err) {
-		rt_err("vhd: %s: io_setup: %s", l->f.path, strerror(-err));
+		rt_err("vhd: %s: I/O engine: %s", l->f.path, strerror(-err));
 		goto fail_fd;
 	}
 	return 0;

@@ -1,4 +1,4 @@
-/* The vhd driver's metadata steps, chained through libaio completions (no synchronous write on
+/* The vhd driver's metadata steps, chained through I/O engine completions (no synchronous write on
  * the I/O path): batched fdsyncs, block allocation in DESIGN.md §7's crash-consistent order,
  * sector-bitmap loads and updates, and flush (batmap and trailing footer made durable).
  *
@@ -37,10 +37,23 @@ static struct vreq *take_fifo(struct vreq **head)
 	return rev;
 }
 
-static void fail_piece(struct vreq *r, int err)
+static struct valloc *valloc_get(struct vhd_layer *l)
 {
-	vio_put(r->io, err);
-	vreq_free(r);
+	struct valloc *a = l->free_allocs;
+
+	if (a) {
+		l->free_allocs = a->next;
+		memset(a, 0, sizeof(*a));
+		a->l = l;
+	}
+	return a;
+}
+
+static void valloc_put(struct vhd_layer *l, struct valloc *a)
+{
+	a->next = l->free_allocs;
+	l->free_allocs = a;
+	vhd_wake_waiters(l);
 }
 
 /* ---- fdsync batching ------------------------------------------------------------------------ */
@@ -52,7 +65,6 @@ static void sync_done(struct vreq *s, int res)
 	struct vhd_layer *l = s->layer;
 	struct vreq *r, *next;
 
-	vreq_free(s);
 	l->sync_inflight = false;
 	r = take_fifo(&l->sync_cur);
 	if (res)
@@ -67,21 +79,14 @@ static void sync_done(struct vreq *s, int res)
 
 static void sync_start(struct vhd_layer *l)
 {
-	struct vreq *s = vreq_new(0), *r, *next;
+	struct vreq *s = &l->sync_req;
 
-	if (!s) {
-		for (r = take_fifo(&l->sync_next); r; r = next) {
-			next = r->next;
-			vaio_complete_later(&l->aio, r, -ENOMEM);
-		}
-		return;
-	}
+	vreq_meta(s, l, NULL);
 	l->sync_cur = l->sync_next;
 	l->sync_next = NULL;
-	s->layer = l;
 	l->sync_inflight = true;
 	l->stats.syncs++;
-	vaio_fdsync(&l->aio, s, sync_done);
+	vhd_fsync(l, s, sync_done);
 }
 
 void meta_sync(struct vhd_layer *l, struct vreq *r, vreq_fn fn)
@@ -100,7 +105,6 @@ static void bitmap_loaded(struct vreq *ld, int res)
 	struct bcache_entry *e = ld->owner;
 	struct vreq *r, *next;
 
-	vreq_free(ld);
 	e->loading = false;
 	r = take_fifo(&e->waiters);
 	if (res) {
@@ -131,20 +135,18 @@ void meta_load_bitmap(struct vhd_layer *l, struct vreq *r, vreq_fn fn)
 	}
 	l->stats.bitmap_misses++;
 	e = bcache_insert(&l->bc, r->block, l->f.bitmap_bytes);
-	ld = e ? vreq_new(1) : NULL;
-	if (!ld) {
-		if (e)
-			bcache_remove(&l->bc, e);
-		vaio_complete_later(&l->aio, r, -ENOMEM);
+	if (!e) {
+		vhd_complete_later(l, r, -ENOMEM);
 		return;
 	}
 	e->loading = true;
 	push(&e->waiters, r);
-	ld->layer = l;
-	ld->owner = e;
+	ld = &e->load;
+	vreq_meta(ld, l, e);
 	ld->iov[0].iov_base = e->map;
 	ld->iov[0].iov_len = l->f.bitmap_bytes;
-	vaio_read(&l->aio, ld, vhd_block_bitmap_offset(l->f.bat[r->block]), bitmap_loaded);
+	ld->iovcnt = 1;
+	vhd_read(l, ld, vhd_block_bitmap_offset(l->f.bat[r->block]), bitmap_loaded);
 }
 
 static void bits_write(struct vhd_layer *l, struct bcache_entry *e);
@@ -155,7 +157,6 @@ static void bits_written(struct vreq *w, int res)
 	struct bcache_entry *e = w->owner;
 	struct vreq *r, *next;
 
-	vreq_free(w);
 	e->writing = false;
 	r = take_fifo(&e->bits_writing);
 	if (res) {
@@ -181,15 +182,8 @@ static void bits_written(struct vreq *w, int res)
 
 static void bits_write(struct vhd_layer *l, struct bcache_entry *e)
 {
-	struct vreq *w = vreq_new(1), *r, *next;
+	struct vreq *w = &e->bits, *r;
 
-	if (!w) {
-		for (r = take_fifo(&e->bits_next); r; r = next) {
-			next = r->next;
-			vaio_complete_later(&l->aio, r, -ENOMEM);
-		}
-		return;
-	}
 	/* reads may trust the bits from now on: the data they vouch for is durable */
 	for (r = e->bits_next; r; r = r->next)
 		vhd_bits_set(e->map, (uint32_t)(r->sector % l->f.spb), r->count);
@@ -197,10 +191,9 @@ static void bits_write(struct vhd_layer *l, struct bcache_entry *e)
 	e->bits_writing = e->bits_next;
 	e->bits_next = NULL;
 	e->writing = true;
-	w->layer = l;
-	w->owner = e;
-	vaio_write_buf(&l->aio, w, e->wbuf, l->f.bitmap_bytes,
-		       vhd_block_bitmap_offset(l->f.bat[e->block]), bits_written);
+	vreq_meta(w, l, e);
+	vhd_write_buf(l, w, e->wbuf, l->f.bitmap_bytes, vhd_block_bitmap_offset(l->f.bat[e->block]),
+		      bits_written);
 }
 
 static void set_bits_loaded(struct vreq *r, int res)
@@ -266,13 +259,13 @@ static void alloc_fail(struct vhd_layer *l, struct valloc *a, int err)
 	l->bat_disk[a->block] = VHD_BAT_UNUSED;
 	for (r = a->waiters; r; r = next) {
 		next = r->next;
-		fail_piece(r, err);
+		vhd_piece_done(r, err);
 	}
 	for (r = a->written; r; r = next) {
 		next = r->next;
-		fail_piece(r, err);
+		vhd_piece_done(r, err);
 	}
-	free(a);
+	valloc_put(l, a);
 }
 
 static void piece_synced(struct vreq *r, int res)
@@ -300,7 +293,7 @@ static void alloc_commit(struct vhd_layer *l, struct valloc *a)
 		next = r->next;
 		meta_sync(l, r, piece_synced);
 	}
-	free(a);
+	valloc_put(l, a);
 }
 
 static void bat_write_next(struct vhd_layer *l);
@@ -310,7 +303,6 @@ static void bat_written(struct vreq *w, int res)
 	struct vhd_layer *l = w->layer;
 	struct valloc *a = l->bat_batch, *next;
 
-	vreq_free(w);
 	l->bat_writing = false;
 	l->bat_batch = NULL;
 	if (!res)
@@ -331,15 +323,8 @@ static void bat_write_next(struct vhd_layer *l)
 {
 	uint64_t off = vhd_bat_sector_offset(&l->f.header, l->bat_q->block);
 	struct valloc **p = &l->bat_q, *a;
-	struct vreq *w = vreq_new(1);
+	struct vreq *w = &l->bat_req;
 
-	if (!w) {
-		while ((a = l->bat_q)) {
-			l->bat_q = a->qnext;
-			alloc_fail(l, a, -ENOMEM);
-		}
-		return;
-	}
 	while ((a = *p)) {
 		if (vhd_bat_sector_offset(&l->f.header, a->block) == off) {
 			*p = a->qnext;
@@ -352,8 +337,8 @@ static void bat_write_next(struct vhd_layer *l)
 	vhd_bat_sector_encode(l->bat_disk, l->f.header.max_bat_entries, l->bat_batch->block,
 			      l->bat_buf);
 	l->bat_writing = true;
-	w->layer = l;
-	vaio_write_buf(&l->aio, w, l->bat_buf, VHD_SECTOR_SIZE, off, bat_written);
+	vreq_meta(w, l, NULL);
+	vhd_write_buf(l, w, l->bat_buf, VHD_SECTOR_SIZE, off, bat_written);
 }
 
 /* Step 3: the zeroed bitmap (and the file's new size) is durable: the BAT may point at it. */
@@ -362,7 +347,6 @@ static void alloc_synced(struct vreq *s, int res)
 	struct valloc *a = s->owner;
 	struct vhd_layer *l = a->l;
 
-	vreq_free(s);
 	if (res) {
 		alloc_fail(l, a, res);
 		return;
@@ -399,16 +383,15 @@ static void alloc_write_data(struct vhd_layer *l, struct valloc *a, struct vreq 
 {
 	uint64_t off = a->off + l->f.bitmap_bytes + vhd_sectors_to_bytes(r->sector % l->f.spb);
 
-	vaio_write(&l->aio, r, off, alloc_piece_written);
+	vhd_write(l, r, off, alloc_piece_written);
 }
 
 static void alloc_step1_done(struct vreq *w, int res)
 {
 	struct valloc *a = w->owner;
 	struct vhd_layer *l = a->l;
-	struct vreq *s, *r, *next;
+	struct vreq *s = &a->sync, *r, *next;
 
-	vreq_free(w);
 	if (res && !a->err)
 		a->err = res;
 	if (--a->pending)
@@ -424,12 +407,7 @@ static void alloc_step1_done(struct vreq *w, int res)
 		next = r->next;
 		alloc_write_data(l, a, r);
 	}
-	s = vreq_new(0);
-	if (!s) {
-		alloc_fail(l, a, -ENOMEM);
-		return;
-	}
-	s->owner = a;
+	vreq_meta(s, l, a);
 	meta_sync(l, s, alloc_synced);
 }
 
@@ -439,33 +417,25 @@ static int alloc_start(struct vhd_layer *l, struct valloc *a)
 	uint64_t block_bytes = (uint64_t)l->f.bitmap_bytes + l->f.header.block_size;
 	uint64_t off = vhd_next_block_offset(l->alloc_end, l->f.bitmap_bytes);
 	uint64_t end = off + block_bytes;
-	struct vreq *z, *x = NULL;
+	struct vreq *z = &a->zero_w, *x = l->f.is_block ? NULL : &a->end_w;
 
 	if (off / VHD_SECTOR_SIZE >= VHD_BAT_UNUSED)
 		return -EFBIG;
 	if (l->f.is_block && end > l->f.file_size - VHD_FOOTER_SIZE)
 		return -ENOSPC;
-	z = vreq_new(1);
-	if (!l->f.is_block)
-		x = vreq_new(1);
-	if (!z || (!l->f.is_block && !x)) {
-		vreq_free(z);
-		vreq_free(x);
-		return -ENOMEM;
-	}
 	a->off = off;
 	l->alloc_end = end;
 	l->f.end_of_data = end;
 	l->footer_dirty = true;
-	z->owner = a;
-	vaio_write_buf(&l->aio, z, l->zero, l->f.bitmap_bytes, off, alloc_step1_done);
+	vreq_meta(z, l, a);
+	vhd_write_buf(l, z, l->zero, l->f.bitmap_bytes, off, alloc_step1_done);
 	a->pending = 1;
 	if (x) {
 		/* the last sector of the data area: the file covers the whole block before the
 		 * BAT points at it */
-		x->owner = a;
-		vaio_write_buf(&l->aio, x, l->zero, VHD_SECTOR_SIZE, end - VHD_SECTOR_SIZE,
-			       alloc_step1_done);
+		vreq_meta(x, l, a);
+		vhd_write_buf(l, x, l->zero, VHD_SECTOR_SIZE, end - VHD_SECTOR_SIZE,
+			      alloc_step1_done);
 		a->pending++;
 	}
 	return 0;
@@ -483,19 +453,23 @@ void meta_alloc_write(struct vhd_layer *l, struct vreq *r)
 			push(&a->waiters, r);
 		return;
 	}
-	a = calloc(1, sizeof(*a));
-	if (!a) {
-		fail_piece(r, -ENOMEM);
+	a = valloc_get(l);
+	if (!a) { /* every allocation slot is busy: wait for one (vhd_write_piece again) */
+		r->next = NULL;
+		if (l->alloc_wait_tail)
+			l->alloc_wait_tail->next = r;
+		else
+			l->alloc_wait = r;
+		l->alloc_wait_tail = r;
 		return;
 	}
-	a->l = l;
 	a->block = r->block;
 	err = alloc_start(l, a);
 	if (err) {
 		rt_err("vhd: %s: cannot allocate block %u: %s", l->f.path, r->block,
 		       strerror(-err));
-		free(a);
-		fail_piece(r, err);
+		valloc_put(l, a);
+		vhd_piece_done(r, err);
 		return;
 	}
 	a->next = l->allocs;
@@ -512,8 +486,7 @@ static void flush_next(struct vhd_layer *l);
 
 static void flush_plain_done(struct vreq *f, int res)
 {
-	vio_put(f->io, res);
-	vreq_free(f);
+	vhd_piece_done(f, res);
 }
 
 static void flush_finish(struct vreq *f, int res)
@@ -527,8 +500,7 @@ static void flush_finish(struct vreq *f, int res)
 		if (f->block & FLUSH_FOOTER)
 			l->footer_dirty = true;
 	}
-	vio_put(f->io, res);
-	vreq_free(f);
+	vhd_piece_done(f, res);
 	l->flushing = false;
 	flush_next(l);
 }
@@ -552,7 +524,6 @@ static void flush_meta_written(struct vreq *w, int res)
 {
 	struct vreq *f = w->owner;
 
-	vreq_free(w);
 	if (res && !f->res)
 		f->res = res;
 	flush_meta_put(f);
@@ -560,15 +531,11 @@ static void flush_meta_written(struct vreq *w, int res)
 
 static void meta_write(struct vhd_layer *l, struct vreq *f, void *buf, size_t len, uint64_t off)
 {
-	struct vreq *w = vreq_new(1);
+	struct vreq *w = &l->flush_w[l->flush_nw++];
 
-	if (!w) {
-		f->res = -ENOMEM;
-		return;
-	}
-	w->owner = f;
+	vreq_meta(w, l, f);
 	f->count++;
-	vaio_write_buf(&l->aio, w, buf, len, off, flush_meta_written);
+	vhd_write_buf(l, w, buf, len, off, flush_meta_written);
 }
 
 /* The fdsync covering everything completed before the flush is done: write the batmap
@@ -587,6 +554,7 @@ static void flush_synced(struct vreq *f, int res)
 	}
 	f->count = 1; /* held while the writes are queued */
 	f->res = 0;
+	l->flush_nw = 0;
 	if (f->block & FLUSH_BATMAP) {
 		struct vhd_batmap_header b = vf->batmap;
 
@@ -634,16 +602,8 @@ static void flush_next(struct vhd_layer *l)
 	meta_sync(l, f, flush_synced);
 }
 
-void meta_flush(struct vhd_layer *l, struct td_io *io)
+void meta_flush(struct vhd_layer *l, struct vreq *f)
 {
-	struct vreq *f = vreq_new(0);
-
-	if (!f) {
-		vio_put(io, -ENOMEM);
-		return;
-	}
-	f->layer = l;
-	f->io = io;
 	if (!l->writable || (!(l->batmap_dirty && l->f.has_batmap) && !l->footer_dirty)) {
 		/* only data to make durable: one (batched) fdsync */
 		meta_sync(l, f, flush_plain_done);

@@ -9,10 +9,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ringtap/driver.h"
 #include "ringtap/log.h"
 #include "src/blkif_req.h"
 #include "src/daemon.h"
-#include "src/image.h"
 
 static struct td_minor *find(struct td_daemon *d, struct ctl_request *req, int minor)
 {

@@ -1,10 +1,16 @@
-/* Opening an image by "type:path" through the driver table. */
+/* Opening an image by "type:path" through the driver table (include/ringtap/driver.h). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "src/image.h"
+#include "ringtap/driver.h"
+#include "src/blkif_req.h"
+
+/* The core hands its own operation codes to the drivers as they are. */
+_Static_assert(TD_IO_READ == (int)TD_OP_READ && TD_IO_WRITE == (int)TD_OP_WRITE &&
+		       TD_IO_FLUSH == (int)TD_OP_FLUSH && TD_IO_DISCARD == (int)TD_OP_DISCARD,
+	       "driver and core operation codes agree");
 
 const struct td_driver_ops *td_driver_find(const char *type)
 {

@@ -9,10 +9,10 @@
 #include <unistd.h>
 
 #include "ringtap/ctl.h"
+#include "ringtap/driver.h"
 #include "ringtap/log.h"
 #include "ringtap/nbd.h"
 #include "src/blkif_req.h"
-#include "src/image.h"
 #include "src/loop.h"
 #include "src/nbd_export.h"
 #include "src/vbd.h"

@@ -10,10 +10,10 @@
 #include <xenevtchn.h>
 #include <xengnttab.h>
 
+#include "ringtap/driver.h"
 #include "ringtap/poll.h"
 #include "src/blkif_req.h"
 #include "src/bufpool.h"
-#include "src/image.h"
 #include "src/loop.h"
 #include "src/pgrant.h"
 #include "src/ring.h"

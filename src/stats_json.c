@@ -7,9 +7,9 @@
 
 #include <jansson.h>
 
+#include "ringtap/driver.h"
 #include "src/blkif_req.h"
 #include "src/daemon.h"
-#include "src/image.h"
 
 /* blktap3's disk type numbers (DISK_TYPE_AIO, DISK_TYPE_VHD), which the stats carry. */
 #define BLKTAP3_DISK_TYPE_AIO 0

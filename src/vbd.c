@@ -5,9 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ringtap/driver.h"
 #include "ringtap/log.h"
 #include "ringtap/poll.h"
-#include "src/image.h"
+#include "src/blkif_req.h"
+#include "src/loop.h"
 #include "src/ring.h"
 #include "src/vbd.h"
 #include "src/vbd_state.h"

@@ -12,9 +12,9 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "ringtap/driver.h"
 #include "ringtap/log.h"
 #include "ringtap/poll.h"
-#include "src/image.h"
 #include "src/loop.h"
 #include "src/vbd.h"
 

@@ -1,6 +1,7 @@
 /* Image drivers through their ops tables: the registry (names, aliases), the null driver
  * (sizes, zeros, completion only from kick), and the aio driver on a real file (data, flush,
- * discard, read-only; completions polled from the kernel's ring without the loop; image locks). */
+ * discard, read-only; completions polled from the kernel's ring without the loop; image locks),
+ * and the vhd driver under more I/O than its pools hold. */
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -15,7 +16,9 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "src/image.h"
+#include "ringtap/driver.h"
+#include "ringtap/vhd.h"
+#include "src/loop.h"
 
 struct done_rec {
 	int calls;
@@ -102,9 +105,9 @@ static void null_completes_at_kick_with_zeros(void **state)
 	memset(buf, 0xab, sizeof(buf));
 	assert_int_equal(td_loop_init(&loop), 0);
 	assert_int_equal(td_image_open(&img, &loop, "null:1M", 0), 0);
-	io_init(&io[0], TD_OP_READ, 0, iov, 2, &rec[0]);
-	io_init(&io[1], TD_OP_WRITE, 8, iov, 1, &rec[1]);
-	io_init(&io[2], TD_OP_FLUSH, 0, NULL, 0, &rec[2]);
+	io_init(&io[0], TD_IO_READ, 0, iov, 2, &rec[0]);
+	io_init(&io[1], TD_IO_WRITE, 8, iov, 1, &rec[1]);
+	io_init(&io[2], TD_IO_FLUSH, 0, NULL, 0, &rec[2]);
 	for (int i = 0; i < 3; i++)
 		td_image_submit(&img, &io[i]);
 	assert_int_equal(rec[0].calls + rec[1].calls + rec[2].calls, 0); /* not from submit */
@@ -155,7 +158,7 @@ static void aio_reads_writes_flushes_and_discards(void **state)
 	memset(buf + 4096, 0xc3, 4096);
 	iov[0] = (struct iovec){ buf, 4096 };
 	iov[1] = (struct iovec){ buf + 4096, 4096 };
-	io_init(&io, TD_OP_WRITE, 16, iov, 2, &rec);
+	io_init(&io, TD_IO_WRITE, 16, iov, 2, &rec);
 	td_image_submit(&img, &io);
 	td_image_kick(&img);
 	run_until(&loop, &rec, 1);
@@ -163,7 +166,7 @@ static void aio_reads_writes_flushes_and_discards(void **state)
 	assert_int_equal(pread(fd, chk, 8192, 16 * 512), 8192);
 	assert_memory_equal(chk, buf, 8192);
 
-	io_init(&io, TD_OP_FLUSH, 0, NULL, 0, &rec);
+	io_init(&io, TD_IO_FLUSH, 0, NULL, 0, &rec);
 	td_image_submit(&img, &io);
 	td_image_kick(&img);
 	run_until(&loop, &rec, 2);
@@ -171,7 +174,7 @@ static void aio_reads_writes_flushes_and_discards(void **state)
 
 	memset(buf + 8192, 0, 8192);
 	iov[0] = (struct iovec){ buf + 8192, 8192 };
-	io_init(&io, TD_OP_READ, 16, iov, 1, &rec);
+	io_init(&io, TD_IO_READ, 16, iov, 1, &rec);
 	td_image_submit(&img, &io);
 	td_image_kick(&img);
 	run_until(&loop, &rec, 3);
@@ -181,7 +184,7 @@ static void aio_reads_writes_flushes_and_discards(void **state)
 	/* discard: a hole, zeros, the size kept */
 	assert_int_equal(fstat(fd, &st), 0);
 	blkcnt_t before = st.st_blocks;
-	io_init(&io, TD_OP_DISCARD, 16, NULL, 0, &rec);
+	io_init(&io, TD_IO_DISCARD, 16, NULL, 0, &rec);
 	io.nr_sectors = 16;
 	td_image_submit(&img, &io);
 	td_image_kick(&img);
@@ -199,7 +202,7 @@ static void aio_reads_writes_flushes_and_discards(void **state)
 	assert_int_equal(td_image_open(&img, &loop, tp, TD_OPEN_RDONLY), 0);
 	assert_true(img.info.readonly);
 	iov[0] = (struct iovec){ buf, 4096 };
-	io_init(&io, TD_OP_WRITE, 0, iov, 1, &rec);
+	io_init(&io, TD_IO_WRITE, 0, iov, 1, &rec);
 	td_image_submit(&img, &io);
 	td_image_kick(&img);
 	run_until(&loop, &rec, 5);
@@ -246,7 +249,7 @@ static void aio_poll_reaps_the_ring_without_the_loop(void **state)
 		for (int i = 0; i < N; i++) {
 			/* round r reads block (i + r) % N into slot i */
 			iov[i] = (struct iovec){ buf + (size_t)i * 4096, 4096 };
-			io_init(&io[i], TD_OP_READ, (uint64_t)((i + round) % N) * 8, &iov[i], 1, &rec);
+			io_init(&io[i], TD_IO_READ, (uint64_t)((i + round) % N) * 8, &iov[i], 1, &rec);
 			td_image_submit(&img, &io[i]);
 		}
 		td_image_kick(&img);
@@ -346,6 +349,94 @@ static void aio_images_lock_as_qemu(void **state)
 	unlink(path);
 }
 
+/* The vhd driver under more guest I/O than it has pieces (and more new blocks than allocation
+ * slots, and I/Os of more buffers than a piece takes): everything waits its turn, nothing
+ * fails, and the data reads back, zeros where nothing was written. */
+static void vhd_more_ios_than_pieces_wait_and_complete(void **state)
+{
+	enum { BLOCKS = 100, PER_BLOCK = 7, N = BLOCKS * PER_BLOCK, MANY = 40, HEAD = 32768 };
+	char dir[] = "/tmp/td-test-vhd.XXXXXX", path[64], tp[80], err[256];
+	struct vhd_create_params cp = { .type = VHD_TYPE_DYNAMIC, .size = 256ull << 20 };
+	struct td_loop loop;
+	struct td_image img;
+	struct td_io *io = calloc(N + 1, sizeof(*io));
+	struct iovec *iov = calloc(N + MANY, sizeof(*iov));
+	struct done_rec rec = { 0 };
+	unsigned char *buf, *rd;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/d.vhd", dir);
+	assert_int_equal(vhd_create(path, &cp, err, sizeof(err)), 0);
+	assert_true(io && iov);
+	assert_int_equal(posix_memalign((void **)&buf, 4096, (size_t)(N + MANY) * 4096), 0);
+	assert_int_equal(posix_memalign((void **)&rd, 4096, (size_t)N * HEAD), 0);
+	assert_int_equal(td_loop_init(&loop), 0);
+	snprintf(tp, sizeof(tp), "vhd:%s", path);
+	assert_int_equal(td_image_open(&img, &loop, tp, 0), 0);
+
+	/* write i: 4 KiB number (i / BLOCKS) of block i % BLOCKS */
+	for (int i = 0; i < N; i++) {
+		memset(buf + (size_t)i * 4096, 1 + i % 251, 4096);
+		iov[i] = (struct iovec){ buf + (size_t)i * 4096, 4096 };
+		io_init(&io[i], TD_IO_WRITE,
+			(uint64_t)(i % BLOCKS) * 4096 + (uint64_t)(i / BLOCKS) * 8, &iov[i], 1, &rec);
+		td_image_submit(&img, &io[i]);
+	}
+	/* and one write of MANY 512-byte buffers into block BLOCKS (a fresh one), at sector 0 */
+	for (int k = 0; k < MANY; k++) {
+		memset(buf + (size_t)(N + k) * 4096, 0x40 + k, 512);
+		iov[N + k] = (struct iovec){ buf + (size_t)(N + k) * 4096, 512 };
+	}
+	io_init(&io[N], TD_IO_WRITE, (uint64_t)BLOCKS * 4096, &iov[N], MANY, &rec);
+	td_image_submit(&img, &io[N]);
+	assert_int_equal(rec.calls, 0); /* never from inside submit */
+	td_image_kick(&img);
+	run_until(&loop, &rec, N + 1);
+	assert_int_equal(rec.err, 0);
+
+	/* read back, N times: the first HEAD bytes of a block (a written run, then zeros: two
+	 * pieces each, so that some reads find no piece for their second run) */
+	rec = (struct done_rec){ 0 };
+	memset(rd, 0xee, (size_t)N * HEAD);
+	for (int i = 0; i < N; i++) {
+		iov[i] = (struct iovec){ rd + (size_t)i * HEAD, HEAD };
+		io_init(&io[i], TD_IO_READ, (uint64_t)(i % BLOCKS) * 4096, &iov[i], 1, &rec);
+		td_image_submit(&img, &io[i]);
+	}
+	td_image_kick(&img);
+	run_until(&loop, &rec, N);
+	assert_int_equal(rec.err, 0);
+	for (int i = 0; i < N; i++) {
+		const unsigned char *p = rd + (size_t)i * HEAD;
+		int b = i % BLOCKS;
+
+		for (int j = 0; j < PER_BLOCK; j++)
+			assert_memory_equal(p + j * 4096, buf + (size_t)(j * BLOCKS + b) * 4096,
+					    4096);
+		for (size_t z = PER_BLOCK * 4096; z < HEAD; z++)
+			assert_int_equal(p[z], 0);
+	}
+	/* the many-buffer write, read back in one buffer */
+	rec = (struct done_rec){ 0 };
+	iov[0] = (struct iovec){ rd, MANY * 512 };
+	io_init(&io[0], TD_IO_READ, (uint64_t)BLOCKS * 4096, &iov[0], 1, &rec);
+	td_image_submit(&img, &io[0]);
+	td_image_kick(&img);
+	run_until(&loop, &rec, 1);
+	assert_int_equal(rec.err, 0);
+	for (int k = 0; k < MANY; k++)
+		assert_memory_equal(rd + k * 512, buf + (size_t)(N + k) * 4096, 512);
+	td_image_close(&img);
+	assert_int_equal(vhd_check(path, 0, err, sizeof(err)), 0); /* as vhd-util check sees it */
+	td_loop_fini(&loop);
+	unlink(path);
+	rmdir(dir);
+	free(io);
+	free(iov);
+	free(buf);
+	free(rd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -355,6 +446,7 @@ int main(void)
 		cmocka_unit_test(aio_reads_writes_flushes_and_discards),
 		cmocka_unit_test(aio_poll_reaps_the_ring_without_the_loop),
 		cmocka_unit_test(aio_images_lock_as_qemu),
+		cmocka_unit_test(vhd_more_ios_than_pieces_wait_and_complete),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,15 +1,29 @@
-/* Images and the image-driver interface: every driver (drivers/) is one td_driver_ops table; the
- * core knows drivers only through the table of tables in drivers/registry.c. */
-#ifndef TD_IMAGE_H
-#define TD_IMAGE_H
+/* The image-driver interface: every driver (drivers/) is one td_driver_ops table; the core knows
+ * drivers only through the table of tables in drivers/registry.c. Everything a driver may use
+ * from the core is declared here; the loop is opaque (drivers that watch a descriptor include
+ * the loop's own header). */
+#ifndef RINGTAP_DRIVER_H
+#define RINGTAP_DRIVER_H
 
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/uio.h>
 
-#include "src/blkif_req.h"
-#include "src/loop.h"
+struct td_loop;
+
+/* Sector quantities are 512-byte units (the same definition as the core's blkif header). */
+#define TD_SECTOR_SHIFT 9
+
+/* What a td_io asks for. The values are the core's enum td_op for the same operations (barriers
+ * never reach a driver: the core splits them into drain, write and flush); src/image.c asserts
+ * that they agree. */
+enum td_io_op {
+	TD_IO_READ = 0,
+	TD_IO_WRITE = 1,
+	TD_IO_FLUSH = 2, /* every write completed before it is durable */
+	TD_IO_DISCARD = 4,
+};
 
 #define TD_OPEN_RDONLY 0x1u
 /* Image locking (drivers/image_lock.c), QEMU's locking=on|off|auto: neither bit is auto. */
@@ -25,7 +39,7 @@
 /* One I/O on an image. The submitter owns it (one per ring slot: no allocation per request)
  * until `done` runs; drivers keep their per-I/O state in `drv`. */
 struct td_io {
-	uint8_t op; /* TD_OP_READ, TD_OP_WRITE, TD_OP_FLUSH, TD_OP_DISCARD */
+	uint8_t op; /* enum td_io_op */
 	uint64_t sector; /* 512-byte units */
 	uint64_t nr_sectors; /* discard only; read/write use the iovec */
 	struct iovec *iov;
@@ -34,7 +48,7 @@ struct td_io {
 	void (*done)(struct td_io *io, int err);
 	void *data;
 	struct td_io *next; /* for the driver's queues */
-	uint64_t drv[8]; /* driver-private (e.g. a libaio iocb) */
+	uint64_t drv[8]; /* driver-private (e.g. an engine request, drivers/engine.h) */
 };
 
 struct td_image_info {
@@ -66,8 +80,8 @@ struct td_driver_ops {
 	void (*kick)(struct td_image *img);
 	void (*info)(const struct td_image *img, struct td_image_info *info);
 	/* Optional, for adaptive polling's spin loop: completes the I/Os that finished, without a
-	 * system call. Returns how many completed, or -EOPNOTSUPP when this image cannot be polled
-	 * (its completions then only arrive through the loop). */
+	 * system call. Returns how many completed, or a negative errno when this image cannot be
+	 * polled (-EOPNOTSUPP; its completions then only arrive through the loop). */
 	int (*poll)(struct td_image *img);
 	/* Optional: this image's own counters (at most max of them); returns how many. */
 	int (*counters)(const struct td_image *img, struct td_counter *out, int max);
@@ -93,7 +107,7 @@ const struct td_driver_ops *td_driver_find(const char *type);
 
 /* Opens "type:path" (type: a driver's name or alias). 0 or -errno (-EPROTONOSUPPORT for an
  * unknown type, -EINVAL for a string without ':'; -EBUSY when another opener holds the image's
- * lock, with img->why saying who). */
+ * lock, with img->why saying who). Drivers use it too (a VHD chain's raw parent). */
 int td_image_open(struct td_image *img, struct td_loop *loop, const char *type_path,
 		  unsigned int flags);
 void td_image_close(struct td_image *img);

@@ -1,0 +1,331 @@
+/* The I/O engine (engine.h): queues, batching, reaping, later completions and the drain, the
+ * same for every backend; the backend only talks to the kernel. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "drivers/engine.h"
+#include "ringtap/log.h"
+#include "src/loop.h"
+
+extern const struct td_engine_ops td_engine_libaio;
+
+const struct td_engine_ops *const td_engine_backends[] = {
+	&td_engine_libaio,
+	NULL,
+};
+
+struct td_engine {
+	const struct td_engine_ops *ops;
+	void *backend;
+	struct td_loop *loop;
+	int fd;
+	int efd;
+	struct td_loop_file efile;
+	struct td_loop_timer retry; /* the kernel had no room and nothing was in flight */
+	unsigned int depth;
+	unsigned int inflight; /* given to the backend, not reaped */
+	bool no_fsync; /* the kernel refused an fsync request: fdatasync in the loop */
+	bool reap_failed_logged;
+	struct td_engine_req *head, *tail; /* waiting to be submitted */
+	struct td_engine_req *later_head, *later_tail; /* completed without the kernel */
+	void (*after_reap)(void *arg);
+	void *arg;
+	const char *who;
+};
+
+static void queue_push(struct td_engine_req **head, struct td_engine_req **tail,
+		       struct td_engine_req *r)
+{
+	r->next = NULL;
+	if (*tail)
+		(*tail)->next = r;
+	else
+		*head = r;
+	*tail = r;
+}
+
+static struct td_engine_req *queue_pop(struct td_engine_req **head, struct td_engine_req **tail)
+{
+	struct td_engine_req *r = *head;
+
+	if (r) {
+		*head = r->next;
+		if (!*head)
+			*tail = NULL;
+	}
+	return r;
+}
+
+void td_engine_complete_later(struct td_engine *e, struct td_engine_req *r, int res)
+{
+	static const uint64_t one = 1;
+
+	r->res = res;
+	queue_push(&e->later_head, &e->later_tail, r);
+	if (write(e->efd, &one, sizeof(one)) < 0)
+		rt_err("%s: eventfd write: %s", e->who, strerror(errno));
+}
+
+/* Reaping failed: the requests in flight stay the kernel's (their buffers may still be written:
+ * failing them would hand those buffers back), so they wait for a reap that works; polling
+ * stops spinning on this engine (td_engine_poll returns the error) and the loop retries at
+ * its next wake-up. Said once per engine. */
+static void reap_failed(struct td_engine *e, int err)
+{
+	if (e->reap_failed_logged)
+		return;
+	e->reap_failed_logged = true;
+	rt_err("%s: cannot read completions: %s (%u I/Os in flight wait for them)", e->who,
+	       strerror(-err), e->inflight);
+}
+
+/* Completes what has finished: how many, or -errno when nothing completed because reaping
+ * failed. */
+static int reap(struct td_engine *e)
+{
+	struct td_engine_cqe cqe[TD_ENGINE_REAP];
+	struct td_engine_req *r;
+	int n, total = 0, err = 0;
+
+	do {
+		n = e->ops->reap(e, cqe, TD_ENGINE_REAP, false);
+		if (n < 0) {
+			reap_failed(e, n);
+			err = n;
+			break;
+		}
+		for (int i = 0; i < n; i++) {
+			long res = cqe[i].res;
+
+			r = cqe[i].req;
+			e->inflight--;
+			if (res < 0)
+				r->res = (int)res;
+			else /* the size was checked: a short transfer is an error */
+				r->res = (size_t)res == r->len ? 0 : -EIO;
+			r->done(r, r->res);
+		}
+		total += n;
+	} while (n == TD_ENGINE_REAP);
+	while ((r = queue_pop(&e->later_head, &e->later_tail))) {
+		r->done(r, r->res);
+		total++;
+	}
+	if (total && e->after_reap)
+		e->after_reap(e->arg);
+	return total ? total : err;
+}
+
+/*
+ * The eventfd is edge-triggered and never read: every completion signals it and every signal is
+ * an edge for epoll (whatever the counter says), so a wake-up costs one epoll_wait and no
+ * read(2), and completions polled from user space meanwhile cost nothing more. Level-triggered
+ * would need a read per wake-up to stop epoll from reporting it again. The counter only grows:
+ * 2^64 completions are out of reach.
+ */
+static void on_eventfd(struct td_loop *loop, int fd, uint32_t events, void *data)
+{
+	struct td_engine *e = data;
+
+	reap(e);
+	td_engine_kick(e);
+}
+
+int td_engine_open(struct td_engine **out, const struct td_engine_conf *c)
+{
+	const struct td_engine_ops *ops = c->ops;
+	struct td_engine *e;
+	int rc;
+
+	for (int i = 0; !ops && td_engine_backends[i]; i++)
+		if (!c->backend || !strcmp(td_engine_backends[i]->name, c->backend))
+			ops = td_engine_backends[i];
+	if (!ops)
+		return -ENOENT;
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		return -ENOMEM;
+	e->ops = ops;
+	e->loop = c->loop;
+	e->fd = c->fd;
+	e->depth = TD_ENGINE_DEPTH;
+	e->after_reap = c->after_reap;
+	e->arg = c->arg;
+	e->who = c->who ? c->who : ops->name;
+	e->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (e->efd < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	rc = ops->setup(e, e->fd, e->efd, e->depth);
+	if (rc < 0)
+		goto fail_efd;
+	rc = td_loop_file_add(e->loop, &e->efile, e->efd, EPOLLIN | EPOLLET, on_eventfd, e);
+	if (rc < 0) {
+		ops->teardown(e);
+		goto fail_efd;
+	}
+	*out = e;
+	return 0;
+fail_efd:
+	close(e->efd);
+fail:
+	free(e);
+	return rc;
+}
+
+void td_engine_close(struct td_engine *e)
+{
+	struct td_engine_cqe cqe[TD_ENGINE_REAP];
+
+	if (!e)
+		return;
+	/* Never free buffers the kernel may still write into. */
+	while (e->inflight) {
+		int n = e->ops->reap(e, cqe, TD_ENGINE_REAP, true);
+
+		if (n == -EINTR)
+			continue;
+		if (n <= 0) {
+			if (n < 0)
+				rt_err("%s: close: waiting for %u I/Os: %s", e->who, e->inflight,
+				       strerror(-n));
+			break; /* the backend's teardown waits for the rest */
+		}
+		e->inflight -= (unsigned int)n;
+	}
+	td_loop_timer_cancel(e->loop, &e->retry);
+	td_loop_file_del(e->loop, &e->efile);
+	e->ops->teardown(e);
+	close(e->efd);
+	free(e);
+}
+
+static void queue(struct td_engine *e, struct td_engine_req *r, uint8_t op, const struct iovec *iov,
+		  int iovcnt, uint64_t off, td_engine_done_fn done)
+{
+	size_t len = 0;
+
+	for (int i = 0; i < iovcnt; i++)
+		len += iov[i].iov_len;
+	r->op = op;
+	r->iov = iov;
+	r->iovcnt = iovcnt;
+	r->off = off;
+	r->len = len;
+	r->res = 0;
+	r->done = done;
+	queue_push(&e->head, &e->tail, r);
+}
+
+void td_engine_read(struct td_engine *e, struct td_engine_req *r, const struct iovec *iov,
+		    int iovcnt, uint64_t off, td_engine_done_fn done)
+{
+	queue(e, r, TD_ENGINE_READ, iov, iovcnt, off, done);
+}
+
+void td_engine_write(struct td_engine *e, struct td_engine_req *r, const struct iovec *iov,
+		     int iovcnt, uint64_t off, td_engine_done_fn done)
+{
+	queue(e, r, TD_ENGINE_WRITE, iov, iovcnt, off, done);
+}
+
+void td_engine_fsync(struct td_engine *e, struct td_engine_req *r, td_engine_done_fn done)
+{
+	if (e->no_fsync) {
+		r->op = TD_ENGINE_FSYNC;
+		r->done = done;
+		td_engine_complete_later(e, r, fdatasync(e->fd) < 0 ? -errno : 0);
+		return;
+	}
+	queue(e, r, TD_ENGINE_FSYNC, NULL, 0, 0, done);
+}
+
+/* The backend refused r: it fails alone, later. An fsync the kernel does not take asynchronously
+ * (-EINVAL) is done with fdatasync in the loop, this time and from now on. */
+static void refused(struct td_engine *e, struct td_engine_req *r, int err)
+{
+	if (r->op == TD_ENGINE_FSYNC && err == -EINVAL) {
+		if (!e->no_fsync)
+			rt_warn("%s: the kernel refuses asynchronous fsync; flushing with fdatasync",
+				e->who);
+		e->no_fsync = true;
+		err = fdatasync(e->fd) < 0 ? -errno : 0;
+	}
+	td_engine_complete_later(e, r, err);
+}
+
+/* The kernel's queue had no room (io_submit's EAGAIN: fs.aio-max-nr reached host-wide) while
+ * this engine had nothing in flight, so no completion of its own will kick it again. */
+#define TD_ENGINE_RETRY_NS 1000000ull /* 1 ms */
+
+static void on_retry(struct td_loop *loop, struct td_loop_timer *timer, void *data)
+{
+	td_engine_kick(data);
+}
+
+void td_engine_kick(struct td_engine *e)
+{
+	struct td_engine_req *batch[TD_ENGINE_BATCH], *r;
+	int n, rc;
+
+	while (e->head && e->inflight < e->depth) {
+		n = 0;
+		for (r = e->head;
+		     r && n < TD_ENGINE_BATCH && e->inflight + (unsigned int)n < e->depth;
+		     r = r->next)
+			batch[n++] = r;
+		rc = e->ops->submit(e, batch, n);
+		if (rc == -EAGAIN || rc == 0) {
+			/* retried when completions free room, or by a timer if none will */
+			if (!e->inflight)
+				td_loop_timer_arm(e->loop, &e->retry, TD_ENGINE_RETRY_NS, 0,
+						  on_retry, e);
+			return;
+		}
+		if (rc < 0) {
+			refused(e, queue_pop(&e->head, &e->tail), rc);
+			continue;
+		}
+		e->inflight += (unsigned int)rc;
+		while (rc--)
+			queue_pop(&e->head, &e->tail);
+	}
+}
+
+int td_engine_poll(struct td_engine *e)
+{
+	int n;
+
+	if (!e->ops->reap_in_user_space(e))
+		return -EOPNOTSUPP;
+	if (!e->inflight && !e->later_head)
+		return 0;
+	n = reap(e);
+	if (e->head)
+		td_engine_kick(e);
+	return n;
+}
+
+unsigned int td_engine_inflight(const struct td_engine *e)
+{
+	return e->inflight;
+}
+
+void *td_engine_backend_data(const struct td_engine *e)
+{
+	return e->backend;
+}
+
+void td_engine_set_backend_data(struct td_engine *e, void *data)
+{
+	e->backend = data;
+}
+
+const char *td_engine_who(const struct td_engine *e)
+{
+	return e->who;
+}

@@ -1,0 +1,130 @@
+/* The I/O engine under the file-backed drivers (aio, vhd): it owns the submission queue and its
+ * batching, completion reaping (from user space while adaptive polling spins, or woken by an
+ * eventfd in the loop), completions made later from the loop, and the drain at close. Drivers
+ * describe each I/O in a td_engine_req they embed in their own per-I/O objects and never call
+ * io_submit (or io_uring_enter) themselves; the kernel interface is a td_engine_ops backend
+ * chosen by name (engine_aio.c is libaio), so another one plugs in without touching a driver.
+ * Internal to drivers/. */
+#ifndef TD_DRIVERS_ENGINE_H
+#define TD_DRIVERS_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+struct td_engine;
+struct td_engine_req;
+struct td_loop;
+
+/* res: 0 or -errno (a short transfer is -EIO). Runs from the loop or from td_engine_poll, never
+ * from inside td_engine_submit or td_engine_kick's caller's stack. */
+typedef void (*td_engine_done_fn)(struct td_engine_req *req, int res);
+
+enum td_engine_op {
+	TD_ENGINE_READ,
+	TD_ENGINE_WRITE,
+	TD_ENGINE_FSYNC, /* fdatasync: every write completed before it is durable */
+};
+
+/* One I/O as a driver describes it. The driver owns it (embedded in its own per-I/O object: a
+ * td_io's drv space, a vhd piece) until `done` runs. The iovec array is read at submission. */
+struct td_engine_req {
+	td_engine_done_fn done;
+	struct td_engine_req *next; /* the engine's queues */
+	const struct iovec *iov;
+	uint64_t off; /* bytes, in the engine's file */
+	size_t len; /* bytes the transfer must move (0: fsync) */
+	int iovcnt;
+	int res;
+	uint8_t op; /* enum td_engine_op */
+};
+
+/*
+ * One depth for every engine: 512 requests in flight per image file. A ring holds at most 512
+ * requests (16 pages of 32 slots, ring-page-order 4), so a guest rarely has more outstanding
+ * than the kernel takes at once; what exceeds it waits in the queue (never fails) and goes out
+ * as completions free slots. It also bounds the kernel's share: io_setup reserves about twice
+ * the depth against fs.aio-max-nr (65536 by default) for each context, and every file of a VHD
+ * chain has its own engine, so 1024 per file would let few chained disks exhaust the host.
+ * Drivers size their own per-I/O pools by it.
+ */
+#define TD_ENGINE_DEPTH 512
+
+/* The most requests the engine hands a backend in one submit, and completions it asks for in
+ * one reap: the sizes of their on-stack arrays. */
+#define TD_ENGINE_BATCH 128
+#define TD_ENGINE_REAP 64
+
+/* A completion as a backend reports it: the request and the kernel's result (bytes or -errno). */
+struct td_engine_cqe {
+	struct td_engine_req *req;
+	long res;
+};
+
+/* A kernel interface. The engine (engine.c) keeps the queues and never gives a backend more
+ * than `depth` requests at once, so a backend's per-slot state is sized once, at setup. */
+struct td_engine_ops {
+	const char *name;
+	/* Sets up for e's file and depth; completions signal efd. 0 or -errno. */
+	int (*setup)(struct td_engine *e, int fd, int efd, unsigned int depth);
+	/* Waits for nothing: the engine has drained. Releases what setup made. */
+	void (*teardown)(struct td_engine *e);
+	/* Starts reqs[0..n), n <= TD_ENGINE_BATCH: how many it took (the first ones), 0 when the kernel has no room
+	 * (retried at the next completion), or -errno when it refuses reqs[0]. */
+	int (*submit)(struct td_engine *e, struct td_engine_req **reqs, int n);
+	/* Up to max (<= TD_ENGINE_REAP) completions; without a system call when reap_in_user_space says so. With
+	 * `wait`, blocks (up to a second) for at least one. How many, or -errno. */
+	int (*reap)(struct td_engine *e, struct td_engine_cqe *out, int max, bool wait);
+	/* True while reap(…, false) makes no system call: adaptive polling may spin on it. */
+	bool (*reap_in_user_space)(const struct td_engine *e);
+};
+
+/* The backends, NULL-terminated; the first is the default. */
+extern const struct td_engine_ops *const td_engine_backends[];
+
+struct td_engine_conf {
+	struct td_loop *loop;
+	int fd; /* every request of the engine goes to this file */
+	const char *who; /* for the log ("aio", "vhd") */
+	const char *backend; /* a td_engine_backends name; NULL: the default */
+	const struct td_engine_ops *ops; /* a backend of the caller's own (tests); overrides */
+	/* Optional: runs after each batch of completions (e.g. to kick a parent image). */
+	void (*after_reap)(void *arg);
+	void *arg;
+};
+
+/* A new engine for c->fd, registered with c->loop. 0 or -errno (-ENOENT: no such backend). */
+int td_engine_open(struct td_engine **out, const struct td_engine_conf *c);
+/* Waits until the kernel is done with every request in flight (their buffers may be freed
+ * after this), then releases the engine. Requests queued, in flight or to be completed later
+ * are not reported: the owner drains before closing, or is going away. */
+void td_engine_close(struct td_engine *e);
+
+/* Queue one request; td_engine_kick starts the queue (one system call per batch). When the
+ * engine has `depth` requests in flight, the rest wait in the queue: never failed for it. */
+void td_engine_read(struct td_engine *e, struct td_engine_req *r, const struct iovec *iov,
+		    int iovcnt, uint64_t off, td_engine_done_fn done);
+void td_engine_write(struct td_engine *e, struct td_engine_req *r, const struct iovec *iov,
+		     int iovcnt, uint64_t off, td_engine_done_fn done);
+void td_engine_fsync(struct td_engine *e, struct td_engine_req *r, td_engine_done_fn done);
+void td_engine_kick(struct td_engine *e);
+
+/* Completes r (r->done set) with res from the loop, later: for work done without the kernel's
+ * queue (a discard, a refused operation) so that done never runs inside a submit. */
+void td_engine_complete_later(struct td_engine *e, struct td_engine_req *r, int res);
+
+/* Adaptive polling: completes what has finished without a system call and starts what was
+ * waiting. How many completed, or -errno (-EOPNOTSUPP when completions can only be read
+ * with a system call; another error when reaping failed). */
+int td_engine_poll(struct td_engine *e);
+
+/* Requests given to the kernel and not completed yet. */
+unsigned int td_engine_inflight(const struct td_engine *e);
+
+/* For backends: their private state and the engine's identity. */
+void *td_engine_backend_data(const struct td_engine *e);
+void td_engine_set_backend_data(struct td_engine *e, void *data);
+const char *td_engine_who(const struct td_engine *e);
+
+#endif

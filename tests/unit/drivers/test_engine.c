@@ -1,0 +1,409 @@
+/* The I/O engine (drivers/engine.h) on a real file through libaio: writes and reads land, done
+ * never runs inside submit or kick, more requests than the depth wait (never fail), close waits
+ * for what is in flight, errors reach done; and through a backend of the test's own: refused
+ * submissions, the fsync fallback, reaping errors reported (not taken for "no completion"). */
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libaio.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "drivers/aio_ring.h"
+#include "drivers/engine.h"
+#include "src/loop.h"
+
+#define BLK 4096
+
+struct rec {
+	struct td_engine_req req;
+	int calls;
+	int res;
+};
+
+static int done_calls;
+
+static void rec_done(struct td_engine_req *req, int res)
+{
+	struct rec *r = (struct rec *)req;
+
+	r->calls++;
+	r->res = res;
+	done_calls++;
+}
+
+struct fixture {
+	char path[64];
+	int fd;
+	struct td_loop loop;
+	struct td_engine *e;
+	unsigned char *buf;
+};
+
+/* A file of `blocks` 4 KiB blocks, each filled with its number, opened O_DIRECT (when `flags`
+ * says O_RDWR) so that requests stay in flight in the kernel. */
+static void fixture_open(struct fixture *f, int blocks, int flags)
+{
+	unsigned char b[BLK];
+
+	strcpy(f->path, "/tmp/td-test-engine.XXXXXX");
+	f->fd = mkstemp(f->path);
+	assert_true(f->fd >= 0);
+	for (int i = 0; i < blocks; i++) {
+		memset(b, i & 0xff, BLK);
+		assert_int_equal(pwrite(f->fd, b, BLK, (off_t)i * BLK), BLK);
+	}
+	close(f->fd);
+	f->fd = open(f->path, flags | O_DIRECT);
+	assert_true(f->fd >= 0);
+	assert_int_equal(posix_memalign((void **)&f->buf, BLK, (size_t)blocks * BLK), 0);
+	assert_int_equal(td_loop_init(&f->loop), 0);
+	assert_int_equal(td_engine_open(&f->e, &(struct td_engine_conf){ .loop = &f->loop,
+									 .fd = f->fd,
+									 .who = "test" }),
+			 0);
+	done_calls = 0;
+}
+
+static void fixture_close(struct fixture *f)
+{
+	td_engine_close(f->e);
+	td_loop_fini(&f->loop);
+	close(f->fd);
+	unlink(f->path);
+	free(f->buf);
+}
+
+static void run_until(struct td_loop *loop, int calls)
+{
+	for (int i = 0; i < 1000 && done_calls < calls; i++)
+		assert_true(td_loop_run_once(loop, 100) >= 0);
+	assert_int_equal(done_calls, calls);
+}
+
+static void writes_and_reads_a_file(void **state)
+{
+	struct fixture f;
+	struct rec w = { 0 }, s = { 0 }, r = { 0 };
+	struct iovec iov[2];
+	unsigned char chk[2 * BLK];
+	int fd;
+
+	fixture_open(&f, 8, O_RDWR);
+	memset(f.buf, 0x5a, BLK);
+	memset(f.buf + BLK, 0xa5, BLK);
+	iov[0] = (struct iovec){ f.buf, BLK };
+	iov[1] = (struct iovec){ f.buf + BLK, BLK };
+	td_engine_write(f.e, &w.req, iov, 2, 2 * BLK, rec_done);
+	td_engine_kick(f.e);
+	run_until(&f.loop, 1);
+	assert_int_equal(w.res, 0);
+	td_engine_fsync(f.e, &s.req, rec_done);
+	td_engine_kick(f.e);
+	run_until(&f.loop, 2);
+	assert_int_equal(s.res, 0);
+	fd = open(f.path, O_RDONLY);
+	assert_int_equal(pread(fd, chk, 2 * BLK, 2 * BLK), 2 * BLK);
+	close(fd);
+	assert_memory_equal(chk, f.buf, 2 * BLK);
+
+	memset(f.buf + 2 * BLK, 0, 2 * BLK);
+	iov[0] = (struct iovec){ f.buf + 2 * BLK, 2 * BLK };
+	td_engine_read(f.e, &r.req, iov, 1, 2 * BLK, rec_done);
+	td_engine_kick(f.e);
+	run_until(&f.loop, 3);
+	assert_int_equal(r.res, 0);
+	assert_memory_equal(f.buf + 2 * BLK, f.buf, 2 * BLK);
+	assert_int_equal(td_engine_inflight(f.e), 0);
+	fixture_close(&f);
+}
+
+/* Completions, later ones included, are reported from the loop or from a poll: never from the
+ * caller's submit or kick, even when the kernel finished before kick returned. */
+static void done_never_runs_inside_submit_or_kick(void **state)
+{
+	struct fixture f;
+	struct rec r[4], later;
+	struct iovec iov[4];
+	int polled = 0;
+
+	memset(r, 0, sizeof(r));
+	memset(&later, 0, sizeof(later));
+	fixture_open(&f, 8, O_RDONLY);
+	for (int i = 0; i < 4; i++) {
+		iov[i] = (struct iovec){ f.buf + (size_t)i * BLK, BLK };
+		td_engine_read(f.e, &r[i].req, &iov[i], 1, (uint64_t)i * BLK, rec_done);
+	}
+	later.req.done = rec_done;
+	td_engine_complete_later(f.e, &later.req, -EOPNOTSUPP);
+	assert_int_equal(done_calls, 0);
+	td_engine_kick(f.e);
+	assert_int_equal(done_calls, 0);
+	/* polling reaps from user space, with no loop iteration */
+	for (int spins = 0; polled < 5 && spins < 100000; spins++) {
+		int n = td_engine_poll(f.e);
+
+		assert_true(n >= 0);
+		polled += n;
+		if (!n)
+			usleep(10);
+	}
+	assert_int_equal(polled, 5);
+	assert_int_equal(later.calls, 1);
+	assert_int_equal(later.res, -EOPNOTSUPP);
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(r[i].calls, 1);
+		assert_int_equal(r[i].res, 0);
+		assert_int_equal(f.buf[(size_t)i * BLK], i);
+	}
+	fixture_close(&f);
+}
+
+/* More requests than the depth: the rest wait in the queue and go out as slots free up; none
+ * fails, each completes once with its own data. */
+static void more_requests_than_the_depth_wait_and_complete(void **state)
+{
+	enum { N = TD_ENGINE_DEPTH + 200, BLOCKS = 64 };
+	struct fixture f;
+	struct rec *r = calloc(N, sizeof(*r));
+	struct iovec *iov = calloc(N, sizeof(*iov));
+	unsigned char *bufs;
+
+	assert_non_null(r);
+	assert_non_null(iov);
+	assert_int_equal(posix_memalign((void **)&bufs, BLK, (size_t)N * BLK), 0);
+	fixture_open(&f, BLOCKS, O_RDONLY);
+	memset(bufs, 0xff, (size_t)N * BLK);
+	for (int i = 0; i < N; i++) {
+		iov[i] = (struct iovec){ bufs + (size_t)i * BLK, BLK };
+		td_engine_read(f.e, &r[i].req, &iov[i], 1, (uint64_t)(i % BLOCKS) * BLK, rec_done);
+	}
+	td_engine_kick(f.e);
+	assert_true(td_engine_inflight(f.e) <= TD_ENGINE_DEPTH);
+	run_until(&f.loop, N);
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(r[i].calls, 1);
+		assert_int_equal(r[i].res, 0);
+		assert_int_equal(bufs[(size_t)i * BLK], i % BLOCKS);
+	}
+	assert_int_equal(td_engine_inflight(f.e), 0);
+	fixture_close(&f);
+	free(bufs);
+	free(iov);
+	free(r);
+}
+
+/* Close with requests in flight waits for the kernel to finish with their buffers: the data is
+ * in the file afterwards, and no done runs from close. */
+static void close_waits_for_requests_in_flight(void **state)
+{
+	enum { N = 64 };
+	struct fixture f;
+	struct rec r[N];
+	struct iovec iov[N];
+	unsigned char chk[BLK];
+	int fd;
+
+	memset(r, 0, sizeof(r));
+	fixture_open(&f, N, O_RDWR);
+	for (int i = 0; i < N; i++) {
+		memset(f.buf + (size_t)i * BLK, 0x80 | i, BLK);
+		iov[i] = (struct iovec){ f.buf + (size_t)i * BLK, BLK };
+		td_engine_write(f.e, &r[i].req, &iov[i], 1, (uint64_t)i * BLK, rec_done);
+	}
+	td_engine_kick(f.e);
+	assert_int_equal(td_engine_inflight(f.e), N); /* nothing reaped yet */
+	td_engine_close(f.e);
+	f.e = NULL;
+	assert_int_equal(done_calls, 0);
+	fd = open(f.path, O_RDONLY);
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(pread(fd, chk, BLK, (off_t)i * BLK), BLK);
+		assert_memory_equal(chk, f.buf + (size_t)i * BLK, BLK);
+	}
+	close(fd);
+	fixture_close(&f);
+}
+
+/* The kernel's error reaches done: a write through a read-only descriptor. */
+static void kernel_errors_reach_done(void **state)
+{
+	struct fixture f;
+	struct rec w = { 0 };
+	struct iovec iov = { NULL, BLK };
+
+	fixture_open(&f, 2, O_RDONLY);
+	iov.iov_base = f.buf;
+	td_engine_write(f.e, &w.req, &iov, 1, 0, rec_done);
+	td_engine_kick(f.e);
+	run_until(&f.loop, 1);
+	assert_int_equal(w.res, -EBADF);
+	fixture_close(&f);
+}
+
+/* ---- a backend of the test's own: what the engine does with a backend's errors -------------- */
+
+static struct {
+	int submit_err; /* refuse the first request with it (once) */
+	int reap_err; /* reap fails with it */
+	struct td_engine_req *taken[8];
+	int ntaken;
+	int reaped;
+} fake;
+
+static int fake_setup(struct td_engine *e, int fd, int efd, unsigned int depth)
+{
+	return 0;
+}
+
+static void fake_teardown(struct td_engine *e)
+{
+}
+
+static int fake_submit(struct td_engine *e, struct td_engine_req **reqs, int n)
+{
+	if (fake.submit_err) {
+		int err = fake.submit_err;
+
+		fake.submit_err = 0;
+		return err;
+	}
+	for (int i = 0; i < n && fake.ntaken < 8; i++)
+		fake.taken[fake.ntaken++] = reqs[i];
+	return n;
+}
+
+static int fake_reap(struct td_engine *e, struct td_engine_cqe *out, int max, bool wait)
+{
+	int n = 0;
+
+	if (fake.reap_err)
+		return fake.reap_err;
+	while (fake.reaped < fake.ntaken && n < max) {
+		out[n].req = fake.taken[fake.reaped++];
+		out[n].res = (long)out[n].req->len;
+		n++;
+	}
+	return n;
+}
+
+static bool fake_user_space(const struct td_engine *e)
+{
+	return true;
+}
+
+static const struct td_engine_ops fake_ops = {
+	.name = "fake",
+	.setup = fake_setup,
+	.teardown = fake_teardown,
+	.submit = fake_submit,
+	.reap = fake_reap,
+	.reap_in_user_space = fake_user_space,
+};
+
+static void backend_errors_are_reported(void **state)
+{
+	char path[] = "/tmp/td-test-engine-fake.XXXXXX";
+	int fd = mkstemp(path);
+	struct td_loop loop;
+	struct td_engine *e;
+	struct rec a = { 0 }, b = { 0 }, s = { 0 };
+	char buf[512];
+	struct iovec iov = { buf, sizeof(buf) };
+
+	assert_true(fd >= 0);
+	memset(&fake, 0, sizeof(fake));
+	done_calls = 0;
+	assert_int_equal(td_loop_init(&loop), 0);
+	assert_int_equal(
+		td_engine_open(&e, &(struct td_engine_conf){ .loop = &loop,
+							     .fd = fd,
+							     .backend = "no-such-engine" }),
+		-ENOENT);
+	assert_int_equal(
+		td_engine_open(
+			&e, &(struct td_engine_conf){ .loop = &loop, .fd = fd, .ops = &fake_ops }),
+		0);
+
+	/* a refused request fails alone, from the loop; the next one goes on */
+	fake.submit_err = -EIO;
+	td_engine_write(e, &a.req, &iov, 1, 0, rec_done);
+	td_engine_write(e, &b.req, &iov, 1, 512, rec_done);
+	td_engine_kick(e);
+	assert_int_equal(done_calls, 0);
+	assert_int_equal(td_engine_inflight(e), 1);
+	run_until(&loop, 2);
+	assert_int_equal(a.calls, 1);
+	assert_int_equal(a.res, -EIO);
+	assert_int_equal(b.calls, 1);
+	assert_int_equal(b.res, 0);
+
+	/* an fsync the kernel does not take asynchronously: fdatasync, from the loop */
+	fake.submit_err = -EINVAL;
+	td_engine_fsync(e, &s.req, rec_done);
+	td_engine_kick(e);
+	assert_int_equal(s.calls, 0);
+	run_until(&loop, 3);
+	assert_int_equal(s.res, 0);
+
+	/* reaping fails: an error, not "nothing completed"; the request stays in flight */
+	td_engine_write(e, &a.req, &iov, 1, 0, rec_done);
+	td_engine_kick(e);
+	fake.reap_err = -EINVAL;
+	assert_int_equal(td_engine_poll(e), -EINVAL);
+	assert_int_equal(td_engine_poll(e), -EINVAL);
+	assert_int_equal(td_engine_inflight(e), 1);
+	fake.reap_err = 0;
+	assert_int_equal(td_engine_poll(e), 1);
+	assert_int_equal(a.calls, 2);
+
+	/* the kernel has no room (EAGAIN) and nothing is in flight: no completion will kick the
+	 * queue again, so a timer of the loop does */
+	fake.submit_err = -EAGAIN;
+	td_engine_write(e, &b.req, &iov, 1, 512, rec_done);
+	td_engine_kick(e);
+	assert_int_equal(td_engine_inflight(e), 0);
+	for (int i = 0; i < 1000 && td_engine_inflight(e) == 0; i++)
+		assert_true(td_loop_run_once(&loop, 100) >= 0);
+	assert_int_equal(td_engine_inflight(e), 1);
+	assert_int_equal(td_engine_poll(e), 1);
+	assert_int_equal(b.calls, 2);
+	assert_int_equal(b.res, 0);
+	td_engine_close(e);
+	td_loop_fini(&loop);
+	close(fd);
+	unlink(path);
+}
+
+/* The aio ring reader hands io_getevents' error back rather than "no events". */
+static void aio_ring_reports_getevents_errors(void **state)
+{
+	struct aio_ring_reader r;
+	struct io_event ev[4];
+
+	assert_false(aio_ring_reader_init(&r, NULL, "test"));
+	assert_false(aio_ring_reader_user(&r));
+	assert_int_equal(aio_ring_get_events(&r, ev, 4), -EINVAL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(writes_and_reads_a_file),
+		cmocka_unit_test(done_never_runs_inside_submit_or_kick),
+		cmocka_unit_test(more_requests_than_the_depth_wait_and_complete),
+		cmocka_unit_test(close_waits_for_requests_in_flight),
+		cmocka_unit_test(kernel_errors_reach_done),
+		cmocka_unit_test(backend_errors_are_reported),
+		cmocka_unit_test(aio_ring_reports_getevents_errors),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
