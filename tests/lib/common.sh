@@ -16,6 +16,11 @@ at_exit() { _cleanups+=("$*"); }
 _run_cleanups() {
 	local rc=$? i
 	for ((i = ${#_cleanups[@]} - 1; i >= 0; i--)); do eval "${_cleanups[$i]}" || true; done
+	# RINGTAP_KEEP_FAILED=DIR: a failed test's scratch directory is kept there, for a post-mortem
+	if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ] && [ -n "${RINGTAP_KEEP_FAILED:-}" ]; then
+		mkdir -p "$RINGTAP_KEEP_FAILED" && cp -a "$T" "$RINGTAP_KEEP_FAILED/" &&
+			echo "kept: $RINGTAP_KEEP_FAILED/${T##*/}" >&2
+	fi
 	rm -rf "$T"
 	exit $rc
 }

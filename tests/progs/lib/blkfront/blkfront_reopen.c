@@ -1,14 +1,20 @@
 /* blkfront-reopen: a guest that closes its disk and opens it again, over and over, through
  * libblkfront's own close and open, checking after each reconnect that what it wrote before is
  * read back. With --inflight a write is still in flight when it closes (that block may then hold
- * its old or its new bytes, sector by sector, nothing else). System test of tapback's reopen. */
+ * its old or its new bytes, sector by sector, nothing else). With --hold DIR the first cycle
+ * waits for the test at two points, so that a test can make sure the backend has the in-flight
+ * write when the frontend closes: it creates DIR/written after its write and waits for DIR/go
+ * before submitting the in-flight write, then creates DIR/inflight and waits for DIR/close
+ * before closing. System test of tapback's reopen and of tapdisk's quiesce. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "ringtap/blkfront.h"
 #include "ringtap/log.h"
@@ -24,6 +30,7 @@ struct loop {
 	int timeout_ms;
 	double seconds;
 	bool inflight;
+	const char *hold; /* --hold DIR, or NULL */
 	uint8_t *disk;	  /* what each block of the region holds, as far as we know */
 	uint8_t *pending; /* the in-flight write's bytes (its block is pending_block) */
 	long pending_block;
@@ -79,6 +86,27 @@ static int io(struct loop *l, enum blkfront_op op, unsigned int block, uint8_t *
 			return err;
 	}
 	return w.error;
+}
+
+/* --hold: creates DIR/MARK, then waits (up to the I/O timeout) until DIR/GO exists. */
+static int hold(const struct loop *l, const char *mark, const char *go)
+{
+	char path[4096];
+	double deadline = now_s() + l->timeout_ms / 1000.0;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", l->hold, mark);
+	fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	close(fd);
+	snprintf(path, sizeof(path), "%s/%s", l->hold, go);
+	while (access(path, F_OK)) {
+		if (now_s() > deadline)
+			return -ETIMEDOUT;
+		nanosleep(&(struct timespec){ .tv_nsec = 10000000 }, NULL); /* the test's pace */
+	}
+	return 0;
 }
 
 /* The block the last close left a write in flight on: each sector old or new, then known. */
@@ -141,6 +169,10 @@ static int cycle(struct loop *l, unsigned int iter)
 		/* a write to another block, still in flight when the frontend closes */
 		unsigned int other = (block + l->blocks / 2) % l->blocks;
 
+		if (l->hold && !iter && (err = hold(l, "written", "go"))) {
+			fprintf(stderr, "blkfront-reopen: --hold: %s\n", strerror(-err));
+			goto out;
+		}
 		fill(l->pending, iter | 0x80000000u, other);
 		err = blkfront_submit(l->bf, BLKFRONT_WRITE, (uint64_t)(l->base + other) * BLOCK,
 				      l->pending, BLOCK, on_done, &w);
@@ -151,6 +183,8 @@ static int cycle(struct loop *l, unsigned int iter)
 		}
 		blkfront_commit(l->bf);
 		l->pending_block = other;
+		if (l->hold && !iter && (err = hold(l, "inflight", "close")))
+			fprintf(stderr, "blkfront-reopen: --hold: %s\n", strerror(-err));
 	}
 out:
 	blkfront_close(l->bf); /* fails the in-flight write (-ESHUTDOWN) */
@@ -163,9 +197,11 @@ out:
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: blkfront-reopen --device DEV [--count N] [--seconds S] [--inflight]\n"
-		   "         [--blocks N] [--base BLOCK] [--timeout-ms MS]\n"
+		   "         [--hold DIR] [--blocks N] [--base BLOCK] [--timeout-ms MS]\n"
 		   "Opens, verifies, writes and closes DEV N times (stops early after S seconds),\n"
 		   "using 4 KiB blocks [BLOCK, BLOCK + N) of a zeroed disk; prints \"reopened N\".\n"
+		   "--hold DIR: the first cycle waits for DIR/go after its write (creating\n"
+		   "DIR/written) and for DIR/close after the in-flight one (DIR/inflight).\n"
 		   "Exit 0, or an errno.\n");
 }
 
@@ -179,6 +215,7 @@ int main(int argc, char **argv)
 		{ "base", required_argument, NULL, 'B' },
 		{ "timeout-ms", required_argument, NULL, 't' },
 		{ "inflight", no_argument, NULL, 'i' },
+		{ "hold", required_argument, NULL, 'H' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -192,7 +229,7 @@ int main(int argc, char **argv)
 	while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		unsigned long v = 0;
 
-		if (opt != 'd' && opt != 'i' && opt != 'h' && opt != 's') {
+		if (opt != 'd' && opt != 'i' && opt != 'h' && opt != 's' && opt != 'H') {
 			errno = 0;
 			v = strtoul(optarg, &end, 10);
 			if (errno || *end || !v || v > 1u << 20) {
@@ -225,6 +262,9 @@ int main(int argc, char **argv)
 			break;
 		case 'i':
 			l.inflight = true;
+			break;
+		case 'H':
+			l.hold = optarg;
 			break;
 		case 'h':
 			usage(stdout);
