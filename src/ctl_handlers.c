@@ -104,13 +104,8 @@ static int engine_flags(struct ctl_request *req, unsigned int *flags)
 {
 	const char *env = getenv(TD_IO_ENGINE_ENV);
 
-	if (!env || !*env || !strcmp(env, "auto"))
-		*flags = 0;
-	else if (!strcmp(env, "libaio"))
-		*flags = TD_OPEN_ENGINE_LIBAIO;
-	else if (!strcmp(env, "io_uring"))
-		*flags = TD_OPEN_ENGINE_IO_URING;
-	else {
+	*flags = 0;
+	if (env && *env && td_io_engine_parse(env, flags)) {
 		ctl_request_set_message(req, "%s=%s: expected auto, libaio or io_uring",
 					TD_IO_ENGINE_ENV, env);
 		return -EINVAL;

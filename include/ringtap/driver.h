@@ -141,6 +141,10 @@ static inline int td_image_counters(const struct td_image *img, struct td_counte
 	return img->ops && img->ops->counters ? img->ops->counters(img, out, max) : 0;
 }
 
+/* The TD_OPEN_ENGINE_* flags of an engine's name: "auto" (0), "libaio" or "io_uring". 0, or
+ * -EINVAL for another name. */
+int td_io_engine_parse(const char *name, unsigned int *flags);
+
 /* Parses a size with an optional binary suffix (K, M, G, T; "512", "64M", "1G"). 0 or -EINVAL. */
 int td_parse_size(const char *s, uint64_t *bytes);
 
