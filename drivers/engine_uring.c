@@ -180,8 +180,15 @@ static int engine_uring_submit(struct td_engine *e, struct td_engine_req **reqs,
 	int rc, taken;
 
 	/* the queue is empty between calls and holds TD_ENGINE_BATCH: an entry for each */
-	for (int i = 0; i < n; i++)
-		prep(u, io_uring_get_sqe(&u->ring), reqs[i]);
+	for (int i = 0; i < n; i++) {
+		struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
+
+		if (!sqe) {
+			n = i;
+			break;
+		}
+		prep(u, sqe, reqs[i]);
+	}
 	rc = io_uring_submit(&u->ring);
 	taken = n - (int)sq_take_back(&u->ring);
 	u->inflight += (unsigned int)taken;
