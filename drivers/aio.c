@@ -108,9 +108,11 @@ static int aio_open(struct td_image *img, const char *path, unsigned int flags)
 						.loop = img->loop,
 						.fd = a->fd,
 						.who = "aio",
+						.backend = td_engine_backend_of(flags),
 					});
 	if (rc < 0)
 		goto fail;
+	img->info.engine = td_engine_name(a->engine);
 	img->priv = a;
 	return 0;
 fail:

@@ -7,15 +7,25 @@
 #include <unistd.h>
 
 #include "drivers/engine.h"
+#include "ringtap/driver.h"
 #include "ringtap/log.h"
 #include "src/loop.h"
 
 extern const struct td_engine_ops td_engine_libaio;
+#ifdef HAVE_LIBURING
+extern const struct td_engine_ops td_engine_io_uring;
+#endif
 
+/* `auto` tries them in this order. */
 const struct td_engine_ops *const td_engine_backends[] = {
+#ifdef HAVE_LIBURING
+	&td_engine_io_uring,
+#endif
 	&td_engine_libaio,
 	NULL,
 };
+
+#define NBACKENDS (sizeof(td_engine_backends) / sizeof(td_engine_backends[0]) - 1)
 
 struct td_engine {
 	const struct td_engine_ops *ops;
@@ -134,40 +144,99 @@ static void on_eventfd(struct td_loop *loop, int fd, uint32_t events, void *data
 	td_engine_kick(e);
 }
 
+/* Sets e up on ops: 0 or -errno. */
+static int engine_start(struct td_engine *e, const struct td_engine_ops *ops)
+{
+	int rc;
+
+	e->ops = ops;
+	rc = ops->setup(e, e->fd, e->efd, e->depth);
+	if (rc < 0)
+		return rc;
+	rc = td_loop_file_add(e->loop, &e->efile, e->efd, EPOLLIN | EPOLLET, on_eventfd, e);
+	if (rc < 0)
+		ops->teardown(e);
+	return rc;
+}
+
+/* Why a kernel refuses a backend, for the log. */
+static const char *refusal_hint(int err)
+{
+	switch (err) {
+	case -EPERM:
+		return " (kernel.io_uring_disabled, or a seccomp filter)";
+	case -ENOSYS:
+		return " (the kernel has no such interface, or a seccomp filter hides it)";
+	case -EINVAL:
+	case -EOPNOTSUPP:
+		return " (the kernel is too old)";
+	default:
+		return "";
+	}
+}
+
+/*
+ * `auto`: the backends in order, the first that sets up. A backend the kernel refuses for good
+ * (not for want of memory or descriptors) is not tried again by this process, and why it was
+ * passed over is logged once per reason: one line however many files a chain opens.
+ */
+static int engine_start_auto(struct td_engine *e)
+{
+	static int refused[NBACKENDS], said[NBACKENDS];
+	int rc = -ENOENT;
+
+	for (size_t i = 0; i < NBACKENDS; i++) {
+		const struct td_engine_ops *ops = td_engine_backends[i];
+
+		if (refused[i]) {
+			rc = refused[i];
+			continue;
+		}
+		rc = engine_start(e, ops);
+		if (rc == 0)
+			return 0;
+		if (rc != -ENOMEM && rc != -EMFILE && rc != -ENFILE && rc != -EAGAIN)
+			refused[i] = rc;
+		if (said[i] != rc && td_engine_backends[i + 1]) {
+			said[i] = rc;
+			rt_warn("I/O engine: %s is not available: %s%s; using %s", ops->name,
+				strerror(-rc), refusal_hint(rc), td_engine_backends[i + 1]->name);
+		}
+	}
+	return rc;
+}
+
 int td_engine_open(struct td_engine **out, const struct td_engine_conf *c)
 {
 	const struct td_engine_ops *ops = c->ops;
+	bool any = !ops && (!c->backend || !strcmp(c->backend, TD_ENGINE_AUTO));
 	struct td_engine *e;
 	int rc;
 
-	for (int i = 0; !ops && td_engine_backends[i]; i++)
-		if (!c->backend || !strcmp(td_engine_backends[i]->name, c->backend))
+	for (int i = 0; !ops && !any && td_engine_backends[i]; i++)
+		if (!strcmp(td_engine_backends[i]->name, c->backend))
 			ops = td_engine_backends[i];
-	if (!ops)
+	if (!ops && !any) {
+		rt_err("%s: no I/O engine %s in this build", c->who ? c->who : "engine", c->backend);
 		return -ENOENT;
+	}
 	e = calloc(1, sizeof(*e));
 	if (!e)
 		return -ENOMEM;
-	e->ops = ops;
 	e->loop = c->loop;
 	e->fd = c->fd;
 	e->depth = TD_ENGINE_DEPTH;
 	e->after_reap = c->after_reap;
 	e->arg = c->arg;
-	e->who = c->who ? c->who : ops->name;
+	e->who = c->who ? c->who : "engine";
 	e->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (e->efd < 0) {
 		rc = -errno;
 		goto fail;
 	}
-	rc = ops->setup(e, e->fd, e->efd, e->depth);
+	rc = any ? engine_start_auto(e) : engine_start(e, ops);
 	if (rc < 0)
 		goto fail_efd;
-	rc = td_loop_file_add(e->loop, &e->efile, e->efd, EPOLLIN | EPOLLET, on_eventfd, e);
-	if (rc < 0) {
-		ops->teardown(e);
-		goto fail_efd;
-	}
 	*out = e;
 	return 0;
 fail_efd:
@@ -328,4 +397,21 @@ void td_engine_set_backend_data(struct td_engine *e, void *data)
 const char *td_engine_who(const struct td_engine *e)
 {
 	return e->who;
+}
+
+const char *td_engine_name(const struct td_engine *e)
+{
+	return e->ops->name;
+}
+
+const char *td_engine_backend_of(unsigned int td_open_flags)
+{
+	switch (td_open_flags & TD_OPEN_ENGINE_MASK) {
+	case TD_OPEN_ENGINE_LIBAIO:
+		return "libaio";
+	case TD_OPEN_ENGINE_IO_URING:
+		return "io_uring";
+	default:
+		return TD_ENGINE_AUTO;
+	}
 }

@@ -80,21 +80,27 @@ struct td_engine_ops {
 	bool (*reap_in_user_space)(const struct td_engine *e);
 };
 
-/* The backends, NULL-terminated; the first is the default. */
+/* The backends, NULL-terminated, in the order `auto` tries them: io_uring (when built with
+ * liburing), then libaio. */
 extern const struct td_engine_ops *const td_engine_backends[];
+
+/* The backend of the first that sets up for the file (the kernel may refuse io_uring: a sysctl,
+ * a seccomp filter, an old kernel); passing one over is logged once per process and reason. */
+#define TD_ENGINE_AUTO "auto"
 
 struct td_engine_conf {
 	struct td_loop *loop;
 	int fd; /* every request of the engine goes to this file */
 	const char *who; /* for the log ("aio", "vhd") */
-	const char *backend; /* a td_engine_backends name; NULL: the default */
+	const char *backend; /* a td_engine_backends name or TD_ENGINE_AUTO (NULL: auto) */
 	const struct td_engine_ops *ops; /* a backend of the caller's own (tests); overrides */
 	/* Optional: runs after each batch of completions (e.g. to kick a parent image). */
 	void (*after_reap)(void *arg);
 	void *arg;
 };
 
-/* A new engine for c->fd, registered with c->loop. 0 or -errno (-ENOENT: no such backend). */
+/* A new engine for c->fd, registered with c->loop. 0 or -errno (-ENOENT: no such backend in
+ * this build; a named backend's own error when it cannot set up: no fallback but auto's). */
 int td_engine_open(struct td_engine **out, const struct td_engine_conf *c);
 /* Waits until the kernel is done with every request in flight (their buffers may be freed
  * after this), then releases the engine. Requests queued, in flight or to be completed later
@@ -126,5 +132,10 @@ unsigned int td_engine_inflight(const struct td_engine *e);
 void *td_engine_backend_data(const struct td_engine *e);
 void td_engine_set_backend_data(struct td_engine *e, void *data);
 const char *td_engine_who(const struct td_engine *e);
+
+/* The backend in use ("libaio", "io_uring"): what `tap-ctl stats` shows per image. */
+const char *td_engine_name(const struct td_engine *e);
+/* The backend an image's open flags ask for (TD_OPEN_ENGINE_*): a name or TD_ENGINE_AUTO. */
+const char *td_engine_backend_of(unsigned int td_open_flags);
 
 #endif

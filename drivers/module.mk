@@ -4,4 +4,10 @@
 TD_DRIVERS_SRCS := drivers/registry.c drivers/image_lock.c drivers/engine.c drivers/engine_aio.c \
 	drivers/aio_ring.c drivers/aio.c drivers/null.c drivers/vhd.c drivers/vhd_bcache.c \
 	drivers/vhd_meta.c
+# the io_uring backend when configure found liburing
+ifeq ($(HAVE_LIBURING),yes)
+TD_DRIVERS_SRCS += drivers/engine_uring.c
+endif
+# what a program linking tddrivers links too
+TD_DRIVERS_LDLIBS = $(LIBS_AIO) $(LIBS_URING)
 $(eval $(call static_lib,tddrivers,$(TD_DRIVERS_SRCS)))

@@ -697,8 +697,9 @@ static void vhd_close_img(struct td_image *img)
 /* A file of the chain becomes a layer: its own descriptor and I/O engine, its buffers. The
  * vhd_file (metadata and the library's descriptor) is the layer's from now on. */
 static int layer_init(struct td_image *img, struct vhd_file *vf, bool writable, bool leaf,
-		      enum image_lock_mode lock)
+		      unsigned int flags)
 {
+	enum image_lock_mode lock = image_lock_mode_of(flags);
 	struct vhd_layer *l = calloc(1, sizeof(*l));
 	bool direct;
 	int err;
@@ -773,6 +774,7 @@ static int layer_init(struct td_image *img, struct vhd_file *vf, bool writable, 
 						 .loop = img->loop,
 						 .fd = l->fd,
 						 .who = "vhd",
+						 .backend = td_engine_backend_of(flags),
 						 .after_reap = after_reap,
 						 .arg = l,
 					 });
@@ -780,6 +782,7 @@ static int layer_init(struct td_image *img, struct vhd_file *vf, bool writable, 
 		rt_err("vhd: %s: I/O engine: %s", l->f.path, strerror(-err));
 		goto fail_fd;
 	}
+	img->info.engine = td_engine_name(l->engine);
 	return 0;
 fail_fd:
 	close(l->fd);
@@ -794,7 +797,8 @@ fail_file:
 static int vhd_open_img(struct td_image *img, const char *path, unsigned int flags)
 {
 	bool writable = !(flags & TD_OPEN_RDONLY);
-	enum image_lock_mode lock = image_lock_mode_of(flags);
+	/* what the parents inherit: read-only, the same locking and I/O engine */
+	unsigned int pflags = TD_OPEN_RDONLY | (flags & (TD_OPEN_LOCK_MASK | TD_OPEN_ENGINE_MASK));
 	struct td_image *cur = img;
 	struct vhd_chain c;
 	int err = 0, i, consumed = 0;
@@ -817,13 +821,13 @@ static int vhd_open_img(struct td_image *img, const char *path, unsigned int fla
 			}
 			p->ops = &td_driver_vhd;
 			p->loop = img->loop;
-			p->flags = TD_OPEN_RDONLY | (flags & TD_OPEN_LOCK_MASK);
+			p->flags = pflags;
 			snprintf(p->name, sizeof(p->name), "vhd:%s", c.files[i].path);
 			cur->parent = p;
 			cur = p;
 		}
 		consumed = i + 1; /* the layer's now, or closed by layer_init */
-		err = layer_init(cur, &c.files[i], writable && i == 0, i == 0, lock);
+		err = layer_init(cur, &c.files[i], writable && i == 0, i == 0, i ? pflags : flags);
 		if (err) {
 			if (cur != img) /* a parent's reason is the chain's */
 				memcpy(img->why, cur->why, sizeof(img->why));
@@ -835,9 +839,7 @@ static int vhd_open_img(struct td_image *img, const char *path, unsigned int fla
 		char name[sizeof(p->name)];
 
 		snprintf(name, sizeof(name), "aio:%s", c.raw_path);
-		err = p ? td_image_open(p, img->loop, name,
-					TD_OPEN_RDONLY | (flags & TD_OPEN_LOCK_MASK)) :
-			  -ENOMEM;
+		err = p ? td_image_open(p, img->loop, name, pflags) : -ENOMEM;
 		if (err) {
 			if (p)
 				memcpy(img->why, p->why, sizeof(img->why));

@@ -98,6 +98,21 @@ static int lock_flags(struct ctl_request *req, enum ctl_lock_mode mode, unsigned
 	return 0;
 }
 
+/* The TD_OPEN_ENGINE_* flags of $TAPDISK_IO_ENGINE (auto when unset or empty). 0 or -EINVAL (a
+ * bad value refuses the open rather than guess). */
+static int engine_flags(struct ctl_request *req, unsigned int *flags)
+{
+	const char *env = getenv(TD_IO_ENGINE_ENV);
+
+	*flags = 0;
+	if (env && *env && td_io_engine_parse(env, flags)) {
+		ctl_request_set_message(req, "%s=%s: expected auto, libaio or io_uring",
+					TD_IO_ENGINE_ENV, env);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 /* ---- polling settings: the control protocol's units to the datapath's ---------------------- */
 
 static void poll_to_ctl(const struct poll_params *p, struct ctl_poll_settings *out)
@@ -359,7 +374,7 @@ static int h_open(void *o, struct ctl_request *req, const struct ctl_open_args *
 	bool ro = a->flags & CTL_OPEN_RDONLY;
 	char tp[CTL_PATH_MAX + 8], why[TD_IMAGE_WHY_MAX] = "";
 	struct td_vbd_info info;
-	unsigned int lock;
+	unsigned int lock, engine;
 	int err;
 
 	if (!v)
@@ -377,9 +392,11 @@ static int h_open(void *o, struct ctl_request *req, const struct ctl_open_args *
 	err = image_arg(req, &a->image, tp, sizeof(tp));
 	if (!err)
 		err = lock_flags(req, a->lock, &lock);
+	if (!err)
+		err = engine_flags(req, &engine);
 	if (err)
 		return err;
-	err = td_vbd_open(&d->loop, tp, (ro ? TD_OPEN_RDONLY : 0) | lock, &v->vbd, why);
+	err = td_vbd_open(&d->loop, tp, (ro ? TD_OPEN_RDONLY : 0) | lock | engine, &v->vbd, why);
 	if (err) {
 		v->vbd = NULL;
 		return open_failed(req, "cannot open", tp, err, why);

@@ -67,6 +67,19 @@ void td_image_close(struct td_image *img)
 	img->priv = NULL;
 }
 
+int td_io_engine_parse(const char *name, unsigned int *flags)
+{
+	if (!strcmp(name, "auto"))
+		*flags = 0;
+	else if (!strcmp(name, "libaio"))
+		*flags = TD_OPEN_ENGINE_LIBAIO;
+	else if (!strcmp(name, "io_uring"))
+		*flags = TD_OPEN_ENGINE_IO_URING;
+	else
+		return -EINVAL;
+	return 0;
+}
+
 int td_parse_size(const char *s, uint64_t *bytes)
 {
 	unsigned long long v;

@@ -4,7 +4,7 @@ TD_CORE_SRCS := src/loop.c src/blkif_req.c src/pgrant.c src/bufpool.c src/image.
 	src/ring.c src/request.c src/vbd_state.c src/vbd.c src/ring_poll.c
 $(eval $(call static_lib,tdcore,$(TD_CORE_SRCS)))
 TD_LIBS := tdcore tddrivers rtvhd rtblkif rtpoll rtutil
-TD_LDLIBS = $(LIBS_XENGNTTAB) $(LIBS_XENEVTCHN) $(LIBS_AIO)
+TD_LDLIBS = $(LIBS_XENGNTTAB) $(LIBS_XENEVTCHN) $(TD_DRIVERS_LDLIBS)
 # the daemon: control socket, handlers, stats (JSON and /dev/shm) around the datapath core
 TD_DAEMON_SRCS := src/tapdisk.c src/daemon.c src/ctl_handlers.c src/stats_json.c src/shm_stats.c
 # each VBD's NBD export (lib/nbd)

@@ -189,6 +189,8 @@ static json_t *chain_image_json(const struct td_image *img, bool leaf, const str
 		if (!strcmp(c[i].name, "parent_reads"))
 			*below = c[i].value;
 	}
+	if (o && img->info.engine) /* ringtap's own: the I/O engine serving the file */
+		json_object_set_new(o, "engine", json_string(img->info.engine));
 	if (o && n > 0)
 		json_object_set_new(o, "driver_stats", st);
 	else

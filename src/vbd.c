@@ -21,7 +21,9 @@ struct td_vbd {
 	struct td_image_info info; /* of the image last opened: answers while paused */
 	char name[sizeof(((struct td_image *)0)->name)]; /* its "type:path", reopened on resume */
 	bool readonly;
-	unsigned int lock; /* TD_OPEN_LOCK_*: the locking mode, kept across pause/resume */
+	/* TD_OPEN_LOCK_* and TD_OPEN_ENGINE_*: the locking mode and the I/O engine, kept across
+	 * pause/resume */
+	unsigned int lock;
 	/* Runs once a drain (quiesce or pause) is done, from the before-sleep hook. */
 	void (*drained)(struct td_vbd *vbd, void *data);
 	void *drained_data;
@@ -98,6 +100,9 @@ static bool vbd_before_sleep(struct td_loop *loop, void *data)
 	return false;
 }
 
+/* The open flags every reopen of the VBD's image keeps. */
+#define KEPT_FLAGS (TD_OPEN_LOCK_MASK | TD_OPEN_ENGINE_MASK)
+
 static int open_image(struct td_vbd *vbd, const char *type_path, unsigned int lock,
 		      struct td_image **out, char *why)
 {
@@ -107,7 +112,7 @@ static int open_image(struct td_vbd *vbd, const char *type_path, unsigned int lo
 	if (!img)
 		return -ENOMEM;
 	rc = td_image_open(img, vbd->loop, type_path,
-			   (vbd->readonly ? TD_OPEN_RDONLY : 0) | (lock & TD_OPEN_LOCK_MASK));
+			   (vbd->readonly ? TD_OPEN_RDONLY : 0) | (lock & KEPT_FLAGS));
 	if (rc < 0) {
 		if (why)
 			memcpy(why, img->why, TD_IMAGE_WHY_MAX);
@@ -139,7 +144,7 @@ int td_vbd_open(struct td_loop *loop, const char *type_path, unsigned int flags,
 	vbd->loop = loop;
 	vbd->state = TD_VBD_OPEN;
 	vbd->readonly = flags & TD_OPEN_RDONLY;
-	vbd->lock = flags & TD_OPEN_LOCK_MASK;
+	vbd->lock = flags & KEPT_FLAGS;
 	poll_params_default(&vbd->poll);
 	rc = open_image(vbd, type_path, vbd->lock, &vbd->image, why);
 	if (rc < 0) {
@@ -238,7 +243,9 @@ int td_vbd_pause(struct td_vbd *vbd, void (*done)(struct td_vbd *vbd, void *data
 
 int td_vbd_resume(struct td_vbd *vbd, const char *type_path, int lock, char *why)
 {
-	unsigned int mode = lock < 0 ? vbd->lock : (unsigned int)lock & TD_OPEN_LOCK_MASK;
+	unsigned int mode = lock < 0 ? vbd->lock :
+				       ((unsigned int)lock & TD_OPEN_LOCK_MASK) |
+					       (vbd->lock & TD_OPEN_ENGINE_MASK);
 	struct td_image *img;
 	int rc = td_vbd_transition(vbd->state, TD_VBD_EV_RESUME);
 

@@ -26,8 +26,9 @@ struct td_vbd_info {
 	char image[512]; /* "type:path" with the canonical type */
 };
 
-/* Opens type:path ("aio:/path", "raw:/path", "null:1G"); flags: TD_OPEN_RDONLY and the
- * locking mode (TD_OPEN_LOCK_ON, _OFF; neither: auto), kept for every reopen. 0 or -errno;
+/* Opens type:path ("aio:/path", "raw:/path", "null:1G"); flags: TD_OPEN_RDONLY, the locking
+ * mode (TD_OPEN_LOCK_ON, _OFF; neither: auto) and the I/O engine (TD_OPEN_ENGINE_*; neither:
+ * auto), kept for every reopen. 0 or -errno;
  * why (NULL, or TD_IMAGE_WHY_MAX bytes) gets the reason an open failed beyond its errno (-EBUSY:
  * who holds the image's lock), or "". */
 int td_vbd_open(struct td_loop *loop, const char *type_path, unsigned int flags,

@@ -34,6 +34,14 @@ enum td_io_op {
 /* tapdisk's default locking mode (on, off, auto) when the open does not say (tap-ctl -L). */
 #define TD_IMAGE_LOCKING_ENV "TAPDISK_IMAGE_LOCKING"
 
+/* The I/O engine of a file-backed image (aio, vhd): neither bit is auto (io_uring where the
+ * kernel allows it, else libaio). */
+#define TD_OPEN_ENGINE_LIBAIO 0x8u
+#define TD_OPEN_ENGINE_IO_URING 0x10u
+#define TD_OPEN_ENGINE_MASK (TD_OPEN_ENGINE_LIBAIO | TD_OPEN_ENGINE_IO_URING)
+/* tapdisk's engine for the images it opens: auto (the default), libaio or io_uring. */
+#define TD_IO_ENGINE_ENV "TAPDISK_IO_ENGINE"
+
 #define TD_IMAGE_WHY_MAX 256
 
 /* One I/O on an image. The submitter owns it (one per ring slot: no allocation per request)
@@ -59,6 +67,7 @@ struct td_image_info {
 	bool discard;
 	uint32_t discard_granularity; /* bytes */
 	uint32_t discard_alignment;
+	const char *engine; /* the I/O engine serving the image ("libaio", "io_uring"), or NULL */
 };
 
 struct td_image;
@@ -131,6 +140,10 @@ static inline int td_image_counters(const struct td_image *img, struct td_counte
 {
 	return img->ops && img->ops->counters ? img->ops->counters(img, out, max) : 0;
 }
+
+/* The TD_OPEN_ENGINE_* flags of an engine's name: "auto" (0), "libaio" or "io_uring". 0, or
+ * -EINVAL for another name. */
+int td_io_engine_parse(const char *name, unsigned int *flags);
 
 /* Parses a size with an optional binary suffix (K, M, G, T; "512", "64M", "1G"). 0 or -EINVAL. */
 int td_parse_size(const char *s, uint64_t *bytes);

@@ -34,6 +34,7 @@ static void usage(FILE *out)
 		"point).\n\n"
 		"  --image TYPE:PATH    aio:/file, raw:/dev/x, vhd:/file.vhd, null:SIZE\n"
 		"  --readonly           refuse writes and discards\n"
+		"  --engine E           the image's I/O engine: auto (default), libaio, io_uring\n"
 		"  --domid N            the frontend's domain\n"
 		"  --devid N            the device id, for logs (default 0)\n"
 		"  --ring-ref R[,R...]  the ring's grant references (2^order of them)\n"
@@ -188,10 +189,11 @@ int main(int argc, char **argv)
 {
 	enum { O_IMAGE = 256, O_RO, O_DOMID, O_DEVID, O_REFS, O_ORDER, O_PORT, O_PROTO, O_PERS,
 	       O_INDIRECT, O_READY, O_POLL, O_POLL_START, O_POLL_MAX, O_POLL_GROW, O_POLL_SHRINK,
-	       O_POLL_DURATION, O_POLL_IDLE, O_POLL_BUDGET, O_POLL_NO_GUARD };
+	       O_POLL_DURATION, O_POLL_IDLE, O_POLL_BUDGET, O_POLL_NO_GUARD, O_ENGINE };
 	static const struct option opts[] = {
 		{ "image", required_argument, NULL, O_IMAGE },
 		{ "readonly", no_argument, NULL, O_RO },
+		{ "engine", required_argument, NULL, O_ENGINE },
 		{ "domid", required_argument, NULL, O_DOMID },
 		{ "devid", required_argument, NULL, O_DEVID },
 		{ "ring-ref", required_argument, NULL, O_REFS },
@@ -216,7 +218,7 @@ int main(int argc, char **argv)
 	struct td_ring_params p = { .max_indirect_segs = 256 };
 	const char *image = NULL, *ready = NULL, *why = NULL;
 	uint32_t v, order = UINT32_MAX;
-	unsigned int nrefs = 0;
+	unsigned int nrefs = 0, engine = 0;
 	bool readonly = false, have_domid = false, have_port = false;
 	struct serve sv = { .sfd = -1 };
 	struct poll_params pp;
@@ -233,6 +235,7 @@ int main(int argc, char **argv)
 			return 0;
 		case O_IMAGE: image = optarg; break;
 		case O_RO: readonly = true; break;
+		case O_ENGINE: rc = td_io_engine_parse(optarg, &engine); break;
 		case O_DOMID: rc = parse_u32(optarg, 0x7fef, &p.domid); have_domid = true; break;
 		case O_DEVID: rc = parse_u32(optarg, UINT32_MAX, &p.devid); break;
 		case O_REFS: rc = parse_refs(optarg, &p, &nrefs); break;
@@ -312,7 +315,7 @@ int main(int argc, char **argv)
 		rc = sv.sfd < 0 ? -errno : rc;
 		goto out;
 	}
-	rc = td_vbd_open(&sv.loop, image, readonly ? TD_OPEN_RDONLY : 0, &sv.vbd, NULL);
+	rc = td_vbd_open(&sv.loop, image, (readonly ? TD_OPEN_RDONLY : 0) | engine, &sv.vbd, NULL);
 	if (rc < 0) {
 		rt_err("cannot open %s: %s", image, strerror(-rc));
 		goto out;

@@ -1,0 +1,249 @@
+/* The io_uring backend of the I/O engine (liburing): one ring per engine, the engine's file
+ * registered (a fixed file: no file lookup per request), the engine's eventfd registered for
+ * completions, batched io_uring_submit, completions read from the CQ ring in user space (no
+ * system call: adaptive polling may spin on them), fsync as IORING_OP_FSYNC with
+ * IORING_FSYNC_DATASYNC. Built only with liburing (configure); `auto` then prefers it. */
+#include <errno.h>
+#include <liburing.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "drivers/engine.h"
+#include "ringtap/log.h"
+
+struct engine_uring {
+	struct io_uring ring;
+	int fd; /* what a request names: 0, the registered file's index, or the descriptor */
+	unsigned int sqe_flags; /* IOSQE_FIXED_FILE when the file is registered */
+	/* Requests and cancellations the kernel took and whose completion was not read: the
+	 * engine's in-flight count plus the engine's dropped requests at close. */
+	unsigned int inflight;
+};
+
+/* How long a wait for completions lasts before the caller looks again (reap's `wait`, close). */
+#define URING_WAIT_S 1
+
+static int engine_uring_setup(struct td_engine *e, int fd, int efd, unsigned int depth)
+{
+	struct engine_uring *u = calloc(1, sizeof(*u));
+	struct io_uring_params p;
+	int rc;
+
+	if (!u)
+		return -ENOMEM;
+	/*
+	 * The submission queue holds one batch (the engine hands over at most TD_ENGINE_BATCH at
+	 * once and whatever the kernel did not take is taken back before submit returns); the
+	 * completion queue holds every request in flight (at most `depth`) and as many again for
+	 * close's cancellations, so that it never overflows. SUBMIT_ALL (5.18): a request the
+	 * kernel refuses at submission completes with its error rather than stopping the batch.
+	 */
+	memset(&p, 0, sizeof(p));
+	p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL;
+	p.cq_entries = 2 * depth;
+	rc = io_uring_queue_init_params(TD_ENGINE_BATCH, &u->ring, &p);
+	if (rc == -EINVAL) { /* a kernel older than 5.18 */
+		memset(&p, 0, sizeof(p));
+		p.flags = IORING_SETUP_CQSIZE;
+		p.cq_entries = 2 * depth;
+		rc = io_uring_queue_init_params(TD_ENGINE_BATCH, &u->ring, &p);
+	}
+	if (rc < 0) {
+		free(u);
+		return rc;
+	}
+	/* the iovec arrays are read at submission (engine.h): the kernel must not read them
+	 * later (5.5); a wait with a timeout that takes no submission entry (5.11) */
+	if (!(p.features & IORING_FEAT_SUBMIT_STABLE) || !(p.features & IORING_FEAT_EXT_ARG)) {
+		rc = -EOPNOTSUPP;
+		goto fail;
+	}
+	rc = io_uring_register_eventfd(&u->ring, efd);
+	if (rc < 0)
+		goto fail;
+	if (io_uring_register_files(&u->ring, &fd, 1) == 0) {
+		u->fd = 0;
+		u->sqe_flags = IOSQE_FIXED_FILE;
+	} else {
+		u->fd = fd; /* the descriptor itself: a file lookup per request */
+	}
+	td_engine_set_backend_data(e, u);
+	return 0;
+fail:
+	io_uring_queue_exit(&u->ring);
+	free(u);
+	return rc;
+}
+
+/* A completion of the backend's own (a cancellation) carries no request. */
+static void reaped(struct engine_uring *u, unsigned int n)
+{
+	io_uring_cq_advance(&u->ring, n);
+	u->inflight -= n;
+}
+
+/*
+ * The engine has drained, or gave up waiting (a reap failed, or nothing completed within
+ * URING_WAIT_S). The kernel may still write into the buffers of what is in flight, so this
+ * waits for every completion before the ring goes (closing a ring does not wait for its
+ * requests): first asking the kernel to cancel what it can (requests waiting in its workers;
+ * a request already at the disk completes normally), then as long as it takes, as libaio's
+ * io_destroy does.
+ */
+static void engine_uring_teardown(struct td_engine *e)
+{
+	struct engine_uring *u = td_engine_backend_data(e);
+	struct __kernel_timespec ts = { .tv_sec = URING_WAIT_S };
+	struct io_uring_cqe *cqe;
+	struct io_uring_sqe *sqe;
+	unsigned int waited = 0;
+	int rc;
+
+	if (u->inflight) {
+		sqe = io_uring_get_sqe(&u->ring);
+		if (sqe) {
+			io_uring_prep_cancel_fd(sqe, u->fd,
+						IORING_ASYNC_CANCEL_ALL |
+							(u->sqe_flags & IOSQE_FIXED_FILE ?
+								 IORING_ASYNC_CANCEL_FD_FIXED :
+								 0));
+			io_uring_sqe_set_data(sqe, NULL);
+			if (io_uring_submit(&u->ring) == 1)
+				u->inflight++;
+		}
+	}
+	while (u->inflight) {
+		rc = io_uring_wait_cqe_timeout(&u->ring, &cqe, &ts);
+		if (rc == 0) {
+			reaped(u, 1);
+			continue;
+		}
+		if (rc == -EINTR)
+			continue;
+		if (rc != -ETIME) {
+			rt_err("%s: close: cannot wait for %u I/Os: %s", td_engine_who(e), u->inflight,
+			       strerror(-rc));
+			break;
+		}
+		if (++waited % 10 == 1)
+			rt_warn("%s: close: still waiting for %u I/Os", td_engine_who(e), u->inflight);
+	}
+	/* The ring goes away in the kernel's own time, after queue_exit returns, and until then
+	 * holds the files registered with it: the engine's file would stay open, and its image
+	 * locked (image_lock.c's locks belong to the open file), after the driver closed it. */
+	if (u->sqe_flags & IOSQE_FIXED_FILE)
+		io_uring_unregister_files(&u->ring);
+	io_uring_queue_exit(&u->ring);
+	free(u);
+	td_engine_set_backend_data(e, NULL);
+}
+
+static void prep(struct engine_uring *u, struct io_uring_sqe *sqe, struct td_engine_req *r)
+{
+	switch (r->op) {
+	case TD_ENGINE_READ:
+		io_uring_prep_readv(sqe, u->fd, r->iov, (unsigned int)r->iovcnt, r->off);
+		break;
+	case TD_ENGINE_WRITE:
+		io_uring_prep_writev(sqe, u->fd, r->iov, (unsigned int)r->iovcnt, r->off);
+		break;
+	default:
+		io_uring_prep_fsync(sqe, u->fd, IORING_FSYNC_DATASYNC);
+		break;
+	}
+	sqe->flags |= (__u8)u->sqe_flags;
+	io_uring_sqe_set_data(sqe, r);
+}
+
+/*
+ * Takes back the requests the kernel left in the submission queue (io_uring_enter consumed only
+ * the first ones, or none: it could not allocate, or refused the whole call), so that the
+ * engine keeps them queued and hands them over again; otherwise the next io_uring_enter would
+ * start them behind the engine's back. Sound because nothing but this thread's io_uring_enter
+ * reads the queue (no SQPOLL): the tail goes back to the kernel's head.
+ */
+static unsigned int sq_take_back(struct io_uring *ring)
+{
+	unsigned int left = io_uring_sq_ready(ring);
+
+	if (left) {
+		ring->sq.sqe_tail -= left;
+		ring->sq.sqe_head = ring->sq.sqe_tail;
+		io_uring_smp_store_release(ring->sq.ktail, ring->sq.sqe_tail);
+	}
+	return left;
+}
+
+static int engine_uring_submit(struct td_engine *e, struct td_engine_req **reqs, int n)
+{
+	struct engine_uring *u = td_engine_backend_data(e);
+	int rc, taken;
+
+	/* the queue is empty between calls and holds TD_ENGINE_BATCH: an entry for each */
+	for (int i = 0; i < n; i++) {
+		struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
+
+		if (!sqe) {
+			n = i;
+			break;
+		}
+		prep(u, sqe, reqs[i]);
+	}
+	rc = io_uring_submit(&u->ring);
+	taken = n - (int)sq_take_back(&u->ring);
+	u->inflight += (unsigned int)taken;
+	if (taken > 0)
+		return taken;
+	/* none taken: the kernel is short of memory or its completion queue overflowed (-EBUSY),
+	 * which the engine retries; another error refuses reqs[0] */
+	return rc >= 0 || rc == -EBUSY || rc == -EINTR ? -EAGAIN : rc;
+}
+
+static int engine_uring_reap(struct td_engine *e, struct td_engine_cqe *out, int max, bool wait)
+{
+	struct engine_uring *u = td_engine_backend_data(e);
+	struct io_uring_cqe *cqes[TD_ENGINE_REAP];
+	unsigned int n;
+	int k = 0;
+
+	if (max > TD_ENGINE_REAP)
+		max = TD_ENGINE_REAP;
+	if (wait) {
+		struct __kernel_timespec ts = { .tv_sec = URING_WAIT_S };
+		struct io_uring_cqe *cqe;
+		int rc = io_uring_wait_cqe_timeout(&u->ring, &cqe, &ts);
+
+		if (rc == -ETIME)
+			return 0;
+		if (rc < 0)
+			return rc;
+	}
+	/* from the CQ ring in memory: a system call only if the queue overflowed, which the
+	 * sizing at setup rules out */
+	n = io_uring_peek_batch_cqe(&u->ring, cqes, (unsigned int)max);
+	for (unsigned int i = 0; i < n; i++) {
+		struct td_engine_req *r = io_uring_cqe_get_data(cqes[i]);
+
+		if (!r)
+			continue; /* a cancellation's own */
+		out[k].req = r;
+		out[k].res = cqes[i]->res;
+		k++;
+	}
+	reaped(u, n);
+	return k;
+}
+
+static bool engine_uring_reap_in_user_space(const struct td_engine *e)
+{
+	return true;
+}
+
+const struct td_engine_ops td_engine_io_uring = {
+	.name = "io_uring",
+	.setup = engine_uring_setup,
+	.teardown = engine_uring_teardown,
+	.submit = engine_uring_submit,
+	.reap = engine_uring_reap,
+	.reap_in_user_space = engine_uring_reap_in_user_space,
+};
