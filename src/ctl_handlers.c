@@ -320,7 +320,7 @@ static int h_attach(void *o, struct ctl_request *req, const struct ctl_minor_arg
 	v->minor = a->minor;
 	v->hold_fd = fd;
 	v->shm.io_ring_fd = -1;
-	poll_params_default(&v->poll);
+	v->poll = d->config.poll; /* the host-wide defaults; xenstore and tap-ctl poll refine */
 	v->next = d->minors;
 	d->minors = v;
 	rt_info("minor %d: attached", v->minor);
