@@ -663,6 +663,11 @@ static int h_poll_set(void *o, struct ctl_request *req, const struct ctl_poll_se
 	}
 	if (v->vbd)
 		td_vbd_set_polling(v->vbd, &v->poll);
+	rt_info("minor %d: polling %s, duration %llu us, idle threshold %u%%, max window %llu us "
+		"(from pid %d)",
+		v->minor, poll_policy_name(v->poll.policy),
+		(unsigned long long)(v->poll.fixed_ns / 1000), v->poll.idle_threshold,
+		(unsigned long long)(v->poll.max_ns / 1000), (int)ctl_request_peer_pid(req));
 	return 0;
 }
 
