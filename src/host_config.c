@@ -92,8 +92,8 @@ static int apply(struct td_config *c, const struct key *k, const char *v, size_t
 	int err;
 
 	if (k->kind == KEY_POLICY) {
-		if (n >= sizeof(name) || (memcpy(name, v, n), name[n] = '\0',
-					   poll_policy_parse(name, &policy))) {
+		if (n >= sizeof(name) ||
+		    (memcpy(name, v, n), name[n] = '\0', poll_policy_parse(name, &policy))) {
 			snprintf(why, len, "%s: expected adaptive, fixed or off", k->name);
 			return -EINVAL;
 		}

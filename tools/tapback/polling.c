@@ -74,9 +74,10 @@ void vbd_sync_polling(struct vbd *v)
 	if (!err) {
 		err = ctl_poll_set(c, &a);
 		if (err)
-			rt_warn("%s: tapdisk %d refused the new polling settings: %s%s%s", v->backend,
-				(int)v->tapdisk_pid, strerror(-err),
-				*ctl_client_error_message(c) ? ": " : "", ctl_client_error_message(c));
+			rt_warn("%s: tapdisk %d refused the new polling settings: %s%s%s",
+				v->backend, (int)v->tapdisk_pid, strerror(-err),
+				*ctl_client_error_message(c) ? ": " : "",
+				ctl_client_error_message(c));
 		ctl_client_close(c);
 	} else {
 		rt_warn("%s: cannot reach tapdisk %d for the new polling settings: %s", v->backend,

@@ -83,26 +83,26 @@ static void blanks_and_comments_change_nothing(void **state)
 static void bad_lines_are_refused_and_change_nothing(void **state)
 {
 	static const char *const bad[] = {
-		"polling-policy",		 /* no '=' */
-		"polling-policy =",		 /* no value */
-		"= adaptive",			 /* no key */
-		"polling-policy = spin",	 /* unknown policy */
-		"polling-policy = adaptive!",	 /* trailing junk */
-		"polling-policy = ADAPTIVE",	 /* names are lower case */
-		"polling-duration = 1000001",	 /* above 1 s */
-		"polling-duration = -1",	 /* sign */
-		"polling-duration = +5",	 /* sign */
-		"polling-duration = 0x10",	 /* hex */
-		"polling-duration = 12 34",	 /* two values */
+		"polling-policy", /* no '=' */
+		"polling-policy =", /* no value */
+		"= adaptive", /* no key */
+		"polling-policy = spin", /* unknown policy */
+		"polling-policy = adaptive!", /* trailing junk */
+		"polling-policy = ADAPTIVE", /* names are lower case */
+		"polling-duration = 1000001", /* above 1 s */
+		"polling-duration = -1", /* sign */
+		"polling-duration = +5", /* sign */
+		"polling-duration = 0x10", /* hex */
+		"polling-duration = 12 34", /* two values */
 		"polling-duration = 99999999999999999999", /* overflow */
-		"polling-duration = 1e3",	 /* not an integer */
-		"polling-idle-threshold = 101",	 /* a percentage */
-		"polling-start-window = 0",	 /* windows start above 0 */
+		"polling-duration = 1e3", /* not an integer */
+		"polling-idle-threshold = 101", /* a percentage */
+		"polling-start-window = 0", /* windows start above 0 */
 		"polling-max-window = 0",
-		"polling-grow = 1",		 /* 2..16 */
+		"polling-grow = 1", /* 2..16 */
 		"polling-shrink = 17",
-		"polling-budget = 65",		 /* POLL_BUDGET_SLOTS */
-		"polling_duration = 100",	 /* unknown key */
+		"polling-budget = 65", /* POLL_BUDGET_SLOTS */
+		"polling_duration = 100", /* unknown key */
 		"Polling-duration = 100",
 		"polling-duration-us = 100",
 		"polling = on",
@@ -138,7 +138,7 @@ static void a_file_skips_bad_lines_and_keeps_the_rest(void **state)
 				   "polling-idle-threshold = 20\n"
 				   "nonsense\n"
 				   "polling-idle-threshold = 25\n" /* the last one wins */
-				   "polling-duration = 300";	   /* no final newline */
+				   "polling-duration = 300"; /* no final newline */
 	struct td_config c;
 
 	assert_int_equal(read_text(&c, text, strlen(text)), 2);
