@@ -2,10 +2,12 @@
  * the control socket `tap-ctl` and `tapback` drive, on the datapath's event loop. */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ringtap/log.h"
 #include "src/host_config.h"
@@ -65,6 +67,7 @@ int main(int argc, char **argv)
 	};
 	bool foreground = false, debug = false, check = false;
 	const char *config = NULL;
+	static char cwd[PATH_MAX], abs_config[PATH_MAX + 256];
 	int c;
 
 	opterr = 0;
@@ -108,5 +111,9 @@ int main(int argc, char **argv)
 	config = td_config_path(config);
 	if (check)
 		return check_config(config);
+	/* the daemon reads it after moving to / */
+	if (config && config[0] != '/' && getcwd(cwd, sizeof(cwd)) &&
+	    snprintf(abs_config, sizeof(abs_config), "%s/%s", cwd, config) < (int)sizeof(abs_config))
+		config = abs_config;
 	return td_daemon_main(foreground, config);
 }
