@@ -113,7 +113,8 @@ int main(int argc, char **argv)
 		return check_config(config);
 	/* the daemon reads it after moving to / */
 	if (config && config[0] != '/' && getcwd(cwd, sizeof(cwd)) &&
-	    snprintf(abs_config, sizeof(abs_config), "%s/%s", cwd, config) < (int)sizeof(abs_config))
+	    snprintf(abs_config, sizeof(abs_config), "%s/%s", cwd, config) <
+		    (int)sizeof(abs_config))
 		config = abs_config;
 	return td_daemon_main(foreground, config);
 }
