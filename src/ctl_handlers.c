@@ -335,7 +335,7 @@ static int h_attach(void *o, struct ctl_request *req, const struct ctl_minor_arg
 	v->minor = a->minor;
 	v->hold_fd = fd;
 	v->shm.io_ring_fd = -1;
-	poll_params_default(&v->poll);
+	v->poll = d->config.poll; /* the host-wide defaults; xenstore and tap-ctl poll refine */
 	v->next = d->minors;
 	d->minors = v;
 	rt_info("minor %d: attached", v->minor);
@@ -680,6 +680,11 @@ static int h_poll_set(void *o, struct ctl_request *req, const struct ctl_poll_se
 	}
 	if (v->vbd)
 		td_vbd_set_polling(v->vbd, &v->poll);
+	rt_info("minor %d: polling %s, duration %llu us, idle threshold %u%%, max window %llu us "
+		"(from pid %d)",
+		v->minor, poll_policy_name(v->poll.policy),
+		(unsigned long long)(v->poll.fixed_ns / 1000), v->poll.idle_threshold,
+		(unsigned long long)(v->poll.max_ns / 1000), (int)ctl_request_peer_pid(req));
 	return 0;
 }
 

@@ -129,7 +129,29 @@ static void open_log(bool foreground)
 	rt_log_open("tapdisk", foreground);
 }
 
-int td_daemon_main(bool foreground)
+/* The host-wide settings, logged: what every VBD of this tapdisk starts with. */
+static void load_config(struct td_daemon *d, const char *path)
+{
+	int n = td_config_load(&d->config, path);
+	const struct poll_params *p = &d->config.poll;
+
+	if (n == -ENOENT) {
+		rt_debug("no %s: built-in polling defaults", path);
+		return;
+	}
+	if (n < 0) {
+		rt_warn("cannot read %s: %s; built-in polling defaults", path, strerror(-n));
+		return;
+	}
+	if (path)
+		rt_info("%s%s: polling %s, duration %llu us, idle threshold %u%%, window %llu..%llu us",
+			path, n ? " (bad lines ignored)" : "", poll_policy_name(p->policy),
+			(unsigned long long)(p->fixed_ns / 1000), p->idle_threshold,
+			(unsigned long long)(p->start_ns / 1000),
+			(unsigned long long)(p->max_ns / 1000));
+}
+
+int td_daemon_main(bool foreground, const char *config_path)
 {
 	struct ctl_daemon cd = { -1 };
 	struct td_daemon *d;
@@ -166,6 +188,7 @@ int td_daemon_main(bool foreground)
 	}
 	if (!err) {
 		open_log(foreground);
+		load_config(d, config_path);
 		rt_info("serving %s", path);
 		err = td_loop_run(&d->loop);
 		if (err)

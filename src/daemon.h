@@ -8,6 +8,7 @@
 
 #include "ringtap/ctl.h"
 #include "ringtap/poll.h"
+#include "src/host_config.h"
 #include "src/loop.h"
 #include "src/nbd_export.h"
 #include "src/vbd.h"
@@ -83,13 +84,15 @@ struct td_daemon {
 	struct td_minor *minors;
 	char shm_root[128]; /* $TAPDISK_SHM_DIR or /dev/shm */
 	char td3_dir[160]; /* <shm root>/td3-<pid>, "" until a ring needs it */
+	struct td_config config; /* the host-wide file's settings (src/host_config.h) */
 };
 
 #define TD_SHM_DIR_ENV "TAPDISK_SHM_DIR"
 #define TD_DEFAULT_SHM_DIR "/dev/shm"
 
-/* daemon.c: serves until the last VBD is detached or a signal. Returns a process exit code. */
-int td_daemon_main(bool foreground);
+/* daemon.c: serves until the last VBD is detached or a signal. Returns a process exit code.
+ * config_path: the host-wide configuration file (td_config_path()), NULL for none. */
+int td_daemon_main(bool foreground, const char *config_path);
 /* Leaves the loop when nothing is attached any more, or when a stop finished draining. */
 void td_daemon_check_exit(struct td_daemon *d);
 

@@ -6,7 +6,8 @@ $(eval $(call static_lib,tdcore,$(TD_CORE_SRCS)))
 TD_LIBS := tdcore tddrivers rtvhd rtblkif rtpoll rtutil
 TD_LDLIBS = $(LIBS_XENGNTTAB) $(LIBS_XENEVTCHN) $(TD_DRIVERS_LDLIBS)
 # the daemon: control socket, handlers, stats (JSON and /dev/shm) around the datapath core
-TD_DAEMON_SRCS := src/tapdisk.c src/daemon.c src/ctl_handlers.c src/stats_json.c src/shm_stats.c
+TD_DAEMON_SRCS := src/tapdisk.c src/daemon.c src/ctl_handlers.c src/stats_json.c src/shm_stats.c \
+	src/host_config.c
 # each VBD's NBD export (lib/nbd)
 TD_DAEMON_SRCS += src/nbd_export.c
 $(eval $(call program,tapdisk,$(TD_DAEMON_SRCS),tdcore tddrivers rtvhd rtctl rtnbd rtpoll rtblkif rtutil,$(TD_LDLIBS) $(LIBS_JANSSON)))

@@ -83,6 +83,8 @@ struct td_poll_stats {
 	uint64_t misses; /* episodes that ended with the window expiring */
 	uint64_t guarded; /* episodes refused or cut short (load guard, budget, idle%) */
 	uint64_t budget_refused; /* ... of them because the host-wide budget was exhausted */
+	uint64_t idle_refused; /* ... of them because host idle% <= polling-idle-threshold */
+	uint64_t window_min_ns, window_max_ns; /* the bounds in force (poll_params_bounds) */
 	uint64_t wakeups; /* work that arrived by event instead */
 	uint64_t polled_requests; /* requests consumed by the spin loop */
 	uint64_t polled_completions; /* I/Os completed by the spin loop */
@@ -94,6 +96,9 @@ struct td_poll_stats {
 	uint64_t guard_cpus_busy, guard_pressure, guard_steal; /* guard trips by cause */
 	uint64_t guard_preempted; /* ... the poller was preempted: a task waited for its CPU */
 	unsigned int budget_in_use; /* host-wide slots held now */
+	bool guard_on; /* the load guard runs (its /proc files opened) and is not ignored */
+	uint32_t guard_verdict; /* enum poll_guard_verdict: its last judgement */
+	unsigned int idle_pct; /* its last sample of the host's idle share (own CPU as idle) */
 };
 
 /* Environment: the polling budget's slot table (tests use their own; default

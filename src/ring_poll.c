@@ -252,6 +252,9 @@ void td_ring_poll_stats(const struct td_ring *r, struct td_poll_stats *st)
 	st->misses = c->misses;
 	st->guarded = c->guarded;
 	st->budget_refused = p->budget_refused;
+	st->idle_refused = c->idle_refused;
+	st->window_min_ns = p->ctl.min_ns;
+	st->window_max_ns = p->ctl.max_ns;
 	st->wakeups = c->wakeups;
 	st->polled_requests = p->polled_requests;
 	st->polled_completions = p->polled_completions;
@@ -264,6 +267,9 @@ void td_ring_poll_stats(const struct td_ring *r, struct td_poll_stats *st)
 		st->guard_pressure = p->guard.trips[POLL_GUARD_PRESSURE];
 		st->guard_steal = p->guard.trips[POLL_GUARD_STEAL];
 		st->guard_preempted = p->guard.trips[POLL_GUARD_PREEMPTED];
+		st->guard_on = !p->ctl.params.no_guard;
+		st->guard_verdict = p->guard.verdict;
+		st->idle_pct = p->guard.last.idle_pct;
 	}
 	st->budget_in_use = poll_budget_in_use(&p->budget);
 }

@@ -30,33 +30,44 @@ static json_t *polling_json(const struct td_minor *v)
 {
 	const struct poll_params *p = &v->poll;
 	struct td_poll_stats ps;
-	json_t *o = json_pack(
-		"{s:s, s:I, s:I, s:I, s:I, s:I}", "policy", poll_policy_name(p->policy),
-		"duration_us", (json_int_t)(p->fixed_ns / 1000), "idle_threshold",
-		(json_int_t)p->idle_threshold, "max_window_us", (json_int_t)(p->max_ns / 1000),
-		"grow", (json_int_t)p->grow, "shrink", (json_int_t)p->shrink);
+	uint64_t lo, hi;
+	json_t *o;
 
+	poll_params_bounds(p, &lo, &hi);
+	o = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:[I,I]}", "policy",
+		      poll_policy_name(p->policy), "duration_us", (json_int_t)(p->fixed_ns / 1000),
+		      "idle_threshold", (json_int_t)p->idle_threshold, "max_window_us",
+		      (json_int_t)(p->max_ns / 1000), "start_window_us",
+		      (json_int_t)(p->start_ns / 1000), "grow", (json_int_t)p->grow, "shrink",
+		      (json_int_t)p->shrink, "budget", (json_int_t)p->budget, "window_bounds_ns",
+		      (json_int_t)lo, (json_int_t)hi);
 	if (o && v->vbd && td_vbd_poll_stats(v->vbd, 0, &ps) == 0)
 		json_object_set_new(
 			o, "stats",
-			json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
-				  "s:I, s:I, s:{s:I, s:I, s:I, s:I}, s:I}",
-				  "polling", ps.polling, "window_ns", (json_int_t)ps.window_ns,
-				  "entered", (json_int_t)ps.entered, "hits", (json_int_t)ps.hits,
-				  "misses", (json_int_t)ps.misses, "guarded",
-				  (json_int_t)ps.guarded, "budget_refused",
-				  (json_int_t)ps.budget_refused, "wakeups", (json_int_t)ps.wakeups,
-				  "polled_requests", (json_int_t)ps.polled_requests,
-				  "polled_completions", (json_int_t)ps.polled_completions,
-				  "polled_ns", (json_int_t)ps.polled_ns, "cpu_ns",
-				  (json_int_t)ps.cpu_ns, "notifications_received",
-				  (json_int_t)ps.notifications_received, "notifications_suppressed",
-				  (json_int_t)ps.notifications_suppressed, "guard_trips",
-				  "cpus_busy", (json_int_t)ps.guard_cpus_busy, "pressure",
-				  (json_int_t)ps.guard_pressure, "steal",
-				  (json_int_t)ps.guard_steal, "preempted",
-				  (json_int_t)ps.guard_preempted, "budget_in_use",
-				  (json_int_t)ps.budget_in_use));
+			json_pack(
+				"{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
+				"s:I, s:I, s:{s:I, s:I, s:I, s:I}, s:I, s:I, s:[I,I], "
+				"s:{s:b, s:s, s:I}}",
+				"polling", ps.polling, "window_ns", (json_int_t)ps.window_ns,
+				"entered", (json_int_t)ps.entered, "hits", (json_int_t)ps.hits,
+				"misses", (json_int_t)ps.misses, "guarded", (json_int_t)ps.guarded,
+				"budget_refused", (json_int_t)ps.budget_refused, "wakeups",
+				(json_int_t)ps.wakeups, "polled_requests",
+				(json_int_t)ps.polled_requests, "polled_completions",
+				(json_int_t)ps.polled_completions, "polled_ns",
+				(json_int_t)ps.polled_ns, "cpu_ns", (json_int_t)ps.cpu_ns,
+				"notifications_received", (json_int_t)ps.notifications_received,
+				"notifications_suppressed", (json_int_t)ps.notifications_suppressed,
+				"guard_trips", "cpus_busy", (json_int_t)ps.guard_cpus_busy,
+				"pressure", (json_int_t)ps.guard_pressure, "steal",
+				(json_int_t)ps.guard_steal, "preempted",
+				(json_int_t)ps.guard_preempted, "budget_in_use",
+				(json_int_t)ps.budget_in_use, "idle_refused",
+				(json_int_t)ps.idle_refused, "window_bounds_ns",
+				(json_int_t)ps.window_min_ns, (json_int_t)ps.window_max_ns, "guard",
+				"on", ps.guard_on, "verdict",
+				poll_guard_verdict_name((enum poll_guard_verdict)ps.guard_verdict),
+				"idle_pct", (json_int_t)ps.idle_pct));
 	return o;
 }
 

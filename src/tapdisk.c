@@ -2,12 +2,15 @@
  * the control socket `tap-ctl` and `tapback` drive, on the datapath's event loop. */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ringtap/log.h"
+#include "src/host_config.h"
 #include "src/daemon.h"
 
 static void usage(FILE *out)
@@ -19,12 +22,36 @@ static void usage(FILE *out)
 		"daemonizes as `tap-ctl spawn` expects and exits once its last VBD is\n"
 		"detached.\n\n"
 		"  -f, --foreground  do not daemonize; print the socket path, log to stderr\n"
+		"  -c, --config FILE the host-wide configuration file (default $%s, else\n"
+		"                    %s; a missing file means the built-in defaults)\n"
+		"  -C, --check-config  read the configuration file, print the settings it gives\n"
+		"                    and exit: 0 when every line was understood, 1 otherwise\n"
 		"  -d, --debug       log debug messages too\n"
 		"  -h, --help        show this help and exit\n"
 		"  -V, --version     show the version and exit\n"
 		"Environment: TAPDISK_RUN_DIR (default /run/blktap-control), TAPDISK_SHM_DIR\n"
 		"(default /dev/shm), TAPDISK_LOG_FILE (a daemon's log instead of syslog),\n"
-		"TAPDISK_NBD_IDLE_TIMEOUT (seconds an idle NBD client keeps its slot; 60).\n");
+		"TAPDISK_NBD_IDLE_TIMEOUT (seconds an idle NBD client keeps its slot; 60),\n"
+		"%s (the configuration file; set and empty: none).\n",
+		TD_CONFIG_ENV, TD_CONFIG_DEFAULT_PATH, TD_CONFIG_ENV);
+}
+
+/* --check-config: the file's problems on stderr, the settings it gives on stdout. */
+static int check_config(const char *path)
+{
+	struct td_config cfg;
+	int n;
+
+	rt_log_open("tapdisk", 1);
+	n = td_config_load(&cfg, path);
+	if (n < 0 && n != -ENOENT) {
+		fprintf(stderr, "tapdisk: cannot read %s: %s\n", path, strerror(-n));
+		return 1;
+	}
+	printf("# %s%s\n", path ? path : "no configuration file",
+	       n == -ENOENT ? ": missing, built-in defaults" : "");
+	td_config_print(&cfg, stdout);
+	return n > 0 ? 1 : 0;
 }
 
 int main(int argc, char **argv)
@@ -34,13 +61,17 @@ int main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "debug", no_argument, NULL, 'd' },
+		{ "config", required_argument, NULL, 'c' },
+		{ "check-config", no_argument, NULL, 'C' },
 		{ NULL, 0, NULL, 0 },
 	};
-	bool foreground = false, debug = false;
+	bool foreground = false, debug = false, check = false;
+	const char *config = NULL;
+	static char cwd[PATH_MAX], abs_config[PATH_MAX + 256];
 	int c;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "hVfd", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "hVfdc:C", opts, NULL)) != -1) {
 		switch (c) {
 		case 'h':
 			usage(stdout);
@@ -54,6 +85,18 @@ int main(int argc, char **argv)
 		case 'd':
 			debug = true;
 			break;
+		case 'c':
+			config = optarg;
+			break;
+		case 'C':
+			check = true;
+			break;
+		case '?':
+			if (optopt == 'c') {
+				fprintf(stderr, "tapdisk: option '-c' needs a file\n");
+				return EINVAL;
+			}
+			/* fall through */
 		default:
 			fprintf(stderr, "tapdisk: unknown option '%s'\n", argv[optind - 1]);
 			usage(stderr);
@@ -65,5 +108,13 @@ int main(int argc, char **argv)
 		return EINVAL;
 	}
 	rt_log_set_level(debug ? LOG_DEBUG : LOG_INFO);
-	return td_daemon_main(foreground);
+	config = td_config_path(config);
+	if (check)
+		return check_config(config);
+	/* the daemon reads it after moving to / */
+	if (config && config[0] != '/' && getcwd(cwd, sizeof(cwd)) &&
+	    snprintf(abs_config, sizeof(abs_config), "%s/%s", cwd, config) <
+		    (int)sizeof(abs_config))
+		config = abs_config;
+	return td_daemon_main(foreground, config);
 }

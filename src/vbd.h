@@ -79,11 +79,13 @@ int td_vbd_stats(const struct td_vbd *vbd, unsigned int index, struct td_ring_st
 
 /* ---- adaptive polling (src/ring_poll.c, DESIGN.md §5) -------------------------------------
  * INTEGRATION for the control plane: keep one struct poll_params (include/ringtap/poll.h) per
- * VBD, start from poll_params_default() (adaptive), fill it from `tap-ctl poll` and the ring
- * connect message (struct ctl_poll_settings; only the fields its set_mask names):
+ * VBD, start from the host-wide configuration (src/host_config.h), fill it from `tap-ctl poll`,
+ * the ring connect message and tapback's later poll-set messages (struct ctl_poll_settings; only
+ * the fields its set_mask names):
  *   policy          <- CTL_POLL_ADAPTIVE / FIXED / OFF -> POLL_POLICY_ADAPTIVE / FIXED / OFF
- *   fixed_ns        <- duration_us * 1000 (xenstore polling-duration: the fixed window)
- *   idle_threshold  <- idle_threshold (xenstore polling-idle-threshold, %, fixed policy)
+ *   fixed_ns        <- duration_us * 1000 (xenstore polling-duration: the fixed window, the
+ *                      adaptive ceiling; 0: no polling)
+ *   idle_threshold  <- idle_threshold (xenstore polling-idle-threshold, %, both policies)
  *   max_ns          <- max_window_us * 1000 (adaptive ceiling; must stay >= start_ns)
  *   grow, shrink    <- grow, shrink (2..16 here: 1 or above 16 is refused with -EINVAL)
  *   budget          (ringtap's own: rings polling at once host-wide; 0 = online CPUs - 1)

@@ -18,14 +18,24 @@ enum poll_policy {
 	POLL_POLICY_OFF,	  /* event channels only */
 };
 
+/* XAPI's two settings (xenstore polling-duration, polling-idle-threshold) under every policy:
+ *   fixed_ns (polling-duration) is the longest any window may be: the fixed policy's window,
+ *     and the ceiling of the adaptive window (it grows from min(start, D) to min(max, D));
+ *     0 means no polling under either policy, as XAPI means it.
+ *   idle_threshold (polling-idle-threshold) gates every episode's start under both policies:
+ *     polling starts only while the host's idle share is above it (the load guard's sample,
+ *     with this tapdisk's own CPU time counted as idle, so polling never turns itself off).
+ *   off: nothing polls; the settings are kept for a later change of policy.
+ * poll_params_bounds() gives the window's bounds these settings make. */
+
 struct poll_params {
 	enum poll_policy policy;
 	uint64_t start_ns;	      /* adaptive: first non-zero window */
 	uint64_t max_ns;	      /* adaptive: ceiling of the window */
 	unsigned int grow;	      /* adaptive: window multiplier on a hit or short gap (>= 2) */
 	unsigned int shrink;	      /* adaptive: window divisor when a gap exceeds max (>= 2) */
-	uint64_t fixed_ns;	      /* fixed: the window (xenstore polling-duration, µs × 1000) */
-	unsigned int idle_threshold;  /* fixed: poll only when host idle% > this (0-100) */
+	uint64_t fixed_ns;	      /* polling-duration: fixed: the window; adaptive: its ceiling */
+	unsigned int idle_threshold;  /* polling-idle-threshold: poll when host idle% > this */
 	unsigned int budget;	      /* rings of all tapdisks polling at once, at most (0: online
 				       * CPUs - 1, at least 1; at most POLL_BUDGET_SLOTS) */
 	bool no_guard;		      /* benchmarks only: ignore the dom0 load guard */
@@ -45,18 +55,23 @@ void poll_params_default(struct poll_params *p);
 int poll_params_validate(const struct poll_params *p);
 const char *poll_policy_name(enum poll_policy policy);
 int poll_policy_parse(const char *name, enum poll_policy *policy);
+/* The window's bounds under p's policy: off [0, 0]; fixed [D, D]; adaptive
+ * [min(start, max, D), min(max, D)] with D = fixed_ns. A zero ceiling: this policy never polls. */
+void poll_params_bounds(const struct poll_params *p, uint64_t *min_ns, uint64_t *max_ns);
 
 struct poll_stats {
 	uint64_t entered;   /* polling episodes started */
 	uint64_t hits;	    /* requests found while polling */
 	uint64_t misses;    /* episodes that ended with the window expiring */
 	uint64_t guarded;   /* episodes refused or cut short by the load guard or the budget */
+	uint64_t idle_refused; /* of those, refused because host idle% <= idle_threshold */
 	uint64_t polled_ns; /* wall time spent polling */
 	uint64_t wakeups;   /* requests that arrived by event instead */
 };
 
 struct poll_ctl {
 	struct poll_params params;
+	uint64_t min_ns, max_ns; /* the window's bounds (poll_params_bounds) */
 	uint64_t window_ns; /* adaptive: current window; 0 = not polling until a short gap */
 	bool polling;
 	uint64_t started_ns;  /* start of the current episode */
@@ -66,7 +81,8 @@ struct poll_ctl {
 };
 
 void poll_ctl_init(struct poll_ctl *c, const struct poll_params *p);
-/* Changes the settings at run time; the adaptive window restarts within the new bounds. */
+/* Changes the settings at run time (between episodes); the adaptive window is clamped into the
+ * new bounds. */
 void poll_ctl_set_params(struct poll_ctl *c, const struct poll_params *p);
 /* After requests were handled at `now`: true to start polling until poll_ctl_deadline().
  * `allowed` is the load guard's and budget's verdict; `idle_pct` the host's idle share (fixed). */
@@ -87,7 +103,7 @@ static inline uint64_t poll_ctl_deadline(const struct poll_ctl *c)
 
 static inline uint64_t poll_ctl_window(const struct poll_ctl *c)
 {
-	return c->params.policy == POLL_POLICY_FIXED ? c->params.fixed_ns : c->window_ns;
+	return c->params.policy == POLL_POLICY_FIXED ? c->max_ns : c->window_ns;
 }
 
 /* ---- the dom0 load guard ------------------------------------------------------------------ */
@@ -114,7 +130,7 @@ struct poll_load_sample {
 	unsigned int runnable; /* tasks runnable now, this one included (/proc/loadavg) */
 	unsigned int psi_some_avg10_pct;
 	unsigned int steal_pct;
-	unsigned int idle_pct;
+	unsigned int idle_pct;	  /* this process's own CPU time counted as idle */
 	unsigned int preemptions; /* involuntary switches of the polling thread in the period */
 };
 
@@ -136,7 +152,7 @@ struct poll_guard {
 	unsigned int online_cpus;
 	int loadavg_fd, pressure_fd, stat_fd; /* kept open, re-read with pread */
 	uint64_t next_sample_ns, next_slow_sample_ns;
-	uint64_t prev_total_ticks, prev_steal_ticks, prev_idle_ticks;
+	uint64_t prev_total_ticks, prev_steal_ticks, prev_idle_ticks, prev_self_ticks;
 	struct poll_load_sample last;
 	unsigned int prev_runnable; /* the previous /proc/loadavg reading */
 	uint64_t prev_nivcsw;	    /* the thread's involuntary switches at the last sample */

@@ -58,10 +58,33 @@ int poll_policy_parse(const char *name, enum poll_policy *policy)
 	return -EINVAL;
 }
 
+static uint64_t min_u64(uint64_t a, uint64_t b)
+{
+	return a < b ? a : b;
+}
+
+void poll_params_bounds(const struct poll_params *p, uint64_t *min_ns, uint64_t *max_ns)
+{
+	switch (p->policy) {
+	case POLL_POLICY_FIXED:
+		*min_ns = *max_ns = p->fixed_ns;
+		return;
+	case POLL_POLICY_ADAPTIVE:
+		*max_ns = min_u64(p->max_ns, p->fixed_ns);
+		*min_ns = min_u64(p->start_ns, *max_ns);
+		return;
+	case POLL_POLICY_OFF:
+	default:
+		*min_ns = *max_ns = 0;
+		return;
+	}
+}
+
 void poll_ctl_init(struct poll_ctl *c, const struct poll_params *p)
 {
 	memset(c, 0, sizeof(*c));
 	c->params = *p;
+	poll_params_bounds(p, &c->min_ns, &c->max_ns);
 	/* Start at 0: the first short gap between requests turns polling on. */
 	c->window_ns = 0;
 }
@@ -69,23 +92,24 @@ void poll_ctl_init(struct poll_ctl *c, const struct poll_params *p)
 void poll_ctl_set_params(struct poll_ctl *c, const struct poll_params *p)
 {
 	c->params = *p;
-	if (c->window_ns > p->max_ns)
-		c->window_ns = p->max_ns;
-	else if (c->window_ns && c->window_ns < p->start_ns)
-		c->window_ns = p->start_ns;
+	poll_params_bounds(p, &c->min_ns, &c->max_ns);
+	if (c->window_ns > c->max_ns)
+		c->window_ns = c->max_ns;
+	else if (c->window_ns && c->window_ns < c->min_ns)
+		c->window_ns = c->min_ns;
 }
 
 static void window_grow(struct poll_ctl *c)
 {
-	uint64_t w = c->window_ns ? c->window_ns * c->params.grow : c->params.start_ns;
+	uint64_t w = c->window_ns ? c->window_ns * c->params.grow : c->min_ns;
 
-	c->window_ns = w > c->params.max_ns ? c->params.max_ns : w;
+	c->window_ns = min_u64(w, c->max_ns);
 }
 
 static void window_shrink(struct poll_ctl *c)
 {
 	c->window_ns /= c->params.shrink;
-	if (c->window_ns < c->params.start_ns)
+	if (c->window_ns < c->min_ns)
 		c->window_ns = 0;
 }
 
@@ -94,21 +118,15 @@ bool poll_ctl_enter(struct poll_ctl *c, uint64_t now, bool allowed, unsigned int
 	uint64_t window;
 
 	c->last_req_ns = now;
-	switch (c->params.policy) {
-	case POLL_POLICY_OFF:
+	if (c->params.policy == POLL_POLICY_OFF)
 		return false;
-	case POLL_POLICY_FIXED:
-		window = c->params.fixed_ns;
-		if (allowed && idle_pct <= c->params.idle_threshold)
-			allowed = false;
-		break;
-	case POLL_POLICY_ADAPTIVE:
-	default:
-		window = c->window_ns;
-		break;
-	}
+	window = poll_ctl_window(c);
 	if (window == 0)
 		return false;
+	if (allowed && idle_pct <= c->params.idle_threshold) {
+		c->stats.idle_refused++;
+		allowed = false;
+	}
 	if (!allowed) {
 		c->stats.guarded++;
 		return false;
@@ -149,7 +167,9 @@ void poll_ctl_wakeup(struct poll_ctl *c, uint64_t now)
 	c->last_req_ns = now;
 	if (c->params.policy != POLL_POLICY_ADAPTIVE)
 		return;
-	if (gap > c->params.max_ns)
+	if (c->max_ns == 0)
+		return; /* polling-duration 0: never polls */
+	if (gap > c->max_ns)
 		window_shrink(c); /* not even the longest window would have caught it */
 	else if (gap > c->window_ns)
 		window_grow(c); /* a longer window would have: poll longer next time */

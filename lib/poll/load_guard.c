@@ -1,7 +1,7 @@
 /* The dom0 load guard: polling must never take a CPU another task is waiting for. Samples the
  * runnable count and the poller's own preemptions (every millisecond of polling) and CPU
  * pressure, steal and idle time (every 100 ms) from /proc with one pread each on files kept
- * open (and one getrusage). */
+ * open (and a getrusage or two). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -112,11 +112,28 @@ static void sample_pressure(struct poll_guard *g)
 		g->last.psi_some_avg10_pct = (unsigned int)(avg10 + 0.5);
 }
 
-/* /proc/stat first line: "cpu user nice system idle iowait irq softirq steal ..." */
+/* This process's CPU time in clock ticks (the unit of /proc/stat). */
+static uint64_t self_ticks(void)
+{
+	struct rusage ru;
+	long hz = sysconf(_SC_CLK_TCK);
+	uint64_t us;
+
+	if (getrusage(RUSAGE_SELF, &ru) < 0 || hz <= 0)
+		return 0;
+	us = (uint64_t)ru.ru_utime.tv_sec * 1000000 + (uint64_t)ru.ru_utime.tv_usec +
+	     (uint64_t)ru.ru_stime.tv_sec * 1000000 + (uint64_t)ru.ru_stime.tv_usec;
+	return us * (uint64_t)hz / 1000000;
+}
+
+/* /proc/stat first line: "cpu user nice system idle iowait irq softirq steal ...". The idle
+ * share counts this process's own CPU time as idle: what the rest of the host leaves, so that a
+ * poller's own spinning never makes it look busy (blktap3's polling turned itself off so). */
 static void sample_stat(struct poll_guard *g)
 {
 	char buf[512];
-	unsigned long long v[8] = { 0 }, total = 0, idle, steal, dt;
+	unsigned long long v[8] = { 0 }, total = 0, idle, steal, dt, free_ticks;
+	uint64_t self = self_ticks();
 
 	if (reread(g->stat_fd, buf, sizeof(buf)) <= 0 ||
 	    sscanf(buf, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
@@ -128,12 +145,16 @@ static void sample_stat(struct poll_guard *g)
 	steal = v[7];
 	dt = total - g->prev_total_ticks;
 	if (g->prev_total_ticks && dt) {
-		g->last.idle_pct = (unsigned int)((idle - g->prev_idle_ticks) * 100 / dt);
+		free_ticks = idle - g->prev_idle_ticks;
+		if (self > g->prev_self_ticks)
+			free_ticks += self - g->prev_self_ticks;
+		g->last.idle_pct = free_ticks >= dt ? 100 : (unsigned int)(free_ticks * 100 / dt);
 		g->last.steal_pct = (unsigned int)((steal - g->prev_steal_ticks) * 100 / dt);
 	}
 	g->prev_total_ticks = total;
 	g->prev_idle_ticks = idle;
 	g->prev_steal_ticks = steal;
+	g->prev_self_ticks = self;
 }
 
 int poll_guard_open(struct poll_guard *g, const struct poll_guard_params *p)

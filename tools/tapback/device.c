@@ -252,8 +252,12 @@ static void gather(struct vbd *v, struct vbd_view *view)
 		/* tapback restarted: a device connected on both sides is adopted as it is */
 		if (view->be_state == XenbusStateConnected &&
 		    (view->fe_state == XenbusStateConnected ||
-		     view->fe_state == XenbusStateInitialised))
+		     view->fe_state == XenbusStateInitialised)) {
 			v->ring_connected = true;
+			/* what tapdisk has is unknown: take xenstore's as sent, so that only a
+			 * later change is sent (not over a `tap-ctl poll` made meanwhile) */
+			vbd_read_polling(v, &v->polling);
+		}
 	}
 	view->ring_connected = v->ring_connected;
 }
@@ -361,14 +365,7 @@ static int read_ring_args(struct vbd *v, struct ctl_connect_args *a)
 		return -EINVAL;
 	a->persistent = xs_read_uint(xs, v->frontend, "feature-persistent", 1, &val) == 0 && val;
 	a->max_indirect_segments = v->tb->max_indirect;
-	if (!xs_read_uint(xs, v->backend, "polling-duration", CTL_POLL_MAX_US, &val)) {
-		a->polling.duration_us = (uint32_t)val;
-		a->polling.set_mask |= CTL_POLL_SET_DURATION;
-	}
-	if (!xs_read_uint(xs, v->backend, "polling-idle-threshold", 100, &val)) {
-		a->polling.idle_threshold = (uint32_t)val;
-		a->polling.set_mask |= CTL_POLL_SET_IDLE;
-	}
+	vbd_read_polling(v, &a->polling);
 	return 0;
 }
 
@@ -446,6 +443,7 @@ static void do_connect(struct vbd *v)
 		return;
 	}
 	v->ring_connected = true;
+	v->polling = a.polling;
 	if (!transact(v, write_connected, &info, XenbusStateConnected))
 		rt_err("%s: cannot publish the disk geometry", v->backend);
 	else
@@ -480,5 +478,9 @@ void vbd_update(struct vbd *v)
 		xs_rm(v->tb->xs, XBT_NULL, v->backend);
 		rt_info("%s: removed", v->backend);
 		vbd_forget(v);
+		return;
 	}
+	/* a connected ring takes xenstore's polling-* changes (a connect just sent them) */
+	if (v->ring_connected && view.tapdisk_found && !(act & VBD_ACT_CONNECT))
+		vbd_sync_polling(v);
 }

@@ -8,6 +8,8 @@
 #include <sys/types.h>
 #include <xenstore.h>
 
+#include "ringtap/ctl.h"
+
 #include "xenbus_fsm.h"
 
 #define TAPBACK_MAX_RING_ORDER 4
@@ -34,6 +36,10 @@ struct vbd {
 	char gone_why[64];
 	bool ring_connected;
 	bool waiting_logged;
+	/* xenstore's polling-* as tapdisk last got them (set_mask: which); a rejected value of
+	 * each node, so that it is logged once */
+	struct ctl_poll_settings polling;
+	char poll_rejected[2][32];
 };
 
 struct tapback {
@@ -48,6 +54,8 @@ struct tapback {
 /* xenstore helpers (xs.c). Reads return a malloc'd string or NULL. */
 char *xs_readf(struct xs_handle *xs, xs_transaction_t t, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* A decimal unsigned integer <= max, nothing else: 0 or -EINVAL. */
+int parse_uint(const char *s, unsigned long max, unsigned long *out);
 /* Parses a node as an unsigned integer <= max; -ENOENT if missing, -EINVAL if malformed. */
 int xs_read_uint(struct xs_handle *xs, const char *dir, const char *node, unsigned long max,
 		 unsigned long *out);
@@ -62,5 +70,12 @@ void vbd_forget(struct vbd *v);
 void vbd_update(struct vbd *v);
 /* Its tapdisk died (its pidfd became readable): close the device, say why. */
 void vbd_tapdisk_died(struct vbd *v);
+
+/* Polling settings (polling.c): the backend's polling-duration and polling-idle-threshold. */
+/* Reads them into s (set_mask says which are there and valid); a malformed or out-of-range
+ * value is logged, once per value, and left out. */
+void vbd_read_polling(struct vbd *v, struct ctl_poll_settings *s);
+/* While the ring is connected: sends tapdisk those that changed since it last got them. */
+void vbd_sync_polling(struct vbd *v);
 
 #endif

@@ -22,21 +22,28 @@ char *xs_readf(struct xs_handle *xs, xs_transaction_t t, const char *fmt, ...)
 	return xs_read(xs, t, path, &len);
 }
 
-int xs_read_uint(struct xs_handle *xs, const char *dir, const char *node, unsigned long max,
-		 unsigned long *out)
+int parse_uint(const char *s, unsigned long max, unsigned long *out)
 {
-	char *s = xs_readf(xs, XBT_NULL, "%s/%s", dir, node), *end;
 	unsigned long v;
-	int err = 0;
+	char *end;
 
-	if (!s)
-		return -ENOENT;
 	errno = 0;
 	v = strtoul(s, &end, 10);
 	if (s[0] < '0' || s[0] > '9' || *end || errno || v > max)
-		err = -EINVAL;
-	else
-		*out = v;
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+int xs_read_uint(struct xs_handle *xs, const char *dir, const char *node, unsigned long max,
+		 unsigned long *out)
+{
+	char *s = xs_readf(xs, XBT_NULL, "%s/%s", dir, node);
+	int err;
+
+	if (!s)
+		return -ENOENT;
+	err = parse_uint(s, max, out);
 	free(s);
 	return err;
 }

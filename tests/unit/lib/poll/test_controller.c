@@ -184,6 +184,90 @@ static void new_params_clamp_the_window(void **state)
 	assert_int_equal(c.window_ns, 50 * US);
 }
 
+/* XAPI's settings under every policy: polling-duration bounds the window, 0 stops polling. */
+static void duration_bounds_the_window_under_every_policy(void **state)
+{
+	struct poll_params p;
+	uint64_t lo, hi;
+
+	poll_params_default(&p);
+	p.fixed_ns = 8000 * US; /* XAPI's default: above the adaptive ceiling, which stays */
+	poll_params_bounds(&p, &lo, &hi);
+	assert_int_equal(lo, POLL_DEFAULT_START_NS);
+	assert_int_equal(hi, POLL_DEFAULT_MAX_NS);
+	p.fixed_ns = 100 * US; /* below it: the ceiling */
+	poll_params_bounds(&p, &lo, &hi);
+	assert_int_equal(lo, POLL_DEFAULT_START_NS);
+	assert_int_equal(hi, 100 * US);
+	p.fixed_ns = 2 * US; /* below the start: both bounds */
+	poll_params_bounds(&p, &lo, &hi);
+	assert_int_equal(lo, 2 * US);
+	assert_int_equal(hi, 2 * US);
+	p.policy = POLL_POLICY_FIXED;
+	p.fixed_ns = 300 * US;
+	poll_params_bounds(&p, &lo, &hi);
+	assert_int_equal(lo, 300 * US);
+	assert_int_equal(hi, 300 * US);
+	p.policy = POLL_POLICY_OFF;
+	poll_params_bounds(&p, &lo, &hi);
+	assert_int_equal(lo, 0);
+	assert_int_equal(hi, 0);
+}
+
+static void adaptive_grows_only_to_the_duration(void **state)
+{
+	struct poll_ctl c = ctl_with(POLL_POLICY_ADAPTIVE);
+	struct poll_params p = c.params;
+	uint64_t now = 0;
+
+	p.fixed_ns = 20 * US;
+	poll_ctl_set_params(&c, &p);
+	poll_ctl_enter(&c, now, true, 100);
+	now = requests_every(&c, now, 10 * US, 50);
+	assert_int_equal(c.window_ns, 20 * US); /* 4, 8, 16, then capped at 20 */
+	/* a 30 µs gap is beyond the ceiling: the window shrinks instead of growing */
+	if (c.polling)
+		poll_ctl_leave(&c, poll_ctl_deadline(&c), true);
+	poll_ctl_wakeup(&c, now + 30 * US);
+	assert_int_equal(c.window_ns, 10 * US);
+}
+
+static void duration_zero_never_polls(void **state)
+{
+	for (int pol = POLL_POLICY_ADAPTIVE; pol <= POLL_POLICY_FIXED; pol++) {
+		struct poll_ctl c = ctl_with((enum poll_policy)pol);
+		struct poll_params p = c.params;
+
+		p.fixed_ns = 0;
+		poll_ctl_set_params(&c, &p);
+		requests_every(&c, 0, 1 * US, 100);
+		assert_int_equal(c.stats.entered, 0);
+		assert_int_equal(poll_ctl_window(&c), 0);
+		assert_int_equal(c.stats.guarded, 0); /* not polling is not a refusal */
+	}
+}
+
+/* polling-idle-threshold gates the start of an episode under adaptive as under fixed. */
+static void idle_threshold_gates_adaptive_too(void **state)
+{
+	struct poll_ctl c = ctl_with(POLL_POLICY_ADAPTIVE);
+	struct poll_params p = c.params;
+
+	p.idle_threshold = 60;
+	poll_ctl_set_params(&c, &p);
+	c.window_ns = 32 * US;
+	assert_false(poll_ctl_enter(&c, 0, true, 60));
+	assert_int_equal(c.stats.idle_refused, 1);
+	assert_int_equal(c.stats.guarded, 1);
+	assert_true(poll_ctl_enter(&c, 1000, true, 61));
+	assert_int_equal(c.stats.idle_refused, 1);
+	poll_ctl_leave(&c, 2000, true);
+	/* a guard refusal is not an idle refusal */
+	assert_false(poll_ctl_enter(&c, 3000, false, 100));
+	assert_int_equal(c.stats.idle_refused, 1);
+	assert_int_equal(c.stats.guarded, 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -197,6 +281,10 @@ int main(void)
 		cmocka_unit_test(fixed_rearms_the_same_window_when_idle_enough),
 		cmocka_unit_test(params_are_validated),
 		cmocka_unit_test(new_params_clamp_the_window),
+		cmocka_unit_test(duration_bounds_the_window_under_every_policy),
+		cmocka_unit_test(adaptive_grows_only_to_the_duration),
+		cmocka_unit_test(duration_zero_never_polls),
+		cmocka_unit_test(idle_threshold_gates_adaptive_too),
 	};
 	return cmocka_run_group_tests_name("poll_controller", tests, NULL, NULL);
 }
