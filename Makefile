@@ -26,7 +26,7 @@ SAN_FLAGS :=
 endif
 
 # ---- configuration: installs missing packages, runs autoconf + configure once ----------------
-CONFIG_INPUTS := configure.ac config.mk.in tools/install-deps
+CONFIG_INPUTS := VERSION configure.ac config.mk.in tools/install-deps
 config.mk config.h: $(CONFIG_INPUTS)
 	@tools/install-deps
 	@autoconf -f

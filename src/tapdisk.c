@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "ringtap/log.h"
+#include "ringtap/version.h"
 #include "src/daemon.h"
 
 static void usage(FILE *out)
@@ -46,8 +47,7 @@ int main(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		case 'V':
-			printf("tapdisk (ringtap) %s\n", PACKAGE_VERSION);
-			return 0;
+			return rt_print_version("tapdisk");
 		case 'f':
 			foreground = true;
 			break;

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "ringtap/log.h"
+#include "ringtap/version.h"
 #include "ringtap/vhd.h"
 #include "../vhd-util/cli.h"
 
@@ -157,7 +158,7 @@ static const struct td_cmd commands[] = {
 static void usage(FILE *out)
 {
 	fprintf(out, "Usage: td-util COMMAND TYPE [OPTIONS] OPERANDS\n"
-		     "       td-util --help\n"
+		     "       td-util --help | --version\n"
 		     "TYPE := { vhd | aio }\n");
 	for (size_t i = 0; i < NCOMMANDS; i++)
 		fprintf(out, "  td-util %s TYPE %s\n", commands[i].name, commands[i].usage);
@@ -222,6 +223,8 @@ int main(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
+	if (!strcmp(argv[1], "--version"))
+		return rt_print_version("td-util");
 	for (size_t i = 0; i < NCOMMANDS; i++)
 		if (!strcmp(argv[1], commands[i].name))
 			cmd = &commands[i];
