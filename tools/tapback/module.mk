@@ -4,3 +4,4 @@ $(eval $(call unit_test,test_xenbus_fsm,tests/unit/tools/tapback/test_xenbus_fsm
 $(eval $(call program,tapback,tools/tapback/tapback.c tools/tapback/device.c tools/tapback/xs.c,\
 	tapbackfsm rtctl rtutil,$(LIBS_XENSTORE) $(LIBS_JANSSON)))
 MAN_PAGES += man/tapback.8
+BIN_PROGRAMS += $(BUILD)/bin/tapback # blktap installs /usr/bin/tapback
