@@ -18,7 +18,7 @@ static void usage(FILE *out)
 {
 	fprintf(out, "Usage: vhd-util COMMAND [OPTIONS]\n"
 		     "       vhd-util COMMAND --help\n"
-		     "       vhd-util --help | --version\n"
+		     "       vhd-util -h | --help | --version\n"
 		     "COMMAND := { ");
 	for (size_t i = 0; i < NCOMMANDS; i++)
 		fprintf(out, "%s%s", i ? " | " : "", commands[i]->name);
