@@ -12,7 +12,9 @@
 #   make check-xen       a Linux guest's own blkfront through ringtap under Debian's Xen (qemu)
 #   make fuzz            libFuzzer harnesses, FUZZ_TIME s each (default 60; docs/FUZZING.md)
 #   make fuzz-long       the same, an hour each
-#   make install [DESTDIR=… PREFIX=/usr]
+#   make programs        only what `make install` installs (the packages build this)
+#   make install [DESTDIR=… PREFIX=/usr]   blktap's paths (README, "Installing"); make uninstall
+#   make deb, make rpm   the Debian packages and the RPM, into build/packages/ (README)
 
 .DEFAULT_GOAL := all
 SHELL := /bin/bash
@@ -26,9 +28,11 @@ SAN_FLAGS :=
 endif
 
 # ---- configuration: installs missing packages, runs autoconf + configure once ----------------
-CONFIG_INPUTS := configure.ac config.mk.in tools/install-deps
+CONFIG_INPUTS := VERSION configure.ac config.mk.in tools/install-deps
+# Package builds set INSTALL_DEPS=true: their build dependencies are declared, never installed
+INSTALL_DEPS ?= tools/install-deps
 config.mk config.h: $(CONFIG_INPUTS)
-	@tools/install-deps
+	@$(INSTALL_DEPS)
 	@autoconf -f
 	@autoheader -f
 	@./configure -q
@@ -41,7 +45,7 @@ endif
 PREFIX ?= $(if $(prefix),$(prefix),/usr/local)
 SBINDIR ?= $(PREFIX)/sbin
 BINDIR ?= $(PREFIX)/bin
-LIBDIR ?= $(PREFIX)/lib/ringtap
+LIBEXECDIR ?= $(PREFIX)/libexec
 MANDIR ?= $(PREFIX)/share/man
 UNITDIR ?= /lib/systemd/system
 
@@ -69,8 +73,9 @@ $(BUILD)/bin/$(1): $(call objs,$(2)) $(call libfiles,$(3))
 	$$(CC) $$(LDFLAGS_BASE) $$(LDFLAGS) -o $$@ $$^ $(4) $$(LDLIBS)
 endef
 
-# Programs that users and storage managers call from bin (vhd-util: /usr/bin/vhd-util) add
-# themselves with: BIN_PROGRAMS += $(BUILD)/bin/NAME
+# Where blktap installs a program elsewhere, its module.mk says so (README, "Installing"):
+#   BIN_PROGRAMS += $(BUILD)/bin/NAME       in bin (vhd-util, tapback)
+#   LIBEXEC_PROGRAMS += $(BUILD)/bin/NAME   in libexec (tapdisk, which only tap-ctl starts)
 
 # $(call noinst_program,NAME,SOURCES,STATIC-LIBS,LDLIBS): like program, in $(BUILD)/bin, but not
 # installed (simxen and other tools for tests, the demo and benchmarks)
@@ -117,9 +122,8 @@ comma := ,
 PROGRAMS :=
 NOINST_PROGRAMS :=
 BIN_PROGRAMS :=
+LIBEXEC_PROGRAMS :=
 TEST_PROGRAMS :=
-NOINST_PROGRAMS :=
-BIN_PROGRAMS :=
 STATIC_LIBS :=
 SHARED_LIBS :=
 UNIT_TESTS :=
@@ -140,7 +144,8 @@ $(BUILD)/obj/%.o: %.c config.h
 ALL_TARGETS = $(PROGRAMS) $(TEST_PROGRAMS) $(STATIC_LIBS) $(SHARED_LIBS) $(UNIT_TESTS) \
 	$(EXTRA_TARGETS)
 
-.PHONY: all check check-busy soak demo install clean distclean help format
+.PHONY: all programs check check-busy soak demo install uninstall deb rpm clean distclean help \
+	format
 all: $(ALL_TARGETS)
 
 check: all
@@ -164,13 +169,36 @@ demo: all
 	@tools/install-deps
 	@RINGTAP_BUILD=$(abspath $(BUILD)) tools/demo
 
+# ---- install, uninstall, packages -------------------------------------------------------------
+SBIN_PROGRAMS = $(filter-out $(NOINST_PROGRAMS) $(BIN_PROGRAMS) $(LIBEXEC_PROGRAMS),$(PROGRAMS))
+INSTALL_PROGRAMS = $(SBIN_PROGRAMS) $(BIN_PROGRAMS) $(LIBEXEC_PROGRAMS)
 SERVICES = $(wildcard systemd/*.service)
-install: all
-	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(UNITDIR)
-	install -m 0755 $(filter-out $(NOINST_PROGRAMS) $(BIN_PROGRAMS),$(PROGRAMS)) $(DESTDIR)$(SBINDIR)/
-	$(if $(BIN_PROGRAMS),install -m 0755 $(BIN_PROGRAMS) $(DESTDIR)$(BINDIR)/)
-	$(if $(MAN_PAGES),install -m 0644 $(MAN_PAGES) $(DESTDIR)$(MANDIR)/man8/)
-	$(foreach u,$(SERVICES),sed 's|@SBINDIR@|$(SBINDIR)|g' $(u) > $(DESTDIR)$(UNITDIR)/$(notdir $(u));)
+# every file `make install` writes, without DESTDIR: what `make uninstall` removes
+INSTALLED_FILES = $(foreach p,$(SBIN_PROGRAMS),$(SBINDIR)/$(notdir $(p))) \
+	$(foreach p,$(BIN_PROGRAMS),$(BINDIR)/$(notdir $(p))) \
+	$(foreach p,$(LIBEXEC_PROGRAMS),$(LIBEXECDIR)/$(notdir $(p))) \
+	$(foreach m,$(MAN_PAGES),$(MANDIR)/man8/$(notdir $(m))) \
+	$(foreach u,$(SERVICES),$(UNITDIR)/$(notdir $(u)))
+
+programs: $(INSTALL_PROGRAMS)
+
+install: programs
+	install -d $(addprefix $(DESTDIR),$(SBINDIR) $(BINDIR) $(LIBEXECDIR) $(MANDIR)/man8 $(UNITDIR))
+	install -m 0755 $(SBIN_PROGRAMS) $(DESTDIR)$(SBINDIR)/
+	install -m 0755 $(BIN_PROGRAMS) $(DESTDIR)$(BINDIR)/
+	install -m 0755 $(LIBEXEC_PROGRAMS) $(DESTDIR)$(LIBEXECDIR)/
+	install -m 0644 $(MAN_PAGES) $(DESTDIR)$(MANDIR)/man8/
+	$(foreach u,$(SERVICES),sed 's|@BINDIR@|$(BINDIR)|g' $(u) > $(DESTDIR)$(UNITDIR)/$(notdir $(u)) &&) true
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED_FILES))
+
+# print the installed files (tests/system/install.sh checks them and each program's man page)
+print-installed:
+	@printf '%s\n' $(INSTALLED_FILES)
+
+deb rpm:
+	@RINGTAP_BUILD=$(abspath $(BUILD)) tools/build-packages $@
 
 format:
 	clang-format -i $(shell git ls-files '*.c' '*.h')
@@ -182,4 +210,4 @@ distclean: clean
 	rm -rf configure config.h config.h.in config.mk config.log config.status autom4te.cache
 
 help:
-	@sed -n '3,15s/^# \{0,1\}//p' Makefile
+	@sed -n '3,17s/^# \{0,1\}//p' Makefile

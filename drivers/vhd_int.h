@@ -90,7 +90,7 @@ struct bcache {
 	uint64_t tick;
 };
 
-/* One block being allocated (DESIGN.md §7's order; see vhd_meta.c). */
+/* One block being allocated (the order: docs/ARCHITECTURE.md, "VHD block allocation"). */
 struct valloc {
 	struct vhd_layer *l;
 	uint32_t block;

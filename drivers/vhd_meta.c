@@ -1,6 +1,7 @@
 /* The vhd driver's metadata steps, chained through I/O engine completions (no synchronous write on
- * the I/O path): batched fdsyncs, block allocation in DESIGN.md §7's crash-consistent order,
- * sector-bitmap loads and updates, and flush (batmap and trailing footer made durable).
+ * the I/O path): batched fdsyncs, block allocation in the crash-consistent order (docs/
+ * ARCHITECTURE.md, "VHD block allocation"), sector-bitmap loads and updates, and flush (batmap
+ * and trailing footer made durable).
  *
  * Allocation of a block, each step started by the completion of the one before:
  *   1. its zeroed sector bitmap and its last data sector written (the file covers the block);

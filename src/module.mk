@@ -12,3 +12,4 @@ TD_DAEMON_SRCS := src/tapdisk.c src/daemon.c src/ctl_handlers.c src/stats_json.c
 TD_DAEMON_SRCS += src/nbd_export.c
 $(eval $(call program,tapdisk,$(TD_DAEMON_SRCS),tdcore tddrivers rtvhd rtctl rtnbd rtpoll rtblkif rtutil,$(TD_LDLIBS) $(LIBS_JANSSON)))
 MAN_PAGES += man/tapdisk.8
+LIBEXEC_PROGRAMS += $(BUILD)/bin/tapdisk # blktap: /usr/libexec/tapdisk, started by tap-ctl

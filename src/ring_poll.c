@@ -1,6 +1,6 @@
-/* Adaptive polling of a ring (DESIGN.md §5): after requests were handled, spin on the ring's
- * req_prod and on the image's completions for a window the controller adapts, with no system
- * call per iteration; then re-arm req_event, unmask, look once more and sleep in epoll. */
+/* Adaptive polling of a ring (docs/ARCHITECTURE.md): after requests were handled, spin on the
+ * ring's req_prod and on the image's completions for a window the controller adapts, with no
+ * system call per iteration; then re-arm req_event, unmask, look once more and sleep in epoll. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>

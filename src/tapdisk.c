@@ -10,8 +10,9 @@
 #include <unistd.h>
 
 #include "ringtap/log.h"
-#include "src/host_config.h"
+#include "ringtap/version.h"
 #include "src/daemon.h"
+#include "src/host_config.h"
 
 static void usage(FILE *out)
 {
@@ -77,8 +78,7 @@ int main(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		case 'V':
-			printf("tapdisk (ringtap) %s\n", PACKAGE_VERSION);
-			return 0;
+			return rt_print_version("tapdisk");
 		case 'f':
 			foreground = true;
 			break;

@@ -77,7 +77,7 @@ void td_vbd_info(const struct td_vbd *vbd, struct td_vbd_info *info);
 /* The counters of ring `index`. 0 or -ENOENT. */
 int td_vbd_stats(const struct td_vbd *vbd, unsigned int index, struct td_ring_stats *stats);
 
-/* ---- adaptive polling (src/ring_poll.c, DESIGN.md §5) -------------------------------------
+/* ---- adaptive polling (src/ring_poll.c, docs/ARCHITECTURE.md) ----------------------------
  * INTEGRATION for the control plane: keep one struct poll_params (include/ringtap/poll.h) per
  * VBD, start from the host-wide configuration (src/host_config.h), fill it from `tap-ctl poll`,
  * the ring connect message and tapback's later poll-set messages (struct ctl_poll_settings; only

@@ -68,7 +68,7 @@
 #define CTL_MINOR_MAX 16384 /* blktap3's MAX_ID */
 
 #define CTL_DEFAULT_RUN_DIR "/run/blktap-control"
-#define CTL_DEFAULT_TAPDISK "/usr/sbin/tapdisk"
+#define CTL_DEFAULT_TAPDISK "/usr/libexec/tapdisk"
 #define CTL_RUN_DIR_ENV "TAPDISK_RUN_DIR"
 #define CTL_DEFAULT_SHM_DIR "/dev/shm"
 #define CTL_SHM_DIR_ENV "TAPDISK_SHM_DIR"

@@ -7,7 +7,8 @@
 #                          run directory is killed at exit
 #   check_sanitizers       fails the test if a daemon wrote a sanitizer report
 #   tapback_start          runs tapback (foreground, debug) logging to $T/tapback.log, its pid in
-#                          $tb, stopped at exit
+#                          $tb, stopped at exit; under $TAPBACK_PREFIX if set (a command that
+#                          execs its arguments)
 #   tapdisk_open IMAGE     tap-ctl allocate, spawn, attach and open TYPE:PATH IMAGE: a served
 #                          minor, its number in $minor and its tapdisk's pid in $pid
 #   exited PID             true once PID has exited (a zombie counts: a daemonized tapdisk's
@@ -42,7 +43,7 @@ check_sanitizers() {
 }
 
 tapback_start() {
-	"$BIN/tapback" --foreground --debug 2>>"$T/tapback.log" &
+	${TAPBACK_PREFIX:-} "$BIN/tapback" --foreground --debug 2>>"$T/tapback.log" &
 	tb=$!
 	at_exit "kill $tb 2>/dev/null; wait $tb 2>/dev/null"
 }

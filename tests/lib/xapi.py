@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """XAPI's side of ringtap's tools, for system tests: tap-ctl run and parsed as the storage
 manager's blktap2.py (TapCtl, Tapdisk) does, vhd-util as its vhdutil.py does, and the /dev/shm
-statistics as rrdp-iostat reads them. Command lines and parsing rules follow ../shared/XAPI.md.
+statistics as rrdp-iostat reads them. Command lines and parsing rules follow README.md's "Running under XAPI".
 
 Used as a command (tests/system/xapi-flows.sh):
     xapi.py list [-m M] [-p P] [-t T] [-f F]   Tapdisk.list: "pid minor state type path" rows

@@ -35,7 +35,7 @@ expect_eq "$(env $(simxen_guest_env 1) xenstore-read name)" "alpha" "a guest pro
 expect_rc 1 "a guest process cannot write dom0's nodes" env $(simxen_guest_env 1) xenstore-write /local/domain/0/x 1
 expect_rc 1 "nor read another domain's" env $(simxen_guest_env 1) xenstore-read /local/domain/2/name
 
-# vbd add: the vbd3 nodes of XAPI.md, in one transaction, with xenopsd's permissions
+# vbd add: the vbd3 nodes of README.md's "Running under XAPI", in one transaction, with xenopsd's permissions
 expect_rc 0 "vbd add" "$SIMXEN" vbd add 1 --params "nbd:unix:/run/x.sock:exportname=v"
 expect_eq "$(cat "$T/out")" "51712" "the default devid is xvda's"
 fe=/local/domain/1/device/vbd/51712

@@ -49,7 +49,7 @@ stats() {
 	"$TAPCTL" stats -p "$pid" -m "$minor" | head -n 1 |
 		python3 -c "import json,sys; j=json.loads(sys.stdin.readline()); print($1)"
 }
-# td3 FIELD...: fields of /dev/shm/td3-<pid>/vbd-<dom>-<devid> (XAPI.md's layout), one read
+# td3 FIELD...: fields of /dev/shm/td3-<pid>/vbd-<dom>-<devid> (README.md's layout), one read
 td3() {
 	python3 - "$T/shm/td3-$pid/vbd-$dom-$devid" "$@" <<'PY'
 import struct, sys

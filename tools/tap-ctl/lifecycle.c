@@ -18,9 +18,12 @@
 
 #define SPAWN_TIMEOUT_S 30
 
-/* $TAPDISK_BIN, else the tapdisk next to this tap-ctl (installed together), else the default. */
+/* $TAPDISK_BIN; else, relative to this tap-ctl's directory, the tapdisk beside it (the build
+ * tree) or the one in ../libexec (installed under any prefix: sbin/tap-ctl, libexec/tapdisk);
+ * else the default. */
 static void tapdisk_binary(char *buf, size_t size)
 {
+	static const char *const beside[] = { "tapdisk", "../libexec/tapdisk" };
 	const char *env = getenv(CTL_TAPDISK_ENV);
 	char self[PATH_MAX];
 	ssize_t n;
@@ -36,9 +39,10 @@ static void tapdisk_binary(char *buf, size_t size)
 		slash = strrchr(self, '/');
 		if (slash) {
 			*slash = '\0';
-			if ((size_t)snprintf(buf, size, "%s/tapdisk", self) < size &&
-			    access(buf, X_OK) == 0)
-				return;
+			for (size_t i = 0; i < sizeof(beside) / sizeof(beside[0]); i++)
+				if ((size_t)snprintf(buf, size, "%s/%s", self, beside[i]) < size &&
+				    access(buf, X_OK) == 0)
+					return;
 		}
 	}
 	snprintf(buf, size, "%s", CTL_DEFAULT_TAPDISK);

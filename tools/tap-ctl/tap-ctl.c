@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ringtap/version.h"
 #include "tools/tap-ctl/tap-ctl.h"
 
 static const struct tapctl_cmd commands[] = {
@@ -52,8 +53,9 @@ static void main_usage(FILE *out)
 	for (i = 0; i < NCOMMANDS; i++)
 		fprintf(out, "  %-9s %s\n", commands[i].name, commands[i].help);
 	fprintf(out,
-		"\n  -h, --help   show this help (COMMAND -h: the command's options)\n"
-		"  --debug      accepted anywhere, ignored (blktap3 compatibility)\n\n"
+		"\n  -h, --help     show this help (COMMAND -h: the command's options)\n"
+		"  --version      show the version and exit\n"
+		"  --debug        accepted anywhere, ignored (blktap3 compatibility)\n\n"
 		"Exit status: 0, or a positive errno value (its text on stderr).\n"
 		"Environment: %s (run directory, default %s), %s (tapdisk binary),\n"
 		"TAP_CTL_TIMEOUT (seconds per daemon request). See tap-ctl(8).\n",
@@ -251,6 +253,8 @@ int main(int argc, char **argv)
 		main_usage(stdout);
 		return 0;
 	}
+	if (!strcmp(argv[1], "--version"))
+		return rt_print_version("tap-ctl");
 	if (argv[1][0] == '-') {
 		fprintf(stderr, "tap-ctl: unknown option '%s' (try --help)\n", argv[1]);
 		return EINVAL;

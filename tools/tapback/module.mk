@@ -5,3 +5,4 @@ $(eval $(call program,tapback,tools/tapback/tapback.c tools/tapback/device.c too
 	tools/tapback/polling.c,\
 	tapbackfsm rtctl rtutil,$(LIBS_XENSTORE) $(LIBS_JANSSON)))
 MAN_PAGES += man/tapback.8
+BIN_PROGRAMS += $(BUILD)/bin/tapback # blktap installs /usr/bin/tapback

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "ringtap/log.h"
+#include "ringtap/version.h"
 #include "tapback.h"
 
 static void usage(FILE *out)
@@ -270,8 +271,7 @@ int main(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		case 'V':
-			printf("tapback (ringtap) %s\n", PACKAGE_VERSION);
-			return 0;
+			return rt_print_version("tapback");
 		case ':':
 			fprintf(stderr, "tapback: option '%s' needs an argument\n", argv[optind - 1]);
 			return EINVAL;

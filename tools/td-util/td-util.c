@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "ringtap/log.h"
+#include "ringtap/version.h"
 #include "ringtap/vhd.h"
 #include "../vhd-util/cli.h"
 
@@ -157,7 +158,8 @@ static const struct td_cmd commands[] = {
 static void usage(FILE *out)
 {
 	fprintf(out, "Usage: td-util COMMAND TYPE [OPTIONS] OPERANDS\n"
-		     "       td-util --help\n"
+		     "       td-util COMMAND --help\n"
+		     "       td-util -h | --help | --version\n"
 		     "TYPE := { vhd | aio }\n");
 	for (size_t i = 0; i < NCOMMANDS; i++)
 		fprintf(out, "  td-util %s TYPE %s\n", commands[i].name, commands[i].usage);
@@ -170,6 +172,13 @@ static void usage(FILE *out)
 		"  footer copy at the start of the file.\n"
 		"set: the hidden flag.\n"
 		"Exit status: 0, or a positive errno value (22, EINVAL, for usage errors).\n");
+}
+
+/* COMMAND's usage line on stdout; 0, the exit status of --help. */
+static int command_usage(const struct td_cmd *cmd)
+{
+	printf("Usage: td-util %s TYPE %s\n", cmd->name, cmd->usage);
+	return 0;
 }
 
 /* The options of one sub-command; 1 for --help, -EINVAL (said on stderr) for bad ones. */
@@ -222,6 +231,8 @@ int main(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
+	if (!strcmp(argv[1], "--version"))
+		return rt_print_version("td-util");
 	for (size_t i = 0; i < NCOMMANDS; i++)
 		if (!strcmp(argv[1], commands[i].name))
 			cmd = &commands[i];
@@ -230,6 +241,9 @@ int main(int argc, char **argv)
 			argv[1][0] == '-' ? "option" : "command", argv[1]);
 		return EINVAL;
 	}
+	/* COMMAND --help, before the TYPE it would otherwise be taken for */
+	if (argc >= 3 && (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h")))
+		return command_usage(cmd);
 	if (argc < 3 || (strcmp(argv[2], "vhd") && strcmp(argv[2], "aio"))) {
 		fprintf(stderr, "td-util %s: TYPE must be vhd or aio%s%s\n", cmd->name,
 			argc < 3 ? "" : ", not ", argc < 3 ? "" : argv[2]);
@@ -239,10 +253,8 @@ int main(int argc, char **argv)
 	/* the options and operands after TYPE, with the command name as argv[0] for getopt */
 	argv[2] = argv[1];
 	rc = parse(cmd, argc - 2, argv + 2, &flags);
-	if (rc > 0) {
-		printf("Usage: td-util %s TYPE %s\n", cmd->name, cmd->usage);
-		return 0;
-	}
+	if (rc > 0)
+		return command_usage(cmd);
 	if (rc == 0)
 		rc = cmd->run(type, &flags, argv + 2 + optind);
 	fflush(stdout);

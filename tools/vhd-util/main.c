@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "ringtap/log.h"
+#include "ringtap/version.h"
 #include "cli.h"
 
 static const struct vu_cmd *const commands[] = {
@@ -17,6 +18,7 @@ static void usage(FILE *out)
 {
 	fprintf(out, "Usage: vhd-util COMMAND [OPTIONS]\n"
 		     "       vhd-util COMMAND --help\n"
+		     "       vhd-util -h | --help | --version\n"
 		     "COMMAND := { ");
 	for (size_t i = 0; i < NCOMMANDS; i++)
 		fprintf(out, "%s%s", i ? " | " : "", commands[i]->name);
@@ -52,8 +54,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (!strcmp(args[1], "--version")) {
-		printf("vhd-util (ringtap) 1.0\n");
-		return 0;
+		return rt_print_version("vhd-util");
 	}
 	for (size_t i = 0; i < NCOMMANDS; i++)
 		if (!strcmp(args[1], commands[i]->name))

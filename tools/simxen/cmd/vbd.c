@@ -1,5 +1,6 @@
 /* simxen vbd add / remove: plays xenopsd plugging a vbd3 VBD, writing the frontend and backend
- * nodes in one transaction with the permissions xenopsd gives them (see XAPI.md). */
+ * nodes in one transaction with the permissions xenopsd gives them (README.md, "Running under
+ * XAPI"). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
