@@ -126,7 +126,7 @@ static void open_log(bool foreground)
 			foreground = true;
 		}
 	}
-	rt_log_open("tapdisk", foreground);
+	rt_log_open_daemon("tapdisk", foreground);
 }
 
 int td_daemon_main(bool foreground)

@@ -86,6 +86,7 @@ struct td_daemon {
 };
 
 #define TD_SHM_DIR_ENV "TAPDISK_SHM_DIR"
+#define TD_LOG_LEVEL_ENV "TAPDISK_LOG_LEVEL"
 #define TD_DEFAULT_SHM_DIR "/dev/shm"
 
 /* daemon.c: serves until the last VBD is detached or a signal. Returns a process exit code. */

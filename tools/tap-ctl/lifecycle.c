@@ -155,7 +155,7 @@ int tapctl_spawn(const struct tapctl_cmd *cmd, pid_t *pid_out)
 	if (!err && l.pid != (pid_t)pid)
 		err = -EPROTO;
 	if (err)
-		err = -tapctl_fail(cmd, err, ctl_client_error_message(c), "new tapdisk %ld", pid);
+		err = -tapctl_fail(cmd, err, c, "new tapdisk %ld", pid);
 	else
 		ctl_list_release(&l);
 	ctl_client_close(c);

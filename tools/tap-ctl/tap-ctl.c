@@ -78,8 +78,11 @@ void tapctl_msg(const struct tapctl_cmd *cmd, const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
-int tapctl_fail(const struct tapctl_cmd *cmd, int err, const char *daemon_msg, const char *fmt, ...)
+int tapctl_fail(const struct tapctl_cmd *cmd, int err, const struct ctl_client *c,
+		const char *fmt, ...)
 {
+	const char *daemon_msg = c ? ctl_client_error_message(c) : NULL;
+	const char *reason = c ? ctl_client_error_reason(c) : NULL;
 	va_list ap;
 
 	if (err < 0)
@@ -90,7 +93,10 @@ int tapctl_fail(const struct tapctl_cmd *cmd, int err, const char *daemon_msg, c
 	va_end(ap);
 	if (daemon_msg && daemon_msg[0])
 		fprintf(stderr, ": %s", daemon_msg);
-	fprintf(stderr, ": %s\n", strerror(err));
+	fprintf(stderr, ": %s", strerror(err));
+	if (reason && reason[0]) /* after strerror: scripts match what comes before */
+		fprintf(stderr, ": %s", reason);
+	fputc('\n', stderr);
 	return err ? err : EIO;
 }
 
