@@ -39,6 +39,7 @@ struct td_minor {
 	struct td_minor *next;
 	struct td_daemon *d;
 	int minor;
+	char log_id[16]; /* "minor 3": names the minor in the log */
 	int hold_fd; /* the minor's flock'd marker (ctl_minor_hold) */
 	struct td_vbd *vbd; /* NULL: no image open (CTL_VBD_CLOSED) */
 	bool readonly;

@@ -277,6 +277,23 @@ void td_vbd_info(const struct td_vbd *vbd, struct td_vbd_info *info)
 	memcpy(info->image, vbd->name, sizeof(info->image));
 }
 
+int td_vbd_layer(const struct td_vbd *vbd, unsigned int index, struct td_vbd_layer *out)
+{
+	const struct td_image *img = vbd->image;
+
+	while (img && index--)
+		img = img->parent;
+	if (!img)
+		return -ENOENT;
+	*out = (struct td_vbd_layer){
+		.name = img->name,
+		.readonly = img->info.readonly,
+		.discard = img->info.discard,
+		.sectors = img->info.sectors,
+	};
+	return 0;
+}
+
 int td_vbd_stats(const struct td_vbd *vbd, unsigned int index, struct td_ring_stats *stats)
 {
 	if (!vbd->ring || index != 0)

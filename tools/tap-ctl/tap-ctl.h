@@ -74,6 +74,9 @@ int tapctl_cmd_pause(const struct tapctl_cmd *cmd, int argc, char **argv);
 int tapctl_cmd_unpause(const struct tapctl_cmd *cmd, int argc, char **argv);
 int tapctl_cmd_stats(const struct tapctl_cmd *cmd, int argc, char **argv);
 int tapctl_cmd_poll(const struct tapctl_cmd *cmd, int argc, char **argv);
+int tapctl_cmd_log_level(const struct tapctl_cmd *cmd, int argc, char **argv);
+/* A log level by syslog name, err..debug. 0 or EINVAL (printed). */
+int tapctl_parse_log_level(const struct tapctl_cmd *cmd, const char *s, int *level);
 
 /* Single-VBD operations used by create/destroy as well as by their sub-commands: each reports
  * its own failure and returns 0 or a positive errno. */
