@@ -179,7 +179,7 @@ static int ring_disconnect(struct td_minor *v)
 		retire(&v->retired, &s);
 	td_shm_stats_destroy(v);
 	rt_vbd_info(v->log_id, "ring of domain %u device %u disconnected", v->ring.domid,
-		v->ring.devid);
+		    v->ring.devid);
 	return 0;
 }
 
@@ -232,7 +232,8 @@ static void after_drain(struct td_loop *loop, struct td_loop_timer *t, void *dat
 		/* a drain of our own, for a disconnect: serve again, on the image still open */
 		err = td_vbd_resume(v->vbd, NULL, -1, NULL);
 		if (err) /* nothing to reopen: only a broken state machine gets here */
-			rt_vbd_err(v->log_id, "cannot serve again after draining: %s", strerror(-err));
+			rt_vbd_err(v->log_id, "cannot serve again after draining: %s",
+				   strerror(-err));
 	}
 	if (d->stopping)
 		td_daemon_check_exit(d);

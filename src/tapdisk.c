@@ -66,8 +66,10 @@ int main(int argc, char **argv)
 			break;
 		case 'l':
 			if (rt_log_level_parse(optarg, &level)) {
-				fprintf(stderr, "tapdisk: --log-level %s: expected err, warning, "
-						"notice, info or debug\n", optarg);
+				fprintf(stderr,
+					"tapdisk: --log-level %s: expected err, warning, "
+					"notice, info or debug\n",
+					optarg);
 				return EINVAL;
 			}
 			break;

@@ -131,6 +131,9 @@ static void request_finish(struct ctl_request *req, int err)
 {
 	struct ctl_conn *c = req->conn;
 
+	rt_debug("control: %s from pid %d: %s%s%s", ctl_msg_name(req->reply.type),
+		 (int)req->peer_pid, err ? strerror(-err) : "done", req->reply.message[0] ? ": " : "",
+		 req->reply.message);
 	if (c) {
 		c->pending = NULL;
 		req->reply.error = err < 0 ? -err : 0;

@@ -22,10 +22,13 @@ static struct {
 	unsigned long suppressed;
 	char *capture; /* rt_log_capture_begin's buffer, NULL outside a capture */
 	size_t capture_size;
-} logger = { .mode = RT_LOG_PLAIN, .max_priority = LOG_INFO, .ident = "ringtap", .burst = 200,
+} logger = { .mode = RT_LOG_PLAIN,
+	     .max_priority = LOG_INFO,
+	     .ident = "ringtap",
+	     .burst = 200,
 	     .interval_ms = 5000 };
 
-static const char *const level_names[] = { "emerg", "alert",  "crit", "err",
+static const char *const level_names[] = { "emerg",   "alert",	"crit", "err",
 					   "warning", "notice", "info", "debug" };
 
 static unsigned long long now_ms(void)
@@ -145,8 +148,8 @@ static void iso_time(char *buf, size_t size, const struct timespec *now)
 	char date[32], zone[8] = "";
 	struct tm tm;
 
-	if (!localtime_r(&now->tv_sec, &tm) || !strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S",
-							  &tm)) {
+	if (!localtime_r(&now->tv_sec, &tm) ||
+	    !strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm)) {
 		snprintf(buf, size, "%lld.%06ld", (long long)now->tv_sec, now->tv_nsec / 1000);
 		return;
 	}

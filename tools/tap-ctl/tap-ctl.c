@@ -81,8 +81,8 @@ void tapctl_msg(const struct tapctl_cmd *cmd, const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
-int tapctl_fail(const struct tapctl_cmd *cmd, int err, const struct ctl_client *c,
-		const char *fmt, ...)
+int tapctl_fail(const struct tapctl_cmd *cmd, int err, const struct ctl_client *c, const char *fmt,
+		...)
 {
 	const char *daemon_msg = c ? ctl_client_error_message(c) : NULL;
 	const char *reason = c ? ctl_client_error_reason(c) : NULL;
