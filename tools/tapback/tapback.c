@@ -62,7 +62,7 @@ static void device_changed(struct tapback *tb, unsigned int domid, unsigned int 
 	if (!backend_exists(tb, domid, devid)) {
 		if (v) {
 			/* the toolstack removed the backend: let go of the ring, forget it */
-			rt_info("%s: backend removed", v->backend);
+			rt_vbd_info(v->backend, "backend removed");
 			if (v->ring_connected)
 				vbd_update(v); /* the view says: no backend state → disconnect */
 			if (vbd_find(tb, domid, devid) == v)
@@ -285,7 +285,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "tapback: unexpected argument '%s'\n", argv[optind]);
 		return EINVAL;
 	}
-	rt_log_open("tapback", foreground);
+	rt_log_open_daemon("tapback", foreground);
 	if (debug)
 		rt_log_set_level(LOG_DEBUG);
 	snprintf(tb.root, sizeof(tb.root), "/local/domain/0/backend/%s", tb.name);
