@@ -1,0 +1,118 @@
+# tapdisk's log as an operator reads it: every line of its log file has the time, the pid, the
+# level and, for a minor, the minor; debug messages (the image chain, the control commands)
+# appear at debug and not at info; the level is set at spawn (tap-ctl spawn -l, or
+# TAPDISK_LOG_LEVEL) and changed while tapdisk runs (tap-ctl log-level); under systemd
+# ($JOURNAL_STREAM naming stderr) every line carries its "<N>" priority; tap-ctl prints the
+# daemon's reason for an image it cannot open (a VHD's bad footer cookie) after the errno text,
+# with the exit code and stdout unchanged.
+. "$(dirname "$0")/../lib/common.sh"
+. "$SRC/tests/lib/tapdisk.sh"
+
+need_built "$TAPCTL" "$BIN/tapdisk"
+tapdisk_env
+LOG=$T/tapdisk.log
+truncate -s 16M "$T/disk.img"
+head -c 1048576 /dev/zero >"$T/bad.vhd" # no VHD footer anywhere
+
+# lines PID: the log lines of tapdisk PID
+lines() { grep -F " tapdisk[$1] " "$LOG" || true; }
+
+# ---- a tapdisk spawned at the default level (info) --------------------------------------------
+tapdisk_open "aio:$T/disk.img"
+info_pid=$pid info_minor=$minor
+expect_rc 0 "log-level shows the level" "$TAPCTL" log-level -p "$pid"
+expect_eq "$(cat "$T/out")" info "the default level is info"
+wait_until 10 "tapdisk logged its open" grep -q "tapdisk\[$pid\] info: minor $minor: opened" "$LOG"
+# every line: ISO 8601 time with its offset, the pid, a level; the minor's lines name it
+while IFS= read -r l; do
+	[[ $l =~ ^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}[+-][0-9]{2}:[0-9]{2}\ tapdisk\[$pid\]\ (err|warning|notice|info|debug):\  ]] ||
+		fail "a log line without time, pid and level: '$l'"
+done < <(lines "$pid")
+echo "ok: $(lines "$pid" | wc -l) lines of tapdisk $pid with time, pid and level"
+expect_match "$(lines "$pid")" "info: minor $minor: attached" "the minor's lines name it"
+if lines "$pid" | grep -q " debug: "; then
+	fail "debug messages at level info: $(lines "$pid" | grep ' debug: ' | head -3)"
+fi
+echo "ok: no debug message at level info"
+
+# ---- the daemon's reason reaches tap-ctl --------------------------------------------------------
+expect_rc 0 "close the raw image" "$TAPCTL" close -p "$pid" -m "$minor"
+expect_rc 22 "open of a file that is no VHD fails with EINVAL" \
+	"$TAPCTL" open -p "$pid" -m "$minor" -a "vhd:$T/bad.vhd"
+err=$(cat "$T/err")
+expect_match "$err" "^tap-ctl open: tapdisk $pid minor $minor: cannot open vhd:$T/bad.vhd: Invalid argument: " \
+	"stderr keeps its format up to the errno text"
+expect_match "$err" 'bad footer cookie \(not "conectix"\)' "stderr ends with the daemon's reason"
+expect_eq "$(cat "$T/out")" "" "nothing on stdout"
+expect_match "$(lines "$pid")" "err: minor $minor: cannot open vhd:$T/bad.vhd: Invalid argument" \
+	"the failure is logged for the minor"
+
+# ---- runtime level change through tap-ctl ---------------------------------------------------------
+expect_rc 0 "log-level -l debug" "$TAPCTL" log-level -p "$pid" -l debug
+expect_eq "$(cat "$T/out")" debug "log-level prints the new level"
+expect_rc 22 "an unknown level is refused" "$TAPCTL" log-level -p "$pid" -l chatty
+expect_rc 0 "open at debug" "$TAPCTL" open -p "$pid" -m "$minor" -a "aio:$T/disk.img"
+wait_until 10 "the image chain logged at debug" \
+	grep -q "tapdisk\[$pid\] debug: minor $minor: image chain 0: aio:$T/disk.img (read-write" "$LOG"
+echo "ok: the image chain at debug"
+expect_match "$(lines "$pid")" "debug: control: open from pid [0-9]+: done" \
+	"control commands and their results at debug"
+expect_match "$(lines "$pid")" "notice: log level info -> debug" "the change is logged"
+expect_rc 0 "back to info" "$TAPCTL" log-level -p "$pid" -l info
+n=$(lines "$pid" | grep -c " debug: " || true)
+expect_rc 0 "close at info" "$TAPCTL" close -p "$pid" -m "$minor"
+expect_rc 0 "open at info" "$TAPCTL" open -p "$pid" -m "$minor" -a "aio:$T/disk.img"
+wait_until 10 "the reopen logged" test "$(lines "$pid" | grep -c "info: minor $minor: opened")" -ge 2
+expect_eq "$(lines "$pid" | grep -c " debug: " || true)" "$n" "no more debug messages once back at info"
+
+# ---- the level at spawn -----------------------------------------------------------------------
+expect_rc 22 "spawn -l with an unknown level" "$TAPCTL" spawn -l chatty
+pid2=$("$TAPCTL" spawn -l debug)
+expect_rc 0 "log-level of a tapdisk spawned with -l debug" "$TAPCTL" log-level -p "$pid2"
+expect_eq "$(cat "$T/out")" debug "spawn -l debug"
+expect_rc 0 "list it" "$TAPCTL" list -p "$pid2"
+wait_until 10 "the spawned tapdisk logs debug" grep -q "tapdisk\[$pid2\] debug: control: list" "$LOG"
+echo "ok: debug messages of a tapdisk spawned at debug"
+pid3=$(TAPDISK_LOG_LEVEL=warning "$TAPCTL" spawn)
+expect_rc 0 "log-level of a tapdisk spawned with TAPDISK_LOG_LEVEL" "$TAPCTL" log-level -p "$pid3"
+expect_eq "$(cat "$T/out")" warning "TAPDISK_LOG_LEVEL=warning"
+expect_eq "$(lines "$pid3")" "" "nothing below warning logged"
+if TAPDISK_LOG_LEVEL=chatty "$TAPCTL" spawn >"$T/out" 2>"$T/err"; then
+	fail "spawn with TAPDISK_LOG_LEVEL=chatty succeeded"
+fi
+expect_match "$(cat "$T/err")" "TAPDISK_LOG_LEVEL=chatty" "a bad TAPDISK_LOG_LEVEL is named"
+kill -TERM "$pid2" "$pid3"
+wait_until 20 "the spawned tapdisks exit" eval "exited $pid2 && exited $pid3"
+
+# ---- journald's priority prefixes ----------------------------------------------------------------
+# systemd gives a service JOURNAL_STREAM=<dev>:<inode> of its stderr: a file stands in for it
+fg_run() { # fg_run NAME JOURNAL_STREAM_VALUE: a foreground tapdisk, stderr in $T/NAME.err
+	: >"$T/$1.err"
+	JOURNAL_STREAM=$2 "$BIN/tapdisk" --foreground --debug >"$T/$1.out" 2>>"$T/$1.err" &
+	fg=$!
+	wait_until 10 "tapdisk --foreground ($1) prints its socket" test -s "$T/$1.out"
+	expect_rc 0 "log-level ($1)" "$TAPCTL" log-level -p "$fg" -l debug
+	kill -TERM "$fg"
+	wait "$fg" || fail "tapdisk --foreground ($1) exited $?"
+}
+touch "$T/journal.err"
+fg_run journal "$(stat -c '%d:%i' "$T/journal.err")"
+grep -q "^<6>serving $TAPDISK_RUN_DIR/ctl" "$T/journal.err" ||
+	fail "no <6> (info) line in the journal: $(head -3 "$T/journal.err")"
+grep -q "^<7>control: log-level from pid" "$T/journal.err" ||
+	fail "no <7> (debug) line in the journal: $(head -3 "$T/journal.err")"
+echo "ok: <6> and <7> prefixes in the journal"
+if grep -v '^<[0-7]>' "$T/journal.err" | grep -q .; then
+	fail "journal lines without a priority: $(grep -v '^<[0-7]>' "$T/journal.err" | head -3)"
+fi
+echo "ok: every journal line has its priority"
+# JOURNAL_STREAM inherited but naming another file: stderr is no journal, a plain log file
+fg_run other "$(stat -c '%d:%i' "$T/journal.err")"
+expect_match "$(head -1 "$T/other.err")" "^[0-9]{4}-[0-9]{2}-[0-9]{2}T.* tapdisk\[[0-9]+\] info: serving" \
+	"stderr that is not the journal stream gets full lines"
+
+expect_rc 0 "close" "$TAPCTL" close -p "$info_pid" -m "$info_minor"
+expect_rc 0 "detach" "$TAPCTL" detach -p "$info_pid" -m "$info_minor"
+expect_rc 0 "free" "$TAPCTL" free -m "$info_minor"
+wait_until 20 "tapdisk $info_pid exits after its last detach" exited "$info_pid"
+check_sanitizers
