@@ -101,6 +101,10 @@ guest xenstore-write "$fe/ring-page-order" 9 "$fe/state" 3
 xs_wait "$be/state" 5
 kill -0 "$tb" || fail "tapback died on a hostile frontend"
 echo "ok: malformed ring closes the device"
+wait_until 10 "tapback logs the guest's error, naming the node" grep -q \
+	"err: $be: frontend $fe published a malformed ring: ring-page-order is not a number up to 4" \
+	"$T/tapback.log"
+echo "ok: the guest's error logged"
 
 # a toolstack writing node by node: the backend appears before the frontend's state exists;
 # tapback offers its features and waits instead of taking the device for a removed one

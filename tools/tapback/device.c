@@ -330,21 +330,23 @@ static bool write_connected(struct vbd *v, xs_transaction_t t, const void *arg)
 	       xs_printf_node(xs, t, v->backend, "info", "%u", vinfo);
 }
 
-/* Reads what the frontend published for its ring; -EINVAL on anything malformed. */
-static int read_ring_args(struct vbd *v, struct ctl_connect_args *a)
+/* Reads what the frontend published for its ring; -EINVAL on anything malformed, with *bad
+ * naming the node (the guest's error, for the log). */
+static int read_ring_args(struct vbd *v, struct ctl_connect_args *a, char *bad, size_t bad_size)
 {
 	struct xs_handle *xs = v->tb->xs;
 	unsigned long val, order = 0;
 	char node[32], *proto;
 	int err;
 
+#define BAD(...) (snprintf(bad, bad_size, __VA_ARGS__), -EINVAL)
 	memset(a, 0, sizeof(*a));
 	a->minor = v->minor;
 	a->domid = v->domid;
 	a->devid = v->devid;
 	err = xs_read_uint(xs, v->frontend, "ring-page-order", TAPBACK_MAX_RING_ORDER, &order);
 	if (err && err != -ENOENT)
-		return err;
+		return BAD("ring-page-order is not a number up to %u", TAPBACK_MAX_RING_ORDER);
 	a->order = (uint32_t)order;
 	for (unsigned int i = 0; i < (1u << order); i++) {
 		if (order == 0)
@@ -353,17 +355,21 @@ static int read_ring_args(struct vbd *v, struct ctl_connect_args *a)
 			snprintf(node, sizeof(node), "ring-ref%u", i);
 		err = xs_read_uint(xs, v->frontend, node, UINT32_MAX, &val);
 		if (err)
-			return -EINVAL;
+			return BAD("%s is %s", node,
+				   err == -ENOENT ? "missing" : "not a grant reference");
 		a->ring_refs[i] = (uint32_t)val;
 	}
 	if (xs_read_uint(xs, v->frontend, "event-channel", UINT32_MAX, &val))
-		return -EINVAL;
+		return BAD("event-channel is missing or not a port number");
 	a->port = (uint32_t)val;
 	proto = xs_readf(xs, XBT_NULL, "%s/protocol", v->frontend);
 	err = proto ? ctl_ring_protocol_parse(proto, &a->protocol) : 0;
+	if (err)
+		snprintf(bad, bad_size, "unknown protocol '%.32s'", proto);
 	free(proto);
 	if (err)
 		return -EINVAL;
+#undef BAD
 	a->persistent = xs_read_uint(xs, v->frontend, "feature-persistent", 1, &val) == 0 && val;
 	a->max_indirect_segments = v->tb->max_indirect;
 	if (!xs_read_uint(xs, v->backend, "polling-duration", CTL_POLL_MAX_US, &val)) {
@@ -434,10 +440,11 @@ static void do_connect(struct vbd *v)
 	struct ctl_client *c;
 	int err;
 
-	err = read_ring_args(v, &a);
+	err = read_ring_args(v, &a, why, sizeof(why));
 	if (err) {
 		/* the frontend's nodes are the guest's: bad ones close the device, as blkback */
-		rt_vbd_err(v->backend, "frontend %s published a malformed ring", v->frontend);
+		rt_vbd_err(v->backend, "frontend %s published a malformed ring: %s", v->frontend,
+			   why);
 		switch_state(v, XenbusStateClosing);
 		return;
 	}
