@@ -204,7 +204,8 @@ static void emit(int priority, const char *vbd, const char *msg)
 		fprintf(stderr, "%s\n", line);
 }
 
-static void log_va(int priority, const char *vbd, const char *fmt, va_list ap)
+static void __attribute__((format(printf, 3, 0)))
+log_va(int priority, const char *vbd, const char *fmt, va_list ap)
 {
 	char msg[1024] = "";
 	unsigned long long now;
