@@ -4,12 +4,15 @@
 # TAPDISK_LOG_LEVEL) and changed while tapdisk runs (tap-ctl log-level); under systemd
 # ($JOURNAL_STREAM naming stderr) every line carries its "<N>" priority; tap-ctl prints the
 # daemon's reason for an image it cannot open (a VHD's bad footer cookie) after the errno text,
-# with the exit code and stdout unchanged.
+# with the exit code and stdout unchanged; a guest's ring logs its negotiated features and its
+# totals at debug.
 . "$(dirname "$0")/../lib/common.sh"
 . "$SRC/tests/lib/tapdisk.sh"
+. "$SRC/tests/lib/simxen.sh"
 
-need_built "$TAPCTL" "$BIN/tapdisk"
+need_built "$TAPCTL" "$BIN/tapdisk" "$BIN/tapback" "$TBIN/blkfront-reopen"
 tapdisk_env
+simxen_start # before the tapdisks: they serve the simulated host's grants
 LOG=$T/tapdisk.log
 truncate -s 16M "$T/disk.img"
 head -c 1048576 /dev/zero >"$T/bad.vhd" # no VHD footer anywhere
@@ -110,6 +113,27 @@ echo "ok: every journal line has its priority"
 fg_run other "$(stat -c '%d:%i' "$T/journal.err")"
 expect_match "$(head -1 "$T/other.err")" "^[0-9]{4}-[0-9]{2}-[0-9]{2}T.* tapdisk\[[0-9]+\] info: serving" \
 	"stderr that is not the journal stream gets full lines"
+
+# ---- a guest's ring at debug: its features on connect, its totals on disconnect ------------------
+dom=$(simxen_domain_create guest1)
+tapback_start
+expect_rc 0 "debug for the ring" "$TAPCTL" log-level -p "$info_pid" -l debug
+devid=$(simxen_vbd_add "$dom" --devid 51712 --mode w)
+be=/local/domain/0/backend/vbd3/$dom/$devid
+xs_wait "$be/state" 2
+xenstore-write "$be/physical-device-path" "$(readlink -f "$TAPDISK_RUN_DIR/nbd$info_pid.$info_minor")" \
+	"$be/hotplug-status" connected
+env $(simxen_guest_env "$dom") "$TBIN/blkfront-reopen" --device "/local/domain/$dom/device/vbd/$devid" \
+	--count 1 --base 1 >"$T/out" 2>&1 || fail "blkfront-reopen: $(cat "$T/out"); tapback: $(tail -5 "$T/tapback.log"); tapdisk: $(tail -5 "$LOG")"
+wait_until 20 "the ring's disconnect logged" grep -q "debug: vbd $dom/$devid: ring disconnected: " "$LOG"
+expect_match "$(lines "$info_pid")" \
+	"debug: vbd $dom/$devid: ring: [0-9]+ page\(s\), [0-9]+ slots, [a-z0-9_-]+ ABI, event channel [0-9]+ \(local [0-9]+\), [0-9]+ segments per request \(indirect [0-9]+\), persistent grants (on|off) \(cache [0-9]+ pages\), [0-9]+ bounce pages, discard (yes|no)" \
+	"the ring's negotiated features at debug"
+expect_match "$(lines "$info_pid")" "debug: vbd $dom/$devid: ring disconnected: [1-9][0-9]* requests \([0-9]+ reads, [1-9][0-9]* writes" \
+	"the ring's totals at debug"
+expect_match "$(lines "$info_pid")" "info: vbd $dom/$devid: connected: " "the connect at info names the VBD"
+wait_until 10 "tapback logs the disconnect" grep -q "$be: disconnected from tapdisk $info_pid minor $info_minor" "$T/tapback.log"
+echo "ok: tapback logged the disconnect"
 
 expect_rc 0 "close" "$TAPCTL" close -p "$info_pid" -m "$info_minor"
 expect_rc 0 "detach" "$TAPCTL" detach -p "$info_pid" -m "$info_minor"

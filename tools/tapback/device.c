@@ -383,9 +383,11 @@ static int read_ring_args(struct vbd *v, struct ctl_connect_args *a, char *bad, 
 	return 0;
 }
 
-static void report_error(struct vbd *v, const char *what, int err)
+/* why: tapdisk's message and reason, or "": the log has them, tapdisk-error (read by xenopsd)
+ * keeps its format. */
+static void report_error(struct vbd *v, const char *what, int err, const char *why)
 {
-	rt_vbd_err(v->backend, "%s: %s", what, strerror(-err));
+	rt_vbd_err(v->backend, "%s: %s%s%s", what, strerror(-err), why[0] ? ": " : "", why);
 	xs_printf_node(v->tb->xs, XBT_NULL, v->backend, "tapdisk-error", "%s: %s", what,
 		       strerror(-err));
 }
@@ -450,7 +452,7 @@ static void do_connect(struct vbd *v)
 	}
 	err = ctl_open_client(v, &c);
 	if (err) {
-		report_error(v, "cannot reach tapdisk", err);
+		report_error(v, "cannot reach tapdisk", err, "");
 		return;
 	}
 	err = ctl_connect(c, &a);
@@ -467,7 +469,7 @@ static void do_connect(struct vbd *v)
 		return;
 	}
 	if (err) {
-		report_error(v, "ring connect failed", err);
+		report_error(v, "ring connect failed", err, why);
 		return;
 	}
 	v->ring_connected = true;
