@@ -227,7 +227,8 @@ static void after_drain(struct td_loop *loop, struct td_loop_timer *t, void *dat
 		rt_vbd_info(v->log_id, "closed");
 	} else if (v->pause_req) {
 		complete(&v->pause_req, 0);
-		rt_vbd_info(v->log_id, "paused, image closed");
+		rt_vbd_info(v->log_id, "paused, image closed (drained in %llu ms)",
+			    (unsigned long long)((td_loop_now_ns() - v->pause_start_ns) / 1000000));
 	} else if (td_vbd_state(v->vbd) == TD_VBD_QUIESCED) {
 		/* a drain of our own, for a disconnect: serve again, on the image still open */
 		err = td_vbd_resume(v->vbd, NULL, -1, NULL);
@@ -493,8 +494,12 @@ static int h_pause(void *o, struct ctl_request *req, const struct ctl_minor_args
 	if (err)
 		return err;
 	v->pause_req = req;
+	v->pause_start_ns = td_loop_now_ns();
 	if (td_vbd_stats(v->vbd, 0, &s) == 0)
 		rt_vbd_info(v->log_id, "pausing, %u request(s) in flight", s.inflight);
+	else
+		rt_vbd_info(v->log_id, "pausing, no ring connected");
+	rt_vbd_debug(v->log_id, "pause requested by pid %d", (int)ctl_request_peer_pid(req));
 	return CTL_DEFERRED;
 }
 
@@ -537,7 +542,8 @@ static int h_resume(void *o, struct ctl_request *req, const struct ctl_resume_ar
 			    a->lock != CTL_LOCK_DEFAULT ? (int)lock : -1, why);
 	if (err) /* still paused, image closed: SM may retry the unpause */
 		return open_failed(v, req, "cannot reopen", tp, err, why);
-	rt_vbd_info(v->log_id, "resumed on %s", tp);
+	rt_vbd_info(v->log_id, "resumed on %s%s", tp,
+		    a->image.type != CTL_IMAGE_NONE ? " (a new image)" : "");
 	log_chain(v);
 	return 0;
 }

@@ -49,6 +49,7 @@ struct td_minor {
 	/* Waiting for the VBD's drain: the toolstack's pause, a disconnect or a forced close of a
 	 * ring with requests in flight. */
 	struct ctl_request *pause_req, *disconnect_req, *close_req;
+	uint64_t pause_start_ns; /* when pause_req came (the log says how long the drain took) */
 	struct td_loop_timer drained; /* the work after a drain, run outside the loop's hooks */
 	/* Polling settings (tap-ctl poll, xenstore polling-* via tapback); the datapath's struct. */
 	struct poll_params poll;

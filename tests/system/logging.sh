@@ -134,6 +134,13 @@ expect_match "$(lines "$info_pid")" "debug: vbd $dom/$devid: ring disconnected: 
 expect_match "$(lines "$info_pid")" "info: vbd $dom/$devid: connected: " "the connect at info names the VBD"
 wait_until 10 "tapback logs the disconnect" grep -q "$be: disconnected from tapdisk $info_pid minor $info_minor" "$T/tapback.log"
 echo "ok: tapback logged the disconnect"
+expect_rc 0 "pause" "$TAPCTL" pause -p "$info_pid" -m "$info_minor"
+expect_rc 0 "unpause" "$TAPCTL" unpause -p "$info_pid" -m "$info_minor"
+l=$(lines "$info_pid")
+expect_match "$l" "debug: minor $info_minor: pause requested by pid [0-9]+" "who paused, at debug"
+expect_match "$l" "info: minor $info_minor: paused, image closed \(drained in [0-9]+ ms\)" "the pause"
+expect_match "$l" "info: minor $info_minor: resumed on aio:$T/disk.img" "the unpause"
+expect_match "$l" "debug: minor $info_minor: image chain 0: aio:$T/disk.img" "the chain reopened"
 
 expect_rc 0 "close" "$TAPCTL" close -p "$info_pid" -m "$info_minor"
 expect_rc 0 "detach" "$TAPCTL" detach -p "$info_pid" -m "$info_minor"
