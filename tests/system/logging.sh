@@ -84,6 +84,9 @@ if TAPDISK_LOG_LEVEL=chatty "$TAPCTL" spawn >"$T/out" 2>"$T/err"; then
 	fail "spawn with TAPDISK_LOG_LEVEL=chatty succeeded"
 fi
 expect_match "$(cat "$T/err")" "TAPDISK_LOG_LEVEL=chatty" "a bad TAPDISK_LOG_LEVEL is named"
+expect_rc 22 "tapback --log-level with an unknown level" "$BIN/tapback" --log-level chatty
+expect_match "$(cat "$T/err")" "--log-level wants err, warning, notice, info or debug" \
+	"tapback names the levels"
 kill -TERM "$pid2" "$pid3"
 wait_until 20 "the spawned tapdisks exit" eval "exited $pid2 && exited $pid3"
 
