@@ -68,8 +68,9 @@ void td_ring_poll_init(struct td_ring *r)
 			    strerror(-rc));
 }
 
-/* Debug: what the episodes since the last summary did, at most once per TD_POLL_SUMMARY_NS
- * (there may be thousands of episodes a second). */
+/* Debug: what polling did since the last summary (episodes, and the requests that came by event
+ * when the window, the guard or the budget allowed none), at most once per TD_POLL_SUMMARY_NS:
+ * there may be thousands of episodes a second. */
 static void summarise(struct td_ring *r, uint64_t now)
 {
 	struct td_ring_poll *p = &r->poll;
@@ -109,7 +110,6 @@ static void leave(struct td_ring *r, uint64_t now, bool expired, bool rearm)
 	p->active = false;
 	p->cpu_ns += thread_cpu_ns() - p->cpu_start_ns;
 	poll_budget_release(&p->budget);
-	summarise(r, now);
 	if (!rearm)
 		return;
 	p->work = false;
@@ -256,6 +256,7 @@ bool td_ring_poll_run(struct td_ring *r)
 		    !r->image)
 			return false;
 		now = td_loop_now_ns();
+		summarise(r, now); /* between episodes: also says when none could start */
 		/* The work came by event: teach the window the gap, then maybe poll. */
 		poll_ctl_wakeup(&p->ctl, now);
 		if (!enter(r, now))

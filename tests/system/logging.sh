@@ -137,6 +137,20 @@ expect_match "$(lines "$info_pid")" "debug: vbd $dom/$devid: ring disconnected: 
 expect_match "$(lines "$info_pid")" "info: vbd $dom/$devid: connected: " "the connect at info names the VBD"
 wait_until 10 "tapback logs the disconnect" grep -q "$be: disconnected from tapdisk $info_pid minor $info_minor" "$T/tapback.log"
 echo "ok: tapback logged the disconnect"
+# adaptive polling at debug: a summary of its episodes at most every 10 s (a guest reading with
+# short gaps for about 15 s on a quiet host)
+env $(simxen_guest_env "$dom") "$TBIN/poll-gaps" --device "/local/domain/$dom/device/vbd/$devid" \
+	--count 30000 --gap-min-us 0 --gap-max-us 1000 >"$T/gaps.out" 2>&1 || fail "poll-gaps: $(tail -3 "$T/gaps.out")"
+n=$(lines "$info_pid" | grep -c "debug: vbd $dom/$devid: polling over " || true)
+[ "$n" -ge 1 ] || fail "no polling summary at debug: $(lines "$info_pid" | tail -5)"
+expect_match "$(lines "$info_pid" | grep "polling over " | head -1)" \
+	"polling over [0-9]+ ms: [0-9]+ episodes, [0-9]+ requests found by polling \([0-9]+ consumed\), [0-9]+ windows expired, [0-9]+ guarded, [0-9]+ arrived by event; [0-9]+ us polled, [0-9]+ us CPU; window now [0-9]+ ns" \
+	"a polling summary"
+first=$(lines "$info_pid" | grep -m1 "vbd $dom/$devid: connected: " | cut -d' ' -f1)
+last=$(lines "$info_pid" | grep "vbd $dom/$devid: ring disconnected: " | tail -1 | cut -d' ' -f1)
+secs=$(($(date -d "$last" +%s) - $(date -d "$first" +%s)))
+echo "ok: $n polling summaries over the guest's $secs s"
+[ "$n" -le $((secs / 10 + 1)) ] || fail "$n polling summaries in $secs s: more than one per 10 s"
 expect_rc 0 "pause" "$TAPCTL" pause -p "$info_pid" -m "$info_minor"
 expect_rc 0 "unpause" "$TAPCTL" unpause -p "$info_pid" -m "$info_minor"
 l=$(lines "$info_pid")
