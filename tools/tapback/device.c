@@ -2,6 +2,7 @@
  * carry the actions out (features, ring connect/disconnect, states, removal). The tapdisk named
  * by physical-device-path is watched through a pidfd: its death closes the device. */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -330,6 +331,18 @@ static bool write_connected(struct vbd *v, xs_transaction_t t, const void *arg)
 	       xs_printf_node(xs, t, v->backend, "info", "%u", vinfo);
 }
 
+/* A frontend's malformed node: says what is wrong in bad; -EINVAL. */
+static int __attribute__((format(printf, 3, 4))) bad_node(char *bad, size_t size, const char *fmt,
+							  ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(bad, size, fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
+
 /* Reads what the frontend published for its ring; -EINVAL on anything malformed, with *bad
  * naming the node (the guest's error, for the log). */
 static int read_ring_args(struct vbd *v, struct ctl_connect_args *a, char *bad, size_t bad_size)
@@ -339,14 +352,14 @@ static int read_ring_args(struct vbd *v, struct ctl_connect_args *a, char *bad, 
 	char node[32], *proto;
 	int err;
 
-#define BAD(...) (snprintf(bad, bad_size, __VA_ARGS__), -EINVAL)
 	memset(a, 0, sizeof(*a));
 	a->minor = v->minor;
 	a->domid = v->domid;
 	a->devid = v->devid;
 	err = xs_read_uint(xs, v->frontend, "ring-page-order", TAPBACK_MAX_RING_ORDER, &order);
 	if (err && err != -ENOENT)
-		return BAD("ring-page-order is not a number up to %u", TAPBACK_MAX_RING_ORDER);
+		return bad_node(bad, bad_size, "ring-page-order is not a number up to %u",
+				TAPBACK_MAX_RING_ORDER);
 	a->order = (uint32_t)order;
 	for (unsigned int i = 0; i < (1u << order); i++) {
 		if (order == 0)
@@ -355,21 +368,20 @@ static int read_ring_args(struct vbd *v, struct ctl_connect_args *a, char *bad, 
 			snprintf(node, sizeof(node), "ring-ref%u", i);
 		err = xs_read_uint(xs, v->frontend, node, UINT32_MAX, &val);
 		if (err)
-			return BAD("%s is %s", node,
-				   err == -ENOENT ? "missing" : "not a grant reference");
+			return bad_node(bad, bad_size, "%s is %s", node,
+					err == -ENOENT ? "missing" : "not a grant reference");
 		a->ring_refs[i] = (uint32_t)val;
 	}
 	if (xs_read_uint(xs, v->frontend, "event-channel", UINT32_MAX, &val))
-		return BAD("event-channel is missing or not a port number");
+		return bad_node(bad, bad_size, "event-channel is missing or not a port number");
 	a->port = (uint32_t)val;
 	proto = xs_readf(xs, XBT_NULL, "%s/protocol", v->frontend);
 	err = proto ? ctl_ring_protocol_parse(proto, &a->protocol) : 0;
 	if (err)
-		snprintf(bad, bad_size, "unknown protocol '%.32s'", proto);
+		err = bad_node(bad, bad_size, "unknown protocol '%.32s'", proto);
 	free(proto);
 	if (err)
-		return -EINVAL;
-#undef BAD
+		return err;
 	a->persistent = xs_read_uint(xs, v->frontend, "feature-persistent", 1, &val) == 0 && val;
 	a->max_indirect_segments = v->tb->max_indirect;
 	if (!xs_read_uint(xs, v->backend, "polling-duration", CTL_POLL_MAX_US, &val)) {
