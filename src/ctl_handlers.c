@@ -63,8 +63,8 @@ static int image_arg(struct ctl_request *req, const struct ctl_image *img, char 
 
 /* An image that cannot be opened: say which and why (why: the driver's reason, or ""); a type
  * without a driver is EOPNOTSUPP. */
-static int open_failed(struct ctl_request *req, const char *what, const char *type_path, int err,
-		       const char *why)
+static int open_failed(struct td_minor *v, struct ctl_request *req, const char *what,
+		       const char *type_path, int err, const char *why)
 {
 	if (why[0]) {
 		/* "aio:/x is in use by tapdisk pid 12 minor 0 (...)": says it all, EBUSY stays */
@@ -77,8 +77,22 @@ static int open_failed(struct ctl_request *req, const char *what, const char *ty
 	} else {
 		ctl_request_set_message(req, "%s %s", what, type_path); /* tap-ctl adds strerror */
 	}
-	rt_err("%s %s: %s%s%s", what, type_path, strerror(-err), why[0] ? ": " : "", why);
+	rt_vbd_err(v->log_id, "%s %s: %s%s%s", what, type_path, strerror(-err), why[0] ? ": " : "",
+		   why);
 	return err;
+}
+
+/* Debug: every layer of the image chain just opened, leaf first. */
+static void log_chain(const struct td_minor *v)
+{
+	struct td_vbd_layer l;
+
+	if (rt_log_level() < LOG_DEBUG)
+		return;
+	for (unsigned int i = 0; td_vbd_layer(v->vbd, i, &l) == 0; i++)
+		rt_vbd_debug(v->log_id, "image chain %u: %s (%s, %llu sectors%s)", i, l.name,
+			     l.readonly ? "read-only" : "read-write", (unsigned long long)l.sectors,
+			     l.discard ? ", discard" : "");
 }
 
 /* The TD_OPEN_LOCK_* flags of a locking mode; CTL_LOCK_DEFAULT: $TAPDISK_IMAGE_LOCKING, else
@@ -179,8 +193,8 @@ static int ring_disconnect(struct td_minor *v)
 	if (have)
 		retire(&v->retired, &s);
 	td_shm_stats_destroy(v);
-	rt_info("minor %d: ring of domain %u device %u disconnected", v->minor, v->ring.domid,
-		v->ring.devid);
+	rt_vbd_info(v->log_id, "ring of domain %u device %u disconnected", v->ring.domid,
+		    v->ring.devid);
 	return 0;
 }
 
@@ -225,16 +239,17 @@ static void after_drain(struct td_loop *loop, struct td_loop_timer *t, void *dat
 			ctl_request_set_message(v->pause_req, "minor %d was closed", v->minor);
 		complete(&v->pause_req, -ECANCELED);
 		complete(&v->close_req, 0);
-		rt_info("minor %d: closed", v->minor);
+		rt_vbd_info(v->log_id, "closed");
 	} else if (v->pause_req) {
 		complete(&v->pause_req, 0);
-		rt_info("minor %d: paused, image closed", v->minor);
+		rt_vbd_info(v->log_id, "paused, image closed (drained in %llu ms)",
+			    (unsigned long long)((td_loop_now_ns() - v->pause_start_ns) / 1000000));
 	} else if (td_vbd_state(v->vbd) == TD_VBD_QUIESCED) {
 		/* a drain of our own, for a disconnect: serve again, on the image still open */
 		err = td_vbd_resume(v->vbd, NULL, -1, NULL);
 		if (err) /* nothing to reopen: only a broken state machine gets here */
-			rt_err("minor %d: cannot serve again after draining: %s", v->minor,
-			       strerror(-err));
+			rt_vbd_err(v->log_id, "cannot serve again after draining: %s",
+				   strerror(-err));
 	}
 	if (d->stopping)
 		td_daemon_check_exit(d);
@@ -251,7 +266,7 @@ void td_minor_stop(struct td_minor *v)
 		return;
 	err = start_quiesce(v);
 	if (err && err != -EALREADY) /* -EALREADY: quiet, td_daemon_check_exit frees it */
-		rt_err("minor %d: cannot drain before exiting: %s", v->minor, strerror(-err));
+		rt_vbd_err(v->log_id, "cannot drain before exiting: %s", strerror(-err));
 }
 
 void td_minor_free(struct td_minor *v)
@@ -333,12 +348,13 @@ static int h_attach(void *o, struct ctl_request *req, const struct ctl_minor_arg
 	}
 	v->d = d;
 	v->minor = a->minor;
+	snprintf(v->log_id, sizeof(v->log_id), "minor %d", a->minor);
 	v->hold_fd = fd;
 	v->shm.io_ring_fd = -1;
 	v->poll = d->config.poll; /* the host-wide defaults; xenstore and tap-ctl poll refine */
 	v->next = d->minors;
 	d->minors = v;
-	rt_info("minor %d: attached", v->minor);
+	rt_vbd_info(v->log_id, "attached");
 	return 0;
 }
 
@@ -346,9 +362,11 @@ static int h_detach(void *o, struct ctl_request *req, const struct ctl_minor_arg
 {
 	struct td_daemon *d = o;
 	struct td_minor *v = find(d, req, a->minor);
+	char v_id[sizeof(v->log_id)];
 
 	if (!v)
 		return -ENODEV;
+	memcpy(v_id, v->log_id, sizeof(v_id));
 	if (v->vbd) {
 		ctl_request_set_message(req, "minor %d still has an image open: close it first",
 					a->minor);
@@ -356,7 +374,7 @@ static int h_detach(void *o, struct ctl_request *req, const struct ctl_minor_arg
 	}
 	/* the minor's hold goes before the reply: `tap-ctl free` may follow at once */
 	td_minor_free(v);
-	rt_info("minor %d: detached", a->minor);
+	rt_vbd_info(v_id, "detached");
 	td_daemon_check_exit(d);
 	return 0;
 }
@@ -399,7 +417,7 @@ static int h_open(void *o, struct ctl_request *req, const struct ctl_open_args *
 	err = td_vbd_open(&d->loop, tp, (ro ? TD_OPEN_RDONLY : 0) | lock | engine, &v->vbd, why);
 	if (err) {
 		v->vbd = NULL;
-		return open_failed(req, "cannot open", tp, err, why);
+		return open_failed(v, req, "cannot open", tp, err, why);
 	}
 	/* NBD: XAPI's hotplug resolves the export's socket right after `tap-ctl open` */
 	err = td_nbd_export_create(&d->loop, v->vbd, v->minor, ro, &v->nbd);
@@ -408,13 +426,14 @@ static int h_open(void *o, struct ctl_request *req, const struct ctl_open_args *
 		v->vbd = NULL;
 		ctl_request_set_message(req, "minor %d: cannot create its NBD export: %s", a->minor,
 					strerror(-err));
-		rt_err("minor %d: cannot create its NBD export: %s", a->minor, strerror(-err));
+		rt_vbd_err(v->log_id, "cannot create its NBD export: %s", strerror(-err));
 		return err;
 	}
 	v->readonly = ro;
 	td_vbd_set_polling(v->vbd, &v->poll); /* validated when they were set */
-	rt_info("minor %d: opened %s%s%s", v->minor, tp, ro ? " read-only" : "",
-		lock & TD_OPEN_LOCK_OFF ? ", not locked (-L off)" : "");
+	rt_vbd_info(v->log_id, "opened %s%s%s", tp, ro ? " read-only" : "",
+		    lock & TD_OPEN_LOCK_OFF ? ", not locked (-L off)" : "");
+	log_chain(v);
 	return 0;
 }
 
@@ -464,7 +483,7 @@ static int h_close(void *o, struct ctl_request *req, const struct ctl_close_args
 	}
 	td_vbd_close(v->vbd);
 	v->vbd = NULL;
-	rt_info("minor %d: closed", v->minor);
+	rt_vbd_info(v->log_id, "closed");
 	return 0;
 }
 
@@ -492,8 +511,12 @@ static int h_pause(void *o, struct ctl_request *req, const struct ctl_minor_args
 	if (err)
 		return err;
 	v->pause_req = req;
+	v->pause_start_ns = td_loop_now_ns();
 	if (td_vbd_stats(v->vbd, 0, &s) == 0)
-		rt_info("minor %d: pausing, %u request(s) in flight", v->minor, s.inflight);
+		rt_vbd_info(v->log_id, "pausing, %u request(s) in flight", s.inflight);
+	else
+		rt_vbd_info(v->log_id, "pausing, no ring connected");
+	rt_vbd_debug(v->log_id, "pause requested by pid %d", (int)ctl_request_peer_pid(req));
 	return CTL_DEFERRED;
 }
 
@@ -535,8 +558,10 @@ static int h_resume(void *o, struct ctl_request *req, const struct ctl_resume_ar
 	err = td_vbd_resume(v->vbd, a->image.type != CTL_IMAGE_NONE ? tp : NULL,
 			    a->lock != CTL_LOCK_DEFAULT ? (int)lock : -1, why);
 	if (err) /* still paused, image closed: SM may retry the unpause */
-		return open_failed(req, "cannot reopen", tp, err, why);
-	rt_info("minor %d: resumed on %s", v->minor, tp);
+		return open_failed(v, req, "cannot reopen", tp, err, why);
+	rt_vbd_info(v->log_id, "resumed on %s%s", tp,
+		    a->image.type != CTL_IMAGE_NONE ? " (a new image)" : "");
+	log_chain(v);
 	return 0;
 }
 
@@ -572,7 +597,7 @@ static int h_connect(void *o, struct ctl_request *req, const struct ctl_connect_
 	}
 	/* xenstore's polling-* as tapback read them; the ring starts with them */
 	if (a->polling.set_mask && poll_apply(&v->poll, &a->polling))
-		rt_warn("minor %d: ignoring invalid polling settings from the toolstack", v->minor);
+		rt_vbd_warn(v->log_id, "ignoring invalid polling settings from the toolstack");
 	td_vbd_set_polling(v->vbd, &v->poll);
 	memcpy(p.ring_refs, a->ring_refs, sizeof(uint32_t) << a->order);
 	p.max_indirect_segs = (uint16_t)a->max_indirect_segments;
@@ -583,14 +608,14 @@ static int h_connect(void *o, struct ctl_request *req, const struct ctl_connect_
 		/* the one log of a failed connect: the datapath only says which step failed */
 		ctl_request_set_message(req, "cannot connect the ring of domain %u device %u: %s",
 					a->domid, a->devid, strerror(-err));
-		rt_err("minor %d: cannot connect the ring of domain %u device %u: %s%s%s", v->minor,
-		       a->domid, a->devid, why ? why : "", why ? ": " : "", strerror(-err));
+		rt_vbd_err(v->log_id, "cannot connect the ring of domain %u device %u: %s%s%s",
+			   a->domid, a->devid, why ? why : "", why ? ": " : "", strerror(-err));
 		return err;
 	}
 	v->ring = p; /* its protocol: a static name, or NULL */
 	err = td_shm_stats_create(v);
 	if (err)
-		rt_warn("minor %d: no /dev/shm statistics: %s", v->minor, strerror(-err));
+		rt_vbd_warn(v->log_id, "no /dev/shm statistics: %s", strerror(-err));
 	return 0;
 }
 
@@ -617,7 +642,7 @@ static int h_disconnect(void *o, struct ctl_request *req, const struct ctl_disco
 	err = ring_disconnect(v);
 	if (err == -EBUSY && !(err = start_quiesce(v))) {
 		v->disconnect_req = req;
-		rt_info("minor %d: requests in flight: quiescing before the disconnect", v->minor);
+		rt_vbd_info(v->log_id, "requests in flight: quiescing before the disconnect");
 		return CTL_DEFERRED;
 	}
 	return err;
@@ -688,6 +713,22 @@ static int h_poll_set(void *o, struct ctl_request *req, const struct ctl_poll_se
 	return 0;
 }
 
+static int h_log_level(void *o, struct ctl_request *req, const struct ctl_log_level_args *a,
+		       int *level_out)
+{
+	if (a->level >= 0 && a->level != rt_log_level()) {
+		/* logged at the more verbose of the two levels, so that it shows at both */
+		int was = rt_log_level();
+
+		rt_log_set_level(a->level > was ? a->level : was);
+		rt_log(LOG_NOTICE, "log level %s -> %s (tap-ctl, pid %d)", rt_log_level_name(was),
+		       rt_log_level_name(a->level), (int)ctl_request_peer_pid(req));
+		rt_log_set_level(a->level);
+	}
+	*level_out = rt_log_level();
+	return 0;
+}
+
 const struct ctl_handlers td_ctl_handlers = {
 	.list = h_list,
 	.attach = h_attach,
@@ -702,4 +743,5 @@ const struct ctl_handlers td_ctl_handlers = {
 	.stats = h_stats,
 	.poll_get = h_poll_get,
 	.poll_set = h_poll_set,
+	.log_level = h_log_level,
 };

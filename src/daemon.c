@@ -126,7 +126,7 @@ static void open_log(bool foreground)
 			foreground = true;
 		}
 	}
-	rt_log_open("tapdisk", foreground);
+	rt_log_open_daemon("tapdisk", foreground);
 }
 
 /* The host-wide settings, logged: what every VBD of this tapdisk starts with. */

@@ -40,6 +40,7 @@ struct td_minor {
 	struct td_minor *next;
 	struct td_daemon *d;
 	int minor;
+	char log_id[16]; /* "minor 3": names the minor in the log */
 	int hold_fd; /* the minor's flock'd marker (ctl_minor_hold) */
 	struct td_vbd *vbd; /* NULL: no image open (CTL_VBD_CLOSED) */
 	bool readonly;
@@ -49,6 +50,7 @@ struct td_minor {
 	/* Waiting for the VBD's drain: the toolstack's pause, a disconnect or a forced close of a
 	 * ring with requests in flight. */
 	struct ctl_request *pause_req, *disconnect_req, *close_req;
+	uint64_t pause_start_ns; /* when pause_req came (the log says how long the drain took) */
 	struct td_loop_timer drained; /* the work after a drain, run outside the loop's hooks */
 	/* Polling settings (tap-ctl poll, xenstore polling-* via tapback); the datapath's struct. */
 	struct poll_params poll;
@@ -88,6 +90,7 @@ struct td_daemon {
 };
 
 #define TD_SHM_DIR_ENV "TAPDISK_SHM_DIR"
+#define TD_LOG_LEVEL_ENV "TAPDISK_LOG_LEVEL"
 #define TD_DEFAULT_SHM_DIR "/dev/shm"
 
 /* daemon.c: serves until the last VBD is detached or a signal. Returns a process exit code.

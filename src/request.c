@@ -55,8 +55,8 @@ static void finish(struct td_ring *r, struct td_slot *slot, int16_t status)
 static void refuse(struct td_ring *r, struct td_slot *slot, const char *why)
 {
 	r->stats.invalid++;
-	rt_warn("vbd %u/%u: request id %llu refused: %s", r->params.domid, r->params.devid,
-		(unsigned long long)slot->req.id, why);
+	rt_vbd_warn(r->log_id, "request id %llu refused: %s", (unsigned long long)slot->req.id,
+		    why);
 	finish(r, slot, BLKIF_RSP_ERROR);
 }
 
@@ -225,8 +225,8 @@ bool td_request_dispatch(struct td_ring *r, struct td_slot *slot)
 		return false;
 	}
 	if (op != TD_OP_READ && !copy_bounced(r, slot, false)) {
-		rt_warn("vbd %u/%u: request id %llu: grant copy from the guest failed",
-			r->params.domid, r->params.devid, (unsigned long long)slot->req.id);
+		rt_vbd_warn(r->log_id, "request id %llu: grant copy from the guest failed",
+			    (unsigned long long)slot->req.id);
 		finish(r, slot, BLKIF_RSP_ERROR);
 		return true;
 	}
@@ -289,8 +289,8 @@ static void io_done(struct td_io *io, int err)
 	if (err) {
 		r->stats.io_errors++;
 		slot->status = err == -EOPNOTSUPP ? BLKIF_RSP_EOPNOTSUPP : BLKIF_RSP_ERROR;
-		rt_warn("vbd %u/%u: I/O at sector %llu failed: %s", r->params.domid,
-			r->params.devid, (unsigned long long)io->sector, strerror(-err));
+		rt_vbd_warn(r->log_id, "I/O at sector %llu failed: %s",
+			    (unsigned long long)io->sector, strerror(-err));
 	}
 	if (--slot->ios_pending)
 		return;
@@ -308,9 +308,9 @@ static void io_done(struct td_io *io, int err)
 		switch (req->op) {
 		case TD_OP_READ:
 			if (!copy_bounced(r, slot, true)) {
-				rt_warn("vbd %u/%u: request id %llu: grant copy to the guest failed",
-					r->params.domid, r->params.devid,
-					(unsigned long long)req->id);
+				rt_vbd_warn(r->log_id,
+					    "request id %llu: grant copy to the guest failed",
+					    (unsigned long long)req->id);
 				slot->status = BLKIF_RSP_ERROR;
 				break;
 			}

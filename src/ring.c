@@ -1,6 +1,7 @@
 /* The ring's consume/drain/respond path. Small functions on purpose: the adaptive polling loop
  * (ring_poll.c) reuses the same steps (check req_prod, consume, kick) without the event channel. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -43,8 +44,7 @@ void td_ring_push_responses(struct td_ring *r)
 	RING_PUSH_RESPONSES_AND_CHECK_NOTIFY(&r->back, notify);
 	if (notify) {
 		if (xenevtchn_notify(r->xce, r->local_port) < 0)
-			rt_err("vbd %u/%u: notify: %s", r->params.domid, r->params.devid,
-			       strerror(errno));
+			rt_vbd_err(r->log_id, "notify: %s", strerror(errno));
 		r->stats.notifications++;
 	}
 }
@@ -53,9 +53,10 @@ static void ring_halt(struct td_ring *r, RING_IDX prod)
 {
 	r->halted = true;
 	r->stats.halted = true;
-	rt_err("vbd %u/%u: frontend producer index %u overflows the ring (consumer %u, %u "
-	       "slots): ring halted",
-	       r->params.domid, r->params.devid, prod, r->back.req_cons, r->back.nr_ents);
+	rt_vbd_err(r->log_id,
+		   "frontend producer index %u overflows the ring (consumer %u, %u "
+		   "slots): ring halted",
+		   prod, r->back.req_cons, r->back.nr_ents);
 }
 
 /* Events may be delivered again. On failure the port stays masked for the next drain to retry
@@ -64,8 +65,8 @@ static void ring_unmask(struct td_ring *r)
 {
 	if (xenevtchn_unmask(r->xce, r->local_port) < 0) {
 		if (!r->unmask_failed)
-			rt_err("vbd %u/%u: cannot unmask event channel %u: %s", r->params.domid,
-			       r->params.devid, r->local_port, strerror(errno));
+			rt_vbd_err(r->log_id, "cannot unmask event channel %u: %s", r->local_port,
+				   strerror(errno));
 		r->unmask_failed = true;
 		return;
 	}
@@ -87,8 +88,8 @@ static void consume_one(struct td_ring *r, RING_IDX idx)
 	status = td_blkif_decode(r->abi, copy, &r->limits, &slot->req, &why);
 	if (status != BLKIF_RSP_OKAY) {
 		r->stats.invalid++;
-		rt_warn("vbd %u/%u: request id %llu (operation %u) refused: %s", r->params.domid,
-			r->params.devid, (unsigned long long)slot->req.id, slot->req.rsp_op, why);
+		rt_vbd_warn(r->log_id, "request id %llu (operation %u) refused: %s",
+			    (unsigned long long)slot->req.id, slot->req.rsp_op, why);
 		td_ring_respond(r, slot, (int16_t)status);
 		return;
 	}
@@ -166,8 +167,8 @@ static void on_event(struct td_loop *loop, int fd, uint32_t events, void *data)
 	if ((evtchn_port_t)port != r->local_port) {
 		/* not ours (the handle binds one port): let it be delivered, or say why not */
 		if (xenevtchn_unmask(r->xce, (evtchn_port_t)port) < 0)
-			rt_err("vbd %u/%u: cannot unmask event channel %d: %s", r->params.domid,
-			       r->params.devid, port, strerror(errno));
+			rt_vbd_err(r->log_id, "cannot unmask event channel %d: %s", port,
+				   strerror(errno));
 		return;
 	}
 	r->masked = true;
@@ -251,6 +252,7 @@ int td_ring_connect(struct td_loop *loop, const struct td_ring_params *params,
 		return -ENOMEM;
 	r->loop = loop;
 	r->params = *params;
+	snprintf(r->log_id, sizeof(r->log_id), "vbd %u/%u", params->domid, params->devid);
 	r->image = target->image;
 	r->limits.disk_sectors = target->disk_sectors;
 	r->limits.readonly = target->readonly;
@@ -270,12 +272,31 @@ int td_ring_connect(struct td_loop *loop, const struct td_ring_params *params,
 		free(r);
 		return rc;
 	}
+	rt_vbd_debug(r->log_id,
+		     "ring: %u page(s), %u slots, %s ABI, event channel %u "
+		     "(local %u), %u segments per request (indirect %u), persistent grants %s "
+		     "(cache %u pages), %u bounce pages, discard %s, flush and barrier yes%s",
+		     r->nr_pages, r->back.nr_ents, blkif_abi_name(r->abi),
+		     r->params.port, r->local_port, r->max_segs, r->limits.max_indirect_segs,
+		     r->persistent ? "on" : "off", r->persistent ? r->pgrants.capacity : 0,
+		     r->pool.npages, r->limits.discard ? "yes" : "no",
+		     r->limits.readonly ? ", read-only" : "");
 	*out = r;
 	return 0;
 }
 
 void td_ring_disconnect(struct td_ring *r)
 {
+	const struct td_ring_stats *s = &r->stats;
+
+	rt_vbd_debug(r->log_id,
+		     "ring disconnected: %llu requests (%llu reads, %llu writes, %llu flushes, "
+		     "%llu discards), %llu refused, %llu failed, %llu events, %llu notifications%s",
+		     (unsigned long long)s->requests, (unsigned long long)s->reads,
+		     (unsigned long long)s->writes, (unsigned long long)s->flushes,
+		     (unsigned long long)s->discards, (unsigned long long)s->invalid,
+		     (unsigned long long)s->errors, (unsigned long long)s->events,
+		     (unsigned long long)s->notifications, r->halted ? "; halted" : "");
 	ring_stop(r);
 	td_ring_detach(r);
 	free(r);

@@ -122,9 +122,10 @@ int td_ring_attach(struct td_ring *r, const char **why)
 	 * older gntdev, or above its limit), the device's own limit stays: the ring still maps,
 	 * and a persistent grant that cannot be mapped is grant-copied instead (request.c). */
 	if (xengnttab_set_max_grants(r->gt, r->nr_pages + (p->persistent ? pg_cap : 0) + 16) < 0)
-		rt_warn("vbd %u/%u: cannot raise the grant mapping limit to %u: %s; persistent "
-			"grants beyond the device's limit are copied", p->domid, p->devid,
-			r->nr_pages + (p->persistent ? pg_cap : 0) + 16, strerror(errno));
+		rt_vbd_warn(r->log_id,
+			    "cannot raise the grant mapping limit to %u: %s; persistent grants "
+			    "beyond the device's limit are copied",
+			    r->nr_pages + (p->persistent ? pg_cap : 0) + 16, strerror(errno));
 	memcpy(refs, p->ring_refs, r->nr_pages * sizeof(refs[0]));
 	r->sring_pages = xengnttab_map_domain_grant_refs(r->gt, r->nr_pages, p->domid, refs,
 							  PROT_READ | PROT_WRITE);

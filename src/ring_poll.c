@@ -57,14 +57,46 @@ void td_ring_poll_init(struct td_ring *r)
 	rc = poll_guard_open(&p->guard, &gp);
 	p->guard_ok = rc == 0;
 	if (rc < 0)
-		rt_warn("vbd %u/%u: polling load guard: /proc/loadavg: %s; polling only by budget",
-			r->params.domid, r->params.devid, strerror(-rc));
+		rt_vbd_warn(r->log_id,
+			    "polling load guard: /proc/loadavg: %s; polling only by budget",
+			    strerror(-rc));
 	if (!path || !*path)
 		path = POLL_BUDGET_DEFAULT_PATH;
 	rc = poll_budget_open(&p->budget, path, budget_limit(pp.budget));
 	if (rc < 0)
-		rt_warn("vbd %u/%u: polling budget %s: %s; no host-wide cap on polling",
-			r->params.domid, r->params.devid, path, strerror(-rc));
+		rt_vbd_warn(r->log_id, "polling budget %s: %s; no host-wide cap on polling", path,
+			    strerror(-rc));
+}
+
+/* Debug: what polling did since the last summary (episodes, and the requests that came by event
+ * when the window, the guard or the budget allowed none), at most once per TD_POLL_SUMMARY_NS:
+ * there may be thousands of episodes a second. */
+static void summarise(struct td_ring *r, uint64_t now)
+{
+	struct td_ring_poll *p = &r->poll;
+	const struct poll_stats *s = &p->ctl.stats, *b = &p->summary_base;
+
+	if (now - p->summary_ns < TD_POLL_SUMMARY_NS)
+		return;
+	if (p->summary_ns && rt_log_level() >= LOG_DEBUG)
+		rt_vbd_debug(r->log_id,
+			     "polling over %llu ms: %llu episodes, %llu requests found by polling "
+			     "(%llu consumed), %llu windows expired, %llu guarded, %llu arrived by "
+			     "event; %llu us polled, %llu us CPU; window now %llu ns",
+			     (unsigned long long)((now - p->summary_ns) / 1000000),
+			     (unsigned long long)(s->entered - b->entered),
+			     (unsigned long long)(s->hits - b->hits),
+			     (unsigned long long)(p->polled_requests - p->summary_polled_requests),
+			     (unsigned long long)(s->misses - b->misses),
+			     (unsigned long long)(s->guarded - b->guarded),
+			     (unsigned long long)(s->wakeups - b->wakeups),
+			     (unsigned long long)((s->polled_ns - b->polled_ns) / 1000),
+			     (unsigned long long)((p->cpu_ns - p->summary_cpu_ns) / 1000),
+			     (unsigned long long)poll_ctl_window(&p->ctl));
+	p->summary_ns = now;
+	p->summary_base = *s;
+	p->summary_cpu_ns = p->cpu_ns;
+	p->summary_polled_requests = p->polled_requests;
 }
 
 /* Ends the episode. With `rearm`, falls back to events: re-arms req_event, unmasks the port and
@@ -224,6 +256,7 @@ bool td_ring_poll_run(struct td_ring *r)
 		    !r->image)
 			return false;
 		now = td_loop_now_ns();
+		summarise(r, now); /* between episodes: also says when none could start */
 		/* The work came by event: teach the window the gap, then maybe poll. */
 		poll_ctl_wakeup(&p->ctl, now);
 		if (!enter(r, now))

@@ -69,9 +69,16 @@ struct td_ring_poll {
 	uint64_t polled_completions; /* I/Os completed by the spin loop */
 	uint64_t budget_refused; /* episodes refused because the host-wide budget was exhausted */
 	uint64_t slices; /* returns to the event loop in the middle of an episode */
+	/* The debug log's summary of episodes (at most one per TD_POLL_SUMMARY_NS): the counters
+	 * when the last one was logged. */
+	uint64_t summary_ns;
+	struct poll_stats summary_base;
+	uint64_t summary_cpu_ns, summary_polled_requests;
 };
+#define TD_POLL_SUMMARY_NS (10ull * 1000000000)
 
 struct td_ring {
+	char log_id[32]; /* "vbd <domid>/<devid>": names the ring in the log */
 	struct td_loop *loop;
 	struct td_image *image; /* where requests go; NULL while paused with the image closed */
 	struct td_ring_params params;

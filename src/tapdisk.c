@@ -22,16 +22,19 @@ static void usage(FILE *out)
 		"control socket <run dir>/ctl<pid> by tap-ctl and tapback. Without options it\n"
 		"daemonizes as `tap-ctl spawn` expects and exits once its last VBD is\n"
 		"detached.\n\n"
-		"  -f, --foreground  do not daemonize; print the socket path, log to stderr\n"
-		"  -c, --config FILE the host-wide configuration file (default $%s, else\n"
-		"                    %s; a missing file means the built-in defaults)\n"
-		"  -C, --check-config  read the configuration file, print the settings it gives\n"
-		"                    and exit: 0 when every line was understood, 1 otherwise\n"
-		"  -d, --debug       log debug messages too\n"
-		"  -h, --help        show this help and exit\n"
-		"  -V, --version     show the version and exit\n"
+		"  -f, --foreground       do not daemonize; print the socket path, log to stderr\n"
+		"  -c, --config FILE      the host-wide configuration file (default $%s, else\n"
+		"                         %s; a missing file means the built-in defaults)\n"
+		"  -C, --check-config     read the configuration file, print the settings it\n"
+		"                         gives and exit: 0 when every line was understood, 1 if not\n"
+		"  -d, --debug            log debug messages too (--log-level debug)\n"
+		"  -l, --log-level LEVEL  err, warning, notice, info (default) or debug; tap-ctl\n"
+		"                         log-level changes it while tapdisk runs\n"
+		"  -h, --help             show this help and exit\n"
+		"  -V, --version          show the version and exit\n"
 		"Environment: TAPDISK_RUN_DIR (default /run/blktap-control), TAPDISK_SHM_DIR\n"
 		"(default /dev/shm), TAPDISK_LOG_FILE (a daemon's log instead of syslog),\n"
+		"TAPDISK_LOG_LEVEL (the level when no option gives it; tap-ctl spawn -l sets it),\n"
 		"TAPDISK_NBD_IDLE_TIMEOUT (seconds an idle NBD client keeps its slot; 60),\n"
 		"%s (the configuration file; set and empty: none).\n",
 		TD_CONFIG_ENV, TD_CONFIG_DEFAULT_PATH, TD_CONFIG_ENV);
@@ -62,17 +65,24 @@ int main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "debug", no_argument, NULL, 'd' },
+		{ "log-level", required_argument, NULL, 'l' },
 		{ "config", required_argument, NULL, 'c' },
 		{ "check-config", no_argument, NULL, 'C' },
 		{ NULL, 0, NULL, 0 },
 	};
-	bool foreground = false, debug = false, check = false;
+	const char *env = getenv(TD_LOG_LEVEL_ENV);
+	bool foreground = false, check = false;
 	const char *config = NULL;
 	static char cwd[PATH_MAX], abs_config[PATH_MAX + 256];
-	int c;
+	int c, level = LOG_INFO;
 
+	if (env && *env && rt_log_level_parse(env, &level)) {
+		fprintf(stderr, "tapdisk: %s=%s: expected err, warning, notice, info or debug\n",
+			TD_LOG_LEVEL_ENV, env);
+		return EINVAL;
+	}
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "hVfdc:C", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "hVfdl:c:C", opts, NULL)) != -1) {
 		switch (c) {
 		case 'h':
 			usage(stdout);
@@ -83,7 +93,16 @@ int main(int argc, char **argv)
 			foreground = true;
 			break;
 		case 'd':
-			debug = true;
+			level = LOG_DEBUG;
+			break;
+		case 'l':
+			if (rt_log_level_parse(optarg, &level)) {
+				fprintf(stderr,
+					"tapdisk: --log-level %s: expected err, warning, "
+					"notice, info or debug\n",
+					optarg);
+				return EINVAL;
+			}
 			break;
 		case 'c':
 			config = optarg;
@@ -107,7 +126,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "tapdisk: unexpected argument '%s'\n", argv[optind]);
 		return EINVAL;
 	}
-	rt_log_set_level(debug ? LOG_DEBUG : LOG_INFO);
+	/* errors are always logged: a level below err would hide why a command failed */
+	rt_log_set_level(level < LOG_ERR ? LOG_ERR : level);
 	config = td_config_path(config);
 	if (check)
 		return check_config(config);

@@ -2,6 +2,7 @@
  * (src/vbd_state.h): quiesce (drain, the image stays open), pause (drain, then close the image),
  * resume; and the counters the control plane reads, as snapshots of the ring's. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -186,6 +187,7 @@ int td_vbd_connect(struct td_vbd *vbd, const struct td_ring_params *params, cons
 {
 	struct td_ring_target t = ring_target(vbd);
 	struct td_ring_info ri;
+	char id[32];
 	int rc;
 
 	if (vbd->ring)
@@ -197,9 +199,10 @@ int td_vbd_connect(struct td_vbd *vbd, const struct td_ring_params *params, cons
 	}
 	td_ring_set_polling(vbd->ring, &vbd->poll);
 	td_ring_info(vbd->ring, &ri);
-	rt_info("vbd %u/%u: connected: %u ring page(s), %u slots, %s ABI, %s, indirect %u%s",
-		params->domid, params->devid, ri.nr_pages, ri.nr_slots, ri.abi, vbd->name,
-		params->max_indirect_segs, ri.persistent ? ", persistent grants" : "");
+	snprintf(id, sizeof(id), "vbd %u/%u", params->domid, params->devid);
+	rt_vbd_info(id, "connected: %u ring page(s), %u slots, %s ABI, %s, indirect %u%s",
+		    ri.nr_pages, ri.nr_slots, ri.abi, vbd->name, params->max_indirect_segs,
+		    ri.persistent ? ", persistent grants" : "");
 	return 0;
 }
 
@@ -284,6 +287,23 @@ void td_vbd_info(const struct td_vbd *vbd, struct td_vbd_info *info)
 	info->nr_rings = vbd->ring ? 1 : 0;
 	_Static_assert(sizeof(info->image) == sizeof(vbd->name), "image names fit");
 	memcpy(info->image, vbd->name, sizeof(info->image));
+}
+
+int td_vbd_layer(const struct td_vbd *vbd, unsigned int index, struct td_vbd_layer *out)
+{
+	const struct td_image *img = vbd->image;
+
+	while (img && index--)
+		img = img->parent;
+	if (!img)
+		return -ENOENT;
+	*out = (struct td_vbd_layer){
+		.name = img->name,
+		.readonly = img->info.readonly,
+		.discard = img->info.discard,
+		.sectors = img->info.sectors,
+	};
+	return 0;
 }
 
 int td_vbd_stats(const struct td_vbd *vbd, unsigned int index, struct td_ring_stats *stats)

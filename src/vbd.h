@@ -74,6 +74,17 @@ void td_vbd_io_end(struct td_vbd *vbd);
 bool td_vbd_idle(const struct td_vbd *vbd);
 
 void td_vbd_info(const struct td_vbd *vbd, struct td_vbd_info *info);
+
+/* One layer of the open image chain (the log says what was opened). */
+struct td_vbd_layer {
+	const char *name; /* "vhd:/path", valid while the image is open */
+	bool readonly;
+	bool discard;
+	uint64_t sectors; /* 512-byte sectors */
+};
+/* Layer `index` (0: the leaf, then its parents). 0, or -ENOENT past the last one or while the
+ * image is closed (paused). */
+int td_vbd_layer(const struct td_vbd *vbd, unsigned int index, struct td_vbd_layer *out);
 /* The counters of ring `index`. 0 or -ENOENT. */
 int td_vbd_stats(const struct td_vbd *vbd, unsigned int index, struct td_ring_stats *stats);
 

@@ -6,7 +6,9 @@
  *     u32 magic 0x5254434c ("RTCL") | u16 version (1) | u16 type | u32 id | u32 length
  * all big-endian, then `length` bytes of UTF-8 JSON (one object). A reply carries the request's
  * type | CTL_MSG_REPLY and the same id; its payload always has "error" (0 or a positive errno)
- * and, on failure, an optional "message" for humans. Lengths are checked against a fixed bound
+ * and, on failure, an optional "message" for humans and an optional "reason": the first error
+ * the daemon logged while it handled the request (the cause deep down, such as a driver's "bad
+ * footer cookie"; older clients ignore it). Lengths are checked against a fixed bound
  * (CTL_MAX_REQUEST / CTL_MAX_REPLY) before anything is allocated.
  * Why JSON rather than TLV or C structs: the control path is cold (a few messages per VBD
  * lifetime), stats are JSON anyway, jansson is already a dependency, fields can be added
@@ -90,7 +92,8 @@ enum ctl_msg_type {
 	CTL_MSG_STATS = 11,
 	CTL_MSG_POLL_GET = 12,
 	CTL_MSG_POLL_SET = 13,
-	CTL_MSG_TYPE_MAX = CTL_MSG_POLL_SET,
+	CTL_MSG_LOG_LEVEL = 14, /* the daemon's, no minor */
+	CTL_MSG_TYPE_MAX = CTL_MSG_LOG_LEVEL,
 	CTL_MSG_REPLY = 0x8000,
 	CTL_MSG_ERROR = 0xffff,
 };
@@ -242,6 +245,12 @@ struct ctl_disconnect_args {
 	int minor;
 };
 
+/* log-level: the daemon's log level, a syslog priority LOG_ERR..LOG_DEBUG, carried by name
+ * ("debug"); -1 in a request: only read it. */
+struct ctl_log_level_args {
+	int level;
+};
+
 /* attach, detach, pause, info, stats, poll get */
 struct ctl_minor_args {
 	int minor;
@@ -298,6 +307,9 @@ struct ctl_handlers {
 	int (*poll_get)(void *opaque, struct ctl_request *req, const struct ctl_minor_args *a,
 			struct ctl_poll_settings *out);
 	int (*poll_set)(void *opaque, struct ctl_request *req, const struct ctl_poll_set_args *a);
+	/* sets the level unless a->level is -1; *level_out: the level now */
+	int (*log_level)(void *opaque, struct ctl_request *req, const struct ctl_log_level_args *a,
+			 int *level_out);
 };
 
 struct ctl_server_config {
@@ -339,6 +351,9 @@ int ctl_client_connect_pid(pid_t pid, unsigned int timeout_ms, struct ctl_client
 void ctl_client_close(struct ctl_client *c);
 /* The daemon's message with the last failed reply, or "" (valid until the next call). */
 const char *ctl_client_error_message(const struct ctl_client *c);
+/* The cause the daemon logged while it failed the last request (a driver's "bad footer
+ * cookie"), or "" (valid until the next call). */
+const char *ctl_client_error_reason(const struct ctl_client *c);
 
 /* Each returns 0 or -errno: the daemon's error, or -ETIMEDOUT, -EPIPE/-ECONNRESET (daemon
  * gone), -EPROTO (a malformed reply), -EACCES (refused by the daemon). */
@@ -356,6 +371,8 @@ int ctl_info(struct ctl_client *c, int minor, struct ctl_disk_info *out);
 int ctl_stats(struct ctl_client *c, int minor, char **json_out);
 int ctl_poll_get(struct ctl_client *c, int minor, struct ctl_poll_settings *out);
 int ctl_poll_set(struct ctl_client *c, const struct ctl_poll_set_args *a);
+/* Sets the daemon's log level (LOG_ERR..LOG_DEBUG) unless level is -1; *now: the level after. */
+int ctl_log_level(struct ctl_client *c, int level, int *now);
 
 /* ---- run directory, sockets, minors --------------------------------------------------------- */
 /* $TAPDISK_RUN_DIR or /run/blktap-control. */

@@ -18,6 +18,7 @@ struct ctl_client {
 	unsigned int timeout_ms;
 	uint32_t next_id;
 	char message[CTL_MESSAGE_MAX];
+	char reason[CTL_MESSAGE_MAX];
 };
 
 static int64_t now_ms(void)
@@ -79,6 +80,11 @@ void ctl_client_close(struct ctl_client *c)
 const char *ctl_client_error_message(const struct ctl_client *c)
 {
 	return c->message;
+}
+
+const char *ctl_client_error_reason(const struct ctl_client *c)
+{
+	return c->reason;
 }
 
 /* Waits for `events` until the deadline: 0, -ETIMEDOUT, or -errno. */
@@ -154,7 +160,7 @@ static int call(struct ctl_client *c, struct ctl_msg *m, struct ctl_reply *reply
 	int err, send_err;
 
 	memset(reply, 0, sizeof(*reply));
-	c->message[0] = '\0';
+	c->message[0] = c->reason[0] = '\0';
 	m->id = ++c->next_id;
 	err = ctl_request_encode(m, &buf, &len);
 	if (err)
@@ -189,6 +195,7 @@ static int call(struct ctl_client *c, struct ctl_msg *m, struct ctl_reply *reply
 	}
 	if (reply->error) {
 		snprintf(c->message, sizeof(c->message), "%s", reply->message);
+		snprintf(c->reason, sizeof(c->reason), "%s", reply->reason);
 		return -reply->error;
 	}
 	return 0;
@@ -293,6 +300,18 @@ int ctl_disconnect(struct ctl_client *c, const struct ctl_disconnect_args *a)
 int ctl_poll_set(struct ctl_client *c, const struct ctl_poll_set_args *a)
 {
 	return call_args(c, CTL_MSG_POLL_SET, a, sizeof(*a));
+}
+
+int ctl_log_level(struct ctl_client *c, int level, int *now)
+{
+	struct ctl_log_level_args a = { level };
+	struct ctl_reply reply;
+	int err = call_with(c, CTL_MSG_LOG_LEVEL, &a, sizeof(a), &reply);
+
+	if (!err)
+		*now = reply.r.log_level;
+	ctl_reply_release(&reply);
+	return err;
 }
 
 int ctl_info(struct ctl_client *c, int minor, struct ctl_disk_info *out)

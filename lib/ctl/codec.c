@@ -11,6 +11,7 @@
 #include <jansson.h>
 
 #include "lib/ctl/codec.h"
+#include "ringtap/log.h"
 
 /* ---- header ------------------------------------------------------------------------------ */
 void ctl_header_encode(const struct ctl_header *h, uint8_t out[CTL_HEADER_SIZE])
@@ -291,6 +292,32 @@ static int put(json_t *o, const char *key, json_t *v)
 	return json_object_set_new(o, key, v) ? -ENOMEM : 0;
 }
 
+/* The messages about the daemon rather than one minor. */
+static bool no_minor(unsigned int type)
+{
+	return type == CTL_MSG_LIST || type == CTL_MSG_LOG_LEVEL;
+}
+
+/* log-level's "level": a syslog name from "err" to "debug". 0, -ENOENT or -EINVAL. */
+static int get_log_level(json_t *o, int *level)
+{
+	char name[16];
+	int err = get_string(o, "level", name, sizeof(name));
+
+	if (err)
+		return err == -ENOENT ? err : -EINVAL;
+	if (rt_log_level_parse(name, level) || *level < LOG_ERR || *level > LOG_DEBUG)
+		return -EINVAL;
+	return 0;
+}
+
+static int put_log_level(json_t *o, int level)
+{
+	if (level < LOG_ERR || level > LOG_DEBUG)
+		return -EINVAL;
+	return put(o, "level", json_string(rt_log_level_name(level)));
+}
+
 static int put_image(json_t *o, const struct ctl_image *img)
 {
 	const char *name = ctl_image_type_name(img->type);
@@ -493,7 +520,7 @@ int ctl_request_encode(const struct ctl_msg *m, uint8_t **buf, size_t *len)
 
 	if (!o)
 		return -ENOMEM;
-	if (m->type != CTL_MSG_LIST) {
+	if (!no_minor(m->type)) {
 		if (!minor_ok(minor))
 			err = -EINVAL;
 		else
@@ -524,6 +551,10 @@ int ctl_request_encode(const struct ctl_msg *m, uint8_t **buf, size_t *len)
 			break;
 		case CTL_MSG_POLL_SET:
 			err = put_polling(o, &m->u.poll_set.settings);
+			break;
+		case CTL_MSG_LOG_LEVEL:
+			if (m->u.log_level.level != -1)
+				err = put_log_level(o, m->u.log_level.level);
 			break;
 		default:
 			err = -EINVAL;
@@ -651,7 +682,7 @@ int ctl_request_decode(const struct ctl_header *h, const uint8_t *payload, struc
 	o = load_object(payload, h->length);
 	if (!o)
 		return -EBADMSG;
-	if (h->type != CTL_MSG_LIST)
+	if (!no_minor(h->type))
 		err = get_minor(o, &m->u.minor.minor);
 	if (!err) {
 		switch (h->type) {
@@ -673,6 +704,13 @@ int ctl_request_decode(const struct ctl_header *h, const uint8_t *payload, struc
 			if (!err && !m->u.poll_set.settings.set_mask)
 				err = -EINVAL; /* nothing to set */
 			err = required(err);
+			break;
+		case CTL_MSG_LOG_LEVEL:
+			err = get_log_level(o, &m->u.log_level.level);
+			if (err == -ENOENT) {
+				m->u.log_level.level = -1;
+				err = 0;
+			}
 			break;
 		default:
 			break;
@@ -745,6 +783,8 @@ static int encode_result(json_t *o, const struct ctl_reply *r)
 		p.set_mask = CTL_POLL_SET_ALL;
 		return put_polling(o, &p);
 	}
+	case CTL_MSG_LOG_LEVEL:
+		return put_log_level(o, r->r.log_level);
 	default:
 		return 0;
 	}
@@ -760,6 +800,8 @@ int ctl_reply_encode(const struct ctl_reply *r, uint8_t **buf, size_t *len)
 	err = put(o, "error", json_integer(r->error));
 	if (!err && r->message[0] && memchr(r->message, '\0', sizeof(r->message)))
 		err = put(o, "message", json_string(r->message));
+	if (!err && r->error && r->reason[0] && memchr(r->reason, '\0', sizeof(r->reason)))
+		err = put(o, "reason", json_string(r->reason));
 	if (!err && r->error == 0)
 		err = encode_result(o, r);
 	if (!err) {
@@ -835,6 +877,8 @@ static int decode_result(json_t *o, unsigned int type, union ctl_result *res)
 		if (err || res->poll.set_mask != CTL_POLL_SET_ALL)
 			return -EINVAL;
 		return 0;
+	case CTL_MSG_LOG_LEVEL:
+		return get_log_level(o, &res->log_level) ? -EINVAL : 0;
 	default:
 		return 0;
 	}
@@ -866,6 +910,8 @@ int ctl_reply_decode(const struct ctl_header *h, unsigned int request_type, cons
 	r->error = (int)error;
 	if (optional(get_string(o, "message", r->message, sizeof(r->message))))
 		r->message[0] = '\0'; /* an over-long message is dropped, not an error */
+	if (optional(get_string(o, "reason", r->reason, sizeof(r->reason))))
+		r->reason[0] = '\0';
 	if (r->type == CTL_MSG_ERROR && r->error == 0)
 		err = -EINVAL;
 	else if (r->error == 0)

@@ -28,6 +28,7 @@ struct ctl_msg {
 		struct ctl_connect_args connect;
 		struct ctl_disconnect_args disconnect;
 		struct ctl_poll_set_args poll_set;
+		struct ctl_log_level_args log_level;
 	} u;
 };
 
@@ -37,6 +38,7 @@ union ctl_result {
 	struct ctl_disk_info info;
 	char *stats_json;
 	struct ctl_poll_settings poll;
+	int log_level;
 };
 
 struct ctl_reply {
@@ -44,6 +46,8 @@ struct ctl_reply {
 	uint32_t id;
 	int error; /* 0 or positive errno */
 	char message[CTL_MESSAGE_MAX];
+	/* What the daemon logged as the cause ("vhd: ...: bad footer cookie"); optional, "" */
+	char reason[CTL_MESSAGE_MAX];
 	union ctl_result r;
 };
 

@@ -122,6 +122,7 @@ const char *ctl_msg_name(unsigned int type)
 		[CTL_MSG_STATS] = "stats",
 		[CTL_MSG_POLL_GET] = "poll-get",
 		[CTL_MSG_POLL_SET] = "poll-set",
+		[CTL_MSG_LOG_LEVEL] = "log-level",
 	};
 
 	type &= ~(unsigned int)CTL_MSG_REPLY;

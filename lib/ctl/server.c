@@ -131,6 +131,9 @@ static void request_finish(struct ctl_request *req, int err)
 {
 	struct ctl_conn *c = req->conn;
 
+	rt_debug("control: %s from pid %d: %s%s%s", ctl_msg_name(req->reply.type),
+		 (int)req->peer_pid, err ? strerror(-err) : "done", req->reply.message[0] ? ": " : "",
+		 req->reply.message);
 	if (c) {
 		c->pending = NULL;
 		req->reply.error = err < 0 ? -err : 0;
@@ -174,6 +177,9 @@ static int call_handler(struct ctl_server *srv, struct ctl_request *req)
 		return h->poll_get ? h->poll_get(o, req, &m->u.minor, &out->poll) : -EOPNOTSUPP;
 	case CTL_MSG_POLL_SET:
 		return h->poll_set ? h->poll_set(o, req, &m->u.poll_set) : -EOPNOTSUPP;
+	case CTL_MSG_LOG_LEVEL:
+		return h->log_level ? h->log_level(o, req, &m->u.log_level, &out->log_level) :
+				      -EOPNOTSUPP;
 	default:
 		return -EOPNOTSUPP;
 	}
@@ -182,6 +188,7 @@ static int call_handler(struct ctl_server *srv, struct ctl_request *req)
 static void conn_handle_message(struct ctl_conn *c)
 {
 	struct ctl_request *req = calloc(1, sizeof(*req));
+	char reason[CTL_MESSAGE_MAX];
 	int err;
 
 	if (!req) {
@@ -212,7 +219,12 @@ static void conn_handle_message(struct ctl_conn *c)
 	}
 	c->pending = req;
 	c->sc.deadline_ms = 0; /* the handler decides how long it takes */
+	/* the first error the handler's callees log is the failure's reason, unless it gave one */
+	rt_log_capture_begin(reason, sizeof(reason));
 	err = call_handler(c->srv, req);
+	rt_log_capture_end();
+	if (err < 0 && !strstr(reason, req->reply.message[0] ? req->reply.message : "\n"))
+		snprintf(req->reply.reason, sizeof(req->reply.reason), "%s", reason);
 	if (err == CTL_DEFERRED) {
 		conn_update_events(c);
 		return;

@@ -66,6 +66,13 @@ start_tapback
 sleep 1
 expect_eq "$(xenstore-read "$be/state")" 4 "still Connected after tapback restart"
 expect_match "$(ring_json)" "True" "ring still connected after tapback restart"
+wait_until 10 "the restarted tapback logs the device it adopted" \
+	grep -q "$be: adopted: connected to tapdisk $pid minor $minor" "$T/tapback.log"
+echo "ok: adoption logged"
+# tapback's log (--foreground, stderr not the journal): time, pid, level, the device
+grep -q "^[0-9-]*T[0-9:.+-]* tapback\[[0-9]*\] info: $be: connected to tapdisk $pid minor $minor" \
+	"$T/tapback.log" || fail "no connect line with time, pid, level and device: $(head -5 "$T/tapback.log")"
+echo "ok: tapback's lines carry time, pid, level and the device"
 
 # the frontend closes, then comes back (Closed → Initialising)
 guest xenstore-write "$fe/state" 5
@@ -73,6 +80,9 @@ xs_wait "$be/state" 5
 guest xenstore-write "$fe/state" 6
 xs_wait "$be/state" 6
 expect_match "$(ring_json)" "^null False" "ring disconnected on Closed"
+wait_until 10 "tapback logs the disconnect" \
+	grep -q "$be: disconnected from tapdisk $pid minor $minor" "$T/tapback.log"
+echo "ok: disconnect logged"
 guest xenstore-write "$fe/state" 1
 xs_wait "$be/state" 2
 guest xenstore-rm "$fe/ring-page-order" "$fe/ring-ref0" "$fe/ring-ref1" "$fe/ring-ref2" "$fe/ring-ref3"
@@ -91,6 +101,10 @@ guest xenstore-write "$fe/ring-page-order" 9 "$fe/state" 3
 xs_wait "$be/state" 5
 kill -0 "$tb" || fail "tapback died on a hostile frontend"
 echo "ok: malformed ring closes the device"
+wait_until 10 "tapback logs the guest's error, naming the node" grep -q \
+	"err: $be: frontend $fe published a malformed ring: ring-page-order is not a number up to 4" \
+	"$T/tapback.log"
+echo "ok: the guest's error logged"
 
 # a toolstack writing node by node: the backend appears before the frontend's state exists;
 # tapback offers its features and waits instead of taking the device for a removed one

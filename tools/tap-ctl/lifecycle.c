@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ringtap/log.h"
 #include "tools/tap-ctl/tap-ctl.h"
 
 #define SPAWN_TIMEOUT_S 30
@@ -159,7 +160,7 @@ int tapctl_spawn(const struct tapctl_cmd *cmd, pid_t *pid_out)
 	if (!err && l.pid != (pid_t)pid)
 		err = -EPROTO;
 	if (err)
-		err = -tapctl_fail(cmd, err, ctl_client_error_message(c), "new tapdisk %ld", pid);
+		err = -tapctl_fail(cmd, err, c, "new tapdisk %ld", pid);
 	else
 		ctl_list_release(&l);
 	ctl_client_close(c);
@@ -171,12 +172,18 @@ int tapctl_spawn(const struct tapctl_cmd *cmd, pid_t *pid_out)
 int tapctl_cmd_spawn(const struct tapctl_cmd *cmd, int argc, char **argv)
 {
 	pid_t pid;
-	int c, err;
+	int c, err, level;
 
-	while ((c = tapctl_getopt(cmd, argc, argv, "c:")) != -1) {
+	while ((c = tapctl_getopt(cmd, argc, argv, "c:l:")) != -1) {
 		switch (c) {
 		case 'c':
 			break; /* a cgroup slice: XAPI runs cgclassify itself on v4 */
+		case 'l':
+			/* through the environment: the argv XAPI finds tapdisks by stays "tapdisk" */
+			if (tapctl_parse_log_level(cmd, optarg, &level) ||
+			    setenv("TAPDISK_LOG_LEVEL", rt_log_level_name(level), 1))
+				return EINVAL;
+			break;
 		case 'h':
 			tapctl_usage(cmd, stdout);
 			return 0;

@@ -151,7 +151,7 @@ static int list_tapdisk(const struct tapctl_cmd *cmd, const struct filter *f, pi
 	if (!err) {
 		err = ctl_list(c, &l);
 		if (err == -EACCES || err == -EPERM) {
-			tapctl_fail(cmd, err, ctl_client_error_message(c), "tapdisk %d", (int)pid);
+			tapctl_fail(cmd, err, c, "tapdisk %d", (int)pid);
 			ctl_client_close(c);
 			return -err;
 		}

@@ -22,7 +22,7 @@ static const struct tapctl_cmd commands[] = {
 	  "[-C cbtlog] [-c slice] [-L on|off|auto]",
 	  "allocate + spawn + attach + open" },
 	{ "destroy", tapctl_cmd_destroy, "-p pid -m minor [-t secs]", "close + detach + free" },
-	{ "spawn", tapctl_cmd_spawn, "[-c slice]", "start a tapdisk, print its pid" },
+	{ "spawn", tapctl_cmd_spawn, "[-c slice] [-l level]", "start a tapdisk, print its pid" },
 	{ "attach", tapctl_cmd_attach, "-p pid -m minor", "attach a minor to a tapdisk" },
 	{ "detach", tapctl_cmd_detach, "-p pid -m minor", "detach a minor" },
 	{ "open", tapctl_cmd_open,
@@ -40,6 +40,8 @@ static const struct tapctl_cmd commands[] = {
 	  "-p pid -m minor [-P adaptive|fixed|off] [-d usecs] [-i percent] [-w usecs] [-g factor] "
 	  "[-s factor]",
 	  "show or change ring polling" },
+	{ "log-level", tapctl_cmd_log_level, "-p pid [-l err|warning|notice|info|debug]",
+	  "show or change a tapdisk's log level" },
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -58,7 +60,8 @@ static void main_usage(FILE *out)
 		"  --debug        accepted anywhere, ignored (blktap3 compatibility)\n\n"
 		"Exit status: 0, or a positive errno value (its text on stderr).\n"
 		"Environment: %s (run directory, default %s), %s (tapdisk binary),\n"
-		"TAP_CTL_TIMEOUT (seconds per daemon request). See tap-ctl(8).\n",
+		"TAP_CTL_TIMEOUT (seconds per daemon request), TAPDISK_LOG_LEVEL (the level of the\n"
+		"tapdisks spawn and create start). See tap-ctl(8).\n",
 		CTL_RUN_DIR_ENV, CTL_DEFAULT_RUN_DIR, CTL_TAPDISK_ENV);
 }
 
@@ -80,8 +83,11 @@ void tapctl_msg(const struct tapctl_cmd *cmd, const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
-int tapctl_fail(const struct tapctl_cmd *cmd, int err, const char *daemon_msg, const char *fmt, ...)
+int tapctl_fail(const struct tapctl_cmd *cmd, int err, const struct ctl_client *c, const char *fmt,
+		...)
 {
+	const char *daemon_msg = c ? ctl_client_error_message(c) : NULL;
+	const char *reason = c ? ctl_client_error_reason(c) : NULL;
 	va_list ap;
 
 	if (err < 0)
@@ -92,7 +98,10 @@ int tapctl_fail(const struct tapctl_cmd *cmd, int err, const char *daemon_msg, c
 	va_end(ap);
 	if (daemon_msg && daemon_msg[0])
 		fprintf(stderr, ": %s", daemon_msg);
-	fprintf(stderr, ": %s\n", strerror(err));
+	fprintf(stderr, ": %s", strerror(err));
+	if (reason && reason[0]) /* after strerror: scripts match what comes before */
+		fprintf(stderr, ": %s", reason);
+	fputc('\n', stderr);
 	return err ? err : EIO;
 }
 

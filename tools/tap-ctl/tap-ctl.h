@@ -20,9 +20,11 @@ struct tapctl_cmd {
 /* Prints "tap-ctl CMD: <message>" on stderr. */
 void tapctl_msg(const struct tapctl_cmd *cmd, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
-/* Reports err (negative errno) with context and the daemon's message if any; returns -err. */
-int tapctl_fail(const struct tapctl_cmd *cmd, int err, const char *daemon_msg, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+/* Reports err (negative errno) with context, and the daemon's message and reason if c (the
+ * client whose request failed) has them: "tap-ctl CMD: <context>: <message>: <strerror>:
+ * <reason>". Returns -err. */
+int tapctl_fail(const struct tapctl_cmd *cmd, int err, const struct ctl_client *c,
+		const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 /* Usage on stdout (help) or stderr (errors). */
 void tapctl_usage(const struct tapctl_cmd *cmd, FILE *out);
 
@@ -72,6 +74,9 @@ int tapctl_cmd_pause(const struct tapctl_cmd *cmd, int argc, char **argv);
 int tapctl_cmd_unpause(const struct tapctl_cmd *cmd, int argc, char **argv);
 int tapctl_cmd_stats(const struct tapctl_cmd *cmd, int argc, char **argv);
 int tapctl_cmd_poll(const struct tapctl_cmd *cmd, int argc, char **argv);
+int tapctl_cmd_log_level(const struct tapctl_cmd *cmd, int argc, char **argv);
+/* A log level by syslog name, err..debug. 0 or EINVAL (printed). */
+int tapctl_parse_log_level(const struct tapctl_cmd *cmd, const char *s, int *level);
 
 /* Single-VBD operations used by create/destroy as well as by their sub-commands: each reports
  * its own failure and returns 0 or a positive errno. */

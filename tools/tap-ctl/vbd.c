@@ -77,8 +77,7 @@ static int with_client(const struct tapctl_cmd *cmd, pid_t pid, int minor, unsig
 		return err;
 	err = fn(c, arg);
 	if (err)
-		err = tapctl_fail(cmd, err, ctl_client_error_message(c), "tapdisk %d minor %d",
-				  (int)pid, minor);
+		err = tapctl_fail(cmd, err, c, "tapdisk %d minor %d", (int)pid, minor);
 	ctl_client_close(c);
 	return err;
 }
@@ -153,8 +152,7 @@ int tapctl_do_close(const struct tapctl_cmd *cmd, pid_t pid, int minor, bool for
 		sleep(1);
 	}
 	if (err)
-		err = tapctl_fail(cmd, err, ctl_client_error_message(c), "tapdisk %d minor %d",
-				  (int)pid, minor);
+		err = tapctl_fail(cmd, err, c, "tapdisk %d minor %d", (int)pid, minor);
 	ctl_client_close(c);
 	return err;
 }
@@ -414,8 +412,7 @@ int tapctl_cmd_stats(const struct tapctl_cmd *cmd, int argc, char **argv)
 		return err;
 	err = ctl_stats(c, t.minor, &json);
 	if (err) {
-		err = tapctl_fail(cmd, err, ctl_client_error_message(c), "tapdisk %d minor %d",
-				  (int)t.pid, t.minor);
+		err = tapctl_fail(cmd, err, c, "tapdisk %d minor %d", (int)t.pid, t.minor);
 	} else {
 		/* one line: XAPI json.loads() the first line */
 		printf("%s\n", json);
@@ -498,8 +495,7 @@ int tapctl_cmd_poll(const struct tapctl_cmd *cmd, int argc, char **argv)
 		return err;
 	err = ctl_poll_get(c, t.minor, p);
 	if (err)
-		err = tapctl_fail(cmd, err, ctl_client_error_message(c), "tapdisk %d minor %d",
-				  (int)t.pid, t.minor);
+		err = tapctl_fail(cmd, err, c, "tapdisk %d minor %d", (int)t.pid, t.minor);
 	else
 		printf("policy=%s duration=%u idle-threshold=%u max-window=%u grow=%u shrink=%u\n",
 		       ctl_poll_policy_name(p->policy), p->duration_us, p->idle_threshold,

@@ -2,6 +2,7 @@
  * carry the actions out (features, ring connect/disconnect, states, removal). The tapdisk named
  * by physical-device-path is watched through a pidfd: its death closes the device. */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -138,8 +139,8 @@ static void watch_tapdisk(struct vbd *v)
 		return;
 	}
 	if (errno != ESRCH && !v->waiting_logged)
-		rt_warn("%s: cannot watch tapdisk %d: %s", v->backend, (int)v->tapdisk_pid,
-			strerror(errno));
+		rt_vbd_warn(v->backend, "cannot watch tapdisk %d: %s", (int)v->tapdisk_pid,
+			    strerror(errno));
 }
 
 /* physical-device-path = <run dir>/nbd<pid>.<minor>, written by the hotplug step: find the
@@ -162,7 +163,7 @@ static enum tapdisk_look find_tapdisk(struct vbd *v)
 	if (strncmp(pdp, prefix, plen) || sscanf(pdp + plen, "%ld.%d%7s", &pid, &minor, tail) != 2 ||
 	    pid <= 0 || pid > INT32_MAX || minor < 0) {
 		if (!v->waiting_logged)
-			rt_warn("%s: physical-device-path '%s' names no tapdisk", v->backend, pdp);
+			rt_vbd_warn(v->backend, "physical-device-path '%s' names no tapdisk", pdp);
 		v->waiting_logged = true;
 		free(pdp);
 		return TAPDISK_WAIT;
@@ -186,7 +187,7 @@ static enum tapdisk_look find_tapdisk(struct vbd *v)
 						      : "its control socket refuses connections");
 	if (err) {
 		if (!v->waiting_logged)
-			rt_warn("%s: tapdisk %ld unreachable: %s", v->backend, pid, strerror(-err));
+			rt_vbd_warn(v->backend, "tapdisk %ld unreachable: %s", pid, strerror(-err));
 		v->waiting_logged = true;
 		return TAPDISK_WAIT;
 	}
@@ -214,7 +215,7 @@ static void watch_frontend(struct vbd *v)
 	if (!fe)
 		return;
 	if (!frontend_path_ok(fe)) {
-		rt_err("%s: refusing frontend path '%.64s'", v->backend, fe);
+		rt_vbd_err(v->backend, "refusing frontend path '%.64s'", fe);
 		free(fe);
 		return;
 	}
@@ -257,6 +258,10 @@ static void gather(struct vbd *v, struct vbd_view *view)
 			/* what tapdisk has is unknown: take xenstore's as sent, so that only a
 			 * later change is sent (not over a `tap-ctl poll` made meanwhile) */
 			vbd_read_polling(v, &v->polling);
+			rt_vbd_info(v->backend,
+				    "adopted: connected to tapdisk %d minor %d before tapback "
+				    "started",
+				    (int)v->tapdisk_pid, v->minor);
 		}
 	}
 	view->ring_connected = v->ring_connected;
@@ -265,7 +270,7 @@ static void gather(struct vbd *v, struct vbd_view *view)
 static void switch_state(struct vbd *v, int state)
 {
 	if (!xs_printf_node(v->tb->xs, XBT_NULL, v->backend, "state", "%d", state))
-		rt_err("%s: cannot write state %d", v->backend, state);
+		rt_vbd_err(v->backend, "cannot write state %d", state);
 }
 
 /* Writes a set of nodes and the new state in one transaction, retrying on conflicts. */
@@ -329,8 +334,21 @@ static bool write_connected(struct vbd *v, xs_transaction_t t, const void *arg)
 	       xs_printf_node(xs, t, v->backend, "info", "%u", vinfo);
 }
 
-/* Reads what the frontend published for its ring; -EINVAL on anything malformed. */
-static int read_ring_args(struct vbd *v, struct ctl_connect_args *a)
+/* A frontend's malformed node: says what is wrong in bad; -EINVAL. */
+static int __attribute__((format(printf, 3, 4))) bad_node(char *bad, size_t size, const char *fmt,
+							  ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(bad, size, fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
+
+/* Reads what the frontend published for its ring; -EINVAL on anything malformed, with *bad
+ * naming the node (the guest's error, for the log). */
+static int read_ring_args(struct vbd *v, struct ctl_connect_args *a, char *bad, size_t bad_size)
 {
 	struct xs_handle *xs = v->tb->xs;
 	unsigned long val, order = 0;
@@ -343,7 +361,8 @@ static int read_ring_args(struct vbd *v, struct ctl_connect_args *a)
 	a->devid = v->devid;
 	err = xs_read_uint(xs, v->frontend, "ring-page-order", TAPBACK_MAX_RING_ORDER, &order);
 	if (err && err != -ENOENT)
-		return err;
+		return bad_node(bad, bad_size, "ring-page-order is not a number up to %u",
+				TAPBACK_MAX_RING_ORDER);
 	a->order = (uint32_t)order;
 	for (unsigned int i = 0; i < (1u << order); i++) {
 		if (order == 0)
@@ -352,26 +371,31 @@ static int read_ring_args(struct vbd *v, struct ctl_connect_args *a)
 			snprintf(node, sizeof(node), "ring-ref%u", i);
 		err = xs_read_uint(xs, v->frontend, node, UINT32_MAX, &val);
 		if (err)
-			return -EINVAL;
+			return bad_node(bad, bad_size, "%s is %s", node,
+					err == -ENOENT ? "missing" : "not a grant reference");
 		a->ring_refs[i] = (uint32_t)val;
 	}
 	if (xs_read_uint(xs, v->frontend, "event-channel", UINT32_MAX, &val))
-		return -EINVAL;
+		return bad_node(bad, bad_size, "event-channel is missing or not a port number");
 	a->port = (uint32_t)val;
 	proto = xs_readf(xs, XBT_NULL, "%s/protocol", v->frontend);
 	err = proto ? ctl_ring_protocol_parse(proto, &a->protocol) : 0;
+	if (err)
+		err = bad_node(bad, bad_size, "unknown protocol '%.32s'", proto);
 	free(proto);
 	if (err)
-		return -EINVAL;
+		return err;
 	a->persistent = xs_read_uint(xs, v->frontend, "feature-persistent", 1, &val) == 0 && val;
 	a->max_indirect_segments = v->tb->max_indirect;
 	vbd_read_polling(v, &a->polling);
 	return 0;
 }
 
-static void report_error(struct vbd *v, const char *what, int err)
+/* why: tapdisk's message and reason, or "": the log has them, tapdisk-error (read by xenopsd)
+ * keeps its format. */
+static void report_error(struct vbd *v, const char *what, int err, const char *why)
 {
-	rt_err("%s: %s: %s", v->backend, what, strerror(-err));
+	rt_vbd_err(v->backend, "%s: %s%s%s", what, strerror(-err), why[0] ? ": " : "", why);
 	xs_printf_node(v->tb->xs, XBT_NULL, v->backend, "tapdisk-error", "%s: %s", what,
 		       strerror(-err));
 }
@@ -382,8 +406,8 @@ static void report_gone(struct vbd *v)
 	if (v->error_reported)
 		return;
 	v->error_reported = true;
-	rt_err("%s: tapdisk %d (minor %d) is gone: %s", v->backend, (int)v->tapdisk_pid, v->minor,
-	       v->gone_why);
+	rt_vbd_err(v->backend, "tapdisk %d (minor %d) is gone: %s", (int)v->tapdisk_pid, v->minor,
+		   v->gone_why);
 	xs_printf_node(v->tb->xs, XBT_NULL, v->backend, "tapdisk-error",
 		       "tapdisk %d (minor %d) is gone: %s", (int)v->tapdisk_pid, v->minor,
 		       v->gone_why);
@@ -395,60 +419,78 @@ void vbd_tapdisk_died(struct vbd *v)
 	vbd_update(v);
 }
 
-static void do_disconnect(struct vbd *v)
+static void do_disconnect(struct vbd *v, const struct vbd_view *view)
 {
 	struct ctl_disconnect_args a = { .minor = v->minor };
 	struct ctl_client *c;
 	int err;
 
 	v->ring_connected = false;
-	if (!v->tapdisk_pid || ctl_open_client(v, &c))
-		return; /* tapdisk is gone: nothing left to disconnect */
+	if (!v->tapdisk_pid || ctl_open_client(v, &c)) {
+		rt_vbd_info(v->backend, "disconnected (tapdisk %d is gone)", (int)v->tapdisk_pid);
+		return; /* nothing left to disconnect */
+	}
 	err = ctl_disconnect(c, &a);
 	if (err && err != -ENOTCONN && err != -ENOENT)
-		rt_warn("%s: disconnect: %s", v->backend, strerror(-err));
+		rt_vbd_warn(v->backend, "disconnect from tapdisk %d minor %d: %s%s%s",
+			    (int)v->tapdisk_pid, v->minor, strerror(-err),
+			    ctl_client_error_message(c)[0] ? ": " : "",
+			    ctl_client_error_message(c));
+	else
+		rt_vbd_info(v->backend, "disconnected from tapdisk %d minor %d (frontend state %d)",
+			    (int)v->tapdisk_pid, v->minor, view->fe_state);
 	ctl_client_close(c);
 }
 
 static void do_connect(struct vbd *v)
 {
+	char why[2 * CTL_MESSAGE_MAX + 2];
 	struct ctl_connect_args a;
 	struct ctl_disk_info info;
 	struct ctl_client *c;
 	int err;
 
-	err = read_ring_args(v, &a);
+	err = read_ring_args(v, &a, why, sizeof(why));
 	if (err) {
 		/* the frontend's nodes are the guest's: bad ones close the device, as blkback */
-		rt_err("%s: frontend %s published a malformed ring", v->backend, v->frontend);
+		rt_vbd_err(v->backend, "frontend %s published a malformed ring: %s", v->frontend,
+			   why);
 		switch_state(v, XenbusStateClosing);
 		return;
 	}
 	err = ctl_open_client(v, &c);
 	if (err) {
-		report_error(v, "cannot reach tapdisk", err);
+		report_error(v, "cannot reach tapdisk", err, "");
 		return;
 	}
 	err = ctl_connect(c, &a);
 	if (!err)
 		err = ctl_info(c, v->minor, &info);
+	snprintf(why, sizeof(why), "%s%s%s", ctl_client_error_message(c),
+		 ctl_client_error_reason(c)[0] ? ": " : "", ctl_client_error_reason(c));
 	ctl_client_close(c);
 	if (err == -EINVAL || err == -EPERM || err == -EFAULT) {
-		rt_err("%s: tapdisk refused the frontend's ring: %s", v->backend, strerror(-err));
+		/* the guest's ring is at fault: its error, closed as blkback does */
+		rt_vbd_err(v->backend, "tapdisk refused the ring of frontend %s: %s%s%s",
+			   v->frontend, strerror(-err), why[0] ? ": " : "", why);
 		switch_state(v, XenbusStateClosing);
 		return;
 	}
 	if (err) {
-		report_error(v, "ring connect failed", err);
+		report_error(v, "ring connect failed", err, why);
 		return;
 	}
 	v->ring_connected = true;
 	v->polling = a.polling;
 	if (!transact(v, write_connected, &info, XenbusStateConnected))
-		rt_err("%s: cannot publish the disk geometry", v->backend);
+		rt_vbd_err(v->backend, "cannot publish the disk geometry");
 	else
-		rt_info("%s: connected to tapdisk %d minor %d (order %u, %s)", v->backend,
-			(int)v->tapdisk_pid, v->minor, a.order, ctl_ring_protocol_name(a.protocol));
+		rt_vbd_info(v->backend,
+			    "connected to tapdisk %d minor %d (order %u, %s, event channel %u, "
+			    "indirect %u, persistent grants %s)",
+			    (int)v->tapdisk_pid, v->minor, a.order,
+			    ctl_ring_protocol_name(a.protocol), a.port, a.max_indirect_segments,
+			    a.persistent ? "on" : "off");
 }
 
 void vbd_update(struct vbd *v)
@@ -459,13 +501,13 @@ void vbd_update(struct vbd *v)
 	gather(v, &view);
 	act = vbd_decide(&view);
 	if (act)
-		rt_debug("%s: frontend %d backend %d online %d ring %d: actions %#x", v->backend,
-			 view.fe_state, view.be_state, view.online, view.ring_connected, act);
+		rt_vbd_debug(v->backend, "frontend %d backend %d online %d ring %d: actions %#x",
+			     view.fe_state, view.be_state, view.online, view.ring_connected, act);
 	if (act & VBD_ACT_DISCONNECT)
-		do_disconnect(v);
+		do_disconnect(v, &view);
 	if ((act & VBD_ACT_INIT_WAIT) &&
 	    !transact(v, write_static_features, NULL, XenbusStateInitWait))
-		rt_err("%s: cannot write features", v->backend);
+		rt_vbd_err(v->backend, "cannot write features");
 	if (act & VBD_ACT_CONNECT)
 		do_connect(v);
 	if (act & VBD_ACT_TAPDISK_ERROR)
@@ -476,7 +518,7 @@ void vbd_update(struct vbd *v)
 		switch_state(v, XenbusStateClosed);
 	if (act & VBD_ACT_REMOVE) {
 		xs_rm(v->tb->xs, XBT_NULL, v->backend);
-		rt_info("%s: removed", v->backend);
+		rt_vbd_info(v->backend, "removed");
 		vbd_forget(v);
 		return;
 	}

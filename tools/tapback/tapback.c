@@ -25,7 +25,8 @@ static void usage(FILE *out)
 		"  -i, --max-indirect N     feature-max-indirect-segments offered (default %u, max "
 		"4096)\n"
 		"  -p, --pidfile FILE       write the pid to FILE\n"
-		"  -d, --debug              log debug messages (to stderr with --foreground)\n"
+		"  -d, --debug              log debug messages too (--log-level debug)\n"
+		"  -l, --log-level LEVEL    err, warning, notice, info (default) or debug\n"
 		"  -f, --foreground         log to stderr instead of syslog\n"
 		"  -h, --help               show this help and exit\n"
 		"  -V, --version            show the version and exit\n",
@@ -63,7 +64,7 @@ static void device_changed(struct tapback *tb, unsigned int domid, unsigned int 
 	if (!backend_exists(tb, domid, devid)) {
 		if (v) {
 			/* the toolstack removed the backend: let go of the ring, forget it */
-			rt_info("%s: backend removed", v->backend);
+			rt_vbd_info(v->backend, "backend removed");
 			if (v->ring_connected)
 				vbd_update(v); /* the view says: no backend state → disconnect */
 			if (vbd_find(tb, domid, devid) == v)
@@ -225,6 +226,7 @@ int main(int argc, char **argv)
 		{ "max-indirect", required_argument, NULL, 'i' },
 		{ "pidfile", required_argument, NULL, 'p' },
 		{ "debug", no_argument, NULL, 'd' },
+		{ "log-level", required_argument, NULL, 'l' },
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -233,13 +235,14 @@ int main(int argc, char **argv)
 	struct tapback tb = { .name = "vbd3", .max_indirect = TAPBACK_DEFAULT_MAX_INDIRECT,
 			      .ctl_timeout_ms = 10000 };
 	const char *pidfile = NULL;
-	bool foreground = false, debug = false;
+	bool foreground = false;
+	int level = LOG_INFO;
 	unsigned long n;
 	char *end;
 	int c, err;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":n:i:p:dfhV", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":n:i:p:dl:fhV", opts, NULL)) != -1) {
 		switch (c) {
 		case 'n':
 			if (!*optarg || strchr(optarg, '/') || strlen(optarg) > 32) {
@@ -262,7 +265,14 @@ int main(int argc, char **argv)
 			pidfile = optarg;
 			break;
 		case 'd':
-			debug = true;
+			level = LOG_DEBUG;
+			break;
+		case 'l':
+			if (rt_log_level_parse(optarg, &level) || level < LOG_ERR) {
+				fprintf(stderr, "tapback: --log-level wants err, warning, notice, "
+						"info or debug, not '%s'\n", optarg);
+				return EINVAL;
+			}
 			break;
 		case 'f':
 			foreground = true;
@@ -285,9 +295,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "tapback: unexpected argument '%s'\n", argv[optind]);
 		return EINVAL;
 	}
-	rt_log_open("tapback", foreground);
-	if (debug)
-		rt_log_set_level(LOG_DEBUG);
+	rt_log_open_daemon("tapback", foreground);
+	rt_log_set_level(level);
 	snprintf(tb.root, sizeof(tb.root), "/local/domain/0/backend/%s", tb.name);
 	tb.xs = xs_open(0);
 	if (!tb.xs) {

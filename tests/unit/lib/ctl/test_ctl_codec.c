@@ -12,6 +12,7 @@
 
 #include "lib/ctl/codec.h"
 #include "ringtap/ctl.h"
+#include "ringtap/log.h"
 
 /* Decodes a request given as header fields + JSON text. */
 static int decode_json(unsigned int type, const char *json, struct ctl_msg *m)
@@ -537,8 +538,66 @@ static void replies_round_trip(void **state)
 	assert_int_equal(ctl_reply_decode(&h, CTL_MSG_OPEN, buf + CTL_HEADER_SIZE, back), 0);
 	assert_int_equal(back->error, ENOENT);
 	assert_string_equal(back->message, "no such image");
+	assert_string_equal(back->reason, "");
 	free(buf);
+
+	/* the reason travels with a failure only; a reply without one (an older daemon) has "" */
+	strcpy(r->reason, "vhd: /x.vhd: bad footer cookie (not \"conectix\")");
+	assert_int_equal(ctl_reply_encode(r, &buf, &len), 0);
+	assert_int_equal(ctl_header_decode(buf, CTL_MAX_REPLY, &h), 0);
+	assert_int_equal(ctl_reply_decode(&h, CTL_MSG_OPEN, buf + CTL_HEADER_SIZE, back), 0);
+	assert_string_equal(back->reason, r->reason);
+	assert_string_equal(back->message, "no such image");
+	free(buf);
+	r->error = 0;
+	assert_int_equal(ctl_reply_encode(r, &buf, &len), 0);
+	assert_null(memmem(buf, len, "reason", 6));
+	free(buf);
+
+	/* log-level: the level by name */
+	memset(r, 0, sizeof(*r));
+	r->type = CTL_MSG_LOG_LEVEL;
+	r->r.log_level = LOG_DEBUG;
+	assert_int_equal(ctl_reply_encode(r, &buf, &len), 0);
+	assert_non_null(memmem(buf, len, "\"level\":\"debug\"", 15));
+	assert_int_equal(ctl_header_decode(buf, CTL_MAX_REPLY, &h), 0);
+	assert_int_equal(ctl_reply_decode(&h, CTL_MSG_LOG_LEVEL, buf + CTL_HEADER_SIZE, back), 0);
+	assert_int_equal(back->r.log_level, LOG_DEBUG);
+	free(buf);
+	r->r.log_level = LOG_CRIT; /* below err: not a level a daemon reports */
+	assert_int_equal(ctl_reply_encode(r, &buf, &len), -EINVAL);
 	free(r);
+	free(back);
+}
+
+static void log_level_requests(void **state)
+{
+	struct ctl_msg *m = calloc(1, sizeof(*m)), *back = calloc(1, sizeof(*back));
+
+	/* no minor: the daemon's; no level: only asks */
+	assert_int_equal(decode_json(CTL_MSG_LOG_LEVEL, "{}", back), 0);
+	assert_int_equal(back->u.log_level.level, -1);
+	assert_int_equal(decode_json(CTL_MSG_LOG_LEVEL, "{\"level\":\"warning\"}", back), 0);
+	assert_int_equal(back->u.log_level.level, LOG_WARNING);
+	assert_int_equal(decode_json(CTL_MSG_LOG_LEVEL, "{\"level\":\"crit\"}", back), -EINVAL);
+	assert_int_equal(decode_json(CTL_MSG_LOG_LEVEL, "{\"level\":\"loud\"}", back), -EINVAL);
+	assert_int_equal(decode_json(CTL_MSG_LOG_LEVEL, "{\"level\":7}", back), -EINVAL);
+	m->type = CTL_MSG_LOG_LEVEL;
+	m->u.log_level.level = LOG_DEBUG;
+	round_trip(m, back);
+	assert_int_equal(back->u.log_level.level, LOG_DEBUG);
+	m->u.log_level.level = -1;
+	round_trip(m, back);
+	assert_int_equal(back->u.log_level.level, -1);
+	m->u.log_level.level = 9;
+	{
+		uint8_t *buf;
+		size_t len;
+
+		assert_int_equal(ctl_request_encode(m, &buf, &len), -EINVAL);
+	}
+	assert_string_equal(ctl_msg_name(CTL_MSG_LOG_LEVEL), "log-level");
+	free(m);
 	free(back);
 }
 
@@ -676,6 +735,7 @@ int main(void)
 		cmocka_unit_test(decoder_refuses_malformed_requests),
 		cmocka_unit_test(decoder_refuses_long_paths),
 		cmocka_unit_test(replies_round_trip),
+		cmocka_unit_test(log_level_requests),
 		cmocka_unit_test(decoder_refuses_malformed_replies),
 		cmocka_unit_test(image_arguments_parse_as_blktap3),
 		cmocka_unit_test(enumeration_names),
