@@ -1,13 +1,13 @@
 # tapdisk, the per-VBD daemon, and its datapath core (a static library shared with td-serve
 # and the unit tests; the image drivers are in drivers/).
 TD_CORE_SRCS := src/loop.c src/blkif_req.c src/pgrant.c src/bufpool.c src/image.c src/ring_attach.c \
-	src/ring.c src/request.c src/vbd_state.c src/vbd.c src/ring_poll.c
+	src/ring.c src/request.c src/vbd_state.c src/vbd.c src/ring_poll.c src/cbt_log.c
 $(eval $(call static_lib,tdcore,$(TD_CORE_SRCS)))
-TD_LIBS := tdcore tddrivers rtblkif rtpoll rtutil
+TD_LIBS := tdcore tddrivers rtcbt rtblkif rtpoll rtutil
 TD_LDLIBS = $(LIBS_XENGNTTAB) $(LIBS_XENEVTCHN) $(LIBS_AIO)
 # the daemon: control socket, handlers, stats (JSON and /dev/shm) around the datapath core
 TD_DAEMON_SRCS := src/tapdisk.c src/daemon.c src/ctl_handlers.c src/stats_json.c src/shm_stats.c
 # each VBD's NBD export (lib/nbd)
 TD_DAEMON_SRCS += src/nbd_export.c
-$(eval $(call program,tapdisk,$(TD_DAEMON_SRCS),tdcore tddrivers rtctl rtnbd rtpoll rtblkif rtutil,$(TD_LDLIBS) $(LIBS_JANSSON)))
+$(eval $(call program,tapdisk,$(TD_DAEMON_SRCS),tdcore tddrivers rtcbt rtctl rtnbd rtpoll rtblkif rtutil,$(TD_LDLIBS) $(LIBS_JANSSON)))
 MAN_PAGES += man/tapdisk.8

@@ -11,7 +11,7 @@
  *       40     8  size: the disk's size in bytes, uint64, little-endian
  *       48     *  bitmap: ceil(ceil(size / 64 KiB) / 8) bytes; block n is bit (n % 8) of byte n / 8
  *
- * Pure functions: no I/O, no allocation. */
+ * Pure functions (no I/O, no allocation), but cbt_file_length. */
 #ifndef RINGTAP_CBT_H
 #define RINGTAP_CBT_H
 
@@ -67,5 +67,9 @@ static inline bool cbt_block_is_set(const uint8_t *bitmap, uint64_t block)
 /* child |= parent over the parent's length (cbt-util coalesce). -EINVAL (nothing changed) when
  * the parent's bitmap is longer than the child's. */
 int cbt_bitmap_merge(uint8_t *child, size_t child_len, const uint8_t *parent, size_t parent_len);
+
+/* The length of an open log: a regular file's size, or a block device's (an LVM volume on LVHD
+ * SRs). 0 or -errno. */
+int cbt_file_length(int fd, uint64_t *len);
 
 #endif
