@@ -32,11 +32,12 @@ static struct cbt_log *log_of(const struct td_image *img)
 static void log_submit(struct td_image *img, struct td_io *io)
 {
 	struct cbt_log *l = log_of(img);
-	uint64_t sectors = 0;
+	uint64_t sectors = 0, bytes = 0;
 
 	if (io->op == TD_OP_WRITE) {
 		for (int i = 0; i < io->iovcnt; i++)
-			sectors += io->iov[i].iov_len >> TD_SECTOR_SHIFT;
+			bytes += io->iov[i].iov_len;
+		sectors = (bytes + (1u << TD_SECTOR_SHIFT) - 1) >> TD_SECTOR_SHIFT;
 	} else if (io->op == TD_OP_DISCARD) {
 		sectors = io->nr_sectors;
 	}

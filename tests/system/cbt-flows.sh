@@ -5,13 +5,15 @@
 # with coalesce (into a snapshot's log, and into the attached VDI's log with its tapdisk paused),
 # unpause without -c dropping the log, deactivate; then list_changed_blocks, computed as XAPI's
 # storage manager does, between snapshots equals exactly the blocks the guest wrote in between.
-# A log left inconsistent by a tapdisk killed with -9 is found by the next activate. A log
-# shorter than the disk needs is refused at open and at unpause, with a reason.
+# Writes through the VBD's NBD export are marked too. A log left inconsistent by a tapdisk killed
+# with -9 is found by the next activate. A log shorter than the disk needs is refused at open and
+# at unpause, with a reason.
 . "$(dirname "$0")/../lib/common.sh"
 . "$SRC/tests/lib/tapdisk.sh"
 . "$SRC/tests/lib/simxen.sh"
 
 need_built "$TAPCTL" "$BIN/tapdisk" "$BIN/tapback" "$BIN/cbt-util" "$BIN/vhd-util" "$TBIN/blkfront-io"
+command -v qemu-io >/dev/null || fail "qemu-io (qemu-utils) is not installed: run tools/install-deps"
 tapdisk_env
 export XAPI_TAP_CTL=$TAPCTL XAPI_VHD_UTIL=$BIN/vhd-util XAPI_CBT_UTIL=$BIN/cbt-util
 xapi() { python3 "$SRC/tests/lib/xapi.py" "$@"; }
@@ -200,6 +202,13 @@ head -c 100 "$VLOG" >"$T/cut.cbtlog"
 expect_rc 22 "open -C with a log cut short" "$TAPCTL" open -p "$pid" -m "$minor" \
 	-a "vhd:$SR/leaf3.vhd" -C "$T/cut.cbtlog"
 expect_rc 0 "open -C with the good log" "$TAPCTL" open -p "$pid" -m "$minor" -a "vhd:$SR/leaf3.vhd" -C "$VLOG"
+# the VBD's NBD export (dom0's access, qemu's) goes through the log too: writes and write-zeroes
+# are marked, reads are not
+qemu-io -f raw -c 'write -P 0x5a 2M 64k' -c 'write -z 3M 4k' -c 'read 6M 64k' -c flush \
+	"nbd+unix:///$V?socket=$TAPDISK_RUN_DIR/nbd$pid.$minor" >"$T/qio.out" 2>&1 ||
+	fail "qemu-io: $(cat "$T/qio.out")"
+expect_eq "$(logblocks "$VLOG")" "$(blocks $B $C $Dw $Fw $((2 * M)):65536 $((3 * M)):4096)" \
+	"NBD writes and write-zeroes are marked"
 expect_rc 0 "close" "$TAPCTL" close -p "$pid" -m "$minor"
 "$TAPCTL" detach -p "$pid" -m "$minor" && "$TAPCTL" free -m "$minor" || fail "detach, free"
 wait_until 60 "tapdisk $pid did not exit" exited "$pid"

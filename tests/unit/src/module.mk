@@ -4,3 +4,4 @@ $(eval $(call unit_test,test_blkif_req,tests/unit/src/test_blkif_req.c,tdcore rt
 $(eval $(call unit_test,test_pgrant,tests/unit/src/test_pgrant.c,tdcore))
 $(eval $(call unit_test,test_loop,tests/unit/src/test_loop.c,tdcore))
 $(eval $(call unit_test,test_vbd_state,tests/unit/src/test_vbd_state.c,tdcore))
+$(eval $(call unit_test,test_cbt_log,tests/unit/src/test_cbt_log.c,tdcore rtcbt rtutil))
