@@ -246,7 +246,7 @@ static void after_drain(struct td_loop *loop, struct td_loop_timer *t, void *dat
 			    (unsigned long long)((td_loop_now_ns() - v->pause_start_ns) / 1000000));
 	} else if (td_vbd_state(v->vbd) == TD_VBD_QUIESCED) {
 		/* a drain of our own, for a disconnect: serve again, on the image still open */
-		err = td_vbd_resume(v->vbd, NULL, -1, NULL);
+		err = td_vbd_resume(v->vbd, NULL, -1, NULL, NULL);
 		if (err) /* nothing to reopen: only a broken state machine gets here */
 			rt_vbd_err(v->log_id, "cannot serve again after draining: %s",
 				   strerror(-err));
@@ -382,8 +382,13 @@ static int h_detach(void *o, struct ctl_request *req, const struct ctl_minor_arg
 /* What blktap3 offers and this tapdisk does not: refused, never silently dropped. -r (read
  * caching of shared parents), -e (sharing another minor's parents) and -D (no O_DIRECT) are
  * hints that change no data and are accepted. */
-#define UNSUPPORTED_OPEN_FLAGS                                                                     \
-	(CTL_OPEN_SECONDARY | CTL_OPEN_STANDBY | CTL_OPEN_ADD_LOG | CTL_OPEN_ENCRYPTED)
+#define UNSUPPORTED_OPEN_FLAGS (CTL_OPEN_SECONDARY | CTL_OPEN_STANDBY | CTL_OPEN_ENCRYPTED)
+
+/* -C / -c: the CBT log's path, or NULL. */
+static const char *cbt_log_arg(uint32_t flags, const char *path)
+{
+	return flags & CTL_OPEN_ADD_LOG ? path : NULL;
+}
 
 static int h_open(void *o, struct ctl_request *req, const struct ctl_open_args *a)
 {
@@ -403,8 +408,8 @@ static int h_open(void *o, struct ctl_request *req, const struct ctl_open_args *
 		return -EBUSY;
 	}
 	if (a->flags & UNSUPPORTED_OPEN_FLAGS) {
-		ctl_request_set_message(req, "mirroring (-2, -s), changed block tracking (-C) and "
-					     "encryption (-E) are not supported by this tapdisk");
+		ctl_request_set_message(req, "mirroring (-2, -s) and encryption (-E) are not "
+					     "supported by this tapdisk");
 		return -EOPNOTSUPP;
 	}
 	err = image_arg(req, &a->image, tp, sizeof(tp));
@@ -414,7 +419,8 @@ static int h_open(void *o, struct ctl_request *req, const struct ctl_open_args *
 		err = engine_flags(req, &engine);
 	if (err)
 		return err;
-	err = td_vbd_open(&d->loop, tp, (ro ? TD_OPEN_RDONLY : 0) | lock | engine, &v->vbd, why);
+	err = td_vbd_open(&d->loop, tp, (ro ? TD_OPEN_RDONLY : 0) | lock | engine,
+			  cbt_log_arg(a->flags, a->cbt_log), &v->vbd, why);
 	if (err) {
 		v->vbd = NULL;
 		return open_failed(v, req, "cannot open", tp, err, why);
@@ -431,8 +437,10 @@ static int h_open(void *o, struct ctl_request *req, const struct ctl_open_args *
 	}
 	v->readonly = ro;
 	td_vbd_set_polling(v->vbd, &v->poll); /* validated when they were set */
-	rt_vbd_info(v->log_id, "opened %s%s%s", tp, ro ? " read-only" : "",
-		    lock & TD_OPEN_LOCK_OFF ? ", not locked (-L off)" : "");
+	rt_vbd_info(v->log_id, "opened %s%s%s%s%s", tp, ro ? " read-only" : "",
+		    lock & TD_OPEN_LOCK_OFF ? ", not locked (-L off)" : "",
+		    td_vbd_cbt_log(v->vbd) ? ", CBT log " : "",
+		    td_vbd_cbt_log(v->vbd) ? td_vbd_cbt_log(v->vbd) : "");
 	log_chain(v);
 	return 0;
 }
@@ -539,9 +547,8 @@ static int h_resume(void *o, struct ctl_request *req, const struct ctl_resume_ar
 		ctl_request_set_message(req, "minor %d is not paused", a->minor);
 		return -EINVAL;
 	}
-	if (a->flags & (CTL_OPEN_SECONDARY | CTL_OPEN_ADD_LOG)) {
-		ctl_request_set_message(req, "mirroring (-2) and changed block tracking (-c) are "
-					     "not supported by this tapdisk");
+	if (a->flags & CTL_OPEN_SECONDARY) {
+		ctl_request_set_message(req, "mirroring (-2) is not supported by this tapdisk");
 		return -EOPNOTSUPP;
 	}
 	if (a->image.type != CTL_IMAGE_NONE) {
@@ -556,11 +563,14 @@ static int h_resume(void *o, struct ctl_request *req, const struct ctl_resume_ar
 	if (a->lock != CTL_LOCK_DEFAULT && (err = lock_flags(req, a->lock, &lock)))
 		return err;
 	err = td_vbd_resume(v->vbd, a->image.type != CTL_IMAGE_NONE ? tp : NULL,
-			    a->lock != CTL_LOCK_DEFAULT ? (int)lock : -1, why);
+			    a->lock != CTL_LOCK_DEFAULT ? (int)lock : -1,
+			    cbt_log_arg(a->flags, a->cbt_log), why);
 	if (err) /* still paused, image closed: SM may retry the unpause */
 		return open_failed(v, req, "cannot reopen", tp, err, why);
-	rt_vbd_info(v->log_id, "resumed on %s%s", tp,
-		    a->image.type != CTL_IMAGE_NONE ? " (a new image)" : "");
+	rt_vbd_info(v->log_id, "resumed on %s%s%s%s", tp,
+		    a->image.type != CTL_IMAGE_NONE ? " (a new image)" : "",
+		    td_vbd_cbt_log(v->vbd) ? ", CBT log " : "",
+		    td_vbd_cbt_log(v->vbd) ? td_vbd_cbt_log(v->vbd) : "");
 	log_chain(v);
 	return 0;
 }

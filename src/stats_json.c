@@ -239,14 +239,13 @@ int td_stats_json(const struct td_minor *v, char **out)
 		t.wr_done += nbd.writes + nbd.write_errors;
 		t.wr_failed += nbd.write_errors;
 	}
-	if (v->vbd && td_vbd_image(v->vbd)) {
-		/* the image stack, leaf first: a VHD chain lists every file, a raw root too */
+	if (v->vbd && td_vbd_disk(v->vbd)) {
+		/* the disk's stack, leaf first: a VHD chain lists every file, a raw root too */
+		const struct td_image *leaf = td_vbd_disk(v->vbd);
 		uint64_t below = 0;
 
-		for (const struct td_image *img = td_vbd_image(v->vbd); img; img = img->parent)
-			json_array_append_new(
-				images,
-				chain_image_json(img, img == td_vbd_image(v->vbd), &t, &below));
+		for (const struct td_image *img = leaf; img; img = img->parent)
+			json_array_append_new(images, chain_image_json(img, img == leaf, &t, &below));
 	} else if (v->vbd) { /* paused: the image is closed; what it was */
 		json_array_append_new(images, image_json(info.image, pair(t.rd_done, t.wr_done),
 							 pair(t.rd_failed, t.wr_failed)));
@@ -261,6 +260,11 @@ int td_stats_json(const struct td_minor *v, char **out)
 		      "polling", polling_json(v));
 	if (!o)
 		return -ENOMEM;
+	/* the changed-block-tracking log in use (ringtap's key), null when none */
+	if (v->vbd && td_vbd_cbt_log(v->vbd))
+		json_object_set_new(o, "cbt_log", json_string(td_vbd_cbt_log(v->vbd)));
+	else
+		json_object_set_new(o, "cbt_log", json_null());
 	if (v->nbd)
 		json_object_set_new(o, "nbd", nbd_json(v->nbd, &nbd));
 	if (ring) {

@@ -10,6 +10,7 @@
 #include "ringtap/log.h"
 #include "ringtap/poll.h"
 #include "src/blkif_req.h"
+#include "src/cbt_log.h"
 #include "src/loop.h"
 #include "src/ring.h"
 #include "src/vbd.h"
@@ -18,7 +19,8 @@
 struct td_vbd {
 	struct td_loop *loop;
 	enum td_vbd_state state;
-	struct td_image *image; /* NULL while paused */
+	struct td_image *image; /* the disk (its chain through ->parent); NULL while paused */
+	struct td_image *log; /* the CBT log's layer above the disk, or NULL (src/cbt_log.h) */
 	struct td_image_info info; /* of the image last opened: answers while paused */
 	char name[sizeof(((struct td_image *)0)->name)]; /* its "type:path", reopened on resume */
 	bool readonly;
@@ -36,7 +38,17 @@ struct td_vbd {
 
 struct td_image *td_vbd_image(struct td_vbd *vbd)
 {
+	return vbd->log ? vbd->log : vbd->image;
+}
+
+const struct td_image *td_vbd_disk(const struct td_vbd *vbd)
+{
 	return vbd->image;
+}
+
+const char *td_vbd_cbt_log(const struct td_vbd *vbd)
+{
+	return vbd->log ? td_cbt_log_path(vbd->log) : NULL;
 }
 
 enum td_vbd_state td_vbd_state(const struct td_vbd *vbd)
@@ -79,7 +91,7 @@ static int vbd_step(struct td_vbd *vbd, enum td_vbd_event ev)
 	return next < 0 ? next : 0;
 }
 
-static void close_image(struct td_image *img);
+static void close_stack(struct td_vbd *vbd);
 
 static bool vbd_before_sleep(struct td_loop *loop, void *data)
 {
@@ -92,8 +104,7 @@ static bool vbd_before_sleep(struct td_loop *loop, void *data)
 		if (vbd->state == TD_VBD_PAUSED) {
 			if (vbd->ring)
 				td_ring_drop_image(vbd->ring);
-			close_image(vbd->image);
-			vbd->image = NULL;
+			close_stack(vbd); /* the CBT log too: unpause names it again, or drops it */
 		}
 		if (vbd->drained)
 			vbd->drained(vbd, vbd->drained_data);
@@ -134,8 +145,65 @@ static void close_image(struct td_image *img)
 	}
 }
 
+/* The CBT log's layer above `disk`, or NULL for no log (*out = NULL). */
+static int open_log(struct td_image *disk, const char *cbt_log, struct td_image **out, char *why)
+{
+	char reason[TD_IMAGE_WHY_MAX] = "";
+	struct td_image *img;
+	int rc;
+
+	*out = NULL;
+	if (!cbt_log)
+		return 0;
+	img = calloc(1, sizeof(*img));
+	if (!img)
+		return -ENOMEM;
+	rc = td_cbt_log_open(img, disk, cbt_log, reason);
+	if (rc < 0) {
+		if (!reason[0])
+			snprintf(reason, sizeof(reason), "with CBT log %.160s: %s", cbt_log,
+				 strerror(-rc));
+		if (why)
+			memcpy(why, reason, TD_IMAGE_WHY_MAX);
+		free(img);
+		return rc;
+	}
+	*out = img;
+	return 0;
+}
+
+/* Opens the disk and, above it, the CBT log (NULL: none); nothing on failure. */
+static int open_stack(struct td_vbd *vbd, const char *type_path, unsigned int lock,
+		      const char *cbt_log, struct td_image **disk, struct td_image **log, char *why)
+{
+	struct td_image_info info = vbd->info;
+	char name[sizeof(vbd->name)];
+	int rc;
+
+	memcpy(name, vbd->name, sizeof(name));
+	rc = open_image(vbd, type_path, lock, disk, why);
+	if (rc < 0)
+		return rc;
+	rc = open_log(*disk, cbt_log, log, why);
+	if (rc < 0) {
+		close_image(*disk);
+		*disk = NULL;
+		vbd->info = info; /* still naming the image it had */
+		memcpy(vbd->name, name, sizeof(name));
+	}
+	return rc;
+}
+
+static void close_stack(struct td_vbd *vbd)
+{
+	close_image(vbd->log); /* unmaps the log; the disk below stays */
+	vbd->log = NULL;
+	close_image(vbd->image);
+	vbd->image = NULL;
+}
+
 int td_vbd_open(struct td_loop *loop, const char *type_path, unsigned int flags,
-		struct td_vbd **out, char *why)
+		const char *cbt_log, struct td_vbd **out, char *why)
 {
 	struct td_vbd *vbd = calloc(1, sizeof(*vbd));
 	int rc;
@@ -147,7 +215,7 @@ int td_vbd_open(struct td_loop *loop, const char *type_path, unsigned int flags,
 	vbd->readonly = flags & TD_OPEN_RDONLY;
 	vbd->lock = flags & KEPT_FLAGS;
 	poll_params_default(&vbd->poll);
-	rc = open_image(vbd, type_path, vbd->lock, &vbd->image, why);
+	rc = open_stack(vbd, type_path, vbd->lock, cbt_log, &vbd->image, &vbd->log, why);
 	if (rc < 0) {
 		free(vbd);
 		return rc;
@@ -164,7 +232,7 @@ void td_vbd_close(struct td_vbd *vbd)
 	if (vbd->ring && td_vbd_disconnect(vbd) < 0)
 		rt_err("vbd: closing with %u request(s) in flight", td_ring_inflight(vbd->ring));
 	td_loop_hook_del(vbd->loop, &vbd->hook);
-	close_image(vbd->image);
+	close_stack(vbd);
 	if (vbd->ring) /* requests still in flight were waited for by the driver's close */
 		td_ring_disconnect(vbd->ring);
 	free(vbd);
@@ -176,7 +244,7 @@ static struct td_ring_target ring_target(const struct td_vbd *vbd)
 	bool ro = vbd->readonly || vbd->info.readonly;
 
 	return (struct td_ring_target){
-		.image = vbd->image,
+		.image = vbd->log ? vbd->log : vbd->image,
 		.disk_sectors = vbd->info.sectors,
 		.readonly = ro,
 		.discard = vbd->info.discard && !ro,
@@ -244,22 +312,25 @@ int td_vbd_pause(struct td_vbd *vbd, void (*done)(struct td_vbd *vbd, void *data
 	return start_drain(vbd, TD_VBD_EV_PAUSE, done, data);
 }
 
-int td_vbd_resume(struct td_vbd *vbd, const char *type_path, int lock, char *why)
+int td_vbd_resume(struct td_vbd *vbd, const char *type_path, int lock, const char *cbt_log,
+		  char *why)
 {
 	unsigned int mode = lock < 0 ? vbd->lock :
 				       ((unsigned int)lock & TD_OPEN_LOCK_MASK) |
 					       (vbd->lock & TD_OPEN_ENGINE_MASK);
-	struct td_image *img;
+	struct td_image *img, *log;
 	int rc = td_vbd_transition(vbd->state, TD_VBD_EV_RESUME);
 
 	if (rc < 0)
 		return rc;
 	if (type_path || !vbd->image) {
-		rc = open_image(vbd, type_path ? type_path : vbd->name, mode, &img, why);
+		rc = open_stack(vbd, type_path ? type_path : vbd->name, mode, cbt_log, &img, &log,
+				why);
 		if (rc < 0)
 			return rc; /* still paused */
-		close_image(vbd->image);
+		close_stack(vbd);
 		vbd->image = img;
+		vbd->log = log;
 	}
 	vbd->lock = mode;
 	vbd_step(vbd, TD_VBD_EV_RESUME);

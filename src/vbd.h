@@ -28,11 +28,12 @@ struct td_vbd_info {
 
 /* Opens type:path ("aio:/path", "raw:/path", "null:1G"); flags: TD_OPEN_RDONLY, the locking
  * mode (TD_OPEN_LOCK_ON, _OFF; neither: auto) and the I/O engine (TD_OPEN_ENGINE_*; neither:
- * auto), kept for every reopen. 0 or -errno;
- * why (NULL, or TD_IMAGE_WHY_MAX bytes) gets the reason an open failed beyond its errno (-EBUSY:
- * who holds the image's lock), or "". */
+ * auto), kept for every reopen; cbt_log: the path of a changed-block-tracking log to mark the
+ * disk's writes in (src/cbt_log.h), or NULL. 0 or -errno; why (NULL, or TD_IMAGE_WHY_MAX bytes)
+ * gets the reason an open failed beyond its errno (-EBUSY: who holds the image's lock; -EINVAL:
+ * a CBT log too short for the disk), or "". */
 int td_vbd_open(struct td_loop *loop, const char *type_path, unsigned int flags,
-		struct td_vbd **out, char *why);
+		const char *cbt_log, struct td_vbd **out, char *why);
 /* Disconnects (must be idle: see td_vbd_disconnect) and closes. */
 void td_vbd_close(struct td_vbd *vbd);
 
@@ -56,12 +57,14 @@ int td_vbd_quiesce(struct td_vbd *vbd, void (*done)(struct td_vbd *vbd, void *da
  * paused already. td_vbd_info keeps answering from what the image reported when it was open. */
 int td_vbd_pause(struct td_vbd *vbd, void (*done)(struct td_vbd *vbd, void *data), void *data);
 /* Serves again after a pause or a quiesce. After a pause it reopens a new image (type_path) or
- * the same one again (NULL) from disk, and relocks it; lock: a new locking mode
+ * the same one again (NULL) from disk, and relocks it, with the CBT log cbt_log above it (NULL:
+ * none; as blktap3, a log in use before the pause is dropped unless named again); lock: a new locking mode
  * (TD_OPEN_LOCK_*) or -1 for the VBD's own; on failure (-EBUSY: another opener took the image's
  * lock while paused; why as td_vbd_open's) the VBD stays paused, still naming its old image and
  * mode. After a quiesce the open image goes on unless type_path names another. 0 or -errno
  * (-EBUSY while draining, -EINVAL when neither paused nor quiesced). */
-int td_vbd_resume(struct td_vbd *vbd, const char *type_path, int lock, char *why);
+int td_vbd_resume(struct td_vbd *vbd, const char *type_path, int lock, const char *cbt_log,
+		  char *why);
 
 /* I/O that another path (the NBD export, src/nbd_export.c) submits to the VBD's image: while
  * !td_vbd_serving() (any state but TD_VBD_OPEN) it must be held, not submitted; each one
@@ -113,8 +116,13 @@ int td_vbd_poll_stats(const struct td_vbd *vbd, unsigned int index, struct td_po
 /* A ring is connected. */
 bool td_vbd_connected(const struct td_vbd *vbd);
 
-/* The image stack requests go to now (its chain through ->parent); NULL while paused. For the
- * NBD export's I/O and `tap-ctl stats`' image list. */
+/* The image stack requests go to now (the CBT log's layer when one is in use, then the disk's
+ * chain through ->parent); NULL while paused. For the NBD export's I/O. */
 struct td_image *td_vbd_image(struct td_vbd *vbd);
+/* The disk's leaf (its chain through ->parent), below any CBT log; NULL while paused. For
+ * `tap-ctl stats`' image list. */
+const struct td_image *td_vbd_disk(const struct td_vbd *vbd);
+/* The path of the CBT log in use, or NULL (none, or paused: the log is unmapped). */
+const char *td_vbd_cbt_log(const struct td_vbd *vbd);
 
 #endif

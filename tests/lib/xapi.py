@@ -5,12 +5,16 @@ statistics as rrdp-iostat reads them. Command lines and parsing rules follow REA
 
 Used as a command (tests/system/xapi-flows.sh):
     xapi.py list [-m M] [-p P] [-t T] [-f F]   Tapdisk.list: "pid minor state type path" rows
-    xapi.py launch TYPE PATH [--rdonly]        VDI._tap_activate: list -f, allocate, list -f,
-                                               spawn, attach, open, list -m; "pid minor"
+    xapi.py launch TYPE PATH [--rdonly] [--cbtlog LOG]
+                                               VDI._tap_activate: list -f, allocate, list -f,
+                                               spawn, attach, open [-C LOG], list -m;
+                                               "pid minor"
     xapi.py allocate | free MINOR              Blktap.allocate (prints the minor) / free
     xapi.py shutdown PID MINOR                 close -t 120, detach, free
     xapi.py pause PID MINOR                    checks running (list), pause, checks paused
-    xapi.py unpause PID MINOR TYPE PATH        checks paused, unpause -a TYPE:PATH, running
+    xapi.py unpause PID MINOR TYPE PATH [--cbtlog LOG]
+                                               checks paused, unpause -a TYPE:PATH [-c LOG],
+                                               running
     xapi.py stats PID MINOR                    json.loads of the first line, keys checked;
                                                prints the object as JSON
     xapi.py iostat DOMID DEVID PID             rrdp-iostat's files; prints key=value lines
@@ -184,12 +188,14 @@ def tap_free(minor):
     _call([TAP_CTL, "free", "-m", minor])
 
 
-def tap_open(pid, minor, typ, path, rdonly=False, timeout=None):
+def tap_open(pid, minor, typ, path, rdonly=False, timeout=None, cbtlog=None):
     args = [TAP_CTL, "open", "-p", pid, "-m", minor, "-a", "%s:%s" % (typ, path)]
     if rdonly:
         args.append("-R")
     if timeout:
         args += ["-t", str(timeout)]
+    if cbtlog:
+        args += ["-C", cbtlog]
     _call(args)
 
 
@@ -201,10 +207,12 @@ def tap_pause(pid, minor):
     _call([TAP_CTL, "pause", "-p", pid, "-m", minor])
 
 
-def tap_unpause(pid, minor, typ=None, path=None):
+def tap_unpause(pid, minor, typ=None, path=None, cbtlog=None):
     args = [TAP_CTL, "unpause", "-p", pid, "-m", minor]
     if typ and path:
         args += ["-a", "%s:%s" % (typ, path)]
+    if cbtlog:
+        args += ["-c", cbtlog]
     _call(args)
 
 
@@ -222,7 +230,7 @@ def find(**kw):
     return found[0] if found else None
 
 
-def launch(typ, path, rdonly=False):
+def launch(typ, path, rdonly=False, cbtlog=None):
     """VDI._tap_activate: an existing tapdisk of the path is reused, else Blktap.allocate and
     Tapdisk.launch_on_tap (list -f, spawn, attach, open, list -m) with SM's rollback."""
     disk = find(path=path)
@@ -237,7 +245,7 @@ def launch(typ, path, rdonly=False):
         try:
             tap_attach(pid, minor)
             try:
-                tap_open(pid, minor, typ, path, rdonly=rdonly)
+                tap_open(pid, minor, typ, path, rdonly=rdonly, cbtlog=cbtlog)
                 try:
                     disk = find(minor=minor)
                     if not disk:
@@ -277,11 +285,11 @@ def pause(pid, minor):
         raise ParseError("pause returned but the list does not say PAUSED: %s" % d)
 
 
-def unpause(pid, minor, typ, path):
+def unpause(pid, minor, typ, path, cbtlog=None):
     d = find(minor=minor)
     if not d or not d["state"] & PAUSED:
         raise ParseError("TapdiskInvalidState: not paused: %s" % d)
-    tap_unpause(pid, minor, typ, path)
+    tap_unpause(pid, minor, typ, path, cbtlog)
     d = find(minor=minor)
     if not d or d["state"] & PAUSE_MASK or (d["type"], d["path"]) != (typ, path):
         raise ParseError("after unpause the list says %s" % d)
@@ -404,6 +412,11 @@ def selftest():
 
 # ---- command line ------------------------------------------------------------------------------
 
+def option(args, name):
+    """The value after `name` in args, or None."""
+    return args[args.index(name) + 1] if name in args[:-1] else None
+
+
 def main(argv):
     if not argv:
         print(__doc__)
@@ -422,14 +435,14 @@ def main(argv):
     elif cmd == "free":
         tap_free(int(a[0]))
     elif cmd == "launch":
-        d = launch(a[0], a[1], rdonly="--rdonly" in a[2:])
+        d = launch(a[0], a[1], rdonly="--rdonly" in a[2:], cbtlog=option(a, "--cbtlog"))
         print(d["pid"], d["minor"])
     elif cmd == "shutdown":
         shutdown(int(a[0]), int(a[1]))
     elif cmd == "pause":
         pause(int(a[0]), int(a[1]))
     elif cmd == "unpause":
-        unpause(int(a[0]), int(a[1]), a[2], a[3])
+        unpause(int(a[0]), int(a[1]), a[2], a[3], option(a, "--cbtlog"))
     elif cmd == "stats":
         print(json.dumps(parse_stats(tap_stats(int(a[0]), int(a[1])))))
     elif cmd == "iostat":

@@ -316,7 +316,8 @@ int main(int argc, char **argv)
 		rc = sv.sfd < 0 ? -errno : rc;
 		goto out;
 	}
-	rc = td_vbd_open(&sv.loop, image, (readonly ? TD_OPEN_RDONLY : 0) | engine, &sv.vbd, NULL);
+	rc = td_vbd_open(&sv.loop, image, (readonly ? TD_OPEN_RDONLY : 0) | engine, NULL, &sv.vbd,
+			 NULL);
 	if (rc < 0) {
 		rt_err("cannot open %s: %s", image, strerror(-rc));
 		goto out;

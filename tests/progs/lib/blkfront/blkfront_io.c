@@ -18,6 +18,7 @@ struct run {
 	bool poll;
 	unsigned int pieces; /* each read/write is submitted as this many concurrent I/Os */
 	int timeout_ms;
+	int acked_fd; /* --acked: one line per acknowledged write or discard, or -1 */
 };
 
 struct pending {
@@ -126,6 +127,8 @@ static void usage(FILE *out)
 		"  --pieces N            split each read/write into N concurrent I/Os (default 1)\n"
 		"  --poll                poll the ring instead of waiting for events\n"
 		"  --timeout-ms MS       per command and handshake step (default 10000)\n"
+		"  --acked FILE          append \"OP OFF LEN\" to FILE once each write, barrier or\n"
+		"                        discard is acknowledged (crash tests: what must survive)\n"
 		"  --help\n"
 		"Exit status: 0, or the positive errno of the first failure.\n");
 }
@@ -239,6 +242,15 @@ static int run_commands(struct run *r, int argc, char **argv, int i)
 				strerror(-err));
 			return err;
 		}
+		if (r->acked_fd >= 0 && op != BLKFRONT_READ) {
+			/* one write(2) after the response: the line exists only for an acked I/O */
+			char line[80];
+			int n = snprintf(line, sizeof(line), "%s %" PRIu64 " %" PRIu64 "\n", cmd, off,
+					 len);
+
+			if (write(r->acked_fd, line, (size_t)n) != n)
+				return -EIO;
+		}
 	}
 	return 0;
 }
@@ -255,10 +267,11 @@ int main(int argc, char **argv)
 		{ "pieces", required_argument, NULL, 'n' },
 		{ "poll", no_argument, NULL, 'p' },
 		{ "timeout-ms", required_argument, NULL, 't' },
+		{ "acked", required_argument, NULL, 'A' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct run r = { .pieces = 1, .timeout_ms = 10000 };
+	struct run r = { .pieces = 1, .timeout_ms = 10000, .acked_fd = -1 };
 	struct blkfront_opts opts;
 	const char *device = NULL;
 	int opt, err;
@@ -282,6 +295,15 @@ int main(int argc, char **argv)
 			continue;
 		case 'P':
 			opts.persistent = false;
+			continue;
+		case 'A':
+			if (r.acked_fd >= 0)
+				close(r.acked_fd);
+			r.acked_fd = open(optarg, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+			if (r.acked_fd < 0) {
+				fprintf(stderr, "blkfront-io: %s: %s\n", optarg, strerror(errno));
+				return errno;
+			}
 			continue;
 		case 'p':
 			r.poll = true;
@@ -330,5 +352,7 @@ int main(int argc, char **argv)
 	}
 	err = run_commands(&r, argc, argv, optind);
 	blkfront_close(r.bf);
+	if (r.acked_fd >= 0)
+		close(r.acked_fd);
 	return -err;
 }
