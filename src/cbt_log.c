@@ -34,11 +34,11 @@ static void log_submit(struct td_image *img, struct td_io *io)
 	struct cbt_log *l = log_of(img);
 	uint64_t sectors = 0, bytes = 0;
 
-	if (io->op == TD_OP_WRITE) {
+	if (io->op == TD_IO_WRITE) {
 		for (int i = 0; i < io->iovcnt; i++)
 			bytes += io->iov[i].iov_len;
 		sectors = (bytes + (1u << TD_SECTOR_SHIFT) - 1) >> TD_SECTOR_SHIFT;
-	} else if (io->op == TD_OP_DISCARD) {
+	} else if (io->op == TD_IO_DISCARD) {
 		sectors = io->nr_sectors;
 	}
 	/* a range past the disk's end cannot be marked, and the disk below refuses it */

@@ -122,22 +122,22 @@ static void writes_and_discards_are_marked_before_they_go_down(void **state)
 	assert_true(f->log.info.sectors == DISK_SECTORS);
 	assert_string_equal(td_cbt_log_path(&f->log), f->path);
 
-	submit(&f->log, TD_OP_READ, 0, 0, 8192);
-	submit(&f->log, TD_OP_FLUSH, 0, 0, 0);
+	submit(&f->log, TD_IO_READ, 0, 0, 8192);
+	submit(&f->log, TD_IO_FLUSH, 0, 0, 0);
 	read_bitmap(bm);
 	assert_int_equal(bm[0] | bm[1], 0);
 
 	/* 8 KiB at sector 124: bytes 62 KiB..70 KiB, blocks 0 and 1 (two iovecs) */
-	submit(&f->log, TD_OP_WRITE, 124, 0, 8192);
+	submit(&f->log, TD_IO_WRITE, 124, 0, 8192);
 	assert_int_equal(bitmap_at_submit[0], 0x03);
 	/* the disk's last sector: block 15 */
-	submit(&f->log, TD_OP_WRITE, DISK_SECTORS - 1, 0, 512);
+	submit(&f->log, TD_IO_WRITE, DISK_SECTORS - 1, 0, 512);
 	assert_int_equal(bitmap_at_submit[1], 0x80);
 	/* a discard of blocks 4..6 (sectors 512..895) */
-	submit(&f->log, TD_OP_DISCARD, 512, 384, 0);
+	submit(&f->log, TD_IO_DISCARD, 512, 384, 0);
 	assert_int_equal(bitmap_at_submit[0], 0x73);
 	/* past the disk: nothing marked, still passed down (the disk refuses it) */
-	submit(&f->log, TD_OP_WRITE, DISK_SECTORS, 0, 512);
+	submit(&f->log, TD_IO_WRITE, DISK_SECTORS, 0, 512);
 	assert_int_equal(bitmap_at_submit[0], 0x73);
 	assert_int_equal(bitmap_at_submit[1], 0x80);
 	td_image_kick(&f->log);
