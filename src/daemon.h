@@ -10,6 +10,7 @@
 #include "ringtap/poll.h"
 #include "src/loop.h"
 #include "src/nbd_export.h"
+#include "src/secondary.h"
 #include "src/vbd.h"
 
 /* The /dev/shm statistics of one connected ring (shm_stats.c): XAPI's rrdp-iostat reads them. */
@@ -83,6 +84,7 @@ struct td_daemon {
 	struct td_minor *minors;
 	char shm_root[128]; /* $TAPDISK_SHM_DIR or /dev/shm */
 	char td3_dir[160]; /* <shm root>/td3-<pid>, "" until a ring needs it */
+	struct td_stash stash; /* nbdclient<pid>: sockets passed for -2 (src/secondary.h) */
 };
 
 #define TD_SHM_DIR_ENV "TAPDISK_SHM_DIR"

@@ -2,12 +2,16 @@
 # and the unit tests; the image drivers are in drivers/).
 TD_CORE_SRCS := src/loop.c src/blkif_req.c src/pgrant.c src/bufpool.c src/image.c src/ring_attach.c \
 	src/ring.c src/request.c src/vbd_state.c src/vbd.c src/ring_poll.c
+# the storage-migration mirror in front of a VBD's image, and its NBD client (libnbd)
+TD_CORE_SRCS += src/mirror.c src/nbd_client.c
 $(eval $(call static_lib,tdcore,$(TD_CORE_SRCS)))
 TD_LIBS := tdcore tddrivers rtblkif rtpoll rtutil
-TD_LDLIBS = $(LIBS_XENGNTTAB) $(LIBS_XENEVTCHN) $(LIBS_AIO)
+TD_LDLIBS = $(LIBS_XENGNTTAB) $(LIBS_XENEVTCHN) $(LIBS_AIO) $(LIBS_NBD)
 # the daemon: control socket, handlers, stats (JSON and /dev/shm) around the datapath core
 TD_DAEMON_SRCS := src/tapdisk.c src/daemon.c src/ctl_handlers.c src/stats_json.c src/shm_stats.c
 # each VBD's NBD export (lib/nbd)
 TD_DAEMON_SRCS += src/nbd_export.c
+# storage migration: the SCM_RIGHTS receivers and the secondary's stash
+TD_DAEMON_SRCS += src/fd_receiver.c src/secondary.c
 $(eval $(call program,tapdisk,$(TD_DAEMON_SRCS),tdcore tddrivers rtctl rtnbd rtpoll rtblkif rtutil,$(TD_LDLIBS) $(LIBS_JANSSON)))
 MAN_PAGES += man/tapdisk.8

@@ -2,12 +2,14 @@
  * (src/vbd_state.h): quiesce (drain, the image stays open), pause (drain, then close the image),
  * resume; and the counters the control plane reads, as snapshots of the ring's. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ringtap/log.h"
 #include "ringtap/poll.h"
 #include "src/image.h"
+#include "src/mirror.h"
 #include "src/ring.h"
 #include "src/vbd.h"
 #include "src/vbd_state.h"
@@ -27,11 +29,63 @@ struct td_vbd {
 	struct poll_params poll; /* adaptive polling settings, applied to every ring */
 	struct td_loop_hook hook;
 	unsigned int ext_inflight; /* I/O from outside the ring (the NBD export): drains wait */
+	struct td_mirror *mirror; /* the secondary (tap-ctl -2), in front of the image; or NULL */
 };
 
 struct td_image *td_vbd_image(struct td_vbd *vbd)
 {
 	return vbd->image;
+}
+
+/* Where I/O goes: the mirror in front of the image, or the image. */
+static struct td_image *io_image(struct td_vbd *vbd)
+{
+	if (!vbd->image)
+		return NULL;
+	return vbd->mirror ? td_mirror_image(vbd->mirror, vbd->image) : vbd->image;
+}
+
+struct td_image *td_vbd_io_image(struct td_vbd *vbd)
+{
+	return io_image(vbd);
+}
+
+const struct td_mirror *td_vbd_mirror(const struct td_vbd *vbd)
+{
+	return vbd->mirror;
+}
+
+static bool mirror_fits(const struct td_vbd *vbd, uint64_t sectors, char *why)
+{
+	if (!vbd->mirror || !td_mirror_size_differs(vbd->mirror, sectors << 9))
+		return true;
+	if (why) {
+		struct td_mirror_stats st;
+
+		td_mirror_stats(vbd->mirror, &st);
+		snprintf(why, TD_IMAGE_WHY_MAX, "the secondary %s is %llu bytes, the image %llu",
+			 st.name, (unsigned long long)st.size,
+			 (unsigned long long)(sectors << 9));
+	}
+	return false;
+}
+
+int td_vbd_set_mirror(struct td_vbd *vbd, struct td_mirror *m, char *why)
+{
+	struct td_mirror *old = vbd->mirror;
+
+	if (!td_vbd_idle(vbd) || (vbd->ring && vbd->state == TD_VBD_OPEN)) {
+		td_mirror_destroy(m);
+		return -EBUSY;
+	}
+	vbd->mirror = m;
+	if (vbd->image && !mirror_fits(vbd, vbd->info.sectors, why)) {
+		vbd->mirror = old;
+		td_mirror_destroy(m);
+		return -EINVAL;
+	}
+	td_mirror_destroy(old);
+	return 0;
 }
 
 enum td_vbd_state td_vbd_state(const struct td_vbd *vbd)
@@ -159,16 +213,17 @@ void td_vbd_close(struct td_vbd *vbd)
 	close_image(vbd->image);
 	if (vbd->ring) /* requests still in flight were waited for by the driver's close */
 		td_ring_disconnect(vbd->ring);
+	td_mirror_destroy(vbd->mirror);
 	free(vbd);
 }
 
 /* The image and limits the ring serves. */
-static struct td_ring_target ring_target(const struct td_vbd *vbd)
+static struct td_ring_target ring_target(struct td_vbd *vbd)
 {
 	bool ro = vbd->readonly || vbd->info.readonly;
 
 	return (struct td_ring_target){
-		.image = vbd->image,
+		.image = io_image(vbd),
 		.disk_sectors = vbd->info.sectors,
 		.readonly = ro,
 		.discard = vbd->info.discard && !ro,
@@ -243,9 +298,19 @@ int td_vbd_resume(struct td_vbd *vbd, const char *type_path, int lock, char *why
 	if (rc < 0)
 		return rc;
 	if (type_path || !vbd->image) {
+		struct td_image_info before = vbd->info;
+		char name[sizeof(vbd->name)];
+
+		memcpy(name, vbd->name, sizeof(name));
 		rc = open_image(vbd, type_path ? type_path : vbd->name, mode, &img, why);
 		if (rc < 0)
 			return rc; /* still paused */
+		if (!mirror_fits(vbd, img->info.sectors, why)) {
+			close_image(img); /* still paused, naming the old image */
+			vbd->info = before;
+			memcpy(vbd->name, name, sizeof(name));
+			return -EINVAL;
+		}
 		close_image(vbd->image);
 		vbd->image = img;
 	}

@@ -2,7 +2,7 @@
  * tools, nbdcopy), embedded in a single-threaded event loop, with asynchronous I/O callbacks.
  *
  * PROTOCOL (https://github.com/NetworkBlockDevice/nbd/blob/master/doc/proto.md): fixed newstyle
- * handshake with NBD_OPT_GO, NBD_OPT_INFO, NBD_OPT_EXPORT_NAME, NBD_OPT_LIST and NBD_OPT_ABORT;
+ * handshake (or, for a socket handed over with nbd_server_adopt, the old-style greeting) with NBD_OPT_GO, NBD_OPT_INFO, NBD_OPT_EXPORT_NAME, NBD_OPT_LIST and NBD_OPT_ABORT;
  * every other option (structured replies, TLS, meta contexts) is refused with NBD_REP_ERR_UNSUP,
  * so replies are always simple replies. Commands: READ, WRITE (FUA), FLUSH, TRIM (FUA),
  * WRITE_ZEROES (FUA, NO_HOLE) and DISC; the export flags advertise what the embedder supports.
@@ -106,6 +106,11 @@ int nbd_server_create(const struct nbd_server_config *cfg, const struct nbd_expo
 int nbd_server_fd(const struct nbd_server *srv);
 /* Handles whatever is ready without blocking. 0, or -errno on a server-wide failure. */
 int nbd_server_dispatch(struct nbd_server *srv);
+/* Serves fd, a connected socket accepted elsewhere (XAPI passes the storage migration's with
+ * SCM_RIGHTS), as a client, even past max_clients: with `oldstyle`, blktap3's old-style
+ * greeting (152 bytes: "NBDMAGIC", 0x00420281861253, the size, u32 flags 0, 124 zeroes) and
+ * transmission at once; else the fixed newstyle handshake. fd is consumed. 0 or -errno. */
+int nbd_server_adopt(struct nbd_server *srv, int fd, bool oldstyle);
 /* New size or flags (after a resize or a reopen while paused): new clients see them at once;
  * connected clients keep their negotiated flags but every request is checked against the new
  * size and read-only flag. -EINVAL for an invalid export. */

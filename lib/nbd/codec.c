@@ -179,6 +179,14 @@ void nbd_greeting_encode(uint8_t buf[NBD_GREETING_SIZE])
 	nbd_put16(buf + 16, NBD_FLAG_FIXED_NEWSTYLE | NBD_FLAG_NO_ZEROES);
 }
 
+void nbd_oldstyle_greeting_encode(uint8_t buf[NBD_OLDSTYLE_GREETING_SIZE], uint64_t size)
+{
+	memset(buf, 0, NBD_OLDSTYLE_GREETING_SIZE);
+	nbd_put64(buf, NBD_MAGIC);
+	nbd_put64(buf + 8, NBD_OLDSTYLE_MAGIC);
+	nbd_put64(buf + 16, size);
+}
+
 void nbd_rep_header_encode(uint8_t buf[NBD_REP_HEADER_SIZE], uint32_t option, uint32_t type,
 			   uint32_t length)
 {

@@ -98,6 +98,7 @@ struct nbd_server {
 	size_t max_inflight_bytes, priv_size;
 	struct nbd_conn *ready;
 	unsigned int inflight;
+	bool adopting_oldstyle; /* nbd_server_adopt: the connection being adopted is old-style */
 };
 
 /* server.c */
@@ -138,6 +139,8 @@ enum nbd_step { NBD_STEP_AGAIN, NBD_STEP_WAIT };
 
 /* handshake.c */
 int nbd_handshake_start(struct nbd_conn *c);
+/* The old-style greeting, then transmission at once. */
+int nbd_handshake_start_oldstyle(struct nbd_conn *c);
 enum nbd_step nbd_handshake_step(struct nbd_conn *c);
 
 /* transmission.c */
