@@ -2,11 +2,11 @@
 # and the unit tests; the image drivers are in drivers/).
 TD_CORE_SRCS := src/loop.c src/blkif_req.c src/pgrant.c src/bufpool.c src/image.c src/ring_attach.c \
 	src/ring.c src/request.c src/vbd_state.c src/vbd.c src/ring_poll.c
-# the storage-migration mirror in front of a VBD's image, and its NBD client (libnbd)
+# the storage-migration mirror in front of a VBD's image, and its NBD client (lib/nbd)
 TD_CORE_SRCS += src/mirror.c src/nbd_client.c
 $(eval $(call static_lib,tdcore,$(TD_CORE_SRCS)))
-TD_LIBS := tdcore tddrivers rtblkif rtpoll rtutil
-TD_LDLIBS = $(LIBS_XENGNTTAB) $(LIBS_XENEVTCHN) $(LIBS_AIO) $(LIBS_NBD)
+TD_LIBS := tdcore tddrivers rtnbd rtblkif rtpoll rtutil
+TD_LDLIBS = $(LIBS_XENGNTTAB) $(LIBS_XENEVTCHN) $(LIBS_AIO)
 # the daemon: control socket, handlers, stats (JSON and /dev/shm) around the datapath core
 TD_DAEMON_SRCS := src/tapdisk.c src/daemon.c src/ctl_handlers.c src/stats_json.c src/shm_stats.c
 # each VBD's NBD export (lib/nbd)

@@ -170,6 +170,11 @@ struct nbd_req_header {
 	uint32_t length;
 };
 
+/* The client's side (client.c). */
+void nbd_request_encode(uint8_t buf[NBD_REQUEST_SIZE], const struct nbd_req_header *h);
+/* A simple reply: 0, or -EBADMSG when the magic is not NBD_SIMPLE_REPLY_MAGIC. */
+int nbd_simple_reply_decode(const uint8_t buf[NBD_SIMPLE_REPLY_SIZE], uint32_t *error,
+			    uint64_t *cookie);
 /* 0, or -EBADMSG when the magic is wrong (the stream is lost: drop the client). */
 int nbd_request_decode(const uint8_t buf[NBD_REQUEST_SIZE], struct nbd_req_header *out);
 
