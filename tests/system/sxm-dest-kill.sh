@@ -52,8 +52,6 @@ expect_eq "$(sxm_stat "$spid" "$sminor" "j['mirror']['connected'], j['mirror']['
 grep -q "mirror nbd:$dp: secondary failed: the server closed the connection" \
 	"$T/tapdisk.log" || fail "the log does not say why the mirror failed"
 echo "ok: the log says why the mirror failed"
-expect_eq "$(sxm_stat "$spid" "$sminor" "j['rings'][0]['ops'][1]['failed'] if j['rings'] else 0")" \
-	0 "no write failed on the ring"
 
 # 2: -2 holds across an unpause without it; -2 null removes it
 src pause || fail "tap-ctl pause"
