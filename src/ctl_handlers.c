@@ -359,7 +359,7 @@ static int make_mirror(struct td_minor *v, struct ctl_request *req, const char *
 		       struct td_mirror **m)
 {
 	char why[256] = "";
-	int fd, err = td_secondary_socket(v->d, arg, &fd, why, sizeof(why));
+	int fd, err = td_secondary_socket(&v->d->stash, arg, &fd, why, sizeof(why));
 
 	*m = NULL;
 	if (err == -EINVAL) {

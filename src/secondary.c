@@ -1,6 +1,7 @@
 /* tap-ctl -2's secondary socket (src/secondary.h): the nbdclient<pid> stash and the name
  * lookup. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -10,7 +11,6 @@
 
 #include "ringtap/ctl.h"
 #include "ringtap/log.h"
-#include "src/daemon.h"
 #include "src/fd_receiver.h"
 #include "src/secondary.h"
 
@@ -45,25 +45,25 @@ static void received(int fd, const char *msg, void *data)
 	rt_info("nbdclient: keeping a socket for '%s'", s->slot[free_slot].name);
 }
 
-int td_stash_start(struct td_daemon *d)
+int td_stash_start(struct td_stash *s, struct td_loop *loop)
 {
 	char path[CTL_PATH_MAX];
 	int err;
 
 	for (int i = 0; i < TD_STASH_SLOTS; i++)
-		d->stash.slot[i].fd = -1;
+		s->slot[i].fd = -1;
 	err = ctl_nbdclient_path(getpid(), path, sizeof(path));
-	return err ? err : td_fd_receiver_create(&d->loop, path, received, &d->stash, &d->stash.recv);
+	return err ? err : td_fd_receiver_create(loop, path, received, s, &s->recv);
 }
 
-void td_stash_stop(struct td_daemon *d)
+void td_stash_stop(struct td_stash *s)
 {
-	td_fd_receiver_destroy(d->stash.recv);
-	d->stash.recv = NULL;
+	td_fd_receiver_destroy(s->recv);
+	s->recv = NULL;
 	for (int i = 0; i < TD_STASH_SLOTS; i++)
-		if (d->stash.slot[i].fd >= 0) {
-			close(d->stash.slot[i].fd);
-			d->stash.slot[i].fd = -1;
+		if (s->slot[i].fd >= 0) {
+			close(s->slot[i].fd);
+			s->slot[i].fd = -1;
 		}
 }
 
@@ -88,7 +88,7 @@ static int connect_unix(const char *path, int *fd)
 	return 0;
 }
 
-int td_secondary_socket(struct td_daemon *d, const char *arg, int *fd, char *why, size_t why_len)
+int td_secondary_socket(struct td_stash *s, const char *arg, int *fd, char *why, size_t why_len)
 {
 	const char *name;
 	struct stat st;
@@ -103,9 +103,9 @@ int td_secondary_socket(struct td_daemon *d, const char *arg, int *fd, char *why
 	}
 	name = arg + 4;
 	for (int i = 0; i < TD_STASH_SLOTS; i++)
-		if (d->stash.slot[i].fd >= 0 && same_name(d->stash.slot[i].name, name)) {
-			*fd = d->stash.slot[i].fd;
-			d->stash.slot[i].fd = -1; /* the mirror's now */
+		if (s->slot[i].fd >= 0 && same_name(s->slot[i].name, name)) {
+			*fd = s->slot[i].fd;
+			s->slot[i].fd = -1; /* the mirror's now */
 			return 0;
 		}
 	if (stat(name, &st) == 0 && S_ISSOCK(st.st_mode)) {

@@ -8,7 +8,8 @@
 
 #include <stddef.h>
 
-struct td_daemon;
+struct td_fd_receiver;
+struct td_loop;
 
 #define TD_STASH_SLOTS 10
 #define TD_STASH_NAME 40 /* names are matched on their first 39 characters */
@@ -22,14 +23,14 @@ struct td_stash {
 };
 
 /* Listens at <run dir>/nbdclient<pid>. 0 or -errno. */
-int td_stash_start(struct td_daemon *d);
+int td_stash_start(struct td_stash *s, struct td_loop *loop);
 /* Closes the socket and every socket kept. */
-void td_stash_stop(struct td_daemon *d);
+void td_stash_stop(struct td_stash *s);
 
 /* -2's argument: "null" (remove the secondary: returns 0, *fd -1), or "nbd:<name>": *fd gets a
  * connected socket (a passed one, taken out of the stash, or a new connection to the Unix
  * socket at <name>) and returns 0. -EINVAL for another form (msg says why); -ENOENT (or the
  * connect's error) when no socket can be had: why (why_len bytes) says why. */
-int td_secondary_socket(struct td_daemon *d, const char *arg, int *fd, char *why, size_t why_len);
+int td_secondary_socket(struct td_stash *s, const char *arg, int *fd, char *why, size_t why_len);
 
 #endif
