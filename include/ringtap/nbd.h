@@ -109,7 +109,9 @@ int nbd_server_dispatch(struct nbd_server *srv);
 /* Serves fd, a connected socket accepted elsewhere (XAPI passes the storage migration's with
  * SCM_RIGHTS), as a client, even past max_clients: with `oldstyle`, blktap3's old-style
  * greeting (152 bytes: "NBDMAGIC", 0x00420281861253, the size, u32 flags 0, 124 zeroes) and
- * transmission at once; else the fixed newstyle handshake. fd is consumed. 0 or -errno. */
+ * transmission at once; else the fixed newstyle handshake. NBD_CMD_DISC on such a connection,
+ * with nothing in flight, starts its handshake again (blktap3's client renegotiates on the same
+ * socket after a pause). fd is consumed. 0 or -errno. */
 int nbd_server_adopt(struct nbd_server *srv, int fd, bool oldstyle);
 /* New size or flags (after a resize or a reopen while paused): new clients see them at once;
  * connected clients keep their negotiated flags but every request is checked against the new

@@ -31,6 +31,16 @@ int nbd_handshake_start_oldstyle(struct nbd_conn *c)
 	return err;
 }
 
+int nbd_handshake_restart(struct nbd_conn *c)
+{
+	c->nr_options = 0;
+	c->fixed_newstyle = c->no_zeroes = false;
+	if (c->oldstyle)
+		return nbd_handshake_start_oldstyle(c);
+	sock_conn_restart_deadline(&c->sc);
+	return nbd_handshake_start(c);
+}
+
 static int reply(struct nbd_conn *c, uint32_t type, const void *data, uint32_t len)
 {
 	uint8_t hdr[NBD_REP_HEADER_SIZE];
