@@ -44,6 +44,13 @@ at_exit "kill $fio_pid 2>/dev/null"
 wait_until 60 "the mirror carries the guest's writes" sxm_mirror_writes_above "$spid" "$sminor" 50
 kill -9 "$dpid"
 wait_until 30 "nbd_mirror_failed is 1 once the destination is gone" failed_is 1
+# the dead destination's storage-migration sockets are reaped like its control socket
+wait_until 20 "the destination exits" exited "$dpid"
+"$TAPCTL" list >/dev/null || fail "tap-ctl list"
+for s in "nbdserver$dpid.$dminor" "nbdserver-new$dpid.$dminor" "nbdclient$dpid" "ctl$dpid"; do
+	[ ! -e "$TAPDISK_RUN_DIR/$s" ] || fail "$s was left behind by the dead destination"
+done
+echo "ok: the dead destination's sockets were reaped"
 wait "$fio_pid" || fail "the guest's fio failed: $(tail -n 5 "$T/fio.out")"
 sxm_fio_verified "$T/fio.json" || fail "fio reports an error or did not verify what it wrote"
 echo "ok: the guest wrote and verified its data with no error across the destination's death"
