@@ -400,6 +400,8 @@ int nbd_server_adopt(struct nbd_server *srv, int fd, bool oldstyle)
 	srv->adopting_oldstyle = oldstyle;
 	err = sock_server_adopt(srv->core, fd);
 	srv->adopting = srv->adopting_oldstyle = false;
+	if (!err)
+		sock_server_rearm(srv->core); /* the handshake's deadline, outside a dispatch */
 	return err;
 }
 
