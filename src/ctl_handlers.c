@@ -406,8 +406,9 @@ static int h_open(void *o, struct ctl_request *req, const struct ctl_open_args *
 		return -EBUSY;
 	}
 	if (a->flags & UNSUPPORTED_OPEN_FLAGS) {
-		ctl_request_set_message(req, "standby mirroring (-s), changed block tracking (-C) "
-					     "and encryption (-E) are not supported by this tapdisk");
+		ctl_request_set_message(req,
+					"standby mirroring (-s), changed block tracking (-C) "
+					"and encryption (-E) are not supported by this tapdisk");
 		return -EOPNOTSUPP;
 	}
 	err = image_arg(req, &a->image, tp, sizeof(tp));

@@ -53,7 +53,9 @@ static void on_message(struct td_loop *loop, int fd, uint32_t events, void *data
 	} ctl;
 	char *msg = malloc(MSG_MAX + 1);
 	struct iovec iov = { msg, MSG_MAX };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+	struct msghdr mh = { .msg_iov = &iov,
+			     .msg_iovlen = 1,
+			     .msg_control = ctl.buf,
 			     .msg_controllen = sizeof(ctl.buf) };
 	struct cmsghdr *c;
 	int got = -1;
@@ -119,8 +121,8 @@ static void on_accept(struct td_loop *loop, int fd, uint32_t events, void *data)
 	td_loop_timer_arm(loop, &r->deadline, MSG_TIMEOUT_NS, 0, on_timeout, r);
 }
 
-int td_fd_receiver_create(struct td_loop *loop, const char *path, td_fd_received_fn fn,
-			  void *data, struct td_fd_receiver **out)
+int td_fd_receiver_create(struct td_loop *loop, const char *path, td_fd_received_fn fn, void *data,
+			  struct td_fd_receiver **out)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct td_fd_receiver *r;

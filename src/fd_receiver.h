@@ -13,8 +13,8 @@ struct td_fd_receiver;
 typedef void (*td_fd_received_fn)(int fd, const char *msg, void *data);
 
 /* Binds and listens at path (a stale socket there is replaced). 0 or -errno. */
-int td_fd_receiver_create(struct td_loop *loop, const char *path, td_fd_received_fn fn,
-			  void *data, struct td_fd_receiver **out);
+int td_fd_receiver_create(struct td_loop *loop, const char *path, td_fd_received_fn fn, void *data,
+			  struct td_fd_receiver **out);
 /* Closes and unlinks; NULL is a no-op. */
 void td_fd_receiver_destroy(struct td_fd_receiver *r);
 

@@ -333,15 +333,14 @@ static uint64_t timeout_ns(void)
 	errno = 0;
 	s = strtoul(env, &end, 10);
 	if (errno || *end || s < 1 || s > 86400) {
-		rt_warn("%s=%s is not a number of seconds (1 to 86400): %d s", TD_MIRROR_TIMEOUT_ENV,
-			env, TD_MIRROR_TIMEOUT_DEFAULT);
+		rt_warn("%s=%s is not a number of seconds (1 to 86400): %d s",
+			TD_MIRROR_TIMEOUT_ENV, env, TD_MIRROR_TIMEOUT_DEFAULT);
 		return TD_MIRROR_TIMEOUT_DEFAULT * 1000000000ull;
 	}
 	return s * 1000000000ull;
 }
 
-struct td_mirror *td_mirror_create(struct td_loop *loop, const char *name, int fd,
-				   const char *why)
+struct td_mirror *td_mirror_create(struct td_loop *loop, const char *name, int fd, const char *why)
 {
 	struct td_mirror *m = calloc(1, sizeof(*m));
 	struct td_nbdc_info info;
@@ -364,8 +363,8 @@ struct td_mirror *td_mirror_create(struct td_loop *loop, const char *name, int f
 		mirror_fail(m, why);
 		return m;
 	}
-	if (td_nbdc_connect(loop, fd, TD_MIRROR_HANDSHAKE_MS, dead, m, &m->nbd, err,
-			    sizeof(err)) < 0) {
+	if (td_nbdc_connect(loop, fd, TD_MIRROR_HANDSHAKE_MS, dead, m, &m->nbd, err, sizeof(err)) <
+	    0) {
 		m->nbd = NULL;
 		mirror_fail(m, err);
 		return m;

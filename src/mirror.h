@@ -36,8 +36,7 @@ struct td_mirror_stats {
 /* A mirror named `name` over the connected socket fd (consumed), handshaken now; fd < 0 (no
  * connection could be made, `why` says why) or a failed handshake make it a failed mirror,
  * logged. NULL only when out of memory (fd then closed). */
-struct td_mirror *td_mirror_create(struct td_loop *loop, const char *name, int fd,
-				   const char *why);
+struct td_mirror *td_mirror_create(struct td_loop *loop, const char *name, int fd, const char *why);
 /* Sends NBD_CMD_DISC and closes. Nothing may be in flight through it (the VBD is idle). */
 void td_mirror_destroy(struct td_mirror *m);
 /* The image requests are submitted to: the mirror in front of `lower` (which it now forwards

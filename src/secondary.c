@@ -114,8 +114,9 @@ int td_secondary_socket(struct td_stash *s, const char *arg, int *fd, char *why,
 			snprintf(why, why_len, "cannot connect to %s: %s", name, strerror(-err));
 		return err;
 	}
-	snprintf(why, why_len, "no socket was passed to nbdclient%d as '%s', and it names no "
-			       "Unix socket",
+	snprintf(why, why_len,
+		 "no socket was passed to nbdclient%d as '%s', and it names no "
+		 "Unix socket",
 		 (int)getpid(), name);
 	return -ENOENT;
 }

@@ -64,8 +64,7 @@ static bool mirror_fits(const struct td_vbd *vbd, uint64_t sectors, char *why)
 
 		td_mirror_stats(vbd->mirror, &st);
 		snprintf(why, TD_IMAGE_WHY_MAX, "the secondary %s is %llu bytes, the image %llu",
-			 st.name, (unsigned long long)st.size,
-			 (unsigned long long)(sectors << 9));
+			 st.name, (unsigned long long)st.size, (unsigned long long)(sectors << 9));
 	}
 	return false;
 }

@@ -46,8 +46,8 @@ int ctl_nbdclient_path(pid_t pid, char *buf, size_t size)
 
 int ctl_nbdserver_path(pid_t pid, int minor, bool newstyle, char *buf, size_t size)
 {
-	return fits(snprintf(buf, size, "%s/nbdserver%s%d.%d", ctl_run_dir(), newstyle ? "-new" : "",
-			     (int)pid, minor),
+	return fits(snprintf(buf, size, "%s/nbdserver%s%d.%d", ctl_run_dir(),
+			     newstyle ? "-new" : "", (int)pid, minor),
 		    size);
 }
 

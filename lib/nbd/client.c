@@ -350,7 +350,8 @@ int nbd_client_dispatch(struct nbd_client *c, uint32_t events, char *why, size_t
 		ssize_t n = recv(c->fd, c->in + c->in_len, sizeof(c->in) - c->in_len, MSG_DONTWAIT);
 
 		if (n == 0)
-			return fail(c, -ECONNRESET, why, why_len, "the server closed the connection");
+			return fail(c, -ECONNRESET, why, why_len,
+				    "the server closed the connection");
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EINTR)
 				break;
