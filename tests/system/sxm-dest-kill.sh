@@ -2,7 +2,8 @@
 # goes on with its image alone, the guest's writes (fio --verify) see no error, tap-ctl stats
 # shows nbd_mirror_failed 1 (what XAPI polls for) and the log says why. The hand-over here is
 # the fixed newstyle one (nbdserver-new<pid>.<minor>). Then -2's other outcomes: the failed
-# state holds across an unpause without -2 and `-2 null` clears it; a destination that stops
+# state holds across an unpause without -2 and `-2 null` clears it; a socket passed again under
+# a name replaces the one before; a destination that stops
 # answering is retired after TAPDISK_MIRROR_TIMEOUT; a secondary of another size fails the
 # unpause (EINVAL); a name nobody passed leaves a failed mirror and the unpause succeeds; a
 # malformed -2 is refused.
@@ -71,9 +72,14 @@ failed_is 0 || fail "-2 null did not clear nbd_mirror_failed"
 expect_eq "$(sxm_stat "$spid" "$sminor" "'mirror' in j")" False "-2 null removed the mirror"
 
 # 3: a destination that stops answering is retired after TAPDISK_MIRROR_TIMEOUT (2 s)
+# (passed twice under one name, as a retried migration would: the second socket replaces the
+# first, which is closed, so that the destination sees that connection end)
 tapdisk_open "aio:$T/dst2.img"
 d2pid=$pid d2minor=$minor
 sxm_pass "$spid" "$d2pid" "$d2minor" "$dp"
+sxm_pass "$spid" "$d2pid" "$d2minor" "$dp"
+one_client() { [ "$(sxm_stat "$d2pid" "$d2minor" "j['nbd']['clients']")" = 1 ]; }
+wait_until 20 "the replaced connection is closed" one_client
 src pause || fail "tap-ctl pause"
 src unpause -2 "nbd:$dp" -a "aio:$T/src.img" || fail "tap-ctl unpause -2"
 expect_eq "$(sxm_stat "$spid" "$sminor" "j['mirror']['connected']")" True "a new mirror is connected"
