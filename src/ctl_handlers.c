@@ -13,6 +13,7 @@
 #include "ringtap/log.h"
 #include "src/blkif_req.h"
 #include "src/daemon.h"
+#include "src/mirror.h"
 
 static struct td_minor *find(struct td_daemon *d, struct ctl_request *req, int minor)
 {
@@ -382,12 +383,48 @@ static int h_detach(void *o, struct ctl_request *req, const struct ctl_minor_arg
 /* What blktap3 offers and this tapdisk does not: refused, never silently dropped. -r (read
  * caching of shared parents), -e (sharing another minor's parents) and -D (no O_DIRECT) are
  * hints that change no data and are accepted. */
-#define UNSUPPORTED_OPEN_FLAGS (CTL_OPEN_SECONDARY | CTL_OPEN_STANDBY | CTL_OPEN_ENCRYPTED)
+#define UNSUPPORTED_OPEN_FLAGS (CTL_OPEN_STANDBY | CTL_OPEN_ENCRYPTED)
 
 /* -C / -c: the CBT log's path, or NULL. */
 static const char *cbt_log_arg(uint32_t flags, const char *path)
 {
 	return flags & CTL_OPEN_ADD_LOG ? path : NULL;
+}
+
+/* -2's mirror, as blktap3 makes it: a bad argument is refused (-EINVAL); a secondary that
+ * cannot be reached or handshaken is a failed mirror (nbd_mirror_failed 1), the request going
+ * on. *m is NULL for "-2 null". */
+static int make_mirror(struct td_minor *v, struct ctl_request *req, const char *arg,
+		       struct td_mirror **m)
+{
+	char why[256] = "";
+	int fd, err = td_secondary_socket(&v->d->stash, arg, &fd, why, sizeof(why));
+
+	*m = NULL;
+	if (err == -EINVAL) {
+		ctl_request_set_message(req, "%s", why);
+		return err;
+	}
+	if (!err && fd < 0)
+		return 0; /* null */
+	if (err)
+		rt_vbd_err(v->log_id, "secondary %s: %s", arg, why);
+	*m = td_mirror_create(&v->d->loop, arg, fd, why);
+	return *m ? 0 : -ENOMEM;
+}
+
+/* Installs m (NULL: none) as the VBD's secondary; the size check's failure is the request's. */
+static int set_mirror(struct td_minor *v, struct ctl_request *req, struct td_mirror *m)
+{
+	char why[TD_IMAGE_WHY_MAX] = "";
+	int err = td_vbd_set_mirror(v->vbd, m, why);
+
+	if (err) {
+		ctl_request_set_message(req, "minor %d: cannot mirror: %s", v->minor,
+					why[0] ? why : strerror(-err));
+		rt_vbd_err(v->log_id, "cannot mirror: %s", why[0] ? why : strerror(-err));
+	}
+	return err;
 }
 
 static int h_open(void *o, struct ctl_request *req, const struct ctl_open_args *a)
@@ -408,7 +445,7 @@ static int h_open(void *o, struct ctl_request *req, const struct ctl_open_args *
 		return -EBUSY;
 	}
 	if (a->flags & UNSUPPORTED_OPEN_FLAGS) {
-		ctl_request_set_message(req, "mirroring (-2, -s) and encryption (-E) are not "
+		ctl_request_set_message(req, "standby mirroring (-s) and encryption (-E) are not "
 					     "supported by this tapdisk");
 		return -EOPNOTSUPP;
 	}
@@ -417,6 +454,10 @@ static int h_open(void *o, struct ctl_request *req, const struct ctl_open_args *
 		err = lock_flags(req, a->lock, &lock);
 	if (!err)
 		err = engine_flags(req, &engine);
+	if (!err && (a->flags & CTL_OPEN_SECONDARY) && ro) {
+		ctl_request_set_message(req, "a read-only VBD (-R) has no writes to mirror (-2)");
+		err = -EINVAL;
+	}
 	if (err)
 		return err;
 	err = td_vbd_open(&d->loop, tp, (ro ? TD_OPEN_RDONLY : 0) | lock | engine,
@@ -424,6 +465,18 @@ static int h_open(void *o, struct ctl_request *req, const struct ctl_open_args *
 	if (err) {
 		v->vbd = NULL;
 		return open_failed(v, req, "cannot open", tp, err, why);
+	}
+	if (a->flags & CTL_OPEN_SECONDARY) {
+		struct td_mirror *m;
+
+		err = make_mirror(v, req, a->secondary, &m);
+		if (!err && m)
+			err = set_mirror(v, req, m);
+		if (err) {
+			td_vbd_close(v->vbd);
+			v->vbd = NULL;
+			return err;
+		}
 	}
 	/* NBD: XAPI's hotplug resolves the export's socket right after `tap-ctl open` */
 	err = td_nbd_export_create(&d->loop, v->vbd, v->minor, ro, &v->nbd);
@@ -547,10 +600,6 @@ static int h_resume(void *o, struct ctl_request *req, const struct ctl_resume_ar
 		ctl_request_set_message(req, "minor %d is not paused", a->minor);
 		return -EINVAL;
 	}
-	if (a->flags & CTL_OPEN_SECONDARY) {
-		ctl_request_set_message(req, "mirroring (-2) is not supported by this tapdisk");
-		return -EOPNOTSUPP;
-	}
 	if (a->image.type != CTL_IMAGE_NONE) {
 		err = image_arg(req, &a->image, tp, sizeof(tp));
 		if (err)
@@ -562,9 +611,21 @@ static int h_resume(void *o, struct ctl_request *req, const struct ctl_resume_ar
 	/* -L: the new mode sticks; none: the VBD's own (the environment is read at open only) */
 	if (a->lock != CTL_LOCK_DEFAULT && (err = lock_flags(req, a->lock, &lock)))
 		return err;
+	/* -2: the new secondary (or none: null) from now on; without -2 the one before holds */
+	if (a->flags & CTL_OPEN_SECONDARY) {
+		struct td_mirror *m;
+
+		err = make_mirror(v, req, a->secondary, &m);
+		if (!err)
+			err = set_mirror(v, req, m);
+		if (err)
+			return err;
+	}
 	err = td_vbd_resume(v->vbd, a->image.type != CTL_IMAGE_NONE ? tp : NULL,
 			    a->lock != CTL_LOCK_DEFAULT ? (int)lock : -1,
 			    cbt_log_arg(a->flags, a->cbt_log), why);
+	if (err && (a->flags & CTL_OPEN_SECONDARY))
+		td_vbd_set_mirror(v->vbd, NULL, NULL); /* the new secondary goes with the unpause */
 	if (err) /* still paused, image closed: SM may retry the unpause */
 		return open_failed(v, req, "cannot reopen", tp, err, why);
 	rt_vbd_info(v->log_id, "resumed on %s%s%s%s", tp,

@@ -88,6 +88,8 @@ static int setup(struct td_daemon *d, const char *path)
 	if (!err)
 		err = ctl_prepare_run_dir();
 	if (!err)
+		err = td_stash_start(&d->stash, &d->loop);
+	if (!err)
 		err = ctl_server_create(&cfg, &td_ctl_handlers, d, &d->srv);
 	if (!err)
 		err = td_loop_file_add(&d->loop, &d->srv_file, ctl_server_fd(d->srv), EPOLLIN,
@@ -103,6 +105,7 @@ static void teardown(struct td_daemon *d)
 		td_loop_file_del(&d->loop, &d->srv_file);
 		ctl_server_destroy(d->srv);
 	}
+	td_stash_stop(&d->stash);
 	td_shm_stats_cleanup(d);
 	if (d->sig_fd >= 0) {
 		td_loop_file_del(&d->loop, &d->sig_file);

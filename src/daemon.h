@@ -11,6 +11,7 @@
 #include "src/host_config.h"
 #include "src/loop.h"
 #include "src/nbd_export.h"
+#include "src/secondary.h"
 #include "src/vbd.h"
 
 /* The /dev/shm statistics of one connected ring (shm_stats.c): XAPI's rrdp-iostat reads them. */
@@ -87,6 +88,7 @@ struct td_daemon {
 	char shm_root[128]; /* $TAPDISK_SHM_DIR or /dev/shm */
 	char td3_dir[160]; /* <shm root>/td3-<pid>, "" until a ring needs it */
 	struct td_config config; /* the host-wide file's settings (src/host_config.h) */
+	struct td_stash stash; /* nbdclient<pid>: sockets passed for -2 (src/secondary.h) */
 };
 
 #define TD_SHM_DIR_ENV "TAPDISK_SHM_DIR"

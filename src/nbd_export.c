@@ -13,6 +13,7 @@
 #include "ringtap/log.h"
 #include "ringtap/nbd.h"
 #include "src/blkif_req.h"
+#include "src/fd_receiver.h"
 #include "src/loop.h"
 #include "src/nbd_export.h"
 #include "src/vbd.h"
@@ -26,6 +27,9 @@ struct td_nbd_export {
 	struct td_loop *loop;
 	struct td_vbd *vbd;
 	struct nbd_server *srv;
+	/* nbdserver<pid>.<minor> (old-style) and nbdserver-new<pid>.<minor>: sockets passed to
+	 * the export (XAPI's storage migration, this VBD the destination) */
+	struct td_fd_receiver *recv_old, *recv_new;
 	struct td_loop_file file;
 	struct td_loop_hook hook;
 	bool readonly;
@@ -62,7 +66,7 @@ static void free_export(struct td_nbd_export *e)
 /* Starts the next I/O of p (a read, a write, a flush, a discard or a chunk of zeroes). */
 static void submit(struct td_nbd_export *e, struct nbd_io *p)
 {
-	struct td_image *img = td_vbd_image(e->vbd);
+	struct td_image *img = td_vbd_io_image(e->vbd);
 	uint64_t len = p->end - p->next;
 
 	if (!td_vbd_serving(e->vbd) || !img) {
@@ -284,6 +288,43 @@ static unsigned int idle_timeout_ms(void)
 	return (unsigned int)(s * 1000);
 }
 
+/* A connection XAPI passed: served as any client, with the receiver's handshake. */
+static void adopt(struct td_nbd_export *e, int fd, bool oldstyle)
+{
+	int err = nbd_server_adopt(e->srv, fd, oldstyle);
+
+	if (err)
+		rt_err("nbd %s: cannot serve a passed connection: %s", nbd_server_path(e->srv),
+		       strerror(-err));
+	else
+		rt_info("nbd %s: serving a passed connection (%s)", nbd_server_path(e->srv),
+			oldstyle ? "old-style" : "fixed newstyle");
+}
+
+static void received_old(int fd, const char *msg, void *data)
+{
+	adopt(data, fd, true);
+}
+
+static void received_new(int fd, const char *msg, void *data)
+{
+	adopt(data, fd, false);
+}
+
+static int start_receivers(struct td_nbd_export *e, int minor)
+{
+	char path[CTL_PATH_MAX];
+	int err = ctl_nbdserver_path(getpid(), minor, false, path, sizeof(path));
+
+	if (!err)
+		err = td_fd_receiver_create(e->loop, path, received_old, e, &e->recv_old);
+	if (!err)
+		err = ctl_nbdserver_path(getpid(), minor, true, path, sizeof(path));
+	if (!err)
+		err = td_fd_receiver_create(e->loop, path, received_new, e, &e->recv_new);
+	return err;
+}
+
 int td_nbd_export_create(struct td_loop *loop, struct td_vbd *vbd, int minor, bool readonly,
 			 struct td_nbd_export **out)
 {
@@ -317,7 +358,12 @@ int td_nbd_export_create(struct td_loop *loop, struct td_vbd *vbd, int minor, bo
 	}
 	if (!err)
 		err = td_loop_file_add(loop, &e->file, nbd_server_fd(e->srv), EPOLLIN, on_nbd, e);
+	if (!err)
+		err = start_receivers(e, minor);
 	if (err) {
+		td_fd_receiver_destroy(e->recv_old);
+		td_fd_receiver_destroy(e->recv_new);
+		td_loop_file_del(loop, &e->file);
 		nbd_server_destroy(e->srv);
 		free_export(e);
 		return err;
@@ -334,6 +380,8 @@ void td_nbd_export_destroy(struct td_nbd_export *e)
 
 	if (!e)
 		return;
+	td_fd_receiver_destroy(e->recv_old);
+	td_fd_receiver_destroy(e->recv_new);
 	td_loop_hook_del(e->loop, &e->hook);
 	td_loop_file_del(e->loop, &e->file);
 	while ((p = e->held)) {

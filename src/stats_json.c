@@ -10,6 +10,7 @@
 #include "ringtap/driver.h"
 #include "src/blkif_req.h"
 #include "src/daemon.h"
+#include "src/mirror.h"
 
 /* blktap3's disk type numbers (DISK_TYPE_AIO, DISK_TYPE_VHD), which the stats carry. */
 #define BLKTAP3_DISK_TYPE_AIO 0
@@ -209,8 +210,21 @@ static json_t *chain_image_json(const struct td_image *img, bool leaf, const str
 	return o;
 }
 
+/* The storage-migration mirror (tap-ctl -2): its state, as XAPI only reads nbd_mirror_failed. */
+static json_t *mirror_json(const struct td_mirror_stats *m)
+{
+	return json_pack("{s:s, s:b, s:b, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I}", "name", m->name,
+			 "connected", m->connected, "failed", m->failed, "why", m->why, "protocol",
+			 m->protocol, "size", (json_int_t)m->size, "writes", (json_int_t)m->writes,
+			 "bytes_written", (json_int_t)m->bytes_written, "flushes",
+			 (json_int_t)m->flushes, "failures", (json_int_t)m->failures, "inflight",
+			 (json_int_t)m->inflight);
+}
+
 int td_stats_json(const struct td_minor *v, char **out)
 {
+	const struct td_mirror *mirror = v->vbd ? td_vbd_mirror(v->vbd) : NULL;
+	struct td_mirror_stats ms = { 0 };
 	struct td_ring_stats s;
 	struct td_vbd_info info;
 	struct td_retired t = v->retired;
@@ -221,6 +235,8 @@ int td_stats_json(const struct td_minor *v, char **out)
 	memset(&info, 0, sizeof(info));
 	if (v->vbd)
 		td_vbd_info(v->vbd, &info);
+	if (mirror)
+		td_mirror_stats(mirror, &ms);
 	if (ring) {
 		t.rd_sectors += s.bytes_read >> TD_SECTOR_SHIFT;
 		t.wr_sectors += s.bytes_written >> TD_SECTOR_SHIFT;
@@ -252,7 +268,7 @@ int td_stats_json(const struct td_minor *v, char **out)
 	}
 	o = json_pack("{s:s, s:o, s:o, s:I, s:I, s:I, s:b, s:I, s:I, s:b, s:b, s:o}", "name",
 		      info.image, "secs", pair(t.rd_sectors, t.wr_sectors), "images", images,
-		      "nbd_mirror_failed", (json_int_t)0, "reqs_outstanding",
+		      "nbd_mirror_failed", (json_int_t)(ms.failed ? 1 : 0), "reqs_outstanding",
 		      (json_int_t)((ring ? s.inflight : 0) + nbd.inflight + nbd.queued),
 		      "FIXME_enospc_redirect_count", (json_int_t)0, "read_caching", false, "minor",
 		      (json_int_t)v->minor, "state", (json_int_t)td_minor_state(v), "paused",
@@ -267,6 +283,8 @@ int td_stats_json(const struct td_minor *v, char **out)
 		json_object_set_new(o, "cbt_log", json_null());
 	if (v->nbd)
 		json_object_set_new(o, "nbd", nbd_json(v->nbd, &nbd));
+	if (mirror)
+		json_object_set_new(o, "mirror", mirror_json(&ms));
 	if (ring) {
 		json_object_set_new(o, "xenbus", xenbus_json(v, &s));
 		json_object_set_new(o, "rings", json_pack("[o]", ring_json(v, &s)));

@@ -12,6 +12,7 @@
 #include "src/blkif_req.h"
 #include "src/cbt_log.h"
 #include "src/loop.h"
+#include "src/mirror.h"
 #include "src/ring.h"
 #include "src/vbd.h"
 #include "src/vbd_state.h"
@@ -34,6 +35,7 @@ struct td_vbd {
 	struct poll_params poll; /* adaptive polling settings, applied to every ring */
 	struct td_loop_hook hook;
 	unsigned int ext_inflight; /* I/O from outside the ring (the NBD export): drains wait */
+	struct td_mirror *mirror; /* the secondary (tap-ctl -2), in front of the image; or NULL */
 };
 
 struct td_image *td_vbd_image(struct td_vbd *vbd)
@@ -49,6 +51,59 @@ const struct td_image *td_vbd_disk(const struct td_vbd *vbd)
 const char *td_vbd_cbt_log(const struct td_vbd *vbd)
 {
 	return vbd->log ? td_cbt_log_path(vbd->log) : NULL;
+}
+
+/* Where I/O goes: the mirror in front of the stack (the CBT log's layer, then the disk), or the
+ * stack. */
+static struct td_image *io_image(struct td_vbd *vbd)
+{
+	struct td_image *top = td_vbd_image(vbd);
+
+	if (!top)
+		return NULL;
+	return vbd->mirror ? td_mirror_image(vbd->mirror, top) : top;
+}
+
+struct td_image *td_vbd_io_image(struct td_vbd *vbd)
+{
+	return io_image(vbd);
+}
+
+const struct td_mirror *td_vbd_mirror(const struct td_vbd *vbd)
+{
+	return vbd->mirror;
+}
+
+static bool mirror_fits(const struct td_vbd *vbd, uint64_t sectors, char *why)
+{
+	if (!vbd->mirror || !td_mirror_size_differs(vbd->mirror, sectors << 9))
+		return true;
+	if (why) {
+		struct td_mirror_stats st;
+
+		td_mirror_stats(vbd->mirror, &st);
+		snprintf(why, TD_IMAGE_WHY_MAX, "the secondary %s is %llu bytes, the image %llu",
+			 st.name, (unsigned long long)st.size, (unsigned long long)(sectors << 9));
+	}
+	return false;
+}
+
+int td_vbd_set_mirror(struct td_vbd *vbd, struct td_mirror *m, char *why)
+{
+	struct td_mirror *old = vbd->mirror;
+
+	if (!td_vbd_idle(vbd) || (vbd->ring && vbd->state == TD_VBD_OPEN)) {
+		td_mirror_destroy(m);
+		return -EBUSY;
+	}
+	vbd->mirror = m;
+	if (vbd->image && !mirror_fits(vbd, vbd->info.sectors, why)) {
+		vbd->mirror = old;
+		td_mirror_destroy(m);
+		return -EINVAL;
+	}
+	td_mirror_destroy(old);
+	return 0;
 }
 
 enum td_vbd_state td_vbd_state(const struct td_vbd *vbd)
@@ -172,7 +227,8 @@ static int open_log(struct td_image *disk, const char *cbt_log, struct td_image 
 	return 0;
 }
 
-/* Opens the disk and, above it, the CBT log (NULL: none); nothing on failure. */
+/* Opens the disk and, above it, the CBT log (NULL: none); nothing on failure (-EINVAL too when
+ * the disk's size is not a connected secondary's). */
 static int open_stack(struct td_vbd *vbd, const char *type_path, unsigned int lock,
 		      const char *cbt_log, struct td_image **disk, struct td_image **log, char *why)
 {
@@ -184,7 +240,10 @@ static int open_stack(struct td_vbd *vbd, const char *type_path, unsigned int lo
 	rc = open_image(vbd, type_path, lock, disk, why);
 	if (rc < 0)
 		return rc;
-	rc = open_log(*disk, cbt_log, log, why);
+	if (!mirror_fits(vbd, (*disk)->info.sectors, why))
+		rc = -EINVAL; /* a connected secondary of another size */
+	else
+		rc = open_log(*disk, cbt_log, log, why);
 	if (rc < 0) {
 		close_image(*disk);
 		*disk = NULL;
@@ -235,16 +294,17 @@ void td_vbd_close(struct td_vbd *vbd)
 	close_stack(vbd);
 	if (vbd->ring) /* requests still in flight were waited for by the driver's close */
 		td_ring_disconnect(vbd->ring);
+	td_mirror_destroy(vbd->mirror);
 	free(vbd);
 }
 
 /* The image and limits the ring serves. */
-static struct td_ring_target ring_target(const struct td_vbd *vbd)
+static struct td_ring_target ring_target(struct td_vbd *vbd)
 {
 	bool ro = vbd->readonly || vbd->info.readonly;
 
 	return (struct td_ring_target){
-		.image = vbd->log ? vbd->log : vbd->image,
+		.image = io_image(vbd),
 		.disk_sectors = vbd->info.sectors,
 		.readonly = ro,
 		.discard = vbd->info.discard && !ro,

@@ -12,6 +12,7 @@
 
 struct td_image;
 struct td_loop;
+struct td_mirror;
 struct td_vbd;
 
 struct td_vbd_info {
@@ -117,12 +118,25 @@ int td_vbd_poll_stats(const struct td_vbd *vbd, unsigned int index, struct td_po
 bool td_vbd_connected(const struct td_vbd *vbd);
 
 /* The image stack requests go to now (the CBT log's layer when one is in use, then the disk's
- * chain through ->parent); NULL while paused. For the NBD export's I/O. */
+ * chain through ->parent); NULL while paused. */
 struct td_image *td_vbd_image(struct td_vbd *vbd);
 /* The disk's leaf (its chain through ->parent), below any CBT log; NULL while paused. For
  * `tap-ctl stats`' image list. */
 const struct td_image *td_vbd_disk(const struct td_vbd *vbd);
 /* The path of the CBT log in use, or NULL (none, or paused: the log is unmapped). */
 const char *td_vbd_cbt_log(const struct td_vbd *vbd);
+/* Where I/O from outside the ring (the NBD export) is submitted: the stack above, or the mirror
+ * in front of it (src/mirror.h); NULL while paused. */
+struct td_image *td_vbd_io_image(struct td_vbd *vbd);
+
+/* ---- the storage-migration mirror (tap-ctl -2) ---------------------------------------------
+ * Makes m (src/mirror.h; NULL: none) the VBD's secondary, replacing and destroying the one
+ * before; it holds across pauses until replaced. Only while nothing is in flight and no ring
+ * is being served (a fresh open, or paused). On failure m is destroyed and the old one kept:
+ * -EBUSY, or -EINVAL when m is connected and its size is not the open image's (why: see
+ * td_vbd_open). A resume onto an image of another size than a connected secondary's fails
+ * with -EINVAL too (still paused). */
+int td_vbd_set_mirror(struct td_vbd *vbd, struct td_mirror *m, char *why);
+const struct td_mirror *td_vbd_mirror(const struct td_vbd *vbd);
 
 #endif

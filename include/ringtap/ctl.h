@@ -379,6 +379,12 @@ int ctl_log_level(struct ctl_client *c, int level, int *now);
 const char *ctl_run_dir(void);
 /* "<run dir>/ctl<pid>". Returns 0 or -ENAMETOOLONG. */
 int ctl_socket_path(pid_t pid, char *buf, size_t size);
+/* The storage-migration sockets XAPI passes connections to with SCM_RIGHTS (blktap3's names):
+ * "<run dir>/nbdclient<pid>" (the mirror's secondary, tap-ctl -2 nbd:<name>) and
+ * "<run dir>/nbdserver<pid>.<minor>" (old-style) or "nbdserver-new<pid>.<minor>" (fixed
+ * newstyle), a VBD's NBD export. 0 or -ENAMETOOLONG. */
+int ctl_nbdclient_path(pid_t pid, char *buf, size_t size);
+int ctl_nbdserver_path(pid_t pid, int minor, bool newstyle, char *buf, size_t size);
 /* "<run dir>/tapdisk/tapdisk-<minor>". Returns 0 or -ENAMETOOLONG. */
 int ctl_minor_path(int minor, char *buf, size_t size);
 /* Creates the run and minors directories (0700) when missing. */

@@ -2,7 +2,7 @@
  * tools, nbdcopy), embedded in a single-threaded event loop, with asynchronous I/O callbacks.
  *
  * PROTOCOL (https://github.com/NetworkBlockDevice/nbd/blob/master/doc/proto.md): fixed newstyle
- * handshake with NBD_OPT_GO, NBD_OPT_INFO, NBD_OPT_EXPORT_NAME, NBD_OPT_LIST and NBD_OPT_ABORT;
+ * handshake (or, for a socket handed over with nbd_server_adopt, the old-style greeting) with NBD_OPT_GO, NBD_OPT_INFO, NBD_OPT_EXPORT_NAME, NBD_OPT_LIST and NBD_OPT_ABORT;
  * every other option (structured replies, TLS, meta contexts) is refused with NBD_REP_ERR_UNSUP,
  * so replies are always simple replies. Commands: READ, WRITE (FUA), FLUSH, TRIM (FUA),
  * WRITE_ZEROES (FUA, NO_HOLE) and DISC; the export flags advertise what the embedder supports.
@@ -106,6 +106,13 @@ int nbd_server_create(const struct nbd_server_config *cfg, const struct nbd_expo
 int nbd_server_fd(const struct nbd_server *srv);
 /* Handles whatever is ready without blocking. 0, or -errno on a server-wide failure. */
 int nbd_server_dispatch(struct nbd_server *srv);
+/* Serves fd, a connected socket accepted elsewhere (XAPI passes the storage migration's with
+ * SCM_RIGHTS), as a client, even past max_clients: with `oldstyle`, blktap3's old-style
+ * greeting (152 bytes: "NBDMAGIC", 0x00420281861253, the size, u32 flags 0, 124 zeroes) and
+ * transmission at once; else the fixed newstyle handshake. NBD_CMD_DISC on such a connection,
+ * with nothing in flight, starts its handshake again (blktap3's client renegotiates on the same
+ * socket after a pause). fd is consumed. 0 or -errno. */
+int nbd_server_adopt(struct nbd_server *srv, int fd, bool oldstyle);
 /* New size or flags (after a resize or a reopen while paused): new clients see them at once;
  * connected clients keep their negotiated flags but every request is checked against the new
  * size and read-only flag. -EINVAL for an invalid export. */
@@ -121,6 +128,47 @@ void nbd_server_destroy(struct nbd_server *srv);
 void nbd_request_complete(struct nbd_request *req, int err);
 /* The embedder's per-request area of cfg.priv_size bytes (zeroed for each request), or NULL. */
 void *nbd_request_priv(struct nbd_request *req);
+
+/* ---- the client (lib/nbd/client.c) -----------------------------------------------------------
+ * An NBD client for a writer (tapdisk's storage-migration mirror): blktap3's client handshake
+ * (the server's old-style greeting, or newstyle with NBD_OPT_EXPORT_NAME "tapdisk_client\0" and
+ * simple replies), then WRITE, FLUSH and DISC, any number in flight, driven without blocking by
+ * an event loop: watch nbd_client_fd() for nbd_client_events() (EPOLLIN, EPOLLOUT), call
+ * nbd_client_dispatch() with what came, and nbd_client_events() again after each call. */
+struct nbd_client;
+
+struct nbd_client_info {
+	uint64_t size; /* bytes */
+	uint16_t eflags; /* transmission flags (0 from blktap3's old-style server) */
+	bool oldstyle;
+};
+
+/* err: 0 or -errno (the reply's error, -EIO for an unknown one). */
+typedef void (*nbd_client_done_fn)(void *data, int err);
+
+/* Handshakes on the connected socket fd, blocking up to timeout_ms in all. fd is consumed
+ * (closed on failure). 0 or -errno (-ETIMEDOUT, -EPROTO for a server that breaks the
+ * protocol, -ECONNRESET when it hangs up) with why (why_len bytes) saying what failed. */
+int nbd_client_handshake(int fd, unsigned int timeout_ms, struct nbd_client **out, char *why,
+			 size_t why_len);
+void nbd_client_info(const struct nbd_client *c, struct nbd_client_info *info);
+int nbd_client_fd(const struct nbd_client *c);
+uint32_t nbd_client_events(const struct nbd_client *c);
+/* Queue a command (buf stays valid until done runs; len within 32 MiB). done runs from
+ * nbd_client_dispatch only. 0, -EINVAL (length), -ENOMEM, -ENOTCONN after a failure. */
+int nbd_client_write(struct nbd_client *c, const void *buf, uint32_t len, uint64_t offset,
+		     nbd_client_done_fn done, void *data);
+int nbd_client_flush(struct nbd_client *c, nbd_client_done_fn done, void *data);
+/* Sends what it can of the queued commands (no callback runs). 0 or -errno as dispatch. */
+int nbd_client_send(struct nbd_client *c, char *why, size_t why_len);
+/* Sends what it can and reads the replies that came (events: EPOLLIN, EPOLLOUT, EPOLLHUP...).
+ * 0, or -errno once the connection failed (why, why_len bytes): the commands in flight are
+ * then never answered (the caller writes them off) and nothing more is accepted. */
+int nbd_client_dispatch(struct nbd_client *c, uint32_t events, char *why, size_t why_len);
+unsigned int nbd_client_inflight(const struct nbd_client *c);
+/* With nothing in flight, sends NBD_CMD_DISC (waiting up to timeout_ms for the socket to take
+ * it); then closes. Callbacks of commands in flight are not called. NULL is a no-op. */
+void nbd_client_close(struct nbd_client *c, bool disconnect, unsigned int timeout_ms);
 
 /* "<run_dir>/nbd<pid>.<minor>", blktap3's and XAPI's path of a VBD's export. 0 or
  * -ENAMETOOLONG. */

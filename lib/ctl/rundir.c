@@ -39,6 +39,18 @@ int ctl_socket_path(pid_t pid, char *buf, size_t size)
 	return fits(snprintf(buf, size, "%s/ctl%d", ctl_run_dir(), (int)pid), size);
 }
 
+int ctl_nbdclient_path(pid_t pid, char *buf, size_t size)
+{
+	return fits(snprintf(buf, size, "%s/nbdclient%d", ctl_run_dir(), (int)pid), size);
+}
+
+int ctl_nbdserver_path(pid_t pid, int minor, bool newstyle, char *buf, size_t size)
+{
+	return fits(snprintf(buf, size, "%s/nbdserver%s%d.%d", ctl_run_dir(),
+			     newstyle ? "-new" : "", (int)pid, minor),
+		    size);
+}
+
 int ctl_minor_path(int minor, char *buf, size_t size)
 {
 	if (minor < 0 || minor >= CTL_MINOR_MAX)

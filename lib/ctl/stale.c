@@ -1,6 +1,7 @@
 /* What a tapdisk killed without its cleanup (kill -9, a crash) leaves behind, found and removed
  * so that nothing blocks the next attach: its control socket ctl<pid>, its NBD sockets
- * nbd<pid>.<minor>, the minors it held (rundir.c), its statistics td3-<pid> and the
+ * nbd<pid>.<minor>, its storage-migration sockets nbdclient<pid> and nbdserver[-new]<pid>.<minor>,
+ * the minors it held (rundir.c), its statistics td3-<pid> and the
  * vbd3-<domid>-<devid> directories no live tapdisk publishes. Nothing of a live tapdisk is
  * touched; a pid reused by another program counts as dead. */
 #include <dirent.h>
@@ -234,7 +235,10 @@ static void consider_td3(int dfd, const char *name, struct pids *p)
 
 static void reap_nbd(int dfd, const char *name, struct pids *dead)
 {
-	if (pids_has(dead, name_pid(name, "nbd", true)))
+	if (pids_has(dead, name_pid(name, "nbd", true)) ||
+	    pids_has(dead, name_pid(name, "nbdserver", true)) ||
+	    pids_has(dead, name_pid(name, "nbdserver-new", true)) ||
+	    pids_has(dead, name_pid(name, "nbdclient", false)))
 		unlink_socket(dfd, name);
 }
 

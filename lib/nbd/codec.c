@@ -51,6 +51,26 @@ int nbd_info_request_parse(const uint8_t *data, uint32_t len, struct nbd_info_re
 	return 0;
 }
 
+void nbd_request_encode(uint8_t buf[NBD_REQUEST_SIZE], const struct nbd_req_header *h)
+{
+	nbd_put32(buf, NBD_REQUEST_MAGIC);
+	nbd_put16(buf + 4, h->flags);
+	nbd_put16(buf + 6, h->type);
+	nbd_put64(buf + 8, h->cookie);
+	nbd_put64(buf + 16, h->offset);
+	nbd_put32(buf + 24, h->length);
+}
+
+int nbd_simple_reply_decode(const uint8_t buf[NBD_SIMPLE_REPLY_SIZE], uint32_t *error,
+			    uint64_t *cookie)
+{
+	if (nbd_get32(buf) != NBD_SIMPLE_REPLY_MAGIC)
+		return -EBADMSG;
+	*error = nbd_get32(buf + 4);
+	*cookie = nbd_get64(buf + 8);
+	return 0;
+}
+
 int nbd_request_decode(const uint8_t buf[NBD_REQUEST_SIZE], struct nbd_req_header *out)
 {
 	if (nbd_get32(buf) != NBD_REQUEST_MAGIC)
@@ -177,6 +197,14 @@ void nbd_greeting_encode(uint8_t buf[NBD_GREETING_SIZE])
 	nbd_put64(buf, NBD_MAGIC);
 	nbd_put64(buf + 8, NBD_IHAVEOPT);
 	nbd_put16(buf + 16, NBD_FLAG_FIXED_NEWSTYLE | NBD_FLAG_NO_ZEROES);
+}
+
+void nbd_oldstyle_greeting_encode(uint8_t buf[NBD_OLDSTYLE_GREETING_SIZE], uint64_t size)
+{
+	memset(buf, 0, NBD_OLDSTYLE_GREETING_SIZE);
+	nbd_put64(buf, NBD_MAGIC);
+	nbd_put64(buf + 8, NBD_OLDSTYLE_MAGIC);
+	nbd_put64(buf + 16, size);
 }
 
 void nbd_rep_header_encode(uint8_t buf[NBD_REP_HEADER_SIZE], uint32_t option, uint32_t type,

@@ -67,6 +67,9 @@ struct nbd_conn {
 	bool on_ready;
 	enum nbd_conn_state state;
 	bool fixed_newstyle, no_zeroes;
+	/* passed with nbd_server_adopt (XAPI's storage migration), old-style or not: NBD_CMD_DISC
+	 * with nothing in flight restarts the handshake, as blktap3's server does */
+	bool adopted, oldstyle;
 	unsigned int nr_options;
 	uint64_t active_ms; /* in transmission: when it last had a request in flight */
 
@@ -98,6 +101,8 @@ struct nbd_server {
 	size_t max_inflight_bytes, priv_size;
 	struct nbd_conn *ready;
 	unsigned int inflight;
+	/* nbd_server_adopt: the connection being adopted, and whether it is old-style */
+	bool adopting, adopting_oldstyle;
 };
 
 /* server.c */
@@ -138,6 +143,10 @@ enum nbd_step { NBD_STEP_AGAIN, NBD_STEP_WAIT };
 
 /* handshake.c */
 int nbd_handshake_start(struct nbd_conn *c);
+/* The old-style greeting, then transmission at once. */
+int nbd_handshake_start_oldstyle(struct nbd_conn *c);
+/* An adopted connection's NBD_CMD_DISC with nothing in flight: its handshake again. */
+int nbd_handshake_restart(struct nbd_conn *c);
 enum nbd_step nbd_handshake_step(struct nbd_conn *c);
 
 /* transmission.c */

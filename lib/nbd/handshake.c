@@ -17,6 +17,30 @@ int nbd_handshake_start(struct nbd_conn *c)
 	return nbd_conn_queue(c, greeting, sizeof(greeting));
 }
 
+static void enter_transmission(struct nbd_conn *c);
+
+int nbd_handshake_start_oldstyle(struct nbd_conn *c)
+{
+	uint8_t greeting[NBD_OLDSTYLE_GREETING_SIZE];
+	int err;
+
+	nbd_oldstyle_greeting_encode(greeting, c->srv->exp.size);
+	err = nbd_conn_queue(c, greeting, sizeof(greeting));
+	if (!err)
+		enter_transmission(c);
+	return err;
+}
+
+int nbd_handshake_restart(struct nbd_conn *c)
+{
+	c->nr_options = 0;
+	c->fixed_newstyle = c->no_zeroes = false;
+	if (c->oldstyle)
+		return nbd_handshake_start_oldstyle(c);
+	sock_conn_restart_deadline(&c->sc);
+	return nbd_handshake_start(c);
+}
+
 static int reply(struct nbd_conn *c, uint32_t type, const void *data, uint32_t len)
 {
 	uint8_t hdr[NBD_REP_HEADER_SIZE];

@@ -60,6 +60,9 @@
 #define NBD_FLAG_CAN_MULTI_CONN (1u << 8)
 
 #define NBD_GREETING_SIZE 18 /* NBDMAGIC, IHAVEOPT, u16 handshake flags */
+#define NBD_OLDSTYLE_MAGIC 0x00420281861253ull
+/* NBDMAGIC, the old-style magic, u64 size, u32 flags, 124 zeroes */
+#define NBD_OLDSTYLE_GREETING_SIZE 152
 #define NBD_OPT_HEADER_SIZE 16 /* IHAVEOPT, u32 option, u32 length */
 #define NBD_REP_HEADER_SIZE 20 /* magic, u32 option, u32 type, u32 length */
 #define NBD_EXPORT_NAME_REPLY_SIZE 10 /* u64 size, u16 flags (+ 124 zeroes unless NO_ZEROES) */
@@ -167,6 +170,11 @@ struct nbd_req_header {
 	uint32_t length;
 };
 
+/* The client's side (client.c). */
+void nbd_request_encode(uint8_t buf[NBD_REQUEST_SIZE], const struct nbd_req_header *h);
+/* A simple reply: 0, or -EBADMSG when the magic is not NBD_SIMPLE_REPLY_MAGIC. */
+int nbd_simple_reply_decode(const uint8_t buf[NBD_SIMPLE_REPLY_SIZE], uint32_t *error,
+			    uint64_t *cookie);
 /* 0, or -EBADMSG when the magic is wrong (the stream is lost: drop the client). */
 int nbd_request_decode(const uint8_t buf[NBD_REQUEST_SIZE], struct nbd_req_header *out);
 
@@ -196,6 +204,8 @@ uint32_t nbd_errno_to_wire(int err);
 
 /* ---- encoding ------------------------------------------------------------------------------ */
 void nbd_greeting_encode(uint8_t buf[NBD_GREETING_SIZE]);
+/* blktap3's old-style greeting: its flags are 0 (no NBD_FLAG_HAS_FLAGS), as blktap3 sends. */
+void nbd_oldstyle_greeting_encode(uint8_t buf[NBD_OLDSTYLE_GREETING_SIZE], uint64_t size);
 void nbd_rep_header_encode(uint8_t buf[NBD_REP_HEADER_SIZE], uint32_t option, uint32_t type,
 			   uint32_t length);
 void nbd_simple_reply_encode(uint8_t buf[NBD_SIMPLE_REPLY_SIZE], uint32_t error, uint64_t cookie);

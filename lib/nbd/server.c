@@ -306,7 +306,9 @@ static void conn_accepted(struct sock_conn *sc, bool over_limit)
 
 	(void)over_limit; /* never: the core refuses beyond the limit */
 	c->srv = sock_server_opaque(sc->srv);
-	if (nbd_handshake_start(c) == 0)
+	c->adopted = c->srv->adopting;
+	c->oldstyle = c->srv->adopting_oldstyle;
+	if ((c->oldstyle ? nbd_handshake_start_oldstyle : nbd_handshake_start)(c) == 0)
 		conn_flush(c);
 	conn_update_events(c);
 }
@@ -388,6 +390,19 @@ int nbd_server_fd(const struct nbd_server *srv)
 int nbd_server_dispatch(struct nbd_server *srv)
 {
 	return sock_server_dispatch(srv->core);
+}
+
+int nbd_server_adopt(struct nbd_server *srv, int fd, bool oldstyle)
+{
+	int err;
+
+	srv->adopting = true;
+	srv->adopting_oldstyle = oldstyle;
+	err = sock_server_adopt(srv->core, fd);
+	srv->adopting = srv->adopting_oldstyle = false;
+	if (!err)
+		sock_server_rearm(srv->core); /* the handshake's deadline, outside a dispatch */
+	return err;
 }
 
 unsigned int nbd_server_clients(const struct nbd_server *srv)

@@ -210,6 +210,13 @@ enum nbd_step nbd_transmission_step(struct nbd_conn *c)
 			return NBD_STEP_WAIT;
 		}
 		nbd_conn_in_read(c, NULL, NBD_REQUEST_SIZE);
+		if (c->pending.type == NBD_CMD_DISC && c->adopted && !c->nr_reqs) {
+			/* blktap3's client disconnects at a pause and negotiates again on the same
+			 * socket at the unpause; one that hangs up instead just closes it */
+			if (nbd_handshake_restart(c))
+				return NBD_STEP_WAIT;
+			return NBD_STEP_AGAIN;
+		}
 		if (c->pending.type == NBD_CMD_DISC) {
 			/* replies of requests in flight are still sent, then the conn closes */
 			c->state = NBD_CONN_CLOSING;

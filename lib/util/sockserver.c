@@ -4,6 +4,7 @@
  * logged here when it is handled here, else returned. close() is the exception: Linux releases the
  * fd whatever it returns, and a socket has no unwritten data it could report lost. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -207,7 +208,7 @@ void sock_conn_flush(struct sock_conn *c)
 	}
 }
 
-static void accept_one(struct sock_server *srv, int fd, bool over_limit)
+static int accept_one(struct sock_server *srv, int fd, bool over_limit)
 {
 	struct epoll_event ev = { .events = EPOLLIN };
 	struct sock_conn *c = calloc(1, srv->cfg.conn_size);
@@ -215,16 +216,18 @@ static void accept_one(struct sock_server *srv, int fd, bool over_limit)
 	if (!c) {
 		rt_warn("%s: refusing a client: out of memory", srv->name);
 		close(fd);
-		return;
+		return -ENOMEM;
 	}
 	c->srv = srv;
 	c->fd = fd;
 	ev.data.ptr = c;
 	if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+		int err = -errno;
+
 		rt_warn("%s: refusing a client: epoll_ctl: %s", srv->name, strerror(errno));
 		close(fd);
 		free(c);
-		return;
+		return err;
 	}
 	c->events = ev.events;
 	c->next = srv->conns;
@@ -232,6 +235,21 @@ static void accept_one(struct sock_server *srv, int fd, bool over_limit)
 	srv->nclients++;
 	sock_conn_restart_deadline(c);
 	srv->ops.accepted(c, over_limit);
+	return 0;
+}
+
+int sock_server_adopt(struct sock_server *srv, int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
+	    fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	return accept_one(srv, fd, false);
 }
 
 /* A client that reconnects as soon as it hangs up must not keep the server accepting before it

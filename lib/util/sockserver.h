@@ -70,6 +70,9 @@ struct sock_server_config {
 /* 0 or a negative errno (nothing logged: the caller decides). */
 int sock_server_create(const struct sock_server_config *cfg, const struct sock_server_ops *ops,
 		       void *opaque, struct sock_server **out);
+/* Serves fd, a connected socket accepted elsewhere (passed with SCM_RIGHTS), as a new
+ * connection, even past max_clients. Consumed: closed on failure. 0 or a negative errno. */
+int sock_server_adopt(struct sock_server *srv, int fd);
 /* Drops every connection quietly, frees every zombie, unlinks the socket. */
 void sock_server_destroy(struct sock_server *srv);
 /* Handles what is ready, without blocking. 0 or a negative errno from epoll_wait. */

@@ -21,10 +21,11 @@ FUZZ_ring := $(filter-out src/vbd.c src/image.c,$(TD_CORE_SRCS)) $(RTBLKIF_SRCS)
 FUZZ_vhd := $(RTVHD_SRCS) lib/util/log.c
 FUZZ_ctl_codec := lib/ctl/codec.c lib/ctl/names.c lib/util/log.c
 FUZZ_nbd := $(RTNBD_SRCS) lib/util/log.c lib/util/sockserver.c
+FUZZ_nbd_client := $(RTNBD_SRCS) lib/util/log.c lib/util/sockserver.c
 FUZZ_xenstored := $(filter-out %/main.c,$(SIMXEN_XENSTORED_SRCS)) lib/util/log.c
 LIBS_ctl_codec := $(LIBS_JANSSON)
 
-HARNESSES := blkif_req ring vhd ctl_codec nbd xenstored
+HARNESSES := blkif_req ring vhd ctl_codec nbd nbd_client xenstored
 BINS := $(foreach h,$(HARNESSES),$(FUZZ_BUILD)/bin/fuzz_$(h))
 
 fobjs = $(patsubst %.c,$(FUZZ_BUILD)/obj/%.o,$(1))

@@ -4,7 +4,7 @@
 #   make fuzz                 every harness for FUZZ_TIME seconds (default 60)
 #   make fuzz-long            the same for an hour each (FUZZ_TIME=3600)
 #   make fuzz FUZZ=vhd        one harness (blkif_req ring vhd ctl_codec nbd
-#                             xenstored)
+#                             nbd_client xenstored)
 FUZZ_TIME ?= 60
 FUZZ_CC ?= clang
 FUZZ ?=

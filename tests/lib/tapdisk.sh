@@ -9,8 +9,10 @@
 #   tapback_start          runs tapback (foreground, debug) logging to $T/tapback.log, its pid in
 #                          $tb, stopped at exit; under $TAPBACK_PREFIX if set (a command that
 #                          execs its arguments)
-#   tapdisk_open IMAGE     tap-ctl allocate, spawn, attach and open TYPE:PATH IMAGE: a served
-#                          minor, its number in $minor and its tapdisk's pid in $pid
+#   tapdisk_open IMAGE [OPEN-OPTIONS...]
+#                          tap-ctl allocate, spawn, attach and open TYPE:PATH IMAGE (with
+#                          tap-ctl open's OPEN-OPTIONS, e.g. -R): a served minor, its number in
+#                          $minor and its tapdisk's pid in $pid
 #   exited PID             true once PID has exited (a zombie counts: a daemonized tapdisk's
 #                          parent is not the test's to reap)
 TAPCTL=$BIN/tap-ctl
@@ -52,7 +54,7 @@ tapdisk_open() {
 	minor=$("$TAPCTL" allocate | sed 's/.*tapdisk-//')
 	pid=$("$TAPCTL" spawn)
 	"$TAPCTL" attach -p "$pid" -m "$minor" || fail "tap-ctl attach"
-	"$TAPCTL" open -p "$pid" -m "$minor" -a "$1" || fail "tap-ctl open"
+	"$TAPCTL" open -p "$pid" -m "$minor" -a "$1" "${@:2}" || fail "tap-ctl open"
 }
 
 exited() {

@@ -162,11 +162,12 @@ TAPDISK_RUN_DIR=$TAPDISK_RUN_DIR expect_rc 20 "allocate when the run dir is a fi
 	"$TAPCTL" allocate
 TAPDISK_RUN_DIR=$T/run
 
-# -2 (the storage-migration secondary) in every form blktap3 takes, the real tapdisk behind:
-# EOPNOTSUPP (95) with a message on open, create and unpause; create leaves nothing behind
+# -2 (the storage-migration secondary), the real tapdisk behind: a form other than nbd:<name> or
+# null is refused with EINVAL and a message on create, open and unpause (create leaves nothing
+# behind); nbd:<name> that nobody passed is a failed mirror (nbd_mirror_failed 1), the request
+# succeeding as blktap3's; null removes it; -2 with -R is refused
 . "$SRC/tests/lib/tapdisk.sh"
 tapdisk_env
-EOPNOTSUPP=95
 img=$T/disk.img
 truncate -s 8M "$img"
 # gone PID: waits (bounded) until tapdisk PID has exited and its control socket is removed
@@ -178,10 +179,14 @@ gone() {
 	done
 	return 1
 }
-secondaries=(nbd:mirror_dp_1 "$T/mirror" null)
-for sec in "${secondaries[@]}"; do
-	expect_rc $EOPNOTSUPP "create -2 $sec: EOPNOTSUPP" "$TAPCTL" create -a "aio:$img" -2 "$sec"
-	expect_match "$(cat "$T/err")" "not supported" "create -2 $sec: says why"
+mirror_failed() {
+	"$TAPCTL" stats -p "$pid" -m "$minor" |
+		python3 -c "import json,sys; print(json.load(sys.stdin)['nbd_mirror_failed'])"
+}
+bad_secondaries=("$T/mirror" tcp:host:10809 nbd:)
+for sec in "${bad_secondaries[@]}"; do
+	expect_rc $EINVAL "create -2 $sec: EINVAL" "$TAPCTL" create -a "aio:$img" -2 "$sec"
+	expect_match "$(cat "$T/err")" "nbd:<name> or null" "create -2 $sec: says why"
 	[ ! -s "$T/out" ] || fail "create -2 $sec printed $(cat "$T/out")"
 	for s in "$TAPDISK_RUN_DIR"/ctl*; do
 		[ -e "$s" ] || continue
@@ -194,19 +199,27 @@ pid=$(cat "$T/out")
 expect_rc 0 "allocate" "$TAPCTL" allocate
 minor=$(sed 's/.*tapdisk-//' "$T/out")
 expect_rc 0 "attach" "$TAPCTL" attach -p "$pid" -m "$minor"
-for sec in "${secondaries[@]}"; do
-	expect_rc $EOPNOTSUPP "open -2 $sec: EOPNOTSUPP" \
+for sec in "${bad_secondaries[@]}"; do
+	expect_rc $EINVAL "open -2 $sec: EINVAL" \
 		"$TAPCTL" open -p "$pid" -m "$minor" -a "aio:$img" -2 "$sec"
-	expect_match "$(cat "$T/err")" "not supported" "open -2 $sec: says why"
+	expect_match "$(cat "$T/err")" "nbd:<name> or null" "open -2 $sec: says why"
 done
-expect_rc 0 "open without -2" "$TAPCTL" open -p "$pid" -m "$minor" -a "aio:$img"
+expect_rc $EINVAL "open -R -2: EINVAL" \
+	"$TAPCTL" open -p "$pid" -m "$minor" -a "aio:$img" -R -2 nbd:mirror_dp_1
+expect_match "$(cat "$T/err")" "read-only" "open -R -2: says why"
+expect_rc 0 "open -2 nbd:<a name nobody passed>" \
+	"$TAPCTL" open -p "$pid" -m "$minor" -a "aio:$img" -2 nbd:mirror_dp_1
+expect_eq "$(mirror_failed)" 1 "an unreachable secondary: nbd_mirror_failed 1"
 expect_rc 0 "pause" "$TAPCTL" pause -p "$pid" -m "$minor"
-for sec in "${secondaries[@]}"; do
+for sec in "${bad_secondaries[@]}"; do
 	# XAPI's storage migration: unpause -p -m -2 nbd:<dp> -a vhd:<path>
-	expect_rc $EOPNOTSUPP "unpause -2 $sec: EOPNOTSUPP" \
+	expect_rc $EINVAL "unpause -2 $sec: EINVAL" \
 		"$TAPCTL" unpause -p "$pid" -m "$minor" -2 "$sec" -a "aio:$img"
-	expect_match "$(cat "$T/err")" "not supported" "unpause -2 $sec: says why"
+	expect_match "$(cat "$T/err")" "nbd:<name> or null" "unpause -2 $sec: says why"
 done
+expect_rc 0 "unpause -2 null" "$TAPCTL" unpause -p "$pid" -m "$minor" -2 null -a "aio:$img"
+expect_eq "$(mirror_failed)" 0 "-2 null: no mirror, nbd_mirror_failed 0"
+expect_rc 0 "pause" "$TAPCTL" pause -p "$pid" -m "$minor"
 expect_rc $EINVAL "an empty -2" "$TAPCTL" unpause -p "$pid" -m "$minor" -2 ""
 expect_match "$(cat "$T/err")" "invalid secondary" "an empty -2: says why"
 expect_rc 0 "unpause without -2" "$TAPCTL" unpause -p "$pid" -m "$minor" -a "aio:$img"

@@ -18,7 +18,7 @@ static const struct tapctl_cmd commands[] = {
 	{ "allocate", tapctl_cmd_allocate, "[-d devname]", "allocate a minor" },
 	{ "free", tapctl_cmd_free, "-m minor", "free a minor" },
 	{ "create", tapctl_cmd_create,
-	  "-a type:/path [-R] [-d devname] [-t secs] [-r] [-e minor] [-2 path] [-s] [-D] "
+	  "-a type:/path [-R] [-d devname] [-t secs] [-r] [-e minor] [-2 nbd:name|null] [-s] [-D] "
 	  "[-C cbtlog] [-c slice] [-L on|off|auto]",
 	  "allocate + spawn + attach + open" },
 	{ "destroy", tapctl_cmd_destroy, "-p pid -m minor [-t secs]", "close + detach + free" },
@@ -26,14 +26,14 @@ static const struct tapctl_cmd commands[] = {
 	{ "attach", tapctl_cmd_attach, "-p pid -m minor", "attach a minor to a tapdisk" },
 	{ "detach", tapctl_cmd_detach, "-p pid -m minor", "detach a minor" },
 	{ "open", tapctl_cmd_open,
-	  "-p pid -m minor -a type:/path [-R] [-r] [-e minor] [-2 path] [-s] [-t secs] [-D] "
+	  "-p pid -m minor -a type:/path [-R] [-r] [-e minor] [-2 nbd:name|null] [-s] [-t secs] [-D] "
 	  "[-C cbtlog] [-E] [-L on|off|auto]",
 	  "open an image on an attached minor" },
 	{ "close", tapctl_cmd_close, "-p pid -m minor [-t secs] [-f]", "close the image" },
 	{ "pause", tapctl_cmd_pause, "-p pid -m minor [-t secs]",
 	  "quiesce I/O and close the image chain" },
 	{ "unpause", tapctl_cmd_unpause,
-	  "-p pid -m minor [-a type:/path] [-2 path] [-c cbtlog] [-L on|off|auto]",
+	  "-p pid -m minor [-a type:/path] [-2 nbd:name|null] [-c cbtlog] [-L on|off|auto]",
 	  "reopen the chain, maybe from a new image" },
 	{ "stats", tapctl_cmd_stats, "-p pid -m minor", "print the VBD's statistics (JSON)" },
 	{ "poll", tapctl_cmd_poll,

@@ -213,8 +213,8 @@ static int read_key(const struct tapctl_cmd *cmd, struct ctl_open_args *a)
 	return 0;
 }
 
-/* -2's secondary in any of blktap3's forms ("nbd:<dp>" as XAPI's storage migration sends it, a
- * path, "null"), carried as given: the tapdisk says whether it mirrors (ringtap's: EOPNOTSUPP). */
+/* -2's secondary ("nbd:<dp>" as XAPI's storage migration sends it, "null"), carried as given:
+ * the tapdisk checks its form (blktap3's took others). */
 static int parse_secondary(const struct tapctl_cmd *cmd, const char *s, char *buf)
 {
 	if (!*s || strlen(s) >= CTL_PATH_MAX) {

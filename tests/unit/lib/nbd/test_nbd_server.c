@@ -1114,6 +1114,52 @@ static void disconnect_waits_for_requests_in_flight(void **state)
 	close(fd);
 }
 
+/* A socket passed as XAPI's storage migration passes it: blktap3's old-style greeting (152
+ * bytes, flags 0) and transmission at once; NBD_CMD_DISC with nothing in flight sends the
+ * greeting again on the same socket (blktap3's client renegotiates after a pause). A newstyle
+ * adopted socket gets the fixed newstyle greeting, and its handshake again after DISC. */
+static void adopted_sockets_get_blktap3s_greetings(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t g[NBD_OLDSTYLE_GREETING_SIZE], zero[124] = { 0 }, data[512], back[512];
+	int sv[2];
+
+	start(f);
+	memset(data, 0xa5, sizeof(data));
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+	assert_int_equal(nbd_server_adopt(f->srv, sv[1], true), 0);
+	for (int round = 0; round < 2; round++) {
+		assert_true(cli_recv(f, sv[0], g, sizeof(g)));
+		assert_true(nbd_get64(g) == NBD_MAGIC);
+		assert_true(nbd_get64(g + 8) == NBD_OLDSTYLE_MAGIC);
+		assert_true(nbd_get64(g + 16) == DISK_SIZE);
+		assert_int_equal(nbd_get32(g + 24), 0);
+		assert_memory_equal(g + 28, zero, sizeof(zero));
+		send_request(f, sv[0], NBD_CMD_WRITE, 0, 7, 4096, sizeof(data), data);
+		assert_int_equal(recv_reply(f, sv[0], 7), 0);
+		send_request(f, sv[0], NBD_CMD_READ, 0, 8, 4096, sizeof(back), NULL);
+		assert_int_equal(recv_reply(f, sv[0], 8), 0);
+		assert_true(cli_recv(f, sv[0], back, sizeof(back)));
+		assert_memory_equal(back, data, sizeof(data));
+		send_request(f, sv[0], NBD_CMD_DISC, 0, 9, 0, 0, NULL);
+	}
+	close(sv[0]);
+	pump(f, -1, 0);
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+	assert_int_equal(nbd_server_adopt(f->srv, sv[1], false), 0);
+	recv_greeting(f, sv[0]);
+	send_flags(f, sv[0], NBD_FLAG_C_FIXED_NEWSTYLE | NBD_FLAG_C_NO_ZEROES);
+	send_option(f, sv[0], NBD_OPT_EXPORT_NAME, "tapdisk_client", 15);
+	assert_true(cli_recv(f, sv[0], g, NBD_EXPORT_NAME_REPLY_SIZE));
+	assert_true(nbd_get64(g) == DISK_SIZE);
+	send_request(f, sv[0], NBD_CMD_DISC, 0, 1, 0, 0, NULL);
+	recv_greeting(f, sv[0]);
+	close(sv[0]);
+	pump(f, -1, 0);
+	assert_int_equal(f->writes, 2);
+}
+
 static void destroy_orphans_requests_in_flight(void **state)
 {
 	struct fixture *f = *state;
@@ -1217,6 +1263,7 @@ int main(void)
 		T(a_client_is_held_to_its_budget),
 		T(vanished_clients_leave_requests_to_complete),
 		T(disconnect_waits_for_requests_in_flight),
+		T(adopted_sockets_get_blktap3s_greetings),
 		T(destroy_orphans_requests_in_flight),
 		T(create_validates_its_arguments),
 	};
