@@ -53,10 +53,11 @@ if "COMMANDS" in sections:
     cmds, heads = {}, {}
     for para in paras:
         for head in re.findall(r"(?:\A|^\.TQ\n)(\.BR? .*)$", para, re.M):
-            m = re.match(r"\.BR? \"?([a-z][a-z-]*)", head)
+            m = re.match(r"\.BR? \"?([a-z](?:[a-z-]|\\-)*)", head)  # log\-level
             if m:
-                cmds.setdefault(m.group(1), []).append(para)
-                heads.setdefault(m.group(1), []).append(head)
+                name = m.group(1).replace("\\-", "-")
+                cmds.setdefault(name, []).append(para)
+                heads.setdefault(name, []).append(head)
     if not cmds:
         sys.exit(f"{prog}: no sub-command found in the man page's COMMANDS")
     for cmd, ps in sorted(cmds.items()):

@@ -16,6 +16,7 @@
 #include <uuid/uuid.h>
 
 #include "ringtap/cbt.h"
+#include "ringtap/version.h"
 
 /* The largest disk a log is created or grown for: 1 PiB (a 2 GiB bitmap). */
 #define CBT_MAX_DISK_BYTES (1ull << 50)
@@ -42,6 +43,8 @@ static void usage(FILE *out)
 		"  coalesce -p PARENT_LOG -c CHILD_LOG\n"
 		"                                   mark in the child every block the parent marks\n"
 		"  COMMAND -h                       that command's usage\n"
+		"  -h, --help                       this help\n"
+		"  --version                        the version\n"
 		"Exit status: 0, or a positive errno. See cbt-util(8).\n");
 }
 
@@ -401,6 +404,10 @@ static int run(const struct cmd *c, int argc, char **argv)
 	struct set_args sa = { 0 };
 	uint64_t size = 0;
 
+	if (argc == 2 && !strcmp(argv[1], "--help")) { /* as -h */
+		printf("Usage: cbt-util %s %s\n", c->name, c->usage);
+		return 0;
+	}
 	opterr = 0;
 	optind = 1;
 	while ((opt = getopt(argc, argv, c->opts)) != -1) {
@@ -493,6 +500,8 @@ int main(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
+	if (!strcmp(argv[1], "--version"))
+		return rt_print_version("cbt-util");
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		if (!strcmp(argv[1], cmds[i].name)) {
 			int err = run(&cmds[i], argc - 1, argv + 1);
