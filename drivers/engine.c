@@ -217,7 +217,8 @@ int td_engine_open(struct td_engine **out, const struct td_engine_conf *c)
 		if (!strcmp(td_engine_backends[i]->name, c->backend))
 			ops = td_engine_backends[i];
 	if (!ops && !any) {
-		rt_err("%s: no I/O engine %s in this build", c->who ? c->who : "engine", c->backend);
+		rt_err("%s: no I/O engine %s in this build", c->who ? c->who : "engine",
+		       c->backend);
 		return -ENOENT;
 	}
 	e = calloc(1, sizeof(*e));

@@ -121,12 +121,13 @@ static void engine_uring_teardown(struct td_engine *e)
 		if (rc == -EINTR)
 			continue;
 		if (rc != -ETIME) {
-			rt_err("%s: close: cannot wait for %u I/Os: %s", td_engine_who(e), u->inflight,
-			       strerror(-rc));
+			rt_err("%s: close: cannot wait for %u I/Os: %s", td_engine_who(e),
+			       u->inflight, strerror(-rc));
 			break;
 		}
 		if (++waited % 10 == 1)
-			rt_warn("%s: close: still waiting for %u I/Os", td_engine_who(e), u->inflight);
+			rt_warn("%s: close: still waiting for %u I/Os", td_engine_who(e),
+				u->inflight);
 	}
 	/* The ring goes away in the kernel's own time, after queue_exit returns, and until then
 	 * holds the files registered with it: the engine's file would stay open, and its image

@@ -23,7 +23,8 @@ static inline void test_backend_probe(const char *name, char *why, size_t len)
 		snprintf(why, len, "no loop");
 		return;
 	}
-	rc = td_engine_open(&e, &(struct td_engine_conf){ .loop = &loop, .fd = 0, .backend = name });
+	rc = td_engine_open(&e,
+			    &(struct td_engine_conf){ .loop = &loop, .fd = 0, .backend = name });
 	if (rc == 0)
 		td_engine_close(e);
 	else if (rc == -ENOENT)

@@ -295,8 +295,8 @@ static void close_cancels_what_never_completes(void **state)
 	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
 	assert_int_equal(td_loop_init(&loop), 0);
 	assert_int_equal(td_engine_open(&e, &(struct td_engine_conf){ .loop = &loop,
-								       .fd = p[0],
-								       .backend = "io_uring" }),
+								      .fd = p[0],
+								      .backend = "io_uring" }),
 			 0);
 	done_calls = 0;
 	td_engine_read(e, &r.req, &iov, 1, 0, rec_done);
@@ -327,10 +327,11 @@ static void auto_prefers_io_uring(void **state)
 
 	assert_int_equal(td_loop_init(&loop), 0);
 	for (int i = 0; i < 2; i++) {
-		assert_int_equal(td_engine_open(&e, &(struct td_engine_conf){ .loop = &loop,
-									       .fd = 0,
-									       .backend = chosen[i] }),
-				 0);
+		assert_int_equal(
+			td_engine_open(&e, &(struct td_engine_conf){ .loop = &loop,
+								     .fd = 0,
+								     .backend = chosen[i] }),
+			0);
 		assert_string_equal(td_engine_name(e), want);
 		td_engine_close(e);
 	}
