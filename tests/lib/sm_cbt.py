@@ -26,7 +26,6 @@ Used as a command:
     sm_cbt.py delete SR VDI [PID MINOR TYPE PATH]  delete's CBT part (the child's tapdisk, if
                                         attached, is paused for the coalesce)
     sm_cbt.py list-changed-blocks SR FROM TO       prints the base64 string
-    sm_cbt.py blocks BASE64             the block numbers set in a list_changed_blocks result
 Environment: XAPI_CBT_UTIL (the binary), and xapi.py's."""
 import base64
 import errno
@@ -251,12 +250,6 @@ def list_changed_blocks(sr, vdi_from, vdi_to):
     raise xapi.ParseError("CBTChangedBlocksError: Source and target VDI are unrelated")
 
 
-def blocks(b64):
-    """The blocks a list_changed_blocks result marks: block n is bit 7 - n % 8 of byte n / 8."""
-    data = base64.b64decode(b64)
-    return [n for n in range(len(data) * 8) if data[n // 8] & (0x80 >> (n % 8))]
-
-
 def main(argv):
     if len(argv) < 2:
         print(__doc__)
@@ -282,8 +275,6 @@ def main(argv):
         delete(a[0], a[1], Tap(a[2:]))
     elif cmd == "list-changed-blocks":
         print(list_changed_blocks(a[0], a[1], a[2]))
-    elif cmd == "blocks":
-        print(" ".join(str(n) for n in blocks(a[0])))
     else:
         print("sm_cbt.py: unknown command %s" % cmd, file=sys.stderr)
         return 22

@@ -148,15 +148,16 @@ static int read_header(const struct cmd *c, int fd, const char *name, struct cbt
 	return 0;
 }
 
-/* The header last, once what it describes is durable: a crash never leaves a header that
- * promises a bitmap the file does not hold. */
-static int write_header(const struct cmd *c, int fd, const char *name, const struct cbt_header *h)
+/* The header, synced; after a bitmap change (bitmap_written), last, once the bitmap is durable:
+ * a crash never leaves a header that promises a bitmap the file does not hold. */
+static int write_header(const struct cmd *c, int fd, const char *name, const struct cbt_header *h,
+			bool bitmap_written)
 {
 	uint8_t b[CBT_HEADER_SIZE];
 	int err;
 
 	cbt_header_encode(h, b);
-	if (fsync(fd) < 0 && errno != EINVAL)
+	if (bitmap_written && fsync(fd) < 0 && errno != EINVAL)
 		return fail(c, -errno, "Failed to sync log file %s. %s", name, strerror(errno));
 	err = pwrite_all(fd, b, sizeof(b), 0);
 	if (!err && fsync(fd) < 0 && errno != EINVAL)
@@ -223,7 +224,7 @@ static int cmd_create(const struct cmd *c, const char *name, uint64_t size)
 		err = fail(c, err, "Failed to write bitmap to log file %s. %s", name,
 			   strerror(-err));
 	else
-		err = write_header(c, fd, name, &h);
+		err = write_header(c, fd, name, &h, true);
 	close(fd);
 	return err;
 }
@@ -345,7 +346,7 @@ static int cmd_set(const struct cmd *c, const char *name, const struct set_args 
 			memcpy(h.child, a->child, 16);
 		if (a->has_flag)
 			h.consistent = a->flag;
-		err = write_header(c, fd, name, &h);
+		err = write_header(c, fd, name, &h, a->size != 0);
 	}
 	close(fd);
 	return err;
