@@ -144,8 +144,8 @@ $(BUILD)/obj/%.o: %.c config.h
 ALL_TARGETS = $(PROGRAMS) $(TEST_PROGRAMS) $(STATIC_LIBS) $(SHARED_LIBS) $(UNIT_TESTS) \
 	$(EXTRA_TARGETS)
 
-.PHONY: all programs check check-busy soak demo install uninstall deb rpm clean distclean help \
-	format
+.PHONY: all programs check check-busy soak demo install uninstall print-installed deb rpm clean \
+	distclean help format
 all: $(ALL_TARGETS)
 
 check: all
