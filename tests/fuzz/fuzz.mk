@@ -15,9 +15,9 @@ LDFLAGS := $(SAN) -fsanitize=fuzzer -pthread
 
 # Every harness links its own file and the sources of what it fuzzes.
 FUZZ_blkif_req := src/blkif_req.c $(RTBLKIF_SRCS)
-# tapdisk's datapath core without the VBD, its CBT log and the image registry (the harness fakes
-# the VBD and the image)
-FUZZ_ring := $(filter-out src/vbd.c src/image.c src/cbt_log.c,$(TD_CORE_SRCS)) $(RTBLKIF_SRCS) \
+# tapdisk's datapath core without the VBD, its CBT log, its mirror and the image registry (the
+# harness fakes the VBD and the image)
+FUZZ_ring := $(filter-out src/vbd.c src/image.c src/cbt_log.c src/mirror.c src/nbd_client.c,$(TD_CORE_SRCS)) $(RTBLKIF_SRCS) \
 	$(wildcard lib/poll/*.c) lib/util/log.c
 FUZZ_vhd := $(RTVHD_SRCS) lib/util/log.c
 FUZZ_ctl_codec := lib/ctl/codec.c lib/ctl/names.c lib/util/log.c
