@@ -13,6 +13,10 @@
 #                          tap-ctl allocate, spawn, attach and open TYPE:PATH IMAGE (with
 #                          tap-ctl open's OPEN-OPTIONS, e.g. -R): a served minor, its number in
 #                          $minor and its tapdisk's pid in $pid
+#   tapdisk_vbd DOMID      a writable guest VBD (devid 51712) on minor $minor of tapdisk $pid (as
+#                          tapdisk_open sets them):
+#                          adds it, waits for tapback's InitWait and plays the hotplug script
+#                          (physical-device-path, hotplug-status); sets $devid, $be and $fe
 #   exited PID             true once PID has exited (a zombie counts: a daemonized tapdisk's
 #                          parent is not the test's to reap)
 TAPCTL=$BIN/tap-ctl
@@ -55,6 +59,15 @@ tapdisk_open() {
 	pid=$("$TAPCTL" spawn)
 	"$TAPCTL" attach -p "$pid" -m "$minor" || fail "tap-ctl attach"
 	"$TAPCTL" open -p "$pid" -m "$minor" -a "$1" "${@:2}" || fail "tap-ctl open"
+}
+
+tapdisk_vbd() {
+	devid=$(simxen_vbd_add "$1" --devid 51712 --mode w)
+	be=/local/domain/0/backend/vbd3/$1/$devid
+	fe=/local/domain/$1/device/vbd/$devid
+	xs_wait "$be/state" 2
+	xenstore-write "$be/physical-device-path" "$(readlink -f "$TAPDISK_RUN_DIR/nbd$pid.$minor")" \
+		"$be/hotplug-status" connected
 }
 
 exited() {

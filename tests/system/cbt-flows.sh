@@ -100,12 +100,7 @@ grep -q "cbt log $VLOG: tracking 1024 blocks" "$T/tapdisk.log" || fail "no log l
 
 # ---- the guest, kept connected: each phase starts when the test feeds its gate FIFO and ends
 # with a read into its barrier FIFO (reads mark nothing); each gate is a 4 KiB write
-devid=$(simxen_vbd_add "$dom" --devid 51712 --mode w)
-be=/local/domain/0/backend/vbd3/$dom/$devid
-fe=/local/domain/$dom/device/vbd/$devid
-xs_wait "$be/state" 2
-xenstore-write "$be/physical-device-path" "$(readlink -f "$TAPDISK_RUN_DIR/nbd$pid.$minor")" \
-	"$be/hotplug-status" connected
+tapdisk_vbd "$dom"
 for p in A B C D E F; do mkfifo "$T/g$p" "$T/b$p"; done
 M=$((1 << 20)) K=1024
 A="0:4096 $((60 * K)):$((8 * K)) $((10 * M)):$M"

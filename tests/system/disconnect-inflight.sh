@@ -51,12 +51,7 @@ tapdisk_open "aio:$T/disk"
 rm "$T/disk" # the path tapdisk opened leads nowhere now
 at_exit "fsfreeze -u '$T/mnt' 2>/dev/null" # before tapdisk is killed and the mounts go
 
-devid=$(simxen_vbd_add "$dom" --devid 51712 --mode w)
-be=/local/domain/0/backend/vbd3/$dom/$devid
-fe=/local/domain/$dom/device/vbd/$devid
-xs_wait "$be/state" 2
-xenstore-write "$be/physical-device-path" "$(readlink -f "$TAPDISK_RUN_DIR/nbd$pid.$minor")" \
-	"$be/hotplug-status" connected
+tapdisk_vbd "$dom"
 
 outstanding() {
 	"$TAPCTL" stats -p "$pid" -m "$minor" |

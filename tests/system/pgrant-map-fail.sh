@@ -58,11 +58,7 @@ minor=$("$TAPCTL" allocate | sed 's/.*tapdisk-//')
 pid=$(SIMXEN_GNTTAB_MAP_FAIL=3 "$TAPCTL" spawn) || fail "tap-ctl spawn"
 expect_rc 0 "tap-ctl attach" "$TAPCTL" attach -p "$pid" -m "$minor"
 expect_rc 0 "tap-ctl open" "$TAPCTL" open -p "$pid" -m "$minor" -a "aio:$img"
-devid=$(simxen_vbd_add "$dom" --devid 51712 --mode w)
-be=/local/domain/0/backend/vbd3/$dom/$devid
-xs_wait "$be/state" 2
-xenstore-write "$be/physical-device-path" "$(readlink -f "$TAPDISK_RUN_DIR/nbd$pid.$minor")" \
-	"$be/hotplug-status" connected
+tapdisk_vbd "$dom"
 # fio as the guest on the VBD; a new connection each time
 gfio() {
 	bf_guest "$dom" fio --name=job --ioengine=external:"$ENGINE" \

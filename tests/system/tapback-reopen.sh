@@ -24,12 +24,7 @@ tapback_start
 truncate -s 64M "$T/disk.img"
 tapdisk_open "aio:$T/disk.img"
 
-devid=$(simxen_vbd_add "$dom" --devid 51712 --mode w)
-be=/local/domain/0/backend/vbd3/$dom/$devid
-fe=/local/domain/$dom/device/vbd/$devid
-xs_wait "$be/state" 2
-xenstore-write "$be/physical-device-path" "$(readlink -f "$TAPDISK_RUN_DIR/nbd$pid.$minor")" \
-	"$be/hotplug-status" connected
+tapdisk_vbd "$dom"
 
 # reopen ARGS...: one phase; prints its count, fails below MIN_REOPENS
 reopen() {
