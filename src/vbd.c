@@ -55,18 +55,13 @@ const char *td_vbd_cbt_log(const struct td_vbd *vbd)
 
 /* Where I/O goes: the mirror in front of the stack (the CBT log's layer, then the disk), or the
  * stack. */
-static struct td_image *io_image(struct td_vbd *vbd)
+struct td_image *td_vbd_io_image(struct td_vbd *vbd)
 {
 	struct td_image *top = td_vbd_image(vbd);
 
 	if (!top)
 		return NULL;
 	return vbd->mirror ? td_mirror_image(vbd->mirror, top) : top;
-}
-
-struct td_image *td_vbd_io_image(struct td_vbd *vbd)
-{
-	return io_image(vbd);
 }
 
 const struct td_mirror *td_vbd_mirror(const struct td_vbd *vbd)
@@ -304,7 +299,7 @@ static struct td_ring_target ring_target(struct td_vbd *vbd)
 	bool ro = vbd->readonly || vbd->info.readonly;
 
 	return (struct td_ring_target){
-		.image = io_image(vbd),
+		.image = td_vbd_io_image(vbd),
 		.disk_sectors = vbd->info.sectors,
 		.readonly = ro,
 		.discard = vbd->info.discard && !ro,
