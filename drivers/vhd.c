@@ -807,7 +807,11 @@ static int vhd_open_img(struct td_image *img, const char *path, unsigned int fla
 		return -EINVAL;
 	err = vhd_chain_open(&c, path, writable ? VHD_OPEN_RDWR : VHD_OPEN_RDONLY);
 	if (err) {
-		rt_err("vhd: cannot open %s: %s", path, c.err[0] ? c.err : strerror(-err));
+		/* lib/vhd's reason names the file it is about; name the leaf only if it does not */
+		if (!strncmp(c.err, path, strlen(path)))
+			rt_err("vhd: cannot open %s", c.err);
+		else
+			rt_err("vhd: cannot open %s: %s", path, c.err[0] ? c.err : strerror(-err));
 		return err;
 	}
 	/* each file of the chain is one image, the leaf the caller's */

@@ -273,7 +273,7 @@ int td_ring_connect(struct td_loop *loop, const struct td_ring_params *params,
 		return rc;
 	}
 	rt_vbd_debug(r->log_id,
-		     "ring: %u page(s), %u slots, %s ABI, event channel %u "
+		     "ring: %u page(s), %u slots, protocol %s, event channel %u "
 		     "(local %u), %u segments per request (indirect %u), persistent grants %s "
 		     "(cache %u pages), %u bounce pages, discard %s, flush and barrier yes%s",
 		     r->nr_pages, r->back.nr_ents, blkif_abi_name(r->abi),

@@ -37,7 +37,8 @@ expect_eq "$(xenstore-read "$be/feature-max-indirect-segments")" 256 "indirect s
 guest xenstore-write "$fe/ring-page-order" 2 "$fe/ring-ref0" 11 "$fe/ring-ref1" 12 \
 	"$fe/ring-ref2" 13 "$fe/ring-ref3" 14 "$fe/event-channel" 7 "$fe/protocol" x86_32-abi \
 	"$fe/feature-persistent" 1 "$fe/state" 3
-sleep 1
+wait_until 30 "tapback sees the frontend Initialised and waits for the hotplug step" \
+	grep -q "$be: frontend 3 backend 2 online 1 ring 0: actions 0x40" "$T/tapback.log"
 expect_eq "$(xenstore-read "$be/state")" 2 "no connect before hotplug-status=connected"
 # the block hotplug step
 xenstore-write "$be/physical-device-path" "$TAPDISK_RUN_DIR/nbd$pid.$minor" "$be/hotplug-status" connected
@@ -63,11 +64,10 @@ guest xenstore-write "$fe/state" 4
 kill "$tb"
 wait "$tb" 2>/dev/null || true
 start_tapback
-sleep 1
-expect_eq "$(xenstore-read "$be/state")" 4 "still Connected after tapback restart"
-expect_match "$(ring_json)" "True" "ring still connected after tapback restart"
 wait_until 10 "the restarted tapback logs the device it adopted" \
 	grep -q "$be: adopted: connected to tapdisk $pid minor $minor" "$T/tapback.log"
+expect_eq "$(xenstore-read "$be/state")" 4 "still Connected after tapback restart"
+expect_match "$(ring_json)" "True" "ring still connected after tapback restart"
 echo "ok: adoption logged"
 # tapback's log (--foreground, stderr not the journal): time, pid, level, the device
 grep -q "^[0-9-]*T[0-9:.+-]* tapback\[[0-9]*\] info: $be: connected to tapdisk $pid minor $minor" \
@@ -112,10 +112,10 @@ be2=/local/domain/0/backend/vbd3/$dom/51728
 fe2=/local/domain/$dom/device/vbd/51728
 xenstore-write "$be2/frontend" "$fe2" "$be2/frontend-id" "$dom" "$be2/online" 1 "$be2/state" 1
 xs_wait "$be2/state" 2
-sleep 0.5
 expect_eq "$(xenstore-read "$be2/state")" 2 "a backend whose frontend is not written yet stays"
 xenstore-write "$fe2/state" 1
-sleep 0.5 # tapback sees it exist
+wait_until 30 "tapback sees the frontend's state exist" \
+	grep -q "$be2: frontend $fe2 appeared in state 1" "$T/tapback.log"
 xenstore-rm "$fe2/state"
 xs_wait_gone "$be2"
 echo "ok: the frontend's state removed after it existed: the backend is removed"

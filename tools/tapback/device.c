@@ -233,7 +233,11 @@ static void gather(struct vbd *v, struct vbd_view *view)
 
 	watch_frontend(v);
 	view->fe_state = v->fe_watched ? read_state(xs, v->frontend) : XS_STATE_MISSING;
-	v->fe_seen |= view->fe_state != XS_STATE_MISSING;
+	if (!v->fe_seen && view->fe_state != XS_STATE_MISSING) {
+		v->fe_seen = true;
+		rt_vbd_debug(v->backend, "frontend %s appeared in state %d", v->frontend,
+			     view->fe_state);
+	}
 	view->fe_seen = v->fe_seen;
 	view->be_state = read_state(xs, v->backend);
 	view->online = node_is(xs, v->backend, "online", "1");
