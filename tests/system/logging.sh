@@ -130,7 +130,7 @@ env $(simxen_guest_env "$dom") "$TBIN/blkfront-reopen" --device "/local/domain/$
 	--count 1 --base 1 >"$T/out" 2>&1 || fail "blkfront-reopen: $(cat "$T/out"); tapback: $(tail -5 "$T/tapback.log"); tapdisk: $(tail -5 "$LOG")"
 wait_until 20 "the ring's disconnect logged" grep -q "debug: vbd $dom/$devid: ring disconnected: " "$LOG"
 expect_match "$(lines "$info_pid")" \
-	"debug: vbd $dom/$devid: ring: [0-9]+ page\(s\), [0-9]+ slots, [a-z0-9_-]+ ABI, event channel [0-9]+ \(local [0-9]+\), [0-9]+ segments per request \(indirect [0-9]+\), persistent grants (on|off) \(cache [0-9]+ pages\), [0-9]+ bounce pages, discard (yes|no)" \
+	"debug: vbd $dom/$devid: ring: [0-9]+ page\(s\), [0-9]+ slots, protocol [a-z0-9_-]+, event channel [0-9]+ \(local [0-9]+\), [0-9]+ segments per request \(indirect [0-9]+\), persistent grants (on|off) \(cache [0-9]+ pages\), [0-9]+ bounce pages, discard (yes|no)" \
 	"the ring's negotiated features at debug"
 expect_match "$(lines "$info_pid")" "debug: vbd $dom/$devid: ring disconnected: [1-9][0-9]* requests \([0-9]+ reads, [1-9][0-9]* writes" \
 	"the ring's totals at debug"
