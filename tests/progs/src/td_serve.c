@@ -118,7 +118,11 @@ static void print_stats(struct td_vbd *vbd)
 	       " poll_cpu_us=%" PRIu64 " poll_notifications_received=%" PRIu64
 	       " poll_notifications_suppressed=%" PRIu64 " poll_guard_cpus_busy=%" PRIu64
 	       " poll_guard_pressure=%" PRIu64 " poll_guard_steal=%" PRIu64
-	       " poll_guard_preempted=%" PRIu64 "\n",
+	       " poll_guard_preempted=%" PRIu64 " poll_empty=%" PRIu64 " poll_judged_off=%" PRIu64
+	       " poll_disk_wait_us=%" PRIu64 " poll_judge_on=%d poll_judge_probes=%" PRIu64
+	       " poll_judge_kept_on=%" PRIu64 " poll_judge_kept_off=%" PRIu64
+	       " poll_judge_changes=%" PRIu64 " poll_judge_rate_on=%" PRIu64
+	       " poll_judge_rate_off=%" PRIu64 "\n",
 	       s.requests, s.reads, s.writes, s.flushes, s.barriers, s.discards, s.indirect,
 	       s.bytes_read, s.bytes_written, s.sectors_discarded, s.responses, s.invalid, s.errors,
 	       s.eopnotsupp, s.io_errors, s.grant_errors, s.events, s.spurious_events,
@@ -128,7 +132,9 @@ static void print_stats(struct td_vbd *vbd)
 	       ps.entered, ps.hits, ps.misses, ps.guarded, ps.budget_refused, ps.wakeups,
 	       ps.polled_requests, ps.polled_completions, ps.polled_ns / 1000, ps.cpu_ns / 1000,
 	       ps.notifications_received, ps.notifications_suppressed, ps.guard_cpus_busy,
-	       ps.guard_pressure, ps.guard_steal, ps.guard_preempted);
+	       ps.guard_pressure, ps.guard_steal, ps.guard_preempted, ps.empty, ps.judged_off,
+	       ps.disk_wait_ns / 1000, ps.judge_on, ps.judge_probes, ps.judge_kept_on,
+	       ps.judge_kept_off, ps.judge_changes, ps.judge_rate_on, ps.judge_rate_off);
 	if (getrusage(RUSAGE_SELF, &ru) == 0)
 		printf("cpu: user_ms=%ld sys_ms=%ld voluntary_switches=%ld involuntary_switches=%ld\n",
 		       ru.ru_utime.tv_sec * 1000 + ru.ru_utime.tv_usec / 1000,
