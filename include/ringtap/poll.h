@@ -39,6 +39,8 @@ struct poll_params {
 	unsigned int budget;	      /* rings of all tapdisks polling at once, at most (0: online
 				       * CPUs - 1, at least 1; at most POLL_BUDGET_SLOTS) */
 	bool no_guard;		      /* benchmarks only: ignore the dom0 load guard */
+	bool no_judge;		      /* tests and benchmarks only: adaptive without the payoff
+				       * judge (polls whenever the window says so) */
 };
 
 /* Defaults (see docs/PERFORMANCE.md for the measurements behind them). */
@@ -61,16 +63,16 @@ void poll_params_bounds(const struct poll_params *p, uint64_t *min_ns, uint64_t 
 
 /* The payoff judge (adaptive only; docs/POLLING.md). Polling is kept only while it measurably
  * pays: the judge alternates short phases with polling allowed and refused (on, off, off, on: a
- * drift hits both alike), compares the requests completed per counted ns, keeps polling only if
- * it beat events by POLL_JUDGE_MARGIN_PCT (and drops it when it fell as far behind), holds that
- * verdict for a while (doubling while the verdict repeats) and probes again when the hold ends
+ * drift hits both alike) and compares the requests completed per counted ns: polling starts
+ * only if it beat events by POLL_JUDGE_MARGIN_PCT and stays while it does not lose to them (a tie
+ * ends it). The verdict is held for a while (doubling while the verdict repeats) and probes again when the hold ends
  * or the completion rate moves by POLL_JUDGE_CHANGE× (the workload changed). Counted time is
  * wall time, except that a gap with nothing in flight counts for at most the longest window:
  * no window could have shortened the rest, and an idle guest then weighs nothing. */
 #define POLL_JUDGE_PHASE_NS 20000000ULL  /* a phase lasts at least 20 ms of counted time */
 #define POLL_JUDGE_PHASE_DONE 64U	 /* ... and 64 completed requests */
 #define POLL_JUDGE_PHASES 4U		 /* per probe: on, off, off, on */
-#define POLL_JUDGE_MARGIN_PCT 3U	 /* the hysteresis */
+#define POLL_JUDGE_MARGIN_PCT 3U	 /* polling must win by this to start */
 #define POLL_JUDGE_HOLD_NS 250000000ULL	 /* the first hold after a probe */
 #define POLL_JUDGE_MAX_HOLD_NS 4000000000ULL /* holds double up to this while the verdict repeats */
 #define POLL_JUDGE_CHANGE 2U		 /* a hold's window at this factor from the probe re-probes */

@@ -208,16 +208,17 @@ static double per_s(uint64_t done, uint64_t ns)
 	return ns ? (double)done * 1e9 / (double)ns : 0.0;
 }
 
-/* The probe is over: keep polling only if it paid (by the margin, either way: hysteresis). */
+/* The probe is over: polling starts only if it beat events by the margin, and stays while it does
+ * not lose to them (the hysteresis); a tie therefore ends polling. */
 static void judge_decide(struct poll_judge *j, uint64_t now)
 {
 	double on = per_s(j->sum_done[1], j->sum_ns[1]), off = per_s(j->sum_done[0], j->sum_ns[0]);
 	bool first = !(j->kept_on + j->kept_off), keep;
 
 	if (j->verdict)
-		keep = on * 100 >= off * (100 - POLL_JUDGE_MARGIN_PCT);
+		keep = on >= off; /* kept while it does not lose */
 	else
-		keep = on * 100 > off * (100 + POLL_JUDGE_MARGIN_PCT);
+		keep = on * 100 > off * (100 + POLL_JUDGE_MARGIN_PCT); /* must win to start */
 	j->rate_on = (uint64_t)on;
 	j->rate_off = (uint64_t)off;
 	if (first || keep != j->verdict || !j->hold_ns)
@@ -262,8 +263,11 @@ static void judge_step(struct poll_ctl *c, uint64_t now, uint64_t done, bool bus
 	j->last_ns = now;
 	j->last_done = done;
 	j->busy = busy;
-	if (c->params.policy != POLL_POLICY_ADAPTIVE || c->max_ns == 0)
-		return; /* only the adaptive policy is judged */
+	if (c->params.policy != POLL_POLICY_ADAPTIVE || c->max_ns == 0 || c->params.no_judge) {
+		j->on = true; /* only the adaptive policy is judged */
+		j->probing = false;
+		return;
+	}
 	if (!started) {
 		judge_probe(j);
 		return;

@@ -59,6 +59,8 @@ static void usage(FILE *out)
 		"  --poll-budget N      rings polling at once host-wide, at most (default: CPUs - 1;\n"
 		"                       the table is $RINGTAP_POLL_BUDGET or %s)\n"
 		"  --poll-no-guard      ignore the dom0 load guard (measurements only)\n"
+		"  --poll-no-judge      adaptive: poll whenever the window says so, paying or not\n"
+		"                       (tests of the spin loop, measurements only)\n"
 		"  -h, --help           show this help\n"
 		"On exit, prints the ring's counters on stdout as one line of key=value (polling's\n"
 		"prefixed poll_); SIGUSR1 prints them at any time.\n",
@@ -196,7 +198,7 @@ int main(int argc, char **argv)
 {
 	enum { O_IMAGE = 256, O_RO, O_DOMID, O_DEVID, O_REFS, O_ORDER, O_PORT, O_PROTO, O_PERS,
 	       O_INDIRECT, O_READY, O_POLL, O_POLL_START, O_POLL_MAX, O_POLL_GROW, O_POLL_SHRINK,
-	       O_POLL_DURATION, O_POLL_IDLE, O_POLL_BUDGET, O_POLL_NO_GUARD, O_ENGINE };
+	       O_POLL_DURATION, O_POLL_IDLE, O_POLL_BUDGET, O_POLL_NO_GUARD, O_POLL_NO_JUDGE, O_ENGINE };
 	static const struct option opts[] = {
 		{ "image", required_argument, NULL, O_IMAGE },
 		{ "readonly", no_argument, NULL, O_RO },
@@ -219,6 +221,7 @@ int main(int argc, char **argv)
 		{ "poll-idle-threshold", required_argument, NULL, O_POLL_IDLE },
 		{ "poll-budget", required_argument, NULL, O_POLL_BUDGET },
 		{ "poll-no-guard", no_argument, NULL, O_POLL_NO_GUARD },
+		{ "poll-no-judge", no_argument, NULL, O_POLL_NO_JUDGE },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -273,6 +276,7 @@ int main(int argc, char **argv)
 		case O_POLL_IDLE: rc = parse_u32(optarg, 100, &pp.idle_threshold); break;
 		case O_POLL_BUDGET: rc = parse_u32(optarg, POLL_BUDGET_SLOTS, &pp.budget); break;
 		case O_POLL_NO_GUARD: pp.no_guard = true; break;
+		case O_POLL_NO_JUDGE: pp.no_judge = true; break;
 		default:
 			fprintf(stderr, "td-serve: unknown option '%s'\n", argv[optind - 1]);
 			usage(stderr);

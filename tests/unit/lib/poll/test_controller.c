@@ -432,6 +432,19 @@ static void judge_leaves_fixed_and_off_alone(void **state)
 	assert_false(poll_ctl_wants(&c));
 }
 
+static void no_judge_polls_whenever_the_window_says_so(void **state)
+{
+	const struct loop_model loses = { .fast = 130 * US, .slow = 100 * US };
+	struct poll_ctl c = ctl_with(POLL_POLICY_ADAPTIVE);
+	uint64_t done = 0;
+
+	c.params.no_judge = true;
+	closed_loop(&c, 0, 1000 * MS, &loses, &done);
+	assert_int_equal(c.judge.probes, 0);
+	assert_int_equal(c.stats.judged_off, 0);
+	assert_true(c.stats.polled_ns > 900 * MS); /* what the judge is there to stop */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -455,6 +468,7 @@ int main(void)
 		cmocka_unit_test(judge_holds_longer_while_the_verdict_repeats),
 		cmocka_unit_test(judge_counts_idle_gaps_up_to_the_window),
 		cmocka_unit_test(judge_leaves_fixed_and_off_alone),
+		cmocka_unit_test(no_judge_polls_whenever_the_window_says_so),
 	};
 	return cmocka_run_group_tests_name("poll_controller", tests, NULL, NULL);
 }
