@@ -86,6 +86,15 @@ struct td_poll_stats {
 	uint64_t idle_refused; /* ... of them because host idle% <= polling-idle-threshold */
 	uint64_t window_min_ns, window_max_ns; /* the bounds in force (poll_params_bounds) */
 	uint64_t wakeups; /* work that arrived by event instead */
+	uint64_t empty; /* episodes that found nothing */
+	uint64_t judged_off; /* episodes the payoff judge refused */
+	uint64_t disk_wait_ns; /* spun with the ring empty and requests in flight at the image */
+	/* The payoff judge (adaptive): polling allowed now, probing now, probes done, verdicts
+	 * (kept on, kept off), probes started because the completion rate moved, and the last
+	 * probe's completions per second with polling on and off. */
+	bool judge_on, judge_probing;
+	uint64_t judge_probes, judge_kept_on, judge_kept_off, judge_changes;
+	uint64_t judge_rate_on, judge_rate_off;
 	uint64_t polled_requests; /* requests consumed by the spin loop */
 	uint64_t polled_completions; /* I/Os completed by the spin loop */
 	uint64_t polled_ns; /* wall time spent in episodes */

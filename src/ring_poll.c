@@ -148,7 +148,7 @@ static bool enter(struct td_ring *r, uint64_t now)
 	unsigned int idle = 100;
 	bool allowed = true;
 
-	if (poll_ctl_window(&p->ctl) == 0)
+	if (!poll_ctl_wants(&p->ctl))
 		return poll_ctl_enter(&p->ctl, now, false, idle); /* not polling: learns the time */
 	if (p->guard_ok) {
 		allowed = poll_guard_check(&p->guard, now) == POLL_GUARD_OK ||
@@ -178,6 +178,19 @@ static bool frontend_notified(const struct td_ring *r, RING_IDX cons, RING_IDX p
 	return (RING_IDX)(prod - ev) < (RING_IDX)(prod - cons);
 }
 
+/* Requests in flight at the image, or published on the ring and not consumed yet. */
+static bool ring_busy(const struct td_ring *r)
+{
+	return r->inflight ||
+	       __atomic_load_n(&r->back.sring->req_prod, __ATOMIC_RELAXED) != r->back.req_cons;
+}
+
+/* The payoff judge's input: the responses so far, and whether more are owed. */
+static void progress(struct td_ring *r, uint64_t now)
+{
+	poll_ctl_progress(&r->poll.ctl, now, r->stats.responses, ring_busy(r));
+}
+
 /* The spin loop: no system call per iteration (a volatile read of req_prod, the image's
  * completion ring, the vDSO monotonic clock, a pause), work served in place. Returns true to
  * come back after one epoll_wait(0) (the slice ended, or the image cannot be polled), false when
@@ -191,6 +204,7 @@ static bool spin(struct td_ring *r, uint64_t now)
 		struct td_image *img = r->image;
 		bool found = false, unpollable = false;
 		RING_IDX rp, cons;
+		uint64_t prev;
 
 		if (r->halted || r->paused || !img) {
 			leave(r, now, false, true);
@@ -219,12 +233,16 @@ static bool spin(struct td_ring *r, uint64_t now)
 				unpollable = true;
 			}
 		}
+		prev = now;
 		now = td_loop_now_ns();
+		if (!found && rp == cons && r->inflight)
+			p->disk_wait_ns += now - prev;
 		if (found) {
 			td_ring_retry(r);
 			td_ring_push_responses(r);
 			p->work = false;
 			poll_ctl_hit(&p->ctl, now);
+			progress(r, now);
 		} else if (now >= poll_ctl_deadline(&p->ctl)) {
 			leave(r, now, true, true);
 			return p->work;
@@ -246,8 +264,9 @@ static bool spin(struct td_ring *r, uint64_t now)
 bool td_ring_poll_run(struct td_ring *r)
 {
 	struct td_ring_poll *p = &r->poll;
-	uint64_t now;
+	uint64_t now = td_loop_now_ns();
 
+	progress(r, now);
 	if (!p->active) {
 		if (!p->work)
 			return false; /* nothing happened: sleep */
@@ -255,14 +274,12 @@ bool td_ring_poll_run(struct td_ring *r)
 		if (p->ctl.params.policy == POLL_POLICY_OFF || td_ring_blocked(r) ||
 		    !r->image)
 			return false;
-		now = td_loop_now_ns();
 		summarise(r, now); /* between episodes: also says when none could start */
 		/* The work came by event: teach the window the gap, then maybe poll. */
 		poll_ctl_wakeup(&p->ctl, now);
 		if (!enter(r, now))
 			return false;
 	} else {
-		now = td_loop_now_ns();
 		if (p->work) { /* found by the loop's handlers between two slices */
 			p->work = false;
 			poll_ctl_hit(&p->ctl, now);
@@ -289,6 +306,17 @@ void td_ring_poll_stats(const struct td_ring *r, struct td_poll_stats *st)
 	st->window_min_ns = p->ctl.min_ns;
 	st->window_max_ns = p->ctl.max_ns;
 	st->wakeups = c->wakeups;
+	st->empty = c->empty;
+	st->judged_off = c->judged_off;
+	st->disk_wait_ns = p->disk_wait_ns;
+	st->judge_on = p->ctl.judge.on;
+	st->judge_probing = p->ctl.judge.probing;
+	st->judge_probes = p->ctl.judge.probes;
+	st->judge_kept_on = p->ctl.judge.kept_on;
+	st->judge_kept_off = p->ctl.judge.kept_off;
+	st->judge_changes = p->ctl.judge.changes;
+	st->judge_rate_on = p->ctl.judge.rate_on;
+	st->judge_rate_off = p->ctl.judge.rate_off;
 	st->polled_requests = p->polled_requests;
 	st->polled_completions = p->polled_completions;
 	st->polled_ns = c->polled_ns;

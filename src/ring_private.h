@@ -69,6 +69,9 @@ struct td_ring_poll {
 	uint64_t polled_completions; /* I/Os completed by the spin loop */
 	uint64_t budget_refused; /* episodes refused because the host-wide budget was exhausted */
 	uint64_t slices; /* returns to the event loop in the middle of an episode */
+	/* Spun with the ring empty while requests were in flight at the image: the guest was
+	 * waiting for the disk, only a completion could end that wait. */
+	uint64_t disk_wait_ns;
 	/* The debug log's summary of episodes (at most one per TD_POLL_SUMMARY_NS): the counters
 	 * when the last one was logged. */
 	uint64_t summary_ns;

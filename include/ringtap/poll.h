@@ -39,6 +39,8 @@ struct poll_params {
 	unsigned int budget;	      /* rings of all tapdisks polling at once, at most (0: online
 				       * CPUs - 1, at least 1; at most POLL_BUDGET_SLOTS) */
 	bool no_guard;		      /* benchmarks only: ignore the dom0 load guard */
+	bool no_judge;		      /* tests and benchmarks only: adaptive without the payoff
+				       * judge (polls whenever the window says so) */
 };
 
 /* Defaults (see docs/PERFORMANCE.md for the measurements behind them). */
@@ -59,6 +61,38 @@ int poll_policy_parse(const char *name, enum poll_policy *policy);
  * [min(start, max, D), min(max, D)] with D = fixed_ns. A zero ceiling: this policy never polls. */
 void poll_params_bounds(const struct poll_params *p, uint64_t *min_ns, uint64_t *max_ns);
 
+/* The payoff judge (adaptive only; docs/POLLING.md). Polling is kept only while it measurably
+ * pays: the judge alternates short phases with polling allowed and refused (on, off, off, on: a
+ * drift hits both alike) and compares the requests completed per counted ns: polling starts
+ * only if it beat events by POLL_JUDGE_MARGIN_PCT and stays while it does not lose to them (a tie
+ * ends it). The verdict is held for a while (doubling while the verdict repeats) and probes again when the hold ends
+ * or the completion rate moves by POLL_JUDGE_CHANGE× (the workload changed). Counted time is
+ * wall time, except that a gap with nothing in flight counts for at most the longest window:
+ * no window could have shortened the rest, and an idle guest then weighs nothing. */
+#define POLL_JUDGE_PHASE_NS 20000000ULL  /* a phase lasts at least 20 ms of counted time */
+#define POLL_JUDGE_PHASE_DONE 64U	 /* ... and 64 completed requests */
+#define POLL_JUDGE_PHASES 4U		 /* per probe: on, off, off, on */
+#define POLL_JUDGE_MARGIN_PCT 3U	 /* polling must win by this to start */
+#define POLL_JUDGE_HOLD_NS 250000000ULL	 /* the first hold after a probe */
+#define POLL_JUDGE_MAX_HOLD_NS 4000000000ULL /* holds double up to this while the verdict repeats */
+#define POLL_JUDGE_CHANGE 2U		 /* a hold's window at this factor from the probe re-probes */
+
+struct poll_judge {
+	bool on;	  /* polling allowed now (the phase's mode, or the verdict) */
+	bool probing;	  /* in a probe, else holding the verdict */
+	bool verdict;	  /* the last probe's verdict (false before the first) */
+	unsigned int phase; /* probing: which of the POLL_JUDGE_PHASES */
+	uint64_t last_ns;   /* the last poll_ctl_progress() */
+	uint64_t last_done; /* the completion count it gave */
+	bool busy;	    /* ... and whether requests were in flight then */
+	uint64_t win_ns, win_done; /* the current phase (or hold window) so far */
+	uint64_t sum_ns[2], sum_done[2]; /* this probe, by mode (0 off, 1 on) */
+	uint64_t ref_ns, ref_done;	 /* holding: the verdict's mode in the probe */
+	uint64_t hold_ns, hold_until_ns;
+	uint64_t rate_on, rate_off; /* the last probe's completions per second, by mode */
+	uint64_t probes, kept_on, kept_off, changes;
+};
+
 struct poll_stats {
 	uint64_t entered;   /* polling episodes started */
 	uint64_t hits;	    /* requests found while polling */
@@ -67,6 +101,9 @@ struct poll_stats {
 	uint64_t idle_refused; /* of those, refused because host idle% <= idle_threshold */
 	uint64_t polled_ns; /* wall time spent polling */
 	uint64_t wakeups;   /* requests that arrived by event instead */
+	uint64_t empty;	    /* episodes that ended without finding anything */
+	uint64_t judged_off; /* episodes the payoff judge refused (a probe's off phase, or polling
+			      * did not pay) */
 };
 
 struct poll_ctl {
@@ -75,9 +112,11 @@ struct poll_ctl {
 	uint64_t window_ns; /* adaptive: current window; 0 = not polling until a short gap */
 	bool polling;
 	uint64_t started_ns;  /* start of the current episode */
+	uint64_t episode_hits; /* found in the current episode */
 	uint64_t last_req_ns; /* last request seen (by poll or by event) */
 	uint64_t deadline_ns;
 	struct poll_stats stats;
+	struct poll_judge judge;
 };
 
 void poll_ctl_init(struct poll_ctl *c, const struct poll_params *p);
@@ -95,6 +134,13 @@ void poll_ctl_leave(struct poll_ctl *c, uint64_t now, bool expired);
  * request — grow when polling a little longer would have caught it, shrink when not even the
  * maximum window would have. */
 void poll_ctl_wakeup(struct poll_ctl *c, uint64_t now);
+
+/* Progress for the payoff judge, after work at `now`: `done` is the ring's running count of
+ * completed requests, `busy` whether requests are in flight (at the image or on the ring). Calls
+ * may come as often as the caller likes; the adaptive policy may then allow or refuse polling. */
+void poll_ctl_progress(struct poll_ctl *c, uint64_t now, uint64_t done, bool busy);
+/* Would an episode be allowed by the policy, the window and the judge (guard aside)? */
+bool poll_ctl_wants(const struct poll_ctl *c);
 
 static inline uint64_t poll_ctl_deadline(const struct poll_ctl *c)
 {

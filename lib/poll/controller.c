@@ -87,6 +87,7 @@ void poll_ctl_init(struct poll_ctl *c, const struct poll_params *p)
 	poll_params_bounds(p, &c->min_ns, &c->max_ns);
 	/* Start at 0: the first short gap between requests turns polling on. */
 	c->window_ns = 0;
+	c->judge.on = true; /* until the judge has heard of any progress */
 }
 
 void poll_ctl_set_params(struct poll_ctl *c, const struct poll_params *p)
@@ -123,6 +124,10 @@ bool poll_ctl_enter(struct poll_ctl *c, uint64_t now, bool allowed, unsigned int
 	window = poll_ctl_window(c);
 	if (window == 0)
 		return false;
+	if (c->params.policy == POLL_POLICY_ADAPTIVE && !c->judge.on) {
+		c->stats.judged_off++; /* the guard's verdict does not matter: no episode */
+		return false;
+	}
 	if (allowed && idle_pct <= c->params.idle_threshold) {
 		c->stats.idle_refused++;
 		allowed = false;
@@ -133,6 +138,7 @@ bool poll_ctl_enter(struct poll_ctl *c, uint64_t now, bool allowed, unsigned int
 	}
 	c->polling = true;
 	c->started_ns = now;
+	c->episode_hits = 0;
 	c->deadline_ns = now + window;
 	c->stats.entered++;
 	return true;
@@ -141,10 +147,11 @@ bool poll_ctl_enter(struct poll_ctl *c, uint64_t now, bool allowed, unsigned int
 void poll_ctl_hit(struct poll_ctl *c, uint64_t now)
 {
 	c->stats.hits++;
+	c->episode_hits++;
 	c->last_req_ns = now;
 	if (c->params.policy == POLL_POLICY_ADAPTIVE)
 		window_grow(c);
-	c->deadline_ns = now + poll_ctl_window(c);
+	c->deadline_ns = now + (poll_ctl_wants(c) ? poll_ctl_window(c) : 0);
 }
 
 void poll_ctl_leave(struct poll_ctl *c, uint64_t now, bool expired)
@@ -153,6 +160,8 @@ void poll_ctl_leave(struct poll_ctl *c, uint64_t now, bool expired)
 		return;
 	c->polling = false;
 	c->stats.polled_ns += now - c->started_ns;
+	if (!c->episode_hits)
+		c->stats.empty++;
 	if (expired)
 		c->stats.misses++;
 	else
@@ -173,4 +182,128 @@ void poll_ctl_wakeup(struct poll_ctl *c, uint64_t now)
 		window_shrink(c); /* not even the longest window would have caught it */
 	else if (gap > c->window_ns)
 		window_grow(c); /* a longer window would have: poll longer next time */
+}
+
+/* ---- the payoff judge (poll.h) ------------------------------------------------------------ */
+
+/* Whether the probe's phase i polls: on, off, off, on (a drift of the disk or of the other
+ * tenants' load during the probe then weighs on both modes alike). */
+static bool phase_on(unsigned int i)
+{
+	return ((i + 1) / 2) % 2 == 0;
+}
+
+static void judge_probe(struct poll_judge *j)
+{
+	j->probing = true;
+	j->phase = 0;
+	j->on = phase_on(0);
+	j->win_ns = j->win_done = 0;
+	j->sum_ns[0] = j->sum_ns[1] = j->sum_done[0] = j->sum_done[1] = 0;
+	j->probes++;
+}
+
+static double per_s(uint64_t done, uint64_t ns)
+{
+	return ns ? (double)done * 1e9 / (double)ns : 0.0;
+}
+
+/* The probe is over: polling starts only if it beat events by the margin, and stays while it does
+ * not lose to them (the hysteresis); a tie therefore ends polling. */
+static void judge_decide(struct poll_judge *j, uint64_t now)
+{
+	double on = per_s(j->sum_done[1], j->sum_ns[1]), off = per_s(j->sum_done[0], j->sum_ns[0]);
+	bool first = !(j->kept_on + j->kept_off), keep;
+
+	if (j->verdict)
+		keep = on >= off; /* kept while it does not lose */
+	else
+		keep = on * 100 > off * (100 + POLL_JUDGE_MARGIN_PCT); /* must win to start */
+	j->rate_on = (uint64_t)on;
+	j->rate_off = (uint64_t)off;
+	if (first || keep != j->verdict || !j->hold_ns)
+		j->hold_ns = POLL_JUDGE_HOLD_NS;
+	else
+		j->hold_ns = min_u64(j->hold_ns * 2, POLL_JUDGE_MAX_HOLD_NS);
+	j->verdict = keep;
+	if (keep)
+		j->kept_on++;
+	else
+		j->kept_off++;
+	j->probing = false;
+	j->on = keep;
+	j->ref_ns = j->sum_ns[keep];
+	j->ref_done = j->sum_done[keep];
+	j->hold_until_ns = now + j->hold_ns;
+}
+
+/* Holding: has the completion rate moved so far from the probe's that the workload changed? */
+static bool judge_changed(const struct poll_judge *j)
+{
+	double now = per_s(j->win_done, j->win_ns), then = per_s(j->ref_done, j->ref_ns);
+
+	return now > then * POLL_JUDGE_CHANGE || now * POLL_JUDGE_CHANGE < then;
+}
+
+static void judge_step(struct poll_ctl *c, uint64_t now, uint64_t done, bool busy);
+
+void poll_ctl_progress(struct poll_ctl *c, uint64_t now, uint64_t done, bool busy)
+{
+	judge_step(c, now, done, busy);
+	if (c->polling && !poll_ctl_wants(c) && c->deadline_ns > now)
+		c->deadline_ns = now; /* the judge says off: the episode ends at its next look */
+}
+
+static void judge_step(struct poll_ctl *c, uint64_t now, uint64_t done, bool busy)
+{
+	struct poll_judge *j = &c->judge;
+	uint64_t dt = now - j->last_ns, n = done - j->last_done;
+	bool started = j->probes != 0, was_busy = j->busy;
+
+	j->last_ns = now;
+	j->last_done = done;
+	j->busy = busy;
+	if (c->params.policy != POLL_POLICY_ADAPTIVE || c->max_ns == 0 || c->params.no_judge) {
+		j->on = true; /* only the adaptive policy is judged */
+		j->probing = false;
+		return;
+	}
+	if (!started) {
+		judge_probe(j);
+		return;
+	}
+	if (!was_busy && dt > c->max_ns)
+		dt = c->max_ns; /* idle: no window could have shortened the rest */
+	j->win_ns += dt;
+	j->win_done += n;
+	if (!j->probing && now >= j->hold_until_ns) {
+		judge_probe(j);
+		return;
+	}
+	if (j->win_ns < POLL_JUDGE_PHASE_NS || j->win_done < POLL_JUDGE_PHASE_DONE)
+		return;
+	if (j->probing) {
+		j->sum_ns[j->on] += j->win_ns;
+		j->sum_done[j->on] += j->win_done;
+		j->win_ns = j->win_done = 0;
+		if (++j->phase == POLL_JUDGE_PHASES)
+			judge_decide(j, now);
+		else
+			j->on = phase_on(j->phase);
+		return;
+	}
+	if (judge_changed(j)) {
+		j->changes++;
+		j->hold_ns = 0; /* the next hold starts short */
+		judge_probe(j);
+		return;
+	}
+	j->win_ns = j->win_done = 0;
+}
+
+bool poll_ctl_wants(const struct poll_ctl *c)
+{
+	if (poll_ctl_window(c) == 0)
+		return false;
+	return c->params.policy != POLL_POLICY_ADAPTIVE || c->judge.on;
 }

@@ -59,6 +59,8 @@ static void usage(FILE *out)
 		"  --poll-budget N      rings polling at once host-wide, at most (default: CPUs - 1;\n"
 		"                       the table is $RINGTAP_POLL_BUDGET or %s)\n"
 		"  --poll-no-guard      ignore the dom0 load guard (measurements only)\n"
+		"  --poll-no-judge      adaptive: poll whenever the window says so, paying or not\n"
+		"                       (tests of the spin loop, measurements only)\n"
 		"  -h, --help           show this help\n"
 		"On exit, prints the ring's counters on stdout as one line of key=value (polling's\n"
 		"prefixed poll_); SIGUSR1 prints them at any time.\n",
@@ -118,7 +120,11 @@ static void print_stats(struct td_vbd *vbd)
 	       " poll_cpu_us=%" PRIu64 " poll_notifications_received=%" PRIu64
 	       " poll_notifications_suppressed=%" PRIu64 " poll_guard_cpus_busy=%" PRIu64
 	       " poll_guard_pressure=%" PRIu64 " poll_guard_steal=%" PRIu64
-	       " poll_guard_preempted=%" PRIu64 "\n",
+	       " poll_guard_preempted=%" PRIu64 " poll_empty=%" PRIu64 " poll_judged_off=%" PRIu64
+	       " poll_disk_wait_us=%" PRIu64 " poll_judge_on=%d poll_judge_probes=%" PRIu64
+	       " poll_judge_kept_on=%" PRIu64 " poll_judge_kept_off=%" PRIu64
+	       " poll_judge_changes=%" PRIu64 " poll_judge_rate_on=%" PRIu64
+	       " poll_judge_rate_off=%" PRIu64 "\n",
 	       s.requests, s.reads, s.writes, s.flushes, s.barriers, s.discards, s.indirect,
 	       s.bytes_read, s.bytes_written, s.sectors_discarded, s.responses, s.invalid, s.errors,
 	       s.eopnotsupp, s.io_errors, s.grant_errors, s.events, s.spurious_events,
@@ -128,7 +134,9 @@ static void print_stats(struct td_vbd *vbd)
 	       ps.entered, ps.hits, ps.misses, ps.guarded, ps.budget_refused, ps.wakeups,
 	       ps.polled_requests, ps.polled_completions, ps.polled_ns / 1000, ps.cpu_ns / 1000,
 	       ps.notifications_received, ps.notifications_suppressed, ps.guard_cpus_busy,
-	       ps.guard_pressure, ps.guard_steal, ps.guard_preempted);
+	       ps.guard_pressure, ps.guard_steal, ps.guard_preempted, ps.empty, ps.judged_off,
+	       ps.disk_wait_ns / 1000, ps.judge_on, ps.judge_probes, ps.judge_kept_on,
+	       ps.judge_kept_off, ps.judge_changes, ps.judge_rate_on, ps.judge_rate_off);
 	if (getrusage(RUSAGE_SELF, &ru) == 0)
 		printf("cpu: user_ms=%ld sys_ms=%ld voluntary_switches=%ld involuntary_switches=%ld\n",
 		       ru.ru_utime.tv_sec * 1000 + ru.ru_utime.tv_usec / 1000,
@@ -190,7 +198,7 @@ int main(int argc, char **argv)
 {
 	enum { O_IMAGE = 256, O_RO, O_DOMID, O_DEVID, O_REFS, O_ORDER, O_PORT, O_PROTO, O_PERS,
 	       O_INDIRECT, O_READY, O_POLL, O_POLL_START, O_POLL_MAX, O_POLL_GROW, O_POLL_SHRINK,
-	       O_POLL_DURATION, O_POLL_IDLE, O_POLL_BUDGET, O_POLL_NO_GUARD, O_ENGINE };
+	       O_POLL_DURATION, O_POLL_IDLE, O_POLL_BUDGET, O_POLL_NO_GUARD, O_POLL_NO_JUDGE, O_ENGINE };
 	static const struct option opts[] = {
 		{ "image", required_argument, NULL, O_IMAGE },
 		{ "readonly", no_argument, NULL, O_RO },
@@ -213,6 +221,7 @@ int main(int argc, char **argv)
 		{ "poll-idle-threshold", required_argument, NULL, O_POLL_IDLE },
 		{ "poll-budget", required_argument, NULL, O_POLL_BUDGET },
 		{ "poll-no-guard", no_argument, NULL, O_POLL_NO_GUARD },
+		{ "poll-no-judge", no_argument, NULL, O_POLL_NO_JUDGE },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -267,6 +276,7 @@ int main(int argc, char **argv)
 		case O_POLL_IDLE: rc = parse_u32(optarg, 100, &pp.idle_threshold); break;
 		case O_POLL_BUDGET: rc = parse_u32(optarg, POLL_BUDGET_SLOTS, &pp.budget); break;
 		case O_POLL_NO_GUARD: pp.no_guard = true; break;
+		case O_POLL_NO_JUDGE: pp.no_judge = true; break;
 		default:
 			fprintf(stderr, "td-serve: unknown option '%s'\n", argv[optind - 1]);
 			usage(stderr);

@@ -26,6 +26,7 @@ static void assert_same(const struct td_config *a, const struct td_config *b)
 	assert_int_equal(a->poll.idle_threshold, b->poll.idle_threshold);
 	assert_int_equal(a->poll.budget, b->poll.budget);
 	assert_int_equal(a->poll.no_guard, b->poll.no_guard);
+	assert_int_equal(a->poll.no_judge, b->poll.no_judge);
 }
 
 static int line(struct td_config *c, const char *l)

@@ -268,6 +268,183 @@ static void idle_threshold_gates_adaptive_too(void **state)
 	assert_int_equal(c.stats.guarded, 2);
 }
 
+/* ---- the payoff judge, on synthetic workloads --------------------------------------------- */
+
+/* A closed loop as the datapath reports it: every request completes and the next one is handled
+ * `fast` ns later when the backend polls and its window reaches that far, `slow` ns later when
+ * it sleeps (the wake-ups, the disk, the scheduler: whatever polling changes end to end). Requests are always in flight.
+ * Runs until `until`; the judge hears of every completion. */
+struct loop_model {
+	uint64_t fast, slow;
+};
+
+static uint64_t closed_loop(struct poll_ctl *c, uint64_t now, uint64_t until,
+			    const struct loop_model *m, uint64_t *done)
+{
+	while (now < until) {
+		if (c->polling && now + m->fast <= poll_ctl_deadline(c)) {
+			now += m->fast;
+			poll_ctl_hit(c, now);
+		} else {
+			if (c->polling)
+				poll_ctl_leave(c, poll_ctl_deadline(c), true);
+			now += m->slow;
+			poll_ctl_wakeup(c, now);
+			poll_ctl_enter(c, now, true, 100);
+		}
+		poll_ctl_progress(c, now, ++*done, true);
+	}
+	return now;
+}
+
+#define MS (1000 * US)
+
+static void judge_keeps_polling_where_it_pays(void **state)
+{
+	/* the guest's next request follows the response at once: polling finds it in 20 µs, an
+	 * event takes 40 µs */
+	const struct loop_model pays = { .fast = 20 * US, .slow = 40 * US };
+	struct poll_ctl c = ctl_with(POLL_POLICY_ADAPTIVE);
+	uint64_t done = 0, now, entered, polled;
+
+	now = closed_loop(&c, 0, 2000 * MS, &pays, &done);
+	assert_true(c.judge.kept_on >= 1);
+	assert_int_equal(c.judge.kept_off, 0);
+	assert_true(c.judge.verdict);
+	assert_true(c.judge.rate_on > c.judge.rate_off);
+	/* and it polls: the window covers the gap, most of the time is spent in episodes */
+	assert_true(c.window_ns >= 20 * US);
+	entered = c.stats.entered;
+	polled = c.stats.polled_ns;
+	closed_loop(&c, now, now + 1000 * MS, &pays, &done);
+	assert_true(c.stats.entered > entered);
+	assert_true(c.stats.polled_ns - polled > 500 * MS);
+}
+
+/* Polling time in [from, to) of a run, in ns. */
+static uint64_t polled_between(struct poll_ctl *c, uint64_t from, uint64_t to,
+			       const struct loop_model *m, uint64_t *done)
+{
+	uint64_t before = c->stats.polled_ns;
+
+	closed_loop(c, from, to, m, done);
+	return c->stats.polled_ns - before;
+}
+
+static void judge_stops_spinning_when_the_disk_is_the_wait(void **state)
+{
+	/* requests 100 µs apart, found by polling well inside the window: the old controller
+	 * spun all the time. Polling gains nothing (the disk is the wait), or loses (the spinner
+	 * is the CPU the completions need): either way the judge turns it off. */
+	const struct loop_model same = { .fast = 100 * US, .slow = 100 * US };
+	const struct loop_model loses = { .fast = 130 * US, .slow = 100 * US };
+	const struct loop_model *models[] = { &same, &loses };
+
+	for (unsigned int i = 0; i < 2; i++) {
+		struct poll_ctl c = ctl_with(POLL_POLICY_ADAPTIVE);
+		uint64_t done = 0, spun;
+
+		closed_loop(&c, 0, 1000 * MS, models[i], &done);
+		assert_false(c.judge.verdict);
+		assert_true(c.judge.kept_off >= 1);
+		assert_int_equal(c.judge.kept_on, 0);
+		/* over the next 20 s it spins only in the probes' on phases: a bounded cost */
+		spun = polled_between(&c, 1000 * MS, 21000 * MS, models[i], &done);
+		assert_true(spun < 21000 * MS / 50); /* under 2 % of the time */
+		assert_true(c.judge.probes >= 3);    /* but it kept asking */
+		assert_true(c.stats.judged_off > 0);
+	}
+}
+
+static void judge_reprobes_when_the_workload_changes(void **state)
+{
+	const struct loop_model disk = { .fast = 130 * US, .slow = 100 * US };
+	const struct loop_model ring = { .fast = 10 * US, .slow = 30 * US };
+	struct poll_ctl c = ctl_with(POLL_POLICY_ADAPTIVE);
+	uint64_t done = 0, now, switched;
+
+	/* long enough for the hold to have grown well past the test's horizon */
+	now = closed_loop(&c, 0, 6000 * MS, &disk, &done);
+	assert_false(c.judge.verdict);
+	assert_true(c.judge.hold_ns > POLL_JUDGE_HOLD_NS);
+	switched = now;
+	/* the completion rate triples: the judge probes at once, not when the hold ends */
+	while (!c.judge.verdict && now < switched + 1000 * MS)
+		now = closed_loop(&c, now, now + 1 * MS, &ring, &done);
+	assert_true(c.judge.verdict);
+	assert_true(c.judge.changes >= 1);
+	assert_true(now - switched < 200 * MS);
+	/* and back: a disk-bound stream again ends polling */
+	switched = now;
+	while (c.judge.verdict && now < switched + 5000 * MS)
+		now = closed_loop(&c, now, now + 1 * MS, &disk, &done);
+	assert_false(c.judge.verdict);
+}
+
+static void judge_holds_longer_while_the_verdict_repeats(void **state)
+{
+	const struct loop_model same = { .fast = 50 * US, .slow = 50 * US };
+	struct poll_ctl c = ctl_with(POLL_POLICY_ADAPTIVE);
+	uint64_t done = 0;
+
+	closed_loop(&c, 0, 60000 * MS, &same, &done);
+	assert_int_equal(c.judge.kept_on, 0);
+	assert_int_equal(c.judge.hold_ns, POLL_JUDGE_MAX_HOLD_NS);
+	/* 60 s: 250 ms, 500 ms, 1 s, 2 s, then 4 s holds, each after a probe of 4 × 20 ms */
+	assert_true(c.judge.probes <= 4 + 60000 / 4000 + 1);
+	assert_int_equal(c.judge.changes, 0);
+}
+
+static void judge_counts_idle_gaps_up_to_the_window(void **state)
+{
+	/* one request every 100 ms, each completed 30 µs after it arrived: the long idle gaps
+	 * count for at most the longest window, so phases end and the judge still decides */
+	struct poll_ctl c = ctl_with(POLL_POLICY_ADAPTIVE);
+	uint64_t now = 0, done = 0;
+
+	for (int i = 0; i < 2000; i++) {
+		now += 100 * MS;
+		poll_ctl_wakeup(&c, now);
+		poll_ctl_progress(&c, now, done, true);
+		poll_ctl_enter(&c, now, true, 100);
+		if (c.polling)
+			poll_ctl_leave(&c, now + 30 * US, true);
+		now += 30 * US;
+		poll_ctl_progress(&c, now, ++done, false);
+	}
+	assert_true(c.judge.kept_on + c.judge.kept_off >= 1);
+}
+
+static void judge_leaves_fixed_and_off_alone(void **state)
+{
+	struct poll_ctl c = ctl_with(POLL_POLICY_FIXED);
+	uint64_t now = 0;
+
+	for (int i = 0; i < 100000; i++) {
+		now += 10 * US;
+		poll_ctl_progress(&c, now, (uint64_t)i, true);
+	}
+	assert_int_equal(c.judge.probes, 0);
+	assert_true(poll_ctl_wants(&c));
+	assert_true(poll_ctl_enter(&c, now, true, 100));
+	c = ctl_with(POLL_POLICY_OFF);
+	poll_ctl_progress(&c, now, 1, true);
+	assert_false(poll_ctl_wants(&c));
+}
+
+static void no_judge_polls_whenever_the_window_says_so(void **state)
+{
+	const struct loop_model loses = { .fast = 130 * US, .slow = 100 * US };
+	struct poll_ctl c = ctl_with(POLL_POLICY_ADAPTIVE);
+	uint64_t done = 0;
+
+	c.params.no_judge = true;
+	closed_loop(&c, 0, 1000 * MS, &loses, &done);
+	assert_int_equal(c.judge.probes, 0);
+	assert_int_equal(c.stats.judged_off, 0);
+	assert_true(c.stats.polled_ns > 900 * MS); /* what the judge is there to stop */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -285,6 +462,13 @@ int main(void)
 		cmocka_unit_test(adaptive_grows_only_to_the_duration),
 		cmocka_unit_test(duration_zero_never_polls),
 		cmocka_unit_test(idle_threshold_gates_adaptive_too),
+		cmocka_unit_test(judge_keeps_polling_where_it_pays),
+		cmocka_unit_test(judge_stops_spinning_when_the_disk_is_the_wait),
+		cmocka_unit_test(judge_reprobes_when_the_workload_changes),
+		cmocka_unit_test(judge_holds_longer_while_the_verdict_repeats),
+		cmocka_unit_test(judge_counts_idle_gaps_up_to_the_window),
+		cmocka_unit_test(judge_leaves_fixed_and_off_alone),
+		cmocka_unit_test(no_judge_polls_whenever_the_window_says_so),
 	};
 	return cmocka_run_group_tests_name("poll_controller", tests, NULL, NULL);
 }

@@ -1,0 +1,76 @@
+# Adaptive polling backs off when it cannot pay (docs/POLLING.md, the payoff judge).
+# td-serve shares one CPU with a CPU hog, and the guest reads back to back at QD1 (poll-gaps).
+# A spinning td-serve competes with the hog for that CPU and, when the scheduler hands the CPU to
+# the hog, sits off it with nobody to wake it (the frontend does not notify a ring being polled),
+# where a sleeping one is woken by the next event: whatever polling saves, the hog takes back, and
+# the completion rates with and without polling come out alike (or polling loses), on a quiet
+# host as on a busy one. The test assumes no figure for either.
+# The load guard is OFF (--poll-no-guard): on such a CPU it would refuse to poll by itself
+# ("preempted", "cpus-busy"), and this test is about the judge. Two runs of the same workload:
+# - the window alone (--poll-no-judge, the controller before the judge): it polls;
+# - with the judge (the default): it probes (off phases refuse episodes), reaches verdicts, says
+#   off at least once (polling must beat events by 3 % to start: a tie ends it), and polls for
+#   less than 3/4 of the time the window alone did for the same reads (it was 1/2 to 1/9 at load
+#   averages of 6 to 8: the probes' on phases, and a verdict on when the noise favoured polling).
+. "$(dirname "$0")/../lib/common.sh"
+. "$SRC/tests/lib/simxen.sh"
+. "$SRC/tests/lib/vbd.sh"
+. "$SRC/tests/lib/blkfront.sh"
+
+command -v taskset >/dev/null || skip "taskset (util-linux) is not installed"
+cpu=$(taskset -pc $$ | sed 's/.*: *//; s/[,-].*//') # the first CPU this test may use
+[ -n "$cpu" ] || fail "cannot read this shell's CPU affinity"
+
+export RINGTAP_POLL_BUDGET=$T/budget
+simxen_start
+dom=$(simxen_domain_create guest)
+img=$T/img
+# 16 MiB, each 4 KiB block stamped with its index (little-endian 64-bit) at its start
+python3 -c '
+import struct, sys
+with open(sys.argv[1], "wb") as f:
+    for i in range(4096):
+        f.write(struct.pack("<Q", i) + bytes(4088))' "$img"
+
+taskset -c "$cpu" bash -c 'while :; do :; done' &
+hog=$!
+at_exit "kill $hog 2>/dev/null"
+
+# run DEVID "TD-SERVE OPTIONS": 6000 QD1 reads back to back, td-serve on the hog's CPU
+run() {
+	local dev=$1 serve=$2 out
+	VBD_SERVE_PREFIX="taskset -c $cpu" bf_attach "$dom" "$dev" "aio:$img" --serve "$serve"
+	out=$T/gaps.$dev
+	bf_guest "$dom" "$TBIN/poll-gaps" --device "$(bf_fe "$dom" "$dev")" --stamps --count 6000 \
+		--bound-ms 10000 >"$out" 2>"$out.err" || {
+		cat "$out" "$out.err" >&2
+		fail "poll-gaps on VBD $dev ($serve) failed"
+	}
+	vbd_detach "$dom" "$dev" ||
+		fail "td-serve $dev exit $?: $(tail -n 5 "$(vbd_dir "$dom" "$dev")"/{stderr,handshake.log,closer.log} 2>&1)"
+	expect_eq "$(sed -n 's/^requests=//p' "$out")" 6000 "VBD $dev ($serve): 6000 reads answered"
+	expect_eq "$(sed -n 's/^bad=//p' "$out")" 0 "VBD $dev ($serve): no bad data"
+}
+st() { vbd_stat "$dom" "$1" "$2" || fail "VBD $1: no $2 in td-serve's stats"; }
+
+run 1 "--poll adaptive --poll-no-guard --poll-no-judge"
+alone_us=$(st 1 poll_wall_us)
+[ "$(st 1 poll_entered)" -gt 0 ] || fail "the window alone never polled: the test shows nothing"
+echo "window alone (no judge, guard off): $(st 1 poll_entered) episodes, $alone_us us polled"
+
+run 2 "--poll adaptive --poll-no-guard"
+judged_us=$(st 2 poll_wall_us)
+probes=$(st 2 poll_judge_probes)
+on=$(st 2 poll_judge_kept_on)
+off=$(st 2 poll_judge_kept_off)
+echo "judged (guard off): $probes probes ($(st 2 poll_judge_changes) on a rate change), verdicts $on on / $off off, $(st 2 poll_judged_off)" \
+	"episodes refused, $judged_us us polled; rates in the last probe: on" \
+	"$(st 2 poll_judge_rate_on)/s, off $(st 2 poll_judge_rate_off)/s"
+[ "$probes" -ge 1 ] && [ $((on + off)) -ge 1 ] || fail "the judge never reached a verdict"
+[ "$off" -ge 1 ] || fail "the judge kept polling that cannot pay ($on verdicts on, none off)"
+[ "$(st 2 poll_judged_off)" -gt 0 ] || fail "the judge never refused an episode"
+[ $((judged_us * 4)) -lt $((alone_us * 3)) ] ||
+	fail "judged: $judged_us us polled is not under 3/4 of the window alone's $alone_us us"
+echo "ok: polling that cannot pay backs off: $off verdicts off, $on on; polled $judged_us us" \
+	"against $alone_us us without the judge"
+simxen_stop
