@@ -1,9 +1,14 @@
 /* The I/O engine (engine.h): queues, batching, reaping, later completions and the drain, the
  * same for every backend; the backend only talks to the kernel. */
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <linux/fs.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "drivers/engine.h"
@@ -38,6 +43,9 @@ struct td_engine {
 	unsigned int depth;
 	unsigned int inflight; /* given to the backend, not reaped */
 	bool no_fsync; /* the kernel refused an fsync request: fdatasync in the loop */
+	bool blockdev; /* the file is a block device (discard: BLKDISCARD) */
+	struct iovec *rest; /* the remainder of a short transfer, as it is resubmitted */
+	int rest_cap;
 	bool reap_failed_logged;
 	struct td_engine_req *head, *tail; /* waiting to be submitted */
 	struct td_engine_req *later_head, *later_tail; /* completed without the kernel */
@@ -92,6 +100,40 @@ static void reap_failed(struct td_engine *e, int err)
 	       strerror(-err), e->inflight);
 }
 
+/*
+ * A completion from the kernel. A read or write that moved less than asked (a signal, a file
+ * system's limit, a device's) but something is resubmitted for the rest, first in the queue;
+ * one that moved nothing more (the end of the file) is -EIO. -EAGAIN (the kernel or device
+ * had no room for it at the time) is resubmitted, behind what is queued, a few times. Whether
+ * done ran.
+ */
+static bool completed(struct td_engine *e, struct td_engine_req *r, long res)
+{
+	if (res == -EAGAIN && r->tries < TD_ENGINE_EAGAIN_TRIES) {
+		r->tries++;
+		queue_push(&e->head, &e->tail, r);
+		return false;
+	}
+	if (res >= 0 && (r->op == TD_ENGINE_READ || r->op == TD_ENGINE_WRITE)) {
+		size_t left = r->len - r->moved;
+
+		if (res > 0 && (size_t)res < left) {
+			r->moved += (uint32_t)res;
+			r->next = e->head;
+			e->head = r;
+			if (!e->tail)
+				e->tail = r;
+			return false;
+		}
+		res = (size_t)res == left ? 0 : -EIO;
+	} else if (res > 0) {
+		res = 0;
+	}
+	r->res = (int)res;
+	r->done(r, r->res);
+	return true;
+}
+
 /* Completes what has finished: how many, or -errno when nothing completed because reaping
  * failed. */
 static int reap(struct td_engine *e)
@@ -108,17 +150,9 @@ static int reap(struct td_engine *e)
 			break;
 		}
 		for (int i = 0; i < n; i++) {
-			long res = cqe[i].res;
-
-			r = cqe[i].req;
 			e->inflight--;
-			if (res < 0)
-				r->res = (int)res;
-			else /* the size was checked: a short transfer is an error */
-				r->res = (size_t)res == r->len ? 0 : -EIO;
-			r->done(r, r->res);
+			total += completed(e, cqe[i].req, cqe[i].res);
 		}
-		total += n;
 	} while (n == TD_ENGINE_REAP);
 	while ((r = queue_pop(&e->later_head, &e->later_tail))) {
 		r->done(r, r->res);
@@ -209,6 +243,7 @@ static int engine_start_auto(struct td_engine *e)
 int td_engine_open(struct td_engine **out, const struct td_engine_conf *c)
 {
 	const struct td_engine_ops *ops = c->ops;
+	struct stat st;
 	bool any = !ops && (!c->backend || !strcmp(c->backend, TD_ENGINE_AUTO));
 	struct td_engine *e;
 	int rc;
@@ -230,6 +265,8 @@ int td_engine_open(struct td_engine **out, const struct td_engine_conf *c)
 	e->after_reap = c->after_reap;
 	e->arg = c->arg;
 	e->who = c->who ? c->who : "engine";
+	if (fstat(c->fd, &st) == 0)
+		e->blockdev = S_ISBLK(st.st_mode);
 	e->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (e->efd < 0) {
 		rc = -errno;
@@ -271,6 +308,7 @@ void td_engine_close(struct td_engine *e)
 	td_loop_file_del(e->loop, &e->efile);
 	e->ops->teardown(e);
 	close(e->efd);
+	free(e->rest);
 	free(e);
 }
 
@@ -287,6 +325,8 @@ static void queue(struct td_engine *e, struct td_engine_req *r, uint8_t op, cons
 	r->off = off;
 	r->len = len;
 	r->res = 0;
+	r->moved = 0;
+	r->tries = 0;
 	r->done = done;
 	queue_push(&e->head, &e->tail, r);
 }
@@ -314,6 +354,36 @@ void td_engine_fsync(struct td_engine *e, struct td_engine_req *r, td_engine_don
 	queue(e, r, TD_ENGINE_FSYNC, NULL, 0, 0, done);
 }
 
+/* A discard without the backend. The kernel of Debian 12's liburing cannot express a block
+ * device's discard through io_uring (a uring command of 6.12), so BLKDISCARD is an ioctl that
+ * blocks the loop for its duration, as fallocate does on a backend without IORING_OP_FALLOCATE. */
+static int discard_sync(const struct td_engine *e, uint64_t off, uint64_t len)
+{
+	if (e->blockdev) {
+		uint64_t range[2] = { off, len };
+
+		return ioctl(e->fd, BLKDISCARD, range) < 0 ? -errno : 0;
+	}
+	if (fallocate(e->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len) < 0)
+		return errno == EOPNOTSUPP || errno == ENOSYS ? -EOPNOTSUPP : -errno;
+	return 0;
+}
+
+void td_engine_discard(struct td_engine *e, struct td_engine_req *r, uint64_t off, uint64_t len,
+		       td_engine_done_fn done)
+{
+	if (len && !e->blockdev && e->ops->discards && e->ops->discards(e)) {
+		queue(e, r, TD_ENGINE_DISCARD, NULL, 0, off, done);
+		r->len = len;
+		return;
+	}
+	r->op = TD_ENGINE_DISCARD;
+	r->off = off;
+	r->len = len;
+	r->done = done;
+	td_engine_complete_later(e, r, len ? discard_sync(e, off, len) : 0);
+}
+
 /* The backend refused r: it fails alone, later. An fsync the kernel does not take asynchronously
  * (-EINVAL) is done with fdatasync in the loop, this time and from now on. */
 static void refused(struct td_engine *e, struct td_engine_req *r, int err)
@@ -325,6 +395,8 @@ static void refused(struct td_engine *e, struct td_engine_req *r, int err)
 		e->no_fsync = true;
 		err = fdatasync(e->fd) < 0 ? -errno : 0;
 	}
+	if (r->op == TD_ENGINE_DISCARD && (err == -EINVAL || err == -EOPNOTSUPP))
+		err = discard_sync(e, r->off, r->len);
 	td_engine_complete_later(e, r, err);
 }
 
@@ -337,6 +409,48 @@ static void on_retry(struct td_loop *loop, struct td_loop_timer *timer, void *da
 	td_engine_kick(data);
 }
 
+/*
+ * Submits the rest of r, a read or write a short completion left unfinished, alone: its iovec
+ * array without the bytes moved, built in the engine's scratch array (the backends read the
+ * array at submission, so one serves every resubmission) and handed over in r's place for the
+ * call. What submit returns.
+ */
+static int submit_rest(struct td_engine *e, struct td_engine_req *r)
+{
+	const struct iovec *iov = r->iov;
+	int iovcnt = r->iovcnt, n = 0, rc;
+	uint64_t off = r->off;
+	size_t len = r->len, skip = r->moved;
+
+	if (iovcnt > e->rest_cap) {
+		struct iovec *v = realloc(e->rest, (size_t)iovcnt * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		e->rest = v;
+		e->rest_cap = iovcnt;
+	}
+	for (int i = 0; i < iovcnt; i++) {
+		if (skip >= iov[i].iov_len) {
+			skip -= iov[i].iov_len;
+			continue;
+		}
+		e->rest[n].iov_base = (char *)iov[i].iov_base + skip;
+		e->rest[n++].iov_len = iov[i].iov_len - skip;
+		skip = 0;
+	}
+	r->iov = e->rest;
+	r->iovcnt = n;
+	r->off = off + r->moved;
+	r->len = len - r->moved;
+	rc = e->ops->submit(e, &r, 1);
+	r->iov = iov;
+	r->iovcnt = iovcnt;
+	r->off = off;
+	r->len = len;
+	return rc;
+}
+
 void td_engine_kick(struct td_engine *e)
 {
 	struct td_engine_req *batch[TD_ENGINE_BATCH], *r;
@@ -344,11 +458,16 @@ void td_engine_kick(struct td_engine *e)
 
 	while (e->head && e->inflight < e->depth) {
 		n = 0;
-		for (r = e->head;
-		     r && n < TD_ENGINE_BATCH && e->inflight + (unsigned int)n < e->depth;
-		     r = r->next)
-			batch[n++] = r;
-		rc = e->ops->submit(e, batch, n);
+		if (e->head->moved) {
+			rc = submit_rest(e, e->head);
+		} else {
+			/* a batch ends before a request to resubmit */
+			for (r = e->head; r && !r->moved && n < TD_ENGINE_BATCH &&
+					  e->inflight + (unsigned int)n < e->depth;
+			     r = r->next)
+				batch[n++] = r;
+			rc = e->ops->submit(e, batch, n);
+		}
 		if (rc == -EAGAIN || rc == 0) {
 			/* retried when completions free room, or by a timer if none will */
 			if (!e->inflight)

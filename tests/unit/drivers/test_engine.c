@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -259,8 +260,9 @@ static void kernel_errors_reach_done(void **state)
 	fixture_close(&f);
 }
 
-/* A transfer shorter than asked (a read across the end of the file) is an error: the engine's
- * semantics whatever the backend, as the drivers never read past their images' end. */
+/* A read across the end of the file: the part inside moves, the rest is resubmitted and moves
+ * nothing, which is an error (-EIO): the engine's semantics whatever the backend, as the drivers
+ * never read past their images' end. */
 static void a_short_transfer_is_an_error(void **state)
 {
 	struct fixture f;
@@ -273,6 +275,42 @@ static void a_short_transfer_is_an_error(void **state)
 	td_engine_kick(f.e);
 	run_until(&f.loop, 1);
 	assert_int_equal(r.res, -EIO);
+	fixture_close(&f);
+}
+
+/* A discard punches a hole: the file's allocated blocks drop, the range reads zeros, the data
+ * around it stays, the size too; a discard of nothing completes (later) with success. */
+static void a_discard_punches_a_hole(void **state)
+{
+	struct fixture f;
+	struct rec d = { 0 }, z = { 0 }, r = { 0 };
+	struct iovec iov;
+	struct stat before, after;
+
+	done_calls = 0;
+	fixture_open(&f, 64, O_RDWR);
+	assert_int_equal(fsync(f.fd), 0);
+	assert_int_equal(fstat(f.fd, &before), 0);
+	td_engine_discard(f.e, &d.req, 16 * BLK, 32 * BLK, rec_done);
+	td_engine_discard(f.e, &z.req, 0, 0, rec_done);
+	td_engine_kick(f.e);
+	assert_int_equal(done_calls, 0);
+	run_until(&f.loop, 2);
+	assert_int_equal(d.res, 0);
+	assert_int_equal(z.res, 0);
+	assert_int_equal(fstat(f.fd, &after), 0);
+	assert_int_equal(after.st_size, before.st_size);
+	if (after.st_blocks > before.st_blocks - 32 * BLK / 512)
+		fail_msg("%lld 512-byte blocks before the discard, %lld after: no hole",
+			 (long long)before.st_blocks, (long long)after.st_blocks);
+	iov = (struct iovec){ f.buf, 64 * BLK };
+	td_engine_read(f.e, &r.req, &iov, 1, 0, rec_done);
+	td_engine_kick(f.e);
+	run_until(&f.loop, 3);
+	assert_int_equal(r.res, 0);
+	for (int i = 0; i < 64; i++)
+		for (int j = 0; j < BLK; j += 512)
+			assert_int_equal(f.buf[i * BLK + j], i >= 16 && i < 48 ? 0 : i & 0xff);
 	fixture_close(&f);
 }
 
@@ -344,8 +382,21 @@ static struct {
 	int submit_err; /* refuse the first request with it (once) */
 	int reap_err; /* reap fails with it */
 	struct td_engine_req *taken[8];
+	size_t taken_len[8]; /* the length asked for at submission */
 	int ntaken;
 	int reaped;
+	/* results of the next completions, in order (then: the whole length) */
+	long results[8];
+	int nresults, result;
+	long always; /* nonzero: the result of every completion after those */
+	/* what each submission asked for: the offset, length and iovec array */
+	struct {
+		uint64_t off;
+		size_t len;
+		int iovcnt;
+		struct iovec iov[4];
+	} seen[8];
+	int nseen;
 } fake;
 
 static int fake_setup(struct td_engine *e, int fd, int efd, unsigned int depth)
@@ -365,8 +416,20 @@ static int fake_submit(struct td_engine *e, struct td_engine_req **reqs, int n)
 		fake.submit_err = 0;
 		return err;
 	}
-	for (int i = 0; i < n && fake.ntaken < 8; i++)
+	if (fake.reaped == fake.ntaken) /* all completed: the array starts again */
+		fake.ntaken = fake.reaped = 0;
+	for (int i = 0; i < n && fake.ntaken < 8; i++) {
+		if (fake.nseen < 8) {
+			fake.seen[fake.nseen].off = reqs[i]->off;
+			fake.seen[fake.nseen].len = reqs[i]->len;
+			fake.seen[fake.nseen].iovcnt = reqs[i]->iovcnt;
+			for (int j = 0; j < reqs[i]->iovcnt && j < 4; j++)
+				fake.seen[fake.nseen].iov[j] = reqs[i]->iov[j];
+			fake.nseen++;
+		}
+		fake.taken_len[fake.ntaken] = reqs[i]->len;
 		fake.taken[fake.ntaken++] = reqs[i];
+	}
 	return n;
 }
 
@@ -377,8 +440,11 @@ static int fake_reap(struct td_engine *e, struct td_engine_cqe *out, int max, bo
 	if (fake.reap_err)
 		return fake.reap_err;
 	while (fake.reaped < fake.ntaken && n < max) {
-		out[n].req = fake.taken[fake.reaped++];
-		out[n].res = (long)out[n].req->len;
+		out[n].req = fake.taken[fake.reaped];
+		out[n].res = fake.result < fake.nresults ? fake.results[fake.result++] :
+			     fake.always		     ? fake.always :
+							       (long)fake.taken_len[fake.reaped];
+		fake.reaped++;
 		n++;
 	}
 	return n;
@@ -472,6 +538,114 @@ static void backend_errors_are_reported(void **state)
 	unlink(path);
 }
 
+/* A short read or write (the kernel moved part of it) is resubmitted for the rest: the next
+ * submission starts where the transfer stopped, with the iovec array cut there, and done runs
+ * once, with success, when every byte moved; a resubmission that moves nothing is -EIO. */
+static void a_short_transfer_is_resubmitted(void **state)
+{
+	struct td_loop loop;
+	struct td_engine *e;
+	struct rec a = { 0 }, b = { 0 };
+	char buf[3][512];
+	struct iovec iov[3] = { { buf[0], 512 }, { buf[1], 512 }, { buf[2], 512 } };
+
+	memset(&fake, 0, sizeof(fake));
+	assert_int_equal(td_loop_init(&loop), 0);
+	assert_int_equal(
+		td_engine_open(&e, &(struct td_engine_conf){ .loop = &loop, .fd = -1, .ops = &fake_ops }),
+		0);
+	/* 1536 bytes at 4096: 700 move, then 300, then the rest (536) */
+	fake.results[0] = 700;
+	fake.results[1] = 300;
+	fake.nresults = 2;
+	td_engine_read(e, &a.req, iov, 3, 4096, rec_done);
+	td_engine_kick(e);
+	assert_int_equal(td_engine_poll(e), 0); /* completed short: resubmitted, not done */
+	assert_int_equal(a.calls, 0);
+	assert_int_equal(td_engine_inflight(e), 1);
+	assert_int_equal(fake.nseen, 2);
+	assert_int_equal(fake.seen[1].off, 4096 + 700);
+	assert_int_equal(fake.seen[1].len, 1536 - 700);
+	assert_int_equal(fake.seen[1].iovcnt, 2);
+	assert_ptr_equal(fake.seen[1].iov[0].iov_base, buf[1] + 188);
+	assert_int_equal(fake.seen[1].iov[0].iov_len, 512 - 188);
+	assert_ptr_equal(fake.seen[1].iov[1].iov_base, buf[2]);
+	assert_int_equal(td_engine_poll(e), 0);
+	assert_int_equal(fake.nseen, 3);
+	assert_int_equal(fake.seen[2].off, 4096 + 1000);
+	assert_int_equal(fake.seen[2].len, 536);
+	assert_int_equal(fake.seen[2].iovcnt, 2);
+	assert_ptr_equal(fake.seen[2].iov[0].iov_base, buf[1] + 488);
+	assert_int_equal(fake.seen[2].iov[0].iov_len, 24);
+	assert_ptr_equal(fake.seen[2].iov[1].iov_base, buf[2]);
+	assert_int_equal(td_engine_poll(e), 1);
+	assert_int_equal(a.calls, 1);
+	assert_int_equal(a.res, 0);
+	/* the driver's own array is untouched */
+	assert_ptr_equal(a.req.iov, iov);
+	assert_int_equal(a.req.iovcnt, 3);
+	assert_int_equal(a.req.off, 4096);
+
+	/* a write that moves part, then nothing (the end of a device): -EIO */
+	fake.results[2] = 512;
+	fake.results[3] = 0;
+	fake.nresults = 4;
+	td_engine_write(e, &b.req, iov, 3, 0, rec_done);
+	td_engine_kick(e);
+	assert_int_equal(td_engine_poll(e), 0);
+	assert_int_equal(td_engine_poll(e), 1);
+	assert_int_equal(b.calls, 1);
+	assert_int_equal(b.res, -EIO);
+	assert_int_equal(fake.seen[4].off, 512);
+	assert_int_equal(fake.seen[4].iovcnt, 2);
+	td_engine_close(e);
+	td_loop_fini(&loop);
+}
+
+/* -EAGAIN from the kernel is retried (the same request again) and succeeds; a request that gets
+ * it every time fails with it after TD_ENGINE_EAGAIN_TRIES retries. */
+static void eagain_is_retried(void **state)
+{
+	struct td_loop loop;
+	struct td_engine *e;
+	struct rec a = { 0 };
+	char buf[512];
+	struct iovec iov = { buf, sizeof(buf) };
+	int polls = 0;
+
+	memset(&fake, 0, sizeof(fake));
+	assert_int_equal(td_loop_init(&loop), 0);
+	assert_int_equal(
+		td_engine_open(&e, &(struct td_engine_conf){ .loop = &loop, .fd = -1, .ops = &fake_ops }),
+		0);
+	fake.results[0] = fake.results[1] = -EAGAIN;
+	fake.nresults = 2;
+	td_engine_write(e, &a.req, &iov, 1, 512, rec_done);
+	td_engine_kick(e);
+	while (!a.calls && polls++ < 10)
+		assert_true(td_engine_poll(e) >= 0);
+	assert_int_equal(a.calls, 1);
+	assert_int_equal(a.res, 0);
+	assert_int_equal(fake.nseen, 3);
+	assert_int_equal(fake.seen[2].off, 512);
+	assert_int_equal(fake.seen[2].len, 512);
+
+	/* for ever EAGAIN: the error, after the retries */
+	memset(&fake, 0, sizeof(fake));
+	fake.always = -EAGAIN;
+	a.calls = 0;
+	polls = 0;
+	td_engine_write(e, &a.req, &iov, 1, 0, rec_done);
+	td_engine_kick(e);
+	while (!a.calls && polls++ < 100)
+		assert_true(td_engine_poll(e) >= 0);
+	assert_int_equal(a.calls, 1);
+	assert_int_equal(polls, TD_ENGINE_EAGAIN_TRIES + 1);
+	assert_int_equal(a.res, -EAGAIN);
+	td_engine_close(e);
+	td_loop_fini(&loop);
+}
+
 /* The aio ring reader hands io_getevents' error back rather than "no events". */
 static void aio_ring_reports_getevents_errors(void **state)
 {
@@ -493,6 +667,7 @@ static int run_on(const char *name, const char *group)
 		cmocka_unit_test(close_waits_for_requests_in_flight),
 		cmocka_unit_test(kernel_errors_reach_done),
 		cmocka_unit_test(a_short_transfer_is_an_error),
+		cmocka_unit_test(a_discard_punches_a_hole),
 	};
 
 	backend = name;
@@ -505,6 +680,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(auto_prefers_io_uring),
 		cmocka_unit_test(backend_errors_are_reported),
+		cmocka_unit_test(a_short_transfer_is_resubmitted),
+		cmocka_unit_test(eagain_is_retried),
 		cmocka_unit_test(aio_ring_reports_getevents_errors),
 	};
 	const struct CMUnitTest io_uring_tests[] = {
