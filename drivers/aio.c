@@ -159,6 +159,14 @@ static int aio_poll(struct td_image *img)
 	return td_engine_poll(a->engine);
 }
 
+/* The caller's buffer region: a fixed buffer of the engine when the backend can (engine.h). */
+static void aio_register_buffer(struct td_image *img, void *base, size_t len)
+{
+	struct aio_img *a = img->priv;
+
+	td_engine_register_buffer(a->engine, base, len);
+}
+
 static void aio_info(const struct td_image *img, struct td_image_info *info)
 {
 	*info = img->info;
@@ -173,4 +181,5 @@ const struct td_driver_ops td_driver_aio = {
 	.kick = aio_kick,
 	.info = aio_info,
 	.poll = aio_poll,
+	.register_buffer = aio_register_buffer,
 };

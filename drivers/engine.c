@@ -40,7 +40,12 @@ struct td_engine {
 	int efd;
 	struct td_loop_file efile;
 	struct td_loop_timer retry; /* the kernel had no room and nothing was in flight */
+	struct td_loop_timer flush; /* submits a partial batch at the end of the loop iteration */
+	struct td_engine_tuning tuning;
 	unsigned int depth;
+	unsigned int batch; /* requests per submission; 0: whatever is queued, at once */
+	unsigned int queued; /* in the submission queue (head) */
+	bool flush_armed, flushing;
 	unsigned int inflight; /* given to the backend, not reaped */
 	bool no_fsync; /* the kernel refused an fsync request: fdatasync in the loop */
 	bool blockdev; /* the file is a block device (discard: BLKDISCARD) */
@@ -112,6 +117,7 @@ static bool completed(struct td_engine *e, struct td_engine_req *r, long res)
 	if (res == -EAGAIN && r->tries < TD_ENGINE_EAGAIN_TRIES) {
 		r->tries++;
 		queue_push(&e->head, &e->tail, r);
+		e->queued++;
 		return false;
 	}
 	if (res >= 0 && (r->op == TD_ENGINE_READ || r->op == TD_ENGINE_WRITE)) {
@@ -123,6 +129,7 @@ static bool completed(struct td_engine *e, struct td_engine_req *r, long res)
 			e->head = r;
 			if (!e->tail)
 				e->tail = r;
+			e->queued++;
 			return false;
 		}
 		res = (size_t)res == left ? 0 : -EIO;
@@ -184,6 +191,7 @@ static int engine_start(struct td_engine *e, const struct td_engine_ops *ops)
 	int rc;
 
 	e->ops = ops;
+	e->batch = 0; /* the backend's setup may set one */
 	rc = ops->setup(e, e->fd, e->efd, e->depth);
 	if (rc < 0)
 		return rc;
@@ -240,6 +248,81 @@ static int engine_start_auto(struct td_engine *e)
 	return rc;
 }
 
+/* $name as an unsigned number in [min, max], or def when unset or empty; a bad value is
+ * logged (once per process and variable) and ignored (def). */
+static unsigned long env_uint(const char *name, unsigned long min, unsigned long max,
+			      unsigned long def, bool *said)
+{
+	const char *v = getenv(name);
+	unsigned long n;
+	char *end;
+
+	if (!v || !*v)
+		return def;
+	errno = 0;
+	n = strtoul(v, &end, 10);
+	if (*v >= '0' && *v <= '9' && !*end && !errno && n >= min && n <= max)
+		return n;
+	if (!*said)
+		rt_warn("%s=%s: expected a number from %lu to %lu; ignored", name, v, min, max);
+	*said = true;
+	return def;
+}
+
+/* $name as on or off (also 1/0, yes/no, true/false), or def when unset or empty; a bad value
+ * is logged (once per process and variable) and ignored (def). */
+static bool env_bool(const char *name, bool def, bool *said)
+{
+	static const char *const on[] = { "on", "1", "yes", "true" };
+	static const char *const off[] = { "off", "0", "no", "false" };
+	const char *v = getenv(name);
+
+	if (!v || !*v)
+		return def;
+	for (size_t i = 0; i < sizeof(on) / sizeof(on[0]); i++) {
+		if (!strcmp(v, on[i]))
+			return true;
+		if (!strcmp(v, off[i]))
+			return false;
+	}
+	if (!*said)
+		rt_warn("%s=%s: expected on or off; ignored", name, v);
+	*said = true;
+	return def;
+}
+
+void td_engine_tuning_read(struct td_engine_tuning *t)
+{
+	static bool said[4];
+
+	t->batch = (unsigned int)env_uint(TD_URING_BATCH_ENV, 1, TD_ENGINE_BATCH,
+					  TD_URING_BATCH_DEFAULT, &said[0]);
+	t->fixed_buffers =
+		env_bool(TD_URING_FIXED_BUFFERS_ENV, TD_URING_FIXED_BUFFERS_DEFAULT, &said[1]);
+	t->sqpoll = env_bool(TD_URING_SQPOLL_ENV, false, &said[2]);
+	/* 4096, out of the range: no CPU given */
+	t->sqpoll_cpu = (int)env_uint(TD_URING_SQPOLL_CPU_ENV, 0, 4095, 4096, &said[3]);
+	if (t->sqpoll_cpu == 4096)
+		t->sqpoll_cpu = -1;
+}
+
+const struct td_engine_tuning *td_engine_tuning(const struct td_engine *e)
+{
+	return &e->tuning;
+}
+
+void td_engine_set_batch(struct td_engine *e, unsigned int batch)
+{
+	e->batch = batch > TD_ENGINE_BATCH ? TD_ENGINE_BATCH : batch;
+}
+
+int td_engine_register_buffer(struct td_engine *e, void *base, size_t len)
+{
+	if (!e->ops->register_buffer)
+		return -EOPNOTSUPP;
+	return e->ops->register_buffer(e, base, len);
+}
+
 int td_engine_open(struct td_engine **out, const struct td_engine_conf *c)
 {
 	const struct td_engine_ops *ops = c->ops;
@@ -262,6 +345,7 @@ int td_engine_open(struct td_engine **out, const struct td_engine_conf *c)
 	e->loop = c->loop;
 	e->fd = c->fd;
 	e->depth = TD_ENGINE_DEPTH;
+	td_engine_tuning_read(&e->tuning);
 	e->after_reap = c->after_reap;
 	e->arg = c->arg;
 	e->who = c->who ? c->who : "engine";
@@ -305,6 +389,7 @@ void td_engine_close(struct td_engine *e)
 		e->inflight -= (unsigned int)n;
 	}
 	td_loop_timer_cancel(e->loop, &e->retry);
+	td_loop_timer_cancel(e->loop, &e->flush);
 	td_loop_file_del(e->loop, &e->efile);
 	e->ops->teardown(e);
 	close(e->efd);
@@ -329,6 +414,7 @@ static void queue(struct td_engine *e, struct td_engine_req *r, uint8_t op, cons
 	r->tries = 0;
 	r->done = done;
 	queue_push(&e->head, &e->tail, r);
+	e->queued++;
 }
 
 void td_engine_read(struct td_engine *e, struct td_engine_req *r, const struct iovec *iov,
@@ -364,7 +450,8 @@ static int discard_sync(const struct td_engine *e, uint64_t off, uint64_t len)
 
 		return ioctl(e->fd, BLKDISCARD, range) < 0 ? -errno : 0;
 	}
-	if (fallocate(e->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len) < 0)
+	if (fallocate(e->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len) <
+	    0)
 		return errno == EOPNOTSUPP || errno == ENOSYS ? -EOPNOTSUPP : -errno;
 	return 0;
 }
@@ -451,18 +538,42 @@ static int submit_rest(struct td_engine *e, struct td_engine_req *r)
 	return rc;
 }
 
+static void on_flush(struct td_loop *loop, struct td_loop_timer *timer, void *data)
+{
+	struct td_engine *e = data;
+
+	e->flush_armed = false;
+	e->flushing = true;
+	td_engine_kick(e);
+	e->flushing = false;
+}
+
+/*
+ * With a batch size (e->batch > 1), a kick submits full batches only; fewer requests wait for
+ * more until the end of the loop iteration (a timer due at once: it runs after the iteration's
+ * file events, so requests the other handlers queue meanwhile join the batch) or the next
+ * td_engine_poll, whichever comes first.
+ */
 void td_engine_kick(struct td_engine *e)
 {
+	unsigned int max = e->batch ? e->batch : TD_ENGINE_BATCH;
 	struct td_engine_req *batch[TD_ENGINE_BATCH], *r;
 	int n, rc;
 
 	while (e->head && e->inflight < e->depth) {
 		n = 0;
+		if (e->batch > 1 && !e->flushing && e->queued < e->batch && !e->head->moved) {
+			if (!e->flush_armed) {
+				e->flush_armed = true;
+				td_loop_timer_arm(e->loop, &e->flush, 0, 0, on_flush, e);
+			}
+			return;
+		}
 		if (e->head->moved) {
 			rc = submit_rest(e, e->head);
 		} else {
 			/* a batch ends before a request to resubmit */
-			for (r = e->head; r && !r->moved && n < TD_ENGINE_BATCH &&
+			for (r = e->head; r && !r->moved && (unsigned int)n < max &&
 					  e->inflight + (unsigned int)n < e->depth;
 			     r = r->next)
 				batch[n++] = r;
@@ -476,10 +587,12 @@ void td_engine_kick(struct td_engine *e)
 			return;
 		}
 		if (rc < 0) {
+			e->queued--;
 			refused(e, queue_pop(&e->head, &e->tail), rc);
 			continue;
 		}
 		e->inflight += (unsigned int)rc;
+		e->queued -= (unsigned int)rc;
 		while (rc--)
 			queue_pop(&e->head, &e->tail);
 	}
@@ -494,8 +607,11 @@ int td_engine_poll(struct td_engine *e)
 	if (!e->inflight && !e->later_head)
 		return 0;
 	n = reap(e);
-	if (e->head)
+	if (e->head) {
+		e->flushing = true; /* polling: nothing waits for the end of the iteration */
 		td_engine_kick(e);
+		e->flushing = false;
+	}
 	return n;
 }
 

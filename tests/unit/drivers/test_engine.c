@@ -9,12 +9,14 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libaio.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -442,8 +444,8 @@ static int fake_reap(struct td_engine *e, struct td_engine_cqe *out, int max, bo
 	while (fake.reaped < fake.ntaken && n < max) {
 		out[n].req = fake.taken[fake.reaped];
 		out[n].res = fake.result < fake.nresults ? fake.results[fake.result++] :
-			     fake.always		     ? fake.always :
-							       (long)fake.taken_len[fake.reaped];
+			     fake.always		 ? fake.always :
+							   (long)fake.taken_len[fake.reaped];
 		fake.reaped++;
 		n++;
 	}
@@ -552,7 +554,8 @@ static void a_short_transfer_is_resubmitted(void **state)
 	memset(&fake, 0, sizeof(fake));
 	assert_int_equal(td_loop_init(&loop), 0);
 	assert_int_equal(
-		td_engine_open(&e, &(struct td_engine_conf){ .loop = &loop, .fd = -1, .ops = &fake_ops }),
+		td_engine_open(
+			&e, &(struct td_engine_conf){ .loop = &loop, .fd = -1, .ops = &fake_ops }),
 		0);
 	/* 1536 bytes at 4096: 700 move, then 300, then the rest (536) */
 	fake.results[0] = 700;
@@ -616,7 +619,8 @@ static void eagain_is_retried(void **state)
 	memset(&fake, 0, sizeof(fake));
 	assert_int_equal(td_loop_init(&loop), 0);
 	assert_int_equal(
-		td_engine_open(&e, &(struct td_engine_conf){ .loop = &loop, .fd = -1, .ops = &fake_ops }),
+		td_engine_open(
+			&e, &(struct td_engine_conf){ .loop = &loop, .fd = -1, .ops = &fake_ops }),
 		0);
 	fake.results[0] = fake.results[1] = -EAGAIN;
 	fake.nresults = 2;
@@ -644,6 +648,223 @@ static void eagain_is_retried(void **state)
 	assert_int_equal(a.res, -EAGAIN);
 	td_engine_close(e);
 	td_loop_fini(&loop);
+}
+
+/* ---- io_uring's settings ($TAPDISK_URING_*) -------------------------------------------------- */
+
+static void clear_uring_env(void)
+{
+	unsetenv(TD_URING_BATCH_ENV);
+	unsetenv(TD_URING_FIXED_BUFFERS_ENV);
+	unsetenv(TD_URING_SQPOLL_ENV);
+	unsetenv(TD_URING_SQPOLL_CPU_ENV);
+}
+
+/* The variables' values, their defaults, and bad values (the default, not an error). */
+static void tuning_from_the_environment(void **state)
+{
+	struct td_engine_tuning t;
+
+	clear_uring_env();
+	td_engine_tuning_read(&t);
+	assert_int_equal(t.batch, TD_URING_BATCH_DEFAULT);
+	assert_int_equal(t.fixed_buffers, TD_URING_FIXED_BUFFERS_DEFAULT);
+	assert_false(t.sqpoll);
+	assert_int_equal(t.sqpoll_cpu, -1);
+	setenv(TD_URING_BATCH_ENV, "32", 1);
+	setenv(TD_URING_FIXED_BUFFERS_ENV, "on", 1);
+	setenv(TD_URING_SQPOLL_ENV, "1", 1);
+	setenv(TD_URING_SQPOLL_CPU_ENV, "0", 1);
+	td_engine_tuning_read(&t);
+	assert_int_equal(t.batch, 32);
+	assert_true(t.fixed_buffers);
+	assert_true(t.sqpoll);
+	assert_int_equal(t.sqpoll_cpu, 0);
+	setenv(TD_URING_BATCH_ENV, "0", 1);
+	setenv(TD_URING_FIXED_BUFFERS_ENV, "maybe", 1);
+	setenv(TD_URING_SQPOLL_ENV, "off", 1);
+	setenv(TD_URING_SQPOLL_CPU_ENV, "-1", 1);
+	td_engine_tuning_read(&t);
+	assert_int_equal(t.batch, TD_URING_BATCH_DEFAULT);
+	assert_int_equal(t.fixed_buffers, TD_URING_FIXED_BUFFERS_DEFAULT);
+	assert_false(t.sqpoll);
+	assert_int_equal(t.sqpoll_cpu, -1);
+	setenv(TD_URING_BATCH_ENV, "129", 1);
+	setenv(TD_URING_SQPOLL_CPU_ENV, "4096", 1);
+	td_engine_tuning_read(&t);
+	assert_int_equal(t.batch, TD_URING_BATCH_DEFAULT);
+	assert_int_equal(t.sqpoll_cpu, -1);
+	setenv(TD_URING_BATCH_ENV, "12x", 1);
+	td_engine_tuning_read(&t);
+	assert_int_equal(t.batch, TD_URING_BATCH_DEFAULT);
+	clear_uring_env();
+}
+
+/* With a batch of 4: fewer requests wait (for the end of the loop iteration), 4 go at once. */
+static void io_uring_batches(void **state)
+{
+	struct fixture f;
+	struct rec r[4];
+	struct iovec iov[4];
+
+	memset(r, 0, sizeof(r));
+	clear_uring_env();
+	setenv(TD_URING_BATCH_ENV, "4", 1);
+	done_calls = 0;
+	fixture_open(&f, 8, O_RDONLY);
+	for (int i = 0; i < 3; i++) {
+		iov[i] = (struct iovec){ f.buf + i * BLK, BLK };
+		td_engine_read(f.e, &r[i].req, &iov[i], 1, (uint64_t)i * BLK, rec_done);
+	}
+	td_engine_kick(f.e);
+	assert_int_equal(td_engine_inflight(f.e), 0); /* waiting for a fourth */
+	run_until(&f.loop, 3); /* the end of the iteration submitted them */
+	for (int i = 0; i < 4; i++) {
+		iov[i] = (struct iovec){ f.buf + i * BLK, BLK };
+		td_engine_read(f.e, &r[i].req, &iov[i], 1, (uint64_t)(i + 4) * BLK, rec_done);
+	}
+	td_engine_kick(f.e);
+	assert_int_equal(td_engine_inflight(f.e) + (unsigned int)(done_calls - 3), 4);
+	run_until(&f.loop, 7);
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(r[i].res, 0);
+		assert_int_equal(f.buf[i * BLK], i + 4);
+	}
+	clear_uring_env();
+	fixture_close(&f);
+}
+
+/* Fixed buffers: a read into the registered region goes through it (READ_FIXED): once the
+ * region's memory is replaced behind the engine's back (what the ownership rule forbids), the
+ * data lands in the registered pages, not in the new ones; after unregistering, a read lands
+ * where asked again. Off (the default): nothing is registered. */
+static void io_uring_fixed_buffers(void **state)
+{
+	struct fixture f;
+	struct rec w = { 0 }, r = { 0 };
+	struct iovec iov[2];
+	size_t len = 16 * BLK;
+	unsigned char *region;
+
+	clear_uring_env();
+	done_calls = 0;
+	fixture_open(&f, 8, O_RDWR);
+	region = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	assert_true(region != MAP_FAILED);
+	assert_int_equal(td_engine_register_buffer(f.e, region, len), -EOPNOTSUPP);
+	fixture_close(&f);
+
+	setenv(TD_URING_FIXED_BUFFERS_ENV, "on", 1);
+	done_calls = 0;
+	fixture_open(&f, 8, O_RDWR);
+	assert_int_equal(td_engine_register_buffer(f.e, region, len), 0);
+	/* a write from two contiguous iovecs inside the region: one WRITE_FIXED */
+	memset(region, 0xab, 2 * BLK);
+	iov[0] = (struct iovec){ region, BLK };
+	iov[1] = (struct iovec){ region + BLK, BLK };
+	td_engine_write(f.e, &w.req, iov, 2, 2 * BLK, rec_done);
+	td_engine_kick(f.e);
+	run_until(&f.loop, 1);
+	assert_int_equal(w.res, 0);
+	assert_int_equal(pread(f.fd, f.buf, BLK, 3 * BLK), BLK);
+	assert_int_equal(f.buf[0], 0xab);
+	/* replace the region's pages, then read into them */
+	assert_true(mmap(region, len, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == region);
+	iov[0] = (struct iovec){ region + 4 * BLK, 2 * BLK };
+	td_engine_read(f.e, &r.req, iov, 1, 2 * BLK, rec_done);
+	td_engine_kick(f.e);
+	run_until(&f.loop, 2);
+	assert_int_equal(r.res, 0);
+	assert_int_equal(region[4 * BLK], 0); /* into the registered (old) pages */
+	/* unregistered: a read lands in the mapping */
+	assert_int_equal(td_engine_register_buffer(f.e, NULL, 0), 0);
+	td_engine_read(f.e, &r.req, iov, 1, 2 * BLK, rec_done);
+	td_engine_kick(f.e);
+	run_until(&f.loop, 3);
+	assert_int_equal(r.res, 0);
+	assert_int_equal(region[4 * BLK], 0xab);
+	/* registered again, and closed with it registered */
+	assert_int_equal(td_engine_register_buffer(f.e, region, len), 0);
+	clear_uring_env();
+	fixture_close(&f);
+	munmap(region, len);
+}
+
+/* Whether a thread of this process is io_uring's SQ poller (iou-sqp-<pid>). */
+static bool have_sqpoll_thread(void)
+{
+	char path[64], comm[32];
+	bool found = false;
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *de;
+
+	assert_non_null(d);
+	while (!found && (de = readdir(d))) {
+		FILE *fp;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%.20s/comm", de->d_name);
+		fp = fopen(path, "re");
+		if (!fp)
+			continue;
+		found = fgets(comm, sizeof(comm), fp) && !strncmp(comm, "iou-sqp-", 8);
+		fclose(fp);
+	}
+	closedir(d);
+	return found;
+}
+
+/* SQPOLL: I/O works with the kernel's thread submitting (which this process then has); a CPU
+ * the kernel refuses (out of range) falls back to a ring without it, which works too. */
+static void io_uring_sqpoll(void **state)
+{
+	struct fixture f;
+	struct rec r[8];
+	struct iovec iov[8];
+
+	memset(r, 0, sizeof(r));
+	clear_uring_env();
+	setenv(TD_URING_SQPOLL_ENV, "on", 1);
+	for (int pass = 0; pass < 2; pass++) {
+		if (pass) {
+			/* the first ring's thread goes in the kernel's own time */
+			for (double end = test_now_s() + 30;
+			     have_sqpoll_thread() && test_now_s() < end;)
+				usleep(1000);
+			assert_false(have_sqpoll_thread());
+			setenv(TD_URING_SQPOLL_CPU_ENV, "4095", 1);
+		}
+		done_calls = 0;
+		fixture_open(&f, 8, O_RDONLY);
+		if (!pass) { /* the thread names itself once it runs */
+			for (double end = test_now_s() + 10;
+			     !have_sqpoll_thread() && test_now_s() < end;)
+				usleep(1000);
+			if (!have_sqpoll_thread()) {
+				printf("SKIP: io_uring_sqpoll: the kernel refuses SQPOLL here\n");
+				clear_uring_env();
+				fixture_close(&f);
+				skip();
+			}
+		}
+		if (pass)
+			assert_false(have_sqpoll_thread());
+		for (int i = 0; i < 8; i++) {
+			iov[i] = (struct iovec){ f.buf + i * BLK, BLK };
+			td_engine_read(f.e, &r[i].req, &iov[i], 1, (uint64_t)(7 - i) * BLK,
+				       rec_done);
+		}
+		td_engine_kick(f.e);
+		run_until(&f.loop, 8);
+		for (int i = 0; i < 8; i++) {
+			assert_int_equal(r[i].res, 0);
+			assert_int_equal(f.buf[i * BLK], 7 - i);
+		}
+		fixture_close(&f);
+	}
+	clear_uring_env();
 }
 
 /* The aio ring reader hands io_getevents' error back rather than "no events". */
@@ -682,10 +903,14 @@ int main(void)
 		cmocka_unit_test(backend_errors_are_reported),
 		cmocka_unit_test(a_short_transfer_is_resubmitted),
 		cmocka_unit_test(eagain_is_retried),
+		cmocka_unit_test(tuning_from_the_environment),
 		cmocka_unit_test(aio_ring_reports_getevents_errors),
 	};
 	const struct CMUnitTest io_uring_tests[] = {
 		cmocka_unit_test(close_cancels_what_never_completes),
+		cmocka_unit_test(io_uring_batches),
+		cmocka_unit_test(io_uring_fixed_buffers),
+		cmocka_unit_test(io_uring_sqpoll),
 	};
 	int failed = run_on("libaio", "engine_libaio");
 
