@@ -1,11 +1,10 @@
 /* The `aio` driver (blktap3's name for raw images; `raw` is an alias): a raw file or block
  * device with O_DIRECT through the I/O engine (engine.h: batched submission, completions reaped
- * in user space while polling or woken in the loop). Flush is an engine fsync; discard punches
- * a hole (files) or BLKDISCARD (devices). Opened through image_lock_open: locked exclusively
+ * in user space while polling or woken in the loop). Flush is an engine fsync; discard an engine
+ * discard (a punched hole on files, BLKDISCARD on devices). Opened through image_lock_open: locked exclusively
  * when writable, shared when read-only. */
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/falloc.h>
 #include <linux/fs.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -24,7 +23,6 @@ _Static_assert(sizeof(struct td_engine_req) <= sizeof(((struct td_io *)0)->drv),
 
 struct aio_img {
 	int fd;
-	bool blockdev;
 	struct td_engine *engine;
 };
 
@@ -41,20 +39,6 @@ static void io_done(struct td_engine_req *req, int res)
 	struct td_io *io = (struct td_io *)((char *)req - offsetof(struct td_io, drv));
 
 	io->done(io, res);
-}
-
-static int discard_range(struct aio_img *a, uint64_t off, uint64_t len)
-{
-	if (!len)
-		return 0;
-	if (a->blockdev) {
-		uint64_t range[2] = { off, len };
-
-		return ioctl(a->fd, BLKDISCARD, range) < 0 ? -errno : 0;
-	}
-	if (fallocate(a->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len) < 0)
-		return errno == EOPNOTSUPP || errno == ENOSYS ? -EOPNOTSUPP : -errno;
-	return 0;
 }
 
 static int aio_open(struct td_image *img, const char *path, unsigned int flags)
@@ -86,7 +70,6 @@ static int aio_open(struct td_image *img, const char *path, unsigned int flags)
 		uint64_t bytes;
 		unsigned int pbs = 512;
 
-		a->blockdev = true;
 		if (ioctl(a->fd, BLKGETSIZE64, &bytes) < 0) {
 			rc = -errno;
 			goto fail;
@@ -152,9 +135,7 @@ static void aio_submit(struct td_image *img, struct td_io *io)
 		td_engine_fsync(a->engine, req, io_done);
 		break;
 	case TD_IO_DISCARD:
-		req->done = io_done;
-		td_engine_complete_later(a->engine, req,
-					 discard_range(a, off, io->nr_sectors << TD_SECTOR_SHIFT));
+		td_engine_discard(a->engine, req, off, io->nr_sectors << TD_SECTOR_SHIFT, io_done);
 		break;
 	default:
 		req->done = io_done;
@@ -178,6 +159,14 @@ static int aio_poll(struct td_image *img)
 	return td_engine_poll(a->engine);
 }
 
+/* The caller's buffer region: a fixed buffer of the engine when the backend can (engine.h). */
+static void aio_register_buffer(struct td_image *img, void *base, size_t len)
+{
+	struct aio_img *a = img->priv;
+
+	td_engine_register_buffer(a->engine, base, len);
+}
+
 static void aio_info(const struct td_image *img, struct td_image_info *info)
 {
 	*info = img->info;
@@ -192,4 +181,5 @@ const struct td_driver_ops td_driver_aio = {
 	.kick = aio_kick,
 	.info = aio_info,
 	.poll = aio_poll,
+	.register_buffer = aio_register_buffer,
 };

@@ -1,9 +1,14 @@
 /* The I/O engine (engine.h): queues, batching, reaping, later completions and the drain, the
  * same for every backend; the backend only talks to the kernel. */
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <linux/fs.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "drivers/engine.h"
@@ -35,9 +40,17 @@ struct td_engine {
 	int efd;
 	struct td_loop_file efile;
 	struct td_loop_timer retry; /* the kernel had no room and nothing was in flight */
+	struct td_loop_timer flush; /* submits a partial batch at the end of the loop iteration */
+	struct td_engine_tuning tuning;
 	unsigned int depth;
+	unsigned int batch; /* requests per submission; 0: whatever is queued, at once */
+	unsigned int queued; /* in the submission queue (head) */
+	bool flush_armed, flushing;
 	unsigned int inflight; /* given to the backend, not reaped */
 	bool no_fsync; /* the kernel refused an fsync request: fdatasync in the loop */
+	bool blockdev; /* the file is a block device (discard: BLKDISCARD) */
+	struct iovec *rest; /* the remainder of a short transfer, as it is resubmitted */
+	int rest_cap;
 	bool reap_failed_logged;
 	struct td_engine_req *head, *tail; /* waiting to be submitted */
 	struct td_engine_req *later_head, *later_tail; /* completed without the kernel */
@@ -92,6 +105,42 @@ static void reap_failed(struct td_engine *e, int err)
 	       strerror(-err), e->inflight);
 }
 
+/*
+ * A completion from the kernel. A read or write that moved less than asked (a signal, a file
+ * system's limit, a device's) but something is resubmitted for the rest, first in the queue;
+ * one that moved nothing more (the end of the file) is -EIO. -EAGAIN (the kernel or device
+ * had no room for it at the time) is resubmitted, behind what is queued, a few times. Whether
+ * done ran.
+ */
+static bool completed(struct td_engine *e, struct td_engine_req *r, long res)
+{
+	if (res == -EAGAIN && r->tries < TD_ENGINE_EAGAIN_TRIES) {
+		r->tries++;
+		queue_push(&e->head, &e->tail, r);
+		e->queued++;
+		return false;
+	}
+	if (res >= 0 && (r->op == TD_ENGINE_READ || r->op == TD_ENGINE_WRITE)) {
+		size_t left = r->len - r->moved;
+
+		if (res > 0 && (size_t)res < left) {
+			r->moved += (uint32_t)res;
+			r->next = e->head;
+			e->head = r;
+			if (!e->tail)
+				e->tail = r;
+			e->queued++;
+			return false;
+		}
+		res = (size_t)res == left ? 0 : -EIO;
+	} else if (res > 0) {
+		res = 0;
+	}
+	r->res = (int)res;
+	r->done(r, r->res);
+	return true;
+}
+
 /* Completes what has finished: how many, or -errno when nothing completed because reaping
  * failed. */
 static int reap(struct td_engine *e)
@@ -108,17 +157,9 @@ static int reap(struct td_engine *e)
 			break;
 		}
 		for (int i = 0; i < n; i++) {
-			long res = cqe[i].res;
-
-			r = cqe[i].req;
 			e->inflight--;
-			if (res < 0)
-				r->res = (int)res;
-			else /* the size was checked: a short transfer is an error */
-				r->res = (size_t)res == r->len ? 0 : -EIO;
-			r->done(r, r->res);
+			total += completed(e, cqe[i].req, cqe[i].res);
 		}
-		total += n;
 	} while (n == TD_ENGINE_REAP);
 	while ((r = queue_pop(&e->later_head, &e->later_tail))) {
 		r->done(r, r->res);
@@ -150,6 +191,7 @@ static int engine_start(struct td_engine *e, const struct td_engine_ops *ops)
 	int rc;
 
 	e->ops = ops;
+	e->batch = 0; /* the backend's setup may set one */
 	rc = ops->setup(e, e->fd, e->efd, e->depth);
 	if (rc < 0)
 		return rc;
@@ -206,9 +248,85 @@ static int engine_start_auto(struct td_engine *e)
 	return rc;
 }
 
+/* $name as an unsigned number in [min, max], or def when unset or empty; a bad value is
+ * logged (once per process and variable) and ignored (def). */
+static unsigned long env_uint(const char *name, unsigned long min, unsigned long max,
+			      unsigned long def, bool *said)
+{
+	const char *v = getenv(name);
+	unsigned long n;
+	char *end;
+
+	if (!v || !*v)
+		return def;
+	errno = 0;
+	n = strtoul(v, &end, 10);
+	if (*v >= '0' && *v <= '9' && !*end && !errno && n >= min && n <= max)
+		return n;
+	if (!*said)
+		rt_warn("%s=%s: expected a number from %lu to %lu; ignored", name, v, min, max);
+	*said = true;
+	return def;
+}
+
+/* $name as on or off (also 1/0, yes/no, true/false), or def when unset or empty; a bad value
+ * is logged (once per process and variable) and ignored (def). */
+static bool env_bool(const char *name, bool def, bool *said)
+{
+	static const char *const on[] = { "on", "1", "yes", "true" };
+	static const char *const off[] = { "off", "0", "no", "false" };
+	const char *v = getenv(name);
+
+	if (!v || !*v)
+		return def;
+	for (size_t i = 0; i < sizeof(on) / sizeof(on[0]); i++) {
+		if (!strcmp(v, on[i]))
+			return true;
+		if (!strcmp(v, off[i]))
+			return false;
+	}
+	if (!*said)
+		rt_warn("%s=%s: expected on or off; ignored", name, v);
+	*said = true;
+	return def;
+}
+
+void td_engine_tuning_read(struct td_engine_tuning *t)
+{
+	static bool said[4];
+
+	t->batch = (unsigned int)env_uint(TD_URING_BATCH_ENV, 1, TD_ENGINE_BATCH,
+					  TD_URING_BATCH_DEFAULT, &said[0]);
+	t->fixed_buffers =
+		env_bool(TD_URING_FIXED_BUFFERS_ENV, TD_URING_FIXED_BUFFERS_DEFAULT, &said[1]);
+	t->sqpoll = env_bool(TD_URING_SQPOLL_ENV, false, &said[2]);
+	/* 4096, out of the range: no CPU given */
+	t->sqpoll_cpu = (int)env_uint(TD_URING_SQPOLL_CPU_ENV, 0, 4095, 4096, &said[3]);
+	if (t->sqpoll_cpu == 4096)
+		t->sqpoll_cpu = -1;
+}
+
+const struct td_engine_tuning *td_engine_tuning(const struct td_engine *e)
+{
+	return &e->tuning;
+}
+
+void td_engine_set_batch(struct td_engine *e, unsigned int batch)
+{
+	e->batch = batch > TD_ENGINE_BATCH ? TD_ENGINE_BATCH : batch;
+}
+
+int td_engine_register_buffer(struct td_engine *e, void *base, size_t len)
+{
+	if (!e->ops->register_buffer)
+		return -EOPNOTSUPP;
+	return e->ops->register_buffer(e, base, len);
+}
+
 int td_engine_open(struct td_engine **out, const struct td_engine_conf *c)
 {
 	const struct td_engine_ops *ops = c->ops;
+	struct stat st;
 	bool any = !ops && (!c->backend || !strcmp(c->backend, TD_ENGINE_AUTO));
 	struct td_engine *e;
 	int rc;
@@ -227,9 +345,12 @@ int td_engine_open(struct td_engine **out, const struct td_engine_conf *c)
 	e->loop = c->loop;
 	e->fd = c->fd;
 	e->depth = TD_ENGINE_DEPTH;
+	td_engine_tuning_read(&e->tuning);
 	e->after_reap = c->after_reap;
 	e->arg = c->arg;
 	e->who = c->who ? c->who : "engine";
+	if (fstat(c->fd, &st) == 0)
+		e->blockdev = S_ISBLK(st.st_mode);
 	e->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (e->efd < 0) {
 		rc = -errno;
@@ -268,9 +389,11 @@ void td_engine_close(struct td_engine *e)
 		e->inflight -= (unsigned int)n;
 	}
 	td_loop_timer_cancel(e->loop, &e->retry);
+	td_loop_timer_cancel(e->loop, &e->flush);
 	td_loop_file_del(e->loop, &e->efile);
 	e->ops->teardown(e);
 	close(e->efd);
+	free(e->rest);
 	free(e);
 }
 
@@ -287,8 +410,11 @@ static void queue(struct td_engine *e, struct td_engine_req *r, uint8_t op, cons
 	r->off = off;
 	r->len = len;
 	r->res = 0;
+	r->moved = 0;
+	r->tries = 0;
 	r->done = done;
 	queue_push(&e->head, &e->tail, r);
+	e->queued++;
 }
 
 void td_engine_read(struct td_engine *e, struct td_engine_req *r, const struct iovec *iov,
@@ -314,6 +440,37 @@ void td_engine_fsync(struct td_engine *e, struct td_engine_req *r, td_engine_don
 	queue(e, r, TD_ENGINE_FSYNC, NULL, 0, 0, done);
 }
 
+/* A discard without the backend. The kernel of Debian 12's liburing cannot express a block
+ * device's discard through io_uring (a uring command of 6.12), so BLKDISCARD is an ioctl that
+ * blocks the loop for its duration, as fallocate does on a backend without IORING_OP_FALLOCATE. */
+static int discard_sync(const struct td_engine *e, uint64_t off, uint64_t len)
+{
+	if (e->blockdev) {
+		uint64_t range[2] = { off, len };
+
+		return ioctl(e->fd, BLKDISCARD, range) < 0 ? -errno : 0;
+	}
+	if (fallocate(e->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len) <
+	    0)
+		return errno == EOPNOTSUPP || errno == ENOSYS ? -EOPNOTSUPP : -errno;
+	return 0;
+}
+
+void td_engine_discard(struct td_engine *e, struct td_engine_req *r, uint64_t off, uint64_t len,
+		       td_engine_done_fn done)
+{
+	if (len && !e->blockdev && e->ops->discards && e->ops->discards(e)) {
+		queue(e, r, TD_ENGINE_DISCARD, NULL, 0, off, done);
+		r->len = len;
+		return;
+	}
+	r->op = TD_ENGINE_DISCARD;
+	r->off = off;
+	r->len = len;
+	r->done = done;
+	td_engine_complete_later(e, r, len ? discard_sync(e, off, len) : 0);
+}
+
 /* The backend refused r: it fails alone, later. An fsync the kernel does not take asynchronously
  * (-EINVAL) is done with fdatasync in the loop, this time and from now on. */
 static void refused(struct td_engine *e, struct td_engine_req *r, int err)
@@ -325,6 +482,8 @@ static void refused(struct td_engine *e, struct td_engine_req *r, int err)
 		e->no_fsync = true;
 		err = fdatasync(e->fd) < 0 ? -errno : 0;
 	}
+	if (r->op == TD_ENGINE_DISCARD && (err == -EINVAL || err == -EOPNOTSUPP))
+		err = discard_sync(e, r->off, r->len);
 	td_engine_complete_later(e, r, err);
 }
 
@@ -337,18 +496,89 @@ static void on_retry(struct td_loop *loop, struct td_loop_timer *timer, void *da
 	td_engine_kick(data);
 }
 
+/*
+ * Submits the rest of r, a read or write a short completion left unfinished, alone: its iovec
+ * array without the bytes moved, built in the engine's scratch array (the backends read the
+ * array at submission, so one serves every resubmission) and handed over in r's place for the
+ * call. What submit returns.
+ */
+static int submit_rest(struct td_engine *e, struct td_engine_req *r)
+{
+	const struct iovec *iov = r->iov;
+	int iovcnt = r->iovcnt, n = 0, rc;
+	uint64_t off = r->off;
+	size_t len = r->len, skip = r->moved;
+
+	if (iovcnt > e->rest_cap) {
+		struct iovec *v = realloc(e->rest, (size_t)iovcnt * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		e->rest = v;
+		e->rest_cap = iovcnt;
+	}
+	for (int i = 0; i < iovcnt; i++) {
+		if (skip >= iov[i].iov_len) {
+			skip -= iov[i].iov_len;
+			continue;
+		}
+		e->rest[n].iov_base = (char *)iov[i].iov_base + skip;
+		e->rest[n++].iov_len = iov[i].iov_len - skip;
+		skip = 0;
+	}
+	r->iov = e->rest;
+	r->iovcnt = n;
+	r->off = off + r->moved;
+	r->len = len - r->moved;
+	rc = e->ops->submit(e, &r, 1);
+	r->iov = iov;
+	r->iovcnt = iovcnt;
+	r->off = off;
+	r->len = len;
+	return rc;
+}
+
+static void on_flush(struct td_loop *loop, struct td_loop_timer *timer, void *data)
+{
+	struct td_engine *e = data;
+
+	e->flush_armed = false;
+	e->flushing = true;
+	td_engine_kick(e);
+	e->flushing = false;
+}
+
+/*
+ * With a batch size (e->batch > 1), a kick submits full batches only; fewer requests wait for
+ * more until the end of the loop iteration (a timer due at once: it runs after the iteration's
+ * file events, so requests the other handlers queue meanwhile join the batch) or the next
+ * td_engine_poll, whichever comes first.
+ */
 void td_engine_kick(struct td_engine *e)
 {
+	unsigned int max = e->batch ? e->batch : TD_ENGINE_BATCH;
 	struct td_engine_req *batch[TD_ENGINE_BATCH], *r;
 	int n, rc;
 
 	while (e->head && e->inflight < e->depth) {
 		n = 0;
-		for (r = e->head;
-		     r && n < TD_ENGINE_BATCH && e->inflight + (unsigned int)n < e->depth;
-		     r = r->next)
-			batch[n++] = r;
-		rc = e->ops->submit(e, batch, n);
+		if (e->batch > 1 && !e->flushing && e->queued < e->batch && !e->head->moved) {
+			if (!e->flush_armed) {
+				e->flush_armed = true;
+				td_loop_timer_arm(e->loop, &e->flush, 0, 0, on_flush, e);
+			}
+			return;
+		}
+		if (e->head->moved) {
+			rc = submit_rest(e, e->head);
+		} else {
+			/* a batch ends before a request to resubmit */
+			for (r = e->head; r && !r->moved && (unsigned int)n < max &&
+					  e->inflight + (unsigned int)n < e->depth;
+			     r = r->next)
+				batch[n++] = r;
+			rc = e->ops->submit(e, batch, n);
+		}
 		if (rc == -EAGAIN || rc == 0) {
 			/* retried when completions free room, or by a timer if none will */
 			if (!e->inflight)
@@ -357,10 +587,12 @@ void td_engine_kick(struct td_engine *e)
 			return;
 		}
 		if (rc < 0) {
+			e->queued--;
 			refused(e, queue_pop(&e->head, &e->tail), rc);
 			continue;
 		}
 		e->inflight += (unsigned int)rc;
+		e->queued -= (unsigned int)rc;
 		while (rc--)
 			queue_pop(&e->head, &e->tail);
 	}
@@ -375,8 +607,11 @@ int td_engine_poll(struct td_engine *e)
 	if (!e->inflight && !e->later_head)
 		return 0;
 	n = reap(e);
-	if (e->head)
+	if (e->head) {
+		e->flushing = true; /* polling: nothing waits for the end of the iteration */
 		td_engine_kick(e);
+		e->flushing = false;
+	}
 	return n;
 }
 

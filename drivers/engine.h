@@ -17,7 +17,9 @@ struct td_engine;
 struct td_engine_req;
 struct td_loop;
 
-/* res: 0 or -errno (a short transfer is -EIO). Runs from the loop or from td_engine_poll, never
+/* res: 0 or -errno. A short read or write is resubmitted for the rest (a transfer that makes no
+ * progress, a read at the end of the file, is -EIO); -EAGAIN from the kernel is retried
+ * (TD_ENGINE_EAGAIN_TRIES times) before it reaches done. Runs from the loop or from td_engine_poll, never
  * from inside td_engine_submit or td_engine_kick's caller's stack. */
 typedef void (*td_engine_done_fn)(struct td_engine_req *req, int res);
 
@@ -25,6 +27,7 @@ enum td_engine_op {
 	TD_ENGINE_READ,
 	TD_ENGINE_WRITE,
 	TD_ENGINE_FSYNC, /* fdatasync: every write completed before it is durable */
+	TD_ENGINE_DISCARD, /* a punched hole (files) or BLKDISCARD (block devices): off, len */
 };
 
 /* One I/O as a driver describes it. The driver owns it (embedded in its own per-I/O object: a
@@ -34,11 +37,16 @@ struct td_engine_req {
 	struct td_engine_req *next; /* the engine's queues */
 	const struct iovec *iov;
 	uint64_t off; /* bytes, in the engine's file */
-	size_t len; /* bytes the transfer must move (0: fsync) */
+	size_t len; /* bytes the transfer must move (0: fsync; a discard's length) */
 	int iovcnt;
 	int res;
+	uint32_t moved; /* the engine's: bytes earlier (short) completions moved */
 	uint8_t op; /* enum td_engine_op */
+	uint8_t tries; /* the engine's: -EAGAIN completions so far */
 };
+
+/* How many times a request the kernel completes with -EAGAIN is resubmitted. */
+#define TD_ENGINE_EAGAIN_TRIES 16
 
 /*
  * One depth for every engine: 512 requests in flight per image file. A ring holds at most 512
@@ -78,7 +86,47 @@ struct td_engine_ops {
 	int (*reap)(struct td_engine *e, struct td_engine_cqe *out, int max, bool wait);
 	/* True while reap(…, false) makes no system call: adaptive polling may spin on it. */
 	bool (*reap_in_user_space)(const struct td_engine *e);
+	/* Optional: registers [base, base + len) with the kernel as the backend's fixed buffer (len
+	 * 0: unregisters it), replacing any before. 0 or -errno. */
+	int (*register_buffer)(struct td_engine *e, void *base, size_t len);
+	/* Optional: true when submit takes TD_ENGINE_DISCARD (otherwise the engine discards
+	 * synchronously in the loop, as it does on block devices: engine.c). */
+	bool (*discards)(const struct td_engine *e);
 };
+
+/*
+ * The io_uring backend's settings, read from the environment at each td_engine_open (tapdisk
+ * sets these variables from tapdisk.conf's uring-* keys at start, unless already set: the
+ * environment wins). A bad value is logged once and the default used.
+ *   TAPDISK_URING_BATCH          requests per io_uring_submit, 1..TD_ENGINE_BATCH (default 1:
+ *                                each as soon as it is queued; N > 1: full batches, the rest
+ *                                at the end of the loop iteration or at the next poll)
+ *   TAPDISK_URING_FIXED_BUFFERS  on/off: register the ring's bounce pool as a fixed buffer
+ *                                (td_engine_register_buffer) and use READ_FIXED/WRITE_FIXED
+ *   TAPDISK_URING_SQPOLL         on/off: a kernel thread polls the submission queue
+ *                                (IORING_SETUP_SQPOLL); refused by the kernel: logged, without
+ *   TAPDISK_URING_SQPOLL_CPU     the CPU that thread is bound to (IORING_SETUP_SQ_AFF)
+ */
+#define TD_URING_BATCH_ENV "TAPDISK_URING_BATCH"
+#define TD_URING_FIXED_BUFFERS_ENV "TAPDISK_URING_FIXED_BUFFERS"
+#define TD_URING_SQPOLL_ENV "TAPDISK_URING_SQPOLL"
+#define TD_URING_SQPOLL_CPU_ENV "TAPDISK_URING_SQPOLL_CPU"
+#define TD_URING_BATCH_DEFAULT 1
+#define TD_URING_FIXED_BUFFERS_DEFAULT false
+
+struct td_engine_tuning {
+	unsigned int batch;
+	bool fixed_buffers;
+	bool sqpoll;
+	int sqpoll_cpu; /* -1: none given */
+};
+
+/* The settings from the environment (td_engine_open does it for each engine). */
+void td_engine_tuning_read(struct td_engine_tuning *t);
+/* For backends: the engine's settings, and the batch size to use (0: all that is queued, at
+ * once; the default until a backend's setup sets one). */
+const struct td_engine_tuning *td_engine_tuning(const struct td_engine *e);
+void td_engine_set_batch(struct td_engine *e, unsigned int batch);
 
 /* The backends, NULL-terminated, in the order `auto` tries them: io_uring (when built with
  * liburing), then libaio. */
@@ -114,7 +162,23 @@ void td_engine_read(struct td_engine *e, struct td_engine_req *r, const struct i
 void td_engine_write(struct td_engine *e, struct td_engine_req *r, const struct iovec *iov,
 		     int iovcnt, uint64_t off, td_engine_done_fn done);
 void td_engine_fsync(struct td_engine *e, struct td_engine_req *r, td_engine_done_fn done);
+/* Deallocates [off, off + len): the range reads zeros afterwards. A hole punched through the
+ * backend when it can (io_uring: IORING_OP_FALLOCATE), otherwise fallocate(2) or, on a block
+ * device, the BLKDISCARD ioctl, synchronously in the caller's loop iteration; done runs later
+ * either way. -EOPNOTSUPP when the file system cannot punch holes. */
+void td_engine_discard(struct td_engine *e, struct td_engine_req *r, uint64_t off, uint64_t len,
+		       td_engine_done_fn done);
 void td_engine_kick(struct td_engine *e);
+
+/*
+ * Fixed buffers: registers [base, base + len) (len 0: unregisters) with the backend, which then
+ * moves the reads and writes whose buffers lie inside it without pinning pages per request
+ * (io_uring: IORING_OP_READ_FIXED/WRITE_FIXED, when TAPDISK_URING_FIXED_BUFFERS is on).
+ * The caller owns the memory and must unregister it before it unmaps it (a later mapping at
+ * the same address would otherwise be taken for it); requests in flight keep the pages they
+ * use. 0, or -errno when the backend cannot (then requests go as before: nothing changes).
+ */
+int td_engine_register_buffer(struct td_engine *e, void *base, size_t len);
 
 /* Completes r (r->done set) with res from the loop, later: for work done without the kernel's
  * queue (a discard, a refused operation) so that done never runs inside a submit. */

@@ -2,11 +2,13 @@
  * registered (a fixed file: no file lookup per request), the engine's eventfd registered for
  * completions, batched io_uring_submit, completions read from the CQ ring in user space (no
  * system call: adaptive polling may spin on them), fsync as IORING_OP_FSYNC with
- * IORING_FSYNC_DATASYNC. Built only with liburing (configure); `auto` then prefers it. */
+ * IORING_FSYNC_DATASYNC, a discard on a file as IORING_OP_FALLOCATE punching a hole. Built only with liburing (configure); `auto` then prefers it. */
 #include <errno.h>
+#include <linux/falloc.h>
 #include <liburing.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "drivers/engine.h"
 #include "ringtap/log.h"
@@ -15,6 +17,9 @@ struct engine_uring {
 	struct io_uring ring;
 	int fd; /* what a request names: 0, the registered file's index, or the descriptor */
 	unsigned int sqe_flags; /* IOSQE_FIXED_FILE when the file is registered */
+	bool sqpoll; /* a kernel thread consumes the submission queue */
+	char *fixed; /* the registered buffer (index 0), or NULL */
+	size_t fixed_len;
 	/* Requests and cancellations the kernel took and whose completion was not read: the
 	 * engine's in-flight count plus the engine's dropped requests at close. */
 	unsigned int inflight;
@@ -23,11 +28,40 @@ struct engine_uring {
 /* How long a wait for completions lasts before the caller looks again (reap's `wait`, close). */
 #define URING_WAIT_S 1
 
+/* How long the SQPOLL thread spins on an empty submission queue before it sleeps (the next
+ * submission wakes it with a system call). */
+#define URING_SQPOLL_IDLE_MS 10
+
+/* The ring with `flags`, and without SUBMIT_ALL on a kernel older than 5.18. */
+static int ring_init(struct io_uring *ring, struct io_uring_params *p, unsigned int flags,
+		     const struct td_engine_tuning *t, unsigned int depth)
+{
+	int rc;
+
+	memset(p, 0, sizeof(*p));
+	p->flags = flags | IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL;
+	p->cq_entries = 2 * depth;
+	if (flags & IORING_SETUP_SQPOLL) {
+		p->sq_thread_idle = URING_SQPOLL_IDLE_MS;
+		if (t->sqpoll_cpu >= 0) {
+			p->flags |= IORING_SETUP_SQ_AFF;
+			p->sq_thread_cpu = (unsigned int)t->sqpoll_cpu;
+		}
+	}
+	rc = io_uring_queue_init_params(TD_ENGINE_BATCH, ring, p);
+	if (rc == -EINVAL && !(flags & IORING_SETUP_SQPOLL)) { /* a kernel older than 5.18 */
+		p->flags &= ~(unsigned int)IORING_SETUP_SUBMIT_ALL;
+		rc = io_uring_queue_init_params(TD_ENGINE_BATCH, ring, p);
+	}
+	return rc;
+}
+
 static int engine_uring_setup(struct td_engine *e, int fd, int efd, unsigned int depth)
 {
+	const struct td_engine_tuning *t = td_engine_tuning(e);
 	struct engine_uring *u = calloc(1, sizeof(*u));
 	struct io_uring_params p;
-	int rc;
+	int rc = -EINVAL;
 
 	if (!u)
 		return -ENOMEM;
@@ -37,17 +71,24 @@ static int engine_uring_setup(struct td_engine *e, int fd, int efd, unsigned int
 	 * completion queue holds every request in flight (at most `depth`) and as many again for
 	 * close's cancellations, so that it never overflows. SUBMIT_ALL (5.18): a request the
 	 * kernel refuses at submission completes with its error rather than stopping the batch.
+	 * SQPOLL when asked for: a kernel that refuses it (an old one, a CPU out of range, a
+	 * sandbox) is said once per process and reason, and the ring goes without.
 	 */
-	memset(&p, 0, sizeof(p));
-	p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL;
-	p.cq_entries = 2 * depth;
-	rc = io_uring_queue_init_params(TD_ENGINE_BATCH, &u->ring, &p);
-	if (rc == -EINVAL) { /* a kernel older than 5.18 */
-		memset(&p, 0, sizeof(p));
-		p.flags = IORING_SETUP_CQSIZE;
-		p.cq_entries = 2 * depth;
-		rc = io_uring_queue_init_params(TD_ENGINE_BATCH, &u->ring, &p);
+	if (t->sqpoll) {
+		static int said;
+
+		rc = ring_init(&u->ring, &p, IORING_SETUP_SQPOLL, t, depth);
+		if (rc == 0) {
+			u->sqpoll = true;
+		} else if (said != rc) {
+			said = rc;
+			rt_warn("%s: io_uring: the kernel refuses SQPOLL%s: %s; submitting without it",
+				td_engine_who(e), t->sqpoll_cpu >= 0 ? " on that CPU" : "",
+				strerror(-rc));
+		}
 	}
+	if (!u->sqpoll)
+		rc = ring_init(&u->ring, &p, 0, t, depth);
 	if (rc < 0) {
 		free(u);
 		return rc;
@@ -67,6 +108,7 @@ static int engine_uring_setup(struct td_engine *e, int fd, int efd, unsigned int
 	} else {
 		u->fd = fd; /* the descriptor itself: a file lookup per request */
 	}
+	td_engine_set_batch(e, t->batch);
 	td_engine_set_backend_data(e, u);
 	return 0;
 fail:
@@ -134,19 +176,52 @@ static void engine_uring_teardown(struct td_engine *e)
 	 * locked (image_lock.c's locks belong to the open file), after the driver closed it. */
 	if (u->sqe_flags & IOSQE_FIXED_FILE)
 		io_uring_unregister_files(&u->ring);
+	if (u->fixed)
+		io_uring_unregister_buffers(&u->ring);
 	io_uring_queue_exit(&u->ring);
 	free(u);
 	td_engine_set_backend_data(e, NULL);
 }
 
+/* Whether r's buffers are one contiguous run inside the registered buffer. */
+static bool in_fixed(const struct engine_uring *u, const struct td_engine_req *r)
+{
+	const char *at = r->iov[0].iov_base;
+
+	if (!u->fixed || r->iovcnt < 1 || at < u->fixed || r->len > u->fixed_len ||
+	    (size_t)(at - u->fixed) > u->fixed_len - r->len)
+		return false;
+	for (int i = 0; i < r->iovcnt; i++) {
+		if (r->iov[i].iov_base != at)
+			return false;
+		at += r->iov[i].iov_len;
+	}
+	return true;
+}
+
 static void prep(struct engine_uring *u, struct io_uring_sqe *sqe, struct td_engine_req *r)
 {
+	if ((r->op == TD_ENGINE_READ || r->op == TD_ENGINE_WRITE) && in_fixed(u, r)) {
+		if (r->op == TD_ENGINE_READ)
+			io_uring_prep_read_fixed(sqe, u->fd, r->iov[0].iov_base,
+						 (unsigned int)r->len, r->off, 0);
+		else
+			io_uring_prep_write_fixed(sqe, u->fd, r->iov[0].iov_base,
+						  (unsigned int)r->len, r->off, 0);
+		sqe->flags |= (__u8)u->sqe_flags;
+		io_uring_sqe_set_data(sqe, r);
+		return;
+	}
 	switch (r->op) {
 	case TD_ENGINE_READ:
 		io_uring_prep_readv(sqe, u->fd, r->iov, (unsigned int)r->iovcnt, r->off);
 		break;
 	case TD_ENGINE_WRITE:
 		io_uring_prep_writev(sqe, u->fd, r->iov, (unsigned int)r->iovcnt, r->off);
+		break;
+	case TD_ENGINE_DISCARD:
+		io_uring_prep_fallocate(sqe, u->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+					(off_t)r->off, (off_t)r->len);
 		break;
 	default:
 		io_uring_prep_fsync(sqe, u->fd, IORING_FSYNC_DATASYNC);
@@ -161,7 +236,8 @@ static void prep(struct engine_uring *u, struct io_uring_sqe *sqe, struct td_eng
  * the first ones, or none: it could not allocate, or refused the whole call), so that the
  * engine keeps them queued and hands them over again; otherwise the next io_uring_enter would
  * start them behind the engine's back. Sound because nothing but this thread's io_uring_enter
- * reads the queue (no SQPOLL): the tail goes back to the kernel's head.
+ * reads the queue (not used with SQPOLL, whose thread takes every entry): the tail goes back to
+ * the kernel's head.
  */
 static unsigned int sq_take_back(struct io_uring *ring)
 {
@@ -191,6 +267,16 @@ static int engine_uring_submit(struct td_engine *e, struct td_engine_req **reqs,
 		prep(u, sqe, reqs[i]);
 	}
 	rc = io_uring_submit(&u->ring);
+	if (u->sqpoll) {
+		/* the kernel's thread takes every entry, in its time; wait until it has, as the
+		 * iovec arrays are the caller's again when submit returns (engine.h) */
+		while (io_uring_sq_ready(&u->ring) && (rc >= 0 || rc == -EINTR))
+			rc = io_uring_submit(&u->ring);
+		if (rc >= 0 || rc == -EINTR) {
+			u->inflight += (unsigned int)n;
+			return n;
+		}
+	}
 	taken = n - (int)sq_take_back(&u->ring);
 	u->inflight += (unsigned int)taken;
 	if (taken > 0)
@@ -240,6 +326,43 @@ static bool engine_uring_reap_in_user_space(const struct td_engine *e)
 	return true;
 }
 
+/* The registered buffer: one region at index 0, replaced or (len 0) dropped. Requests in
+ * flight on the old one keep its pages (the kernel references them per request since 5.13).
+ * Off unless TAPDISK_URING_FIXED_BUFFERS says on; a kernel that refuses (RLIMIT_MEMLOCK, pages
+ * it cannot pin) is logged at debug level and the requests go as before. */
+static int engine_uring_register_buffer(struct td_engine *e, void *base, size_t len)
+{
+	struct engine_uring *u = td_engine_backend_data(e);
+	struct iovec iov = { base, len };
+	int rc;
+
+	if (len && !td_engine_tuning(e)->fixed_buffers)
+		return -EOPNOTSUPP;
+	if (u->fixed) {
+		io_uring_unregister_buffers(&u->ring);
+		u->fixed = NULL;
+		u->fixed_len = 0;
+	}
+	if (!len)
+		return 0;
+	rc = io_uring_register_buffers(&u->ring, &iov, 1);
+	if (rc < 0) {
+		rt_debug("%s: io_uring: cannot register %zu bytes at %p as a fixed buffer: %s",
+			 td_engine_who(e), len, base, strerror(-rc));
+		return rc;
+	}
+	u->fixed = base;
+	u->fixed_len = len;
+	return 0;
+}
+
+/* A hole is punched with IORING_OP_FALLOCATE (5.6; the ring needs 5.11's features anyway) in
+ * the kernel's workers, off the loop. A block device's discard is not: engine.c's ioctl. */
+static bool engine_uring_discards(const struct td_engine *e)
+{
+	return true;
+}
+
 const struct td_engine_ops td_engine_io_uring = {
 	.name = "io_uring",
 	.setup = engine_uring_setup,
@@ -247,4 +370,6 @@ const struct td_engine_ops td_engine_io_uring = {
 	.submit = engine_uring_submit,
 	.reap = engine_uring_reap,
 	.reap_in_user_space = engine_uring_reap_in_user_space,
+	.discards = engine_uring_discards,
+	.register_buffer = engine_uring_register_buffer,
 };

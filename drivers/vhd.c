@@ -566,6 +566,16 @@ static void after_reap(void *arg)
 	}
 }
 
+/* Every file of the chain reads into the caller's buffers (a parent's read is forwarded with
+ * them), so each registers the region. */
+static void vhd_register_buffer(struct td_image *img, void *base, size_t len)
+{
+	struct vhd_layer *l = img->priv;
+
+	td_engine_register_buffer(l->engine, base, len);
+	td_image_register_buffer(img->parent, base, len);
+}
+
 static int vhd_poll(struct td_image *img)
 {
 	struct vhd_layer *l = img->priv;
@@ -878,4 +888,5 @@ const struct td_driver_ops td_driver_vhd = {
 	.info = vhd_info,
 	.poll = vhd_poll,
 	.counters = vhd_counters,
+	.register_buffer = vhd_register_buffer,
 };

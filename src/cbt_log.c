@@ -79,6 +79,11 @@ static void log_close(struct td_image *img)
 	img->priv = NULL;
 }
 
+static void log_register_buffer(struct td_image *img, void *base, size_t len)
+{
+	td_image_register_buffer(img->parent, base, len);
+}
+
 static const struct td_driver_ops cbt_log_ops = {
 	.name = "log",
 	.close = log_close,
@@ -86,6 +91,7 @@ static const struct td_driver_ops cbt_log_ops = {
 	.kick = log_kick,
 	.info = log_info,
 	.poll = log_poll,
+	.register_buffer = log_register_buffer,
 };
 
 int td_cbt_log_open(struct td_image *img, struct td_image *disk, const char *path, char *why)

@@ -312,6 +312,13 @@ static void m_close(struct td_image *img)
 {
 }
 
+static void m_register_buffer(struct td_image *img, void *base, size_t len)
+{
+	struct td_mirror *m = img->priv;
+
+	td_image_register_buffer(m->lower, base, len);
+}
+
 static const struct td_driver_ops mirror_ops = {
 	.name = "mirror",
 	.open = m_open,
@@ -320,6 +327,7 @@ static const struct td_driver_ops mirror_ops = {
 	.kick = m_kick,
 	.info = m_info,
 	.poll = m_poll,
+	.register_buffer = m_register_buffer,
 };
 
 static uint64_t timeout_ns(void)

@@ -241,6 +241,21 @@ static void ring_stop(struct td_ring *r)
 	td_loop_file_del(r->loop, &r->evfile);
 }
 
+/*
+ * The bounce pool as the image's fixed buffer (io_uring: READ_FIXED/WRITE_FIXED, when asked
+ * for): the ring owns the pool, so the ring hands it to the image it serves once both exist
+ * (connect, resume with the image to use from then on) and takes it back before either goes
+ * (drop_image, before the VBD closes the stack; disconnect, before the pool is unmapped).
+ * Each file of the image registers it with its own engine; a file opened later (a reopen) gets
+ * it at the next resume.
+ */
+static void pool_to_image(struct td_ring *r, bool give)
+{
+	if (r->image && r->pool.base)
+		td_image_register_buffer(r->image, give ? r->pool.base : NULL,
+					 give ? (size_t)r->pool.npages * TD_PAGE_SIZE : 0);
+}
+
 int td_ring_connect(struct td_loop *loop, const struct td_ring_params *params,
 		    const struct td_ring_target *target, bool paused, struct td_ring **out,
 		    const char **why)
@@ -264,8 +279,10 @@ int td_ring_connect(struct td_loop *loop, const struct td_ring_params *params,
 		return rc;
 	}
 	r->paused = paused;
+	pool_to_image(r, true);
 	rc = ring_start(r);
 	if (rc < 0) {
+		pool_to_image(r, false);
 		if (why)
 			*why = "cannot watch the event channel";
 		td_ring_detach(r);
@@ -298,6 +315,7 @@ void td_ring_disconnect(struct td_ring *r)
 		     (unsigned long long)s->errors, (unsigned long long)s->events,
 		     (unsigned long long)s->notifications, r->halted ? "; halted" : "");
 	ring_stop(r);
+	pool_to_image(r, false);
 	td_ring_detach(r);
 	free(r);
 }
@@ -309,12 +327,14 @@ void td_ring_pause(struct td_ring *r)
 
 void td_ring_drop_image(struct td_ring *r)
 {
+	pool_to_image(r, false);
 	r->image = NULL;
 }
 
 void td_ring_resume(struct td_ring *r, const struct td_ring_target *target)
 {
 	r->image = target->image;
+	pool_to_image(r, true);
 	r->limits.disk_sectors = target->disk_sectors;
 	r->limits.readonly = target->readonly;
 	r->limits.discard = target->discard;

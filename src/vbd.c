@@ -286,6 +286,8 @@ void td_vbd_close(struct td_vbd *vbd)
 	if (vbd->ring && td_vbd_disconnect(vbd) < 0)
 		rt_err("vbd: closing with %u request(s) in flight", td_ring_inflight(vbd->ring));
 	td_loop_hook_del(vbd->loop, &vbd->hook);
+	if (vbd->ring) /* the ring lets go of the image (its bounce pool registered there) first */
+		td_ring_drop_image(vbd->ring);
 	close_stack(vbd);
 	if (vbd->ring) /* requests still in flight were waited for by the driver's close */
 		td_ring_disconnect(vbd->ring);

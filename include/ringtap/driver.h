@@ -94,6 +94,12 @@ struct td_driver_ops {
 	int (*poll)(struct td_image *img);
 	/* Optional: this image's own counters (at most max of them); returns how many. */
 	int (*counters)(const struct td_image *img, struct td_counter *out, int max);
+	/* Optional: [base, base + len) (len 0: no region any more) holds the buffers of most I/Os
+	 * to come; the image's files may register it with the kernel (io_uring's fixed buffers).
+	 * The caller owns the memory: it hands the region over once the image is open and takes
+	 * it back (len 0) before it frees the memory or lets go of the image. A layer above other
+	 * images (a VHD chain, the CBT log, the mirror) passes it down. */
+	void (*register_buffer)(struct td_image *img, void *base, size_t len);
 };
 
 struct td_image {
@@ -129,6 +135,12 @@ static inline void td_image_submit(struct td_image *img, struct td_io *io)
 static inline void td_image_kick(struct td_image *img)
 {
 	img->ops->kick(img);
+}
+
+static inline void td_image_register_buffer(struct td_image *img, void *base, size_t len)
+{
+	if (img && img->ops->register_buffer)
+		img->ops->register_buffer(img, base, len);
 }
 
 static inline int td_image_poll(struct td_image *img)

@@ -9,12 +9,15 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libaio.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -259,8 +262,9 @@ static void kernel_errors_reach_done(void **state)
 	fixture_close(&f);
 }
 
-/* A transfer shorter than asked (a read across the end of the file) is an error: the engine's
- * semantics whatever the backend, as the drivers never read past their images' end. */
+/* A read across the end of the file: the part inside moves, the rest is resubmitted and moves
+ * nothing, which is an error (-EIO): the engine's semantics whatever the backend, as the drivers
+ * never read past their images' end. */
 static void a_short_transfer_is_an_error(void **state)
 {
 	struct fixture f;
@@ -273,6 +277,42 @@ static void a_short_transfer_is_an_error(void **state)
 	td_engine_kick(f.e);
 	run_until(&f.loop, 1);
 	assert_int_equal(r.res, -EIO);
+	fixture_close(&f);
+}
+
+/* A discard punches a hole: the file's allocated blocks drop, the range reads zeros, the data
+ * around it stays, the size too; a discard of nothing completes (later) with success. */
+static void a_discard_punches_a_hole(void **state)
+{
+	struct fixture f;
+	struct rec d = { 0 }, z = { 0 }, r = { 0 };
+	struct iovec iov;
+	struct stat before, after;
+
+	done_calls = 0;
+	fixture_open(&f, 64, O_RDWR);
+	assert_int_equal(fsync(f.fd), 0);
+	assert_int_equal(fstat(f.fd, &before), 0);
+	td_engine_discard(f.e, &d.req, 16 * BLK, 32 * BLK, rec_done);
+	td_engine_discard(f.e, &z.req, 0, 0, rec_done);
+	td_engine_kick(f.e);
+	assert_int_equal(done_calls, 0);
+	run_until(&f.loop, 2);
+	assert_int_equal(d.res, 0);
+	assert_int_equal(z.res, 0);
+	assert_int_equal(fstat(f.fd, &after), 0);
+	assert_int_equal(after.st_size, before.st_size);
+	if (after.st_blocks > before.st_blocks - 32 * BLK / 512)
+		fail_msg("%lld 512-byte blocks before the discard, %lld after: no hole",
+			 (long long)before.st_blocks, (long long)after.st_blocks);
+	iov = (struct iovec){ f.buf, 64 * BLK };
+	td_engine_read(f.e, &r.req, &iov, 1, 0, rec_done);
+	td_engine_kick(f.e);
+	run_until(&f.loop, 3);
+	assert_int_equal(r.res, 0);
+	for (int i = 0; i < 64; i++)
+		for (int j = 0; j < BLK; j += 512)
+			assert_int_equal(f.buf[i * BLK + j], i >= 16 && i < 48 ? 0 : i & 0xff);
 	fixture_close(&f);
 }
 
@@ -344,8 +384,21 @@ static struct {
 	int submit_err; /* refuse the first request with it (once) */
 	int reap_err; /* reap fails with it */
 	struct td_engine_req *taken[8];
+	size_t taken_len[8]; /* the length asked for at submission */
 	int ntaken;
 	int reaped;
+	/* results of the next completions, in order (then: the whole length) */
+	long results[8];
+	int nresults, result;
+	long always; /* nonzero: the result of every completion after those */
+	/* what each submission asked for: the offset, length and iovec array */
+	struct {
+		uint64_t off;
+		size_t len;
+		int iovcnt;
+		struct iovec iov[4];
+	} seen[8];
+	int nseen;
 } fake;
 
 static int fake_setup(struct td_engine *e, int fd, int efd, unsigned int depth)
@@ -365,8 +418,20 @@ static int fake_submit(struct td_engine *e, struct td_engine_req **reqs, int n)
 		fake.submit_err = 0;
 		return err;
 	}
-	for (int i = 0; i < n && fake.ntaken < 8; i++)
+	if (fake.reaped == fake.ntaken) /* all completed: the array starts again */
+		fake.ntaken = fake.reaped = 0;
+	for (int i = 0; i < n && fake.ntaken < 8; i++) {
+		if (fake.nseen < 8) {
+			fake.seen[fake.nseen].off = reqs[i]->off;
+			fake.seen[fake.nseen].len = reqs[i]->len;
+			fake.seen[fake.nseen].iovcnt = reqs[i]->iovcnt;
+			for (int j = 0; j < reqs[i]->iovcnt && j < 4; j++)
+				fake.seen[fake.nseen].iov[j] = reqs[i]->iov[j];
+			fake.nseen++;
+		}
+		fake.taken_len[fake.ntaken] = reqs[i]->len;
 		fake.taken[fake.ntaken++] = reqs[i];
+	}
 	return n;
 }
 
@@ -377,8 +442,11 @@ static int fake_reap(struct td_engine *e, struct td_engine_cqe *out, int max, bo
 	if (fake.reap_err)
 		return fake.reap_err;
 	while (fake.reaped < fake.ntaken && n < max) {
-		out[n].req = fake.taken[fake.reaped++];
-		out[n].res = (long)out[n].req->len;
+		out[n].req = fake.taken[fake.reaped];
+		out[n].res = fake.result < fake.nresults ? fake.results[fake.result++] :
+			     fake.always		 ? fake.always :
+							   (long)fake.taken_len[fake.reaped];
+		fake.reaped++;
 		n++;
 	}
 	return n;
@@ -472,6 +540,333 @@ static void backend_errors_are_reported(void **state)
 	unlink(path);
 }
 
+/* A short read or write (the kernel moved part of it) is resubmitted for the rest: the next
+ * submission starts where the transfer stopped, with the iovec array cut there, and done runs
+ * once, with success, when every byte moved; a resubmission that moves nothing is -EIO. */
+static void a_short_transfer_is_resubmitted(void **state)
+{
+	struct td_loop loop;
+	struct td_engine *e;
+	struct rec a = { 0 }, b = { 0 };
+	char buf[3][512];
+	struct iovec iov[3] = { { buf[0], 512 }, { buf[1], 512 }, { buf[2], 512 } };
+
+	memset(&fake, 0, sizeof(fake));
+	assert_int_equal(td_loop_init(&loop), 0);
+	assert_int_equal(
+		td_engine_open(
+			&e, &(struct td_engine_conf){ .loop = &loop, .fd = -1, .ops = &fake_ops }),
+		0);
+	/* 1536 bytes at 4096: 700 move, then 300, then the rest (536) */
+	fake.results[0] = 700;
+	fake.results[1] = 300;
+	fake.nresults = 2;
+	td_engine_read(e, &a.req, iov, 3, 4096, rec_done);
+	td_engine_kick(e);
+	assert_int_equal(td_engine_poll(e), 0); /* completed short: resubmitted, not done */
+	assert_int_equal(a.calls, 0);
+	assert_int_equal(td_engine_inflight(e), 1);
+	assert_int_equal(fake.nseen, 2);
+	assert_int_equal(fake.seen[1].off, 4096 + 700);
+	assert_int_equal(fake.seen[1].len, 1536 - 700);
+	assert_int_equal(fake.seen[1].iovcnt, 2);
+	assert_ptr_equal(fake.seen[1].iov[0].iov_base, buf[1] + 188);
+	assert_int_equal(fake.seen[1].iov[0].iov_len, 512 - 188);
+	assert_ptr_equal(fake.seen[1].iov[1].iov_base, buf[2]);
+	assert_int_equal(td_engine_poll(e), 0);
+	assert_int_equal(fake.nseen, 3);
+	assert_int_equal(fake.seen[2].off, 4096 + 1000);
+	assert_int_equal(fake.seen[2].len, 536);
+	assert_int_equal(fake.seen[2].iovcnt, 2);
+	assert_ptr_equal(fake.seen[2].iov[0].iov_base, buf[1] + 488);
+	assert_int_equal(fake.seen[2].iov[0].iov_len, 24);
+	assert_ptr_equal(fake.seen[2].iov[1].iov_base, buf[2]);
+	assert_int_equal(td_engine_poll(e), 1);
+	assert_int_equal(a.calls, 1);
+	assert_int_equal(a.res, 0);
+	/* the driver's own array is untouched */
+	assert_ptr_equal(a.req.iov, iov);
+	assert_int_equal(a.req.iovcnt, 3);
+	assert_int_equal(a.req.off, 4096);
+
+	/* a write that moves part, then nothing (the end of a device): -EIO */
+	fake.results[2] = 512;
+	fake.results[3] = 0;
+	fake.nresults = 4;
+	td_engine_write(e, &b.req, iov, 3, 0, rec_done);
+	td_engine_kick(e);
+	assert_int_equal(td_engine_poll(e), 0);
+	assert_int_equal(td_engine_poll(e), 1);
+	assert_int_equal(b.calls, 1);
+	assert_int_equal(b.res, -EIO);
+	assert_int_equal(fake.seen[4].off, 512);
+	assert_int_equal(fake.seen[4].iovcnt, 2);
+	td_engine_close(e);
+	td_loop_fini(&loop);
+}
+
+/* -EAGAIN from the kernel is retried (the same request again) and succeeds; a request that gets
+ * it every time fails with it after TD_ENGINE_EAGAIN_TRIES retries. */
+static void eagain_is_retried(void **state)
+{
+	struct td_loop loop;
+	struct td_engine *e;
+	struct rec a = { 0 };
+	char buf[512];
+	struct iovec iov = { buf, sizeof(buf) };
+	int polls = 0;
+
+	memset(&fake, 0, sizeof(fake));
+	assert_int_equal(td_loop_init(&loop), 0);
+	assert_int_equal(
+		td_engine_open(
+			&e, &(struct td_engine_conf){ .loop = &loop, .fd = -1, .ops = &fake_ops }),
+		0);
+	fake.results[0] = fake.results[1] = -EAGAIN;
+	fake.nresults = 2;
+	td_engine_write(e, &a.req, &iov, 1, 512, rec_done);
+	td_engine_kick(e);
+	while (!a.calls && polls++ < 10)
+		assert_true(td_engine_poll(e) >= 0);
+	assert_int_equal(a.calls, 1);
+	assert_int_equal(a.res, 0);
+	assert_int_equal(fake.nseen, 3);
+	assert_int_equal(fake.seen[2].off, 512);
+	assert_int_equal(fake.seen[2].len, 512);
+
+	/* for ever EAGAIN: the error, after the retries */
+	memset(&fake, 0, sizeof(fake));
+	fake.always = -EAGAIN;
+	a.calls = 0;
+	polls = 0;
+	td_engine_write(e, &a.req, &iov, 1, 0, rec_done);
+	td_engine_kick(e);
+	while (!a.calls && polls++ < 100)
+		assert_true(td_engine_poll(e) >= 0);
+	assert_int_equal(a.calls, 1);
+	assert_int_equal(polls, TD_ENGINE_EAGAIN_TRIES + 1);
+	assert_int_equal(a.res, -EAGAIN);
+	td_engine_close(e);
+	td_loop_fini(&loop);
+}
+
+/* ---- io_uring's settings ($TAPDISK_URING_*) -------------------------------------------------- */
+
+static void clear_uring_env(void)
+{
+	unsetenv(TD_URING_BATCH_ENV);
+	unsetenv(TD_URING_FIXED_BUFFERS_ENV);
+	unsetenv(TD_URING_SQPOLL_ENV);
+	unsetenv(TD_URING_SQPOLL_CPU_ENV);
+}
+
+/* The variables' values, their defaults, and bad values (the default, not an error). */
+static void tuning_from_the_environment(void **state)
+{
+	struct td_engine_tuning t;
+
+	clear_uring_env();
+	td_engine_tuning_read(&t);
+	assert_int_equal(t.batch, TD_URING_BATCH_DEFAULT);
+	assert_int_equal(t.fixed_buffers, TD_URING_FIXED_BUFFERS_DEFAULT);
+	assert_false(t.sqpoll);
+	assert_int_equal(t.sqpoll_cpu, -1);
+	setenv(TD_URING_BATCH_ENV, "32", 1);
+	setenv(TD_URING_FIXED_BUFFERS_ENV, "on", 1);
+	setenv(TD_URING_SQPOLL_ENV, "1", 1);
+	setenv(TD_URING_SQPOLL_CPU_ENV, "0", 1);
+	td_engine_tuning_read(&t);
+	assert_int_equal(t.batch, 32);
+	assert_true(t.fixed_buffers);
+	assert_true(t.sqpoll);
+	assert_int_equal(t.sqpoll_cpu, 0);
+	setenv(TD_URING_BATCH_ENV, "0", 1);
+	setenv(TD_URING_FIXED_BUFFERS_ENV, "maybe", 1);
+	setenv(TD_URING_SQPOLL_ENV, "off", 1);
+	setenv(TD_URING_SQPOLL_CPU_ENV, "-1", 1);
+	td_engine_tuning_read(&t);
+	assert_int_equal(t.batch, TD_URING_BATCH_DEFAULT);
+	assert_int_equal(t.fixed_buffers, TD_URING_FIXED_BUFFERS_DEFAULT);
+	assert_false(t.sqpoll);
+	assert_int_equal(t.sqpoll_cpu, -1);
+	setenv(TD_URING_BATCH_ENV, "129", 1);
+	setenv(TD_URING_SQPOLL_CPU_ENV, "4096", 1);
+	td_engine_tuning_read(&t);
+	assert_int_equal(t.batch, TD_URING_BATCH_DEFAULT);
+	assert_int_equal(t.sqpoll_cpu, -1);
+	setenv(TD_URING_BATCH_ENV, "12x", 1);
+	td_engine_tuning_read(&t);
+	assert_int_equal(t.batch, TD_URING_BATCH_DEFAULT);
+	clear_uring_env();
+}
+
+/* With a batch of 4: fewer requests wait (for the end of the loop iteration), 4 go at once. */
+static void io_uring_batches(void **state)
+{
+	struct fixture f;
+	struct rec r[4];
+	struct iovec iov[4];
+
+	memset(r, 0, sizeof(r));
+	clear_uring_env();
+	setenv(TD_URING_BATCH_ENV, "4", 1);
+	done_calls = 0;
+	fixture_open(&f, 8, O_RDONLY);
+	for (int i = 0; i < 3; i++) {
+		iov[i] = (struct iovec){ f.buf + i * BLK, BLK };
+		td_engine_read(f.e, &r[i].req, &iov[i], 1, (uint64_t)i * BLK, rec_done);
+	}
+	td_engine_kick(f.e);
+	assert_int_equal(td_engine_inflight(f.e), 0); /* waiting for a fourth */
+	run_until(&f.loop, 3); /* the end of the iteration submitted them */
+	for (int i = 0; i < 4; i++) {
+		iov[i] = (struct iovec){ f.buf + i * BLK, BLK };
+		td_engine_read(f.e, &r[i].req, &iov[i], 1, (uint64_t)(i + 4) * BLK, rec_done);
+	}
+	td_engine_kick(f.e);
+	assert_int_equal(td_engine_inflight(f.e) + (unsigned int)(done_calls - 3), 4);
+	run_until(&f.loop, 7);
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(r[i].res, 0);
+		assert_int_equal(f.buf[i * BLK], i + 4);
+	}
+	clear_uring_env();
+	fixture_close(&f);
+}
+
+/* Fixed buffers: a read into the registered region goes through it (READ_FIXED): once the
+ * region's memory is replaced behind the engine's back (what the ownership rule forbids), the
+ * data lands in the registered pages, not in the new ones; after unregistering, a read lands
+ * where asked again. Off (the default): nothing is registered. */
+static void io_uring_fixed_buffers(void **state)
+{
+	struct fixture f;
+	struct rec w = { 0 }, r = { 0 };
+	struct iovec iov[2];
+	size_t len = 16 * BLK;
+	unsigned char *region;
+
+	clear_uring_env();
+	done_calls = 0;
+	fixture_open(&f, 8, O_RDWR);
+	region = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	assert_true(region != MAP_FAILED);
+	assert_int_equal(td_engine_register_buffer(f.e, region, len), -EOPNOTSUPP);
+	fixture_close(&f);
+
+	setenv(TD_URING_FIXED_BUFFERS_ENV, "on", 1);
+	done_calls = 0;
+	fixture_open(&f, 8, O_RDWR);
+	assert_int_equal(td_engine_register_buffer(f.e, region, len), 0);
+	/* a write from two contiguous iovecs inside the region: one WRITE_FIXED */
+	memset(region, 0xab, 2 * BLK);
+	iov[0] = (struct iovec){ region, BLK };
+	iov[1] = (struct iovec){ region + BLK, BLK };
+	td_engine_write(f.e, &w.req, iov, 2, 2 * BLK, rec_done);
+	td_engine_kick(f.e);
+	run_until(&f.loop, 1);
+	assert_int_equal(w.res, 0);
+	assert_int_equal(pread(f.fd, f.buf, BLK, 3 * BLK), BLK);
+	assert_int_equal(f.buf[0], 0xab);
+	/* replace the region's pages, then read into them */
+	assert_true(mmap(region, len, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == region);
+	iov[0] = (struct iovec){ region + 4 * BLK, 2 * BLK };
+	td_engine_read(f.e, &r.req, iov, 1, 2 * BLK, rec_done);
+	td_engine_kick(f.e);
+	run_until(&f.loop, 2);
+	assert_int_equal(r.res, 0);
+	assert_int_equal(region[4 * BLK], 0); /* into the registered (old) pages */
+	/* unregistered: a read lands in the mapping */
+	assert_int_equal(td_engine_register_buffer(f.e, NULL, 0), 0);
+	td_engine_read(f.e, &r.req, iov, 1, 2 * BLK, rec_done);
+	td_engine_kick(f.e);
+	run_until(&f.loop, 3);
+	assert_int_equal(r.res, 0);
+	assert_int_equal(region[4 * BLK], 0xab);
+	/* registered again, and closed with it registered */
+	assert_int_equal(td_engine_register_buffer(f.e, region, len), 0);
+	clear_uring_env();
+	fixture_close(&f);
+	munmap(region, len);
+}
+
+/* Whether a thread of this process is io_uring's SQ poller (iou-sqp-<pid>). */
+static bool have_sqpoll_thread(void)
+{
+	char path[64], comm[32];
+	bool found = false;
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *de;
+
+	assert_non_null(d);
+	while (!found && (de = readdir(d))) {
+		FILE *fp;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%.20s/comm", de->d_name);
+		fp = fopen(path, "re");
+		if (!fp)
+			continue;
+		found = fgets(comm, sizeof(comm), fp) && !strncmp(comm, "iou-sqp-", 8);
+		fclose(fp);
+	}
+	closedir(d);
+	return found;
+}
+
+/* SQPOLL: I/O works with the kernel's thread submitting (which this process then has); a CPU
+ * the kernel refuses (out of range) falls back to a ring without it, which works too. */
+static void io_uring_sqpoll(void **state)
+{
+	struct fixture f;
+	struct rec r[8];
+	struct iovec iov[8];
+
+	memset(r, 0, sizeof(r));
+	clear_uring_env();
+	setenv(TD_URING_SQPOLL_ENV, "on", 1);
+	for (int pass = 0; pass < 2; pass++) {
+		if (pass) {
+			/* the first ring's thread goes in the kernel's own time */
+			for (double end = test_now_s() + 30;
+			     have_sqpoll_thread() && test_now_s() < end;)
+				usleep(1000);
+			assert_false(have_sqpoll_thread());
+			setenv(TD_URING_SQPOLL_CPU_ENV, "4095", 1);
+		}
+		done_calls = 0;
+		fixture_open(&f, 8, O_RDONLY);
+		if (!pass) { /* the thread names itself once it runs */
+			for (double end = test_now_s() + 10;
+			     !have_sqpoll_thread() && test_now_s() < end;)
+				usleep(1000);
+			if (!have_sqpoll_thread()) {
+				printf("SKIP: io_uring_sqpoll: the kernel refuses SQPOLL here\n");
+				clear_uring_env();
+				fixture_close(&f);
+				skip();
+			}
+		}
+		if (pass)
+			assert_false(have_sqpoll_thread());
+		for (int i = 0; i < 8; i++) {
+			iov[i] = (struct iovec){ f.buf + i * BLK, BLK };
+			td_engine_read(f.e, &r[i].req, &iov[i], 1, (uint64_t)(7 - i) * BLK,
+				       rec_done);
+		}
+		td_engine_kick(f.e);
+		run_until(&f.loop, 8);
+		for (int i = 0; i < 8; i++) {
+			assert_int_equal(r[i].res, 0);
+			assert_int_equal(f.buf[i * BLK], 7 - i);
+		}
+		fixture_close(&f);
+	}
+	clear_uring_env();
+}
+
 /* The aio ring reader hands io_getevents' error back rather than "no events". */
 static void aio_ring_reports_getevents_errors(void **state)
 {
@@ -493,6 +888,7 @@ static int run_on(const char *name, const char *group)
 		cmocka_unit_test(close_waits_for_requests_in_flight),
 		cmocka_unit_test(kernel_errors_reach_done),
 		cmocka_unit_test(a_short_transfer_is_an_error),
+		cmocka_unit_test(a_discard_punches_a_hole),
 	};
 
 	backend = name;
@@ -505,10 +901,16 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(auto_prefers_io_uring),
 		cmocka_unit_test(backend_errors_are_reported),
+		cmocka_unit_test(a_short_transfer_is_resubmitted),
+		cmocka_unit_test(eagain_is_retried),
+		cmocka_unit_test(tuning_from_the_environment),
 		cmocka_unit_test(aio_ring_reports_getevents_errors),
 	};
 	const struct CMUnitTest io_uring_tests[] = {
 		cmocka_unit_test(close_cancels_what_never_completes),
+		cmocka_unit_test(io_uring_batches),
+		cmocka_unit_test(io_uring_fixed_buffers),
+		cmocka_unit_test(io_uring_sqpoll),
 	};
 	int failed = run_on("libaio", "engine_libaio");
 
