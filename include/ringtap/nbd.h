@@ -174,7 +174,8 @@ int nbd_client_start(int fd, const struct nbd_client_opts *opts, bool connecting
 		     struct nbd_client **out, char *why, size_t why_len);
 /* The handshake is done: commands may be queued. */
 bool nbd_client_ready(const struct nbd_client *c);
-/* Handshakes on the connected socket fd, blocking up to timeout_ms in all. fd is consumed
+/* Handshakes on fd, a connected socket or one whose non-blocking connect(2) is in progress,
+ * blocking up to timeout_ms in all. fd is consumed
  * (closed on failure). 0 or -errno (-ETIMEDOUT, -EPROTO for a server that breaks the
  * protocol, -ECONNRESET when it hangs up, -ENOENT for an unknown export, -EACCES when refused)
  * with why (why_len bytes) saying what failed. */

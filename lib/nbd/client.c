@@ -419,8 +419,8 @@ static int hs_step(struct nbd_client *c, char *why, size_t why_len)
 		return 0;
 	case HS_OPT_HEADER:
 		if (nbd_get64(b) != NBD_REP_MAGIC || nbd_get32(b + 8) != c->opt)
-			return fail(c, -EPROTO, why, why_len,
-				    "a malformed reply to option %u", c->opt);
+			return fail(c, -EPROTO, why, why_len, "a malformed reply to option %u",
+				    c->opt);
 		c->rep_type = nbd_get32(b + 12);
 		c->rep_len = nbd_get32(b + 16);
 		if (c->rep_len > OPT_REPLY_MAX)
@@ -543,7 +543,7 @@ int nbd_client_connect(int fd, const struct nbd_client_opts *opts, unsigned int 
 {
 	uint64_t deadline = now_ms() + timeout_ms;
 	struct nbd_client *c;
-	int err = nbd_client_start(fd, opts, false, &c, why, why_len);
+	int err = nbd_client_start(fd, opts, true, &c, why, why_len);
 
 	while (!err && c->hs != HS_DONE) {
 		struct pollfd p = { .fd = fd, .events = (short)nbd_client_events(c) };
@@ -699,8 +699,8 @@ int nbd_client_write_zeroes(struct nbd_client *c, uint32_t len, uint64_t offset,
 {
 	if (c->hs == HS_DONE && !has_flag(c, NBD_FLAG_SEND_WRITE_ZEROES))
 		return -EOPNOTSUPP;
-	return queue(c, NBD_CMD_WRITE_ZEROES, may_trim ? 0 : NBD_CMD_FLAG_NO_HOLE, NULL, 0, 0,
-		     len, offset, done, data);
+	return queue(c, NBD_CMD_WRITE_ZEROES, may_trim ? 0 : NBD_CMD_FLAG_NO_HOLE, NULL, 0, 0, len,
+		     offset, done, data);
 }
 
 static void recycle(struct nbd_client *c, struct nbd_cmd *cmd)
@@ -909,10 +909,12 @@ static int chunk_prefix(struct nbd_client *c, char *why, size_t why_len)
 		if ((c->rx.type == NBD_REPLY_TYPE_ERROR && len != 6 + mlen) ||
 		    (c->rx.type == NBD_REPLY_TYPE_ERROR_OFFSET && len != 6 + mlen + 8) ||
 		    len < 6 + mlen)
-			return fail(c, -EPROTO, why, why_len, "an error chunk of inconsistent length");
+			return fail(c, -EPROTO, why, why_len,
+				    "an error chunk of inconsistent length");
 		if (c->rx.type == NBD_REPLY_TYPE_ERROR_OFFSET &&
 		    (cmd->type != NBD_CMD_READ || !in_cmd(cmd, nbd_get64(p + 6 + mlen), 1)))
-			return fail(c, -EPROTO, why, why_len, "an error offset outside the request");
+			return fail(c, -EPROTO, why, why_len,
+				    "an error offset outside the request");
 		if (!cmd->err)
 			cmd->err = wire_err(nbd_get32(p));
 		break;
@@ -935,8 +937,9 @@ static int simple_reply(struct nbd_client *c, char *why, size_t why_len)
 			    (unsigned long long)cookie);
 	if (cmd->type == NBD_CMD_READ && !error) {
 		if (c->info.structured)
-			return fail(c, -EPROTO, why, why_len,
-				    "a simple reply to a read after structured replies were agreed");
+			return fail(
+				c, -EPROTO, why, why_len,
+				"a simple reply to a read after structured replies were agreed");
 		c->rx.cmd = cmd;
 		c->rx.left = cmd->len;
 		c->rx.data_off = 0;
