@@ -4,10 +4,14 @@
 TD_DRIVERS_SRCS := drivers/registry.c drivers/image_lock.c drivers/engine.c drivers/engine_aio.c \
 	drivers/aio_ring.c drivers/aio.c drivers/null.c drivers/vhd.c drivers/vhd_bcache.c \
 	drivers/vhd_meta.c
+# the nbd: driver (a remote NBD export) on tapdisk's NBD client (src/nbd_client.c in tdcore,
+# lib/nbd): programs list rtnbd, and TD_DRIVERS_LDLIBS scans tdcore again after tddrivers
+TD_DRIVERS_SRCS += drivers/nbd.c
 # the io_uring backend when configure found liburing
 ifeq ($(HAVE_LIBURING),yes)
 TD_DRIVERS_SRCS += drivers/engine_uring.c
 endif
 # what a program linking tddrivers links too
-TD_DRIVERS_LDLIBS = $(LIBS_AIO) $(LIBS_URING)
+TD_DRIVERS_LDLIBS = $(BUILD)/lib/libtdcore.a $(BUILD)/lib/librtnbd.a $(BUILD)/lib/librtutil.a \
+	$(LIBS_AIO) $(LIBS_URING)
 $(eval $(call static_lib,tddrivers,$(TD_DRIVERS_SRCS)))

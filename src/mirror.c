@@ -371,8 +371,8 @@ struct td_mirror *td_mirror_create(struct td_loop *loop, const char *name, int f
 		mirror_fail(m, why);
 		return m;
 	}
-	if (td_nbdc_connect(loop, fd, TD_MIRROR_HANDSHAKE_MS, dead, m, &m->nbd, err, sizeof(err)) <
-	    0) {
+	if (td_nbdc_connect(loop, fd, NULL, TD_MIRROR_HANDSHAKE_MS, dead, m, &m->nbd, err,
+			    sizeof(err)) < 0) {
 		m->nbd = NULL;
 		mirror_fail(m, err);
 		return m;

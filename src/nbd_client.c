@@ -1,5 +1,6 @@
 /* The NBD client on tapdisk's loop (src/nbd_client.h): lib/nbd's client, its socket watched
- * for what the client needs (input always, output while commands wait to be sent). */
+ * for what the client needs (input always, output while commands wait to be sent, or the
+ * connect and handshake of a non-blocking start). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@ struct td_nbdc {
 	struct nbd_client *nc;
 	struct td_loop_file file;
 	td_nbdc_dead_fn dead;
+	td_nbdc_ready_fn ready; /* a non-blocking start's: the handshake is done */
 	void *data;
 	bool failed;
 };
@@ -41,44 +43,64 @@ static void watch(struct td_nbdc *c)
 static void on_event(struct td_loop *loop, int fd, uint32_t events, void *data)
 {
 	struct td_nbdc *c = data;
-	char why[160];
+	bool was_ready = nbd_client_ready(c->nc);
+	char why[200];
 
-	if (nbd_client_dispatch(c->nc, events, why, sizeof(why)) < 0)
+	if (nbd_client_dispatch(c->nc, events, why, sizeof(why)) < 0) {
 		failed(c, why);
-	else
-		watch(c);
+		return;
+	}
+	watch(c);
+	if (!was_ready && nbd_client_ready(c->nc) && c->ready)
+		c->ready(c->data);
 }
 
-int td_nbdc_connect(struct td_loop *loop, int fd, unsigned int timeout_ms, td_nbdc_dead_fn dead,
-		    void *data, struct td_nbdc **out, char *why, size_t why_len)
+/* Watches a client lib/nbd created (consumed: closed on failure). */
+static int adopt(struct td_loop *loop, struct nbd_client *nc, td_nbdc_ready_fn ready,
+		 td_nbdc_dead_fn dead, void *data, struct td_nbdc **out, char *why, size_t why_len)
 {
 	struct td_nbdc *c = calloc(1, sizeof(*c));
-	int err;
+	int err = c ? 0 : -ENOMEM;
 
 	*out = NULL;
-	if (!c) {
-		snprintf(why, why_len, "out of memory");
-		close(fd);
-		return -ENOMEM;
-	}
-	c->loop = loop;
-	c->dead = dead;
-	c->data = data;
-	err = nbd_client_handshake(fd, timeout_ms, &c->nc, why, why_len);
-	if (!err) {
-		err = td_loop_file_add(loop, &c->file, nbd_client_fd(c->nc),
-				       nbd_client_events(c->nc), on_event, c);
-		if (err) {
-			snprintf(why, why_len, "cannot watch the socket: %s", strerror(-err));
-			nbd_client_close(c->nc, false, 0);
-		}
-	}
+	if (c)
+		err = td_loop_file_add(loop, &c->file, nbd_client_fd(nc), nbd_client_events(nc),
+				       on_event, c);
 	if (err) {
+		snprintf(why, why_len, "cannot watch the socket: %s", strerror(-err));
+		nbd_client_close(nc, false, 0);
 		free(c);
 		return err;
 	}
+	c->loop = loop;
+	c->nc = nc;
+	c->ready = ready;
+	c->dead = dead;
+	c->data = data;
 	*out = c;
 	return 0;
+}
+
+int td_nbdc_connect(struct td_loop *loop, int fd, const struct nbd_client_opts *opts,
+		    unsigned int timeout_ms, td_nbdc_dead_fn dead, void *data, struct td_nbdc **out,
+		    char *why, size_t why_len)
+{
+	struct nbd_client *nc;
+	int err = nbd_client_connect(fd, opts, timeout_ms, &nc, why, why_len);
+
+	*out = NULL;
+	return err ? err : adopt(loop, nc, NULL, dead, data, out, why, why_len);
+}
+
+int td_nbdc_start(struct td_loop *loop, int fd, const struct nbd_client_opts *opts,
+		  td_nbdc_ready_fn ready, td_nbdc_dead_fn dead, void *data, struct td_nbdc **out,
+		  char *why, size_t why_len)
+{
+	struct nbd_client *nc;
+	int err = nbd_client_start(fd, opts, true, &nc, why, why_len);
+
+	*out = NULL;
+	return err ? err : adopt(loop, nc, ready, dead, data, out, why, why_len);
 }
 
 void td_nbdc_info(const struct td_nbdc *c, struct td_nbdc_info *info)
@@ -87,20 +109,71 @@ void td_nbdc_info(const struct td_nbdc *c, struct td_nbdc_info *info)
 
 	nbd_client_info(c->nc, &ni);
 	info->size = ni.size;
-	info->can_flush = (ni.eflags & 0x1) && (ni.eflags & 0x4); /* HAS_FLAGS, SEND_FLUSH */
+	/* NBD_FLAG_HAS_FLAGS and each flag */
+	info->can_flush = (ni.eflags & 0x1) && (ni.eflags & 0x4); /* SEND_FLUSH */
+	info->readonly = (ni.eflags & 0x1) && (ni.eflags & 0x2); /* READ_ONLY */
+	info->can_trim = (ni.eflags & 0x1) && (ni.eflags & 0x20); /* SEND_TRIM */
+	info->can_write_zeroes = (ni.eflags & 0x1) && (ni.eflags & 0x40); /* SEND_WRITE_ZEROES */
+	info->structured = ni.structured;
+	info->min_block = ni.min_block;
+	info->max_block = ni.max_block;
 	info->protocol = ni.oldstyle ? "oldstyle" : "newstyle";
+}
+
+void td_nbdc_kick(struct td_nbdc *c)
+{
+	char why[200];
+
+	if (c->failed)
+		return;
+	if (nbd_client_send(c->nc, why, sizeof(why)) < 0)
+		failed(c, why); /* the commands are in flight: written off with the others */
+	else
+		watch(c);
 }
 
 static int queued(struct td_nbdc *c, int err)
 {
-	char why[160];
-
 	if (err)
 		return err;
-	if (nbd_client_send(c->nc, why, sizeof(why)) < 0)
-		failed(c, why); /* the command is in flight: written off with the others */
-	else
-		watch(c);
+	td_nbdc_kick(c);
+	return 0;
+}
+
+int td_nbdc_readv(struct td_nbdc *c, const struct iovec *iov, int iovcnt, size_t skip, uint32_t len,
+		  uint64_t offset, td_nbdc_done_fn done, void *data)
+{
+	if (c->failed)
+		return -ENOTCONN;
+	return nbd_client_readv(c->nc, iov, iovcnt, skip, len, offset, done, data);
+}
+
+int td_nbdc_writev(struct td_nbdc *c, const struct iovec *iov, int iovcnt, size_t skip,
+		   uint32_t len, uint64_t offset, td_nbdc_done_fn done, void *data)
+{
+	if (c->failed)
+		return -ENOTCONN;
+	return nbd_client_writev(c->nc, iov, iovcnt, skip, len, offset, done, data);
+}
+
+int td_nbdc_discard(struct td_nbdc *c, uint32_t len, uint64_t offset, td_nbdc_done_fn done,
+		    void *data)
+{
+	int err;
+
+	if (c->failed)
+		return -ENOTCONN;
+	err = nbd_client_trim(c->nc, len, offset, done, data);
+	if (err == -EOPNOTSUPP) /* zeroes where the server has no trim, a hole allowed */
+		err = nbd_client_write_zeroes(c->nc, len, offset, true, done, data);
+	return err;
+}
+
+int td_nbdc_poll(struct td_nbdc *c)
+{
+	if (c->failed || !nbd_client_ready(c->nc))
+		return -ENOTCONN;
+	on_event(c->loop, nbd_client_fd(c->nc), EPOLLIN, c);
 	return 0;
 }
 
@@ -119,6 +192,13 @@ int td_nbdc_flush(struct td_nbdc *c, td_nbdc_done_fn done, void *data)
 	if (c->failed)
 		return -ENOTCONN;
 	return queued(c, nbd_client_flush(c->nc, done, data));
+}
+
+int td_nbdc_flush_queued(struct td_nbdc *c, td_nbdc_done_fn done, void *data)
+{
+	if (c->failed)
+		return -ENOTCONN;
+	return nbd_client_flush(c->nc, done, data);
 }
 
 unsigned int td_nbdc_inflight(const struct td_nbdc *c)

@@ -44,6 +44,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #define NBD_DEFAULT_MAX_REQUEST (32u * 1024 * 1024)
 #define NBD_MAX_INFLIGHT 64 /* requests per client */
@@ -130,40 +131,85 @@ void nbd_request_complete(struct nbd_request *req, int err);
 void *nbd_request_priv(struct nbd_request *req);
 
 /* ---- the client (lib/nbd/client.c) -----------------------------------------------------------
- * An NBD client for a writer (tapdisk's storage-migration mirror): blktap3's client handshake
- * (the server's old-style greeting, or newstyle with NBD_OPT_EXPORT_NAME "tapdisk_client\0" and
- * simple replies), then WRITE, FLUSH and DISC, any number in flight, driven without blocking by
- * an event loop: watch nbd_client_fd() for nbd_client_events() (EPOLLIN, EPOLLOUT), call
- * nbd_client_dispatch() with what came, and nbd_client_events() again after each call. */
+ * tapdisk's one NBD client, for the storage-migration mirror (blktap3's handshake) and the nbd:
+ * image driver (a remote export). Two handshakes:
+ *   - blktap3's (opts NULL or !opts->modern): the server's old-style greeting, or newstyle with
+ *     NBD_OPT_EXPORT_NAME "tapdisk_client\0" and simple replies: what a blktap3 tapdisk serves
+ *     (its old-style flags are 0, which libnbd refuses);
+ *   - modern: fixed newstyle, NBD_OPT_STRUCTURED_REPLY, then NBD_OPT_GO with the export name and
+ *     a request for the block sizes (NBD_OPT_EXPORT_NAME when the server has no GO); old-style
+ *     and plain newstyle servers are still taken. No TLS (NBD_OPT_STARTTLS is never sent: a
+ *     server that requires TLS is refused with a message saying so).
+ * Then READ, WRITE, FLUSH, TRIM, WRITE_ZEROES and DISC, any number in flight, driven without
+ * blocking by an event loop: watch nbd_client_fd() for nbd_client_events() (EPOLLIN, EPOLLOUT),
+ * call nbd_client_dispatch() with what came, and nbd_client_events() again after each call.
+ * Replies may be simple or structured (OFFSET_DATA, OFFSET_HOLE, NONE, ERROR, ERROR_OFFSET,
+ * several chunks per read until the DONE flag); every length, offset and chunk is checked
+ * against its command, and a server that breaks the protocol fails the connection (-EPROTO). */
 struct nbd_client;
 
 struct nbd_client_info {
 	uint64_t size; /* bytes */
 	uint16_t eflags; /* transmission flags (0 from blktap3's old-style server) */
 	bool oldstyle;
+	bool structured; /* structured replies agreed */
+	/* NBD_INFO_BLOCK_SIZE's (1, 4096 and 32 MiB when the server gives none): READ and WRITE
+	 * lengths are kept within max_block */
+	uint32_t min_block, pref_block, max_block;
 };
 
-/* err: 0 or -errno (the reply's error, -EIO for an unknown one). */
+struct nbd_client_opts {
+	bool modern; /* the modern handshake; else blktap3's */
+	const char *export_name; /* modern only; NULL is "" (the default export) */
+};
+
+/* err: 0 or -errno (the reply's error, -EIO for an unknown one or a read not fully answered). */
 typedef void (*nbd_client_done_fn)(void *data, int err);
 
-/* Handshakes on the connected socket fd, blocking up to timeout_ms in all. fd is consumed
+/* Starts the handshake on fd (consumed: closed on failure or by nbd_client_close), a
+ * connected socket, or with `connecting` one whose non-blocking connect(2) is in progress.
+ * Nothing blocks: the loop drives it with nbd_client_dispatch until nbd_client_ready(). 0 or
+ * -errno (-ENOMEM, -ENAMETOOLONG for a long export name) with why (why_len bytes). */
+int nbd_client_start(int fd, const struct nbd_client_opts *opts, bool connecting,
+		     struct nbd_client **out, char *why, size_t why_len);
+/* The handshake is done: commands may be queued. */
+bool nbd_client_ready(const struct nbd_client *c);
+/* Handshakes on fd, a connected socket or one whose non-blocking connect(2) is in progress,
+ * blocking up to timeout_ms in all. fd is consumed
  * (closed on failure). 0 or -errno (-ETIMEDOUT, -EPROTO for a server that breaks the
- * protocol, -ECONNRESET when it hangs up) with why (why_len bytes) saying what failed. */
+ * protocol, -ECONNRESET when it hangs up, -ENOENT for an unknown export, -EACCES when refused)
+ * with why (why_len bytes) saying what failed. */
+int nbd_client_connect(int fd, const struct nbd_client_opts *opts, unsigned int timeout_ms,
+		       struct nbd_client **out, char *why, size_t why_len);
+/* nbd_client_connect with blktap3's handshake. */
 int nbd_client_handshake(int fd, unsigned int timeout_ms, struct nbd_client **out, char *why,
 			 size_t why_len);
 void nbd_client_info(const struct nbd_client *c, struct nbd_client_info *info);
 int nbd_client_fd(const struct nbd_client *c);
 uint32_t nbd_client_events(const struct nbd_client *c);
-/* Queue a command (buf stays valid until done runs; len within 32 MiB). done runs from
- * nbd_client_dispatch only. 0, -EINVAL (length), -ENOMEM, -ENOTCONN after a failure. */
+/* Queue a command. A read's destination and a write's payload are len bytes of the iovec from
+ * byte `skip` (iov and its buffers stay valid until done runs; len 1..max_block); done runs
+ * from nbd_client_dispatch only, and must not close the client. 0, -EINVAL (length),
+ * -ENOMEM, -EAGAIN during the handshake, -EOPNOTSUPP (TRIM, WRITE_ZEROES: the export's flags
+ * do not advertise them), -ENOTCONN after a failure. */
 int nbd_client_write(struct nbd_client *c, const void *buf, uint32_t len, uint64_t offset,
 		     nbd_client_done_fn done, void *data);
+int nbd_client_writev(struct nbd_client *c, const struct iovec *iov, int iovcnt, size_t skip,
+		      uint32_t len, uint64_t offset, nbd_client_done_fn done, void *data);
+int nbd_client_readv(struct nbd_client *c, const struct iovec *iov, int iovcnt, size_t skip,
+		     uint32_t len, uint64_t offset, nbd_client_done_fn done, void *data);
 int nbd_client_flush(struct nbd_client *c, nbd_client_done_fn done, void *data);
+int nbd_client_trim(struct nbd_client *c, uint32_t len, uint64_t offset, nbd_client_done_fn done,
+		    void *data);
+/* may_trim: the server may punch a hole (no NBD_CMD_FLAG_NO_HOLE). */
+int nbd_client_write_zeroes(struct nbd_client *c, uint32_t len, uint64_t offset, bool may_trim,
+			    nbd_client_done_fn done, void *data);
 /* Sends what it can of the queued commands (no callback runs). 0 or -errno as dispatch. */
 int nbd_client_send(struct nbd_client *c, char *why, size_t why_len);
-/* Sends what it can and reads the replies that came (events: EPOLLIN, EPOLLOUT, EPOLLHUP...).
- * 0, or -errno once the connection failed (why, why_len bytes): the commands in flight are
- * then never answered (the caller writes them off) and nothing more is accepted. */
+/* Advances the handshake, or sends what it can and reads the replies that came (events:
+ * EPOLLIN, EPOLLOUT, EPOLLHUP...). 0, or -errno once the connection failed (why, why_len
+ * bytes): the commands in flight are then never answered (the caller writes them off) and
+ * nothing more is accepted. */
 int nbd_client_dispatch(struct nbd_client *c, uint32_t events, char *why, size_t why_len);
 unsigned int nbd_client_inflight(const struct nbd_client *c);
 /* With nothing in flight, sends NBD_CMD_DISC (waiting up to timeout_ms for the socket to take

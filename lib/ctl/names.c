@@ -12,6 +12,8 @@ const char *ctl_image_type_name(enum ctl_image_type type)
 		return "aio";
 	case CTL_IMAGE_VHD:
 		return "vhd";
+	case CTL_IMAGE_NBD:
+		return "nbd";
 	default:
 		return NULL;
 	}
@@ -23,7 +25,16 @@ enum ctl_image_type ctl_image_type_from_name(const char *name)
 		return CTL_IMAGE_AIO;
 	if (!strcmp(name, "vhd"))
 		return CTL_IMAGE_VHD;
+	if (!strcmp(name, "nbd"))
+		return CTL_IMAGE_NBD;
 	return CTL_IMAGE_NONE;
+}
+
+bool ctl_image_path_ok(enum ctl_image_type type, const char *path)
+{
+	if (type == CTL_IMAGE_NBD)
+		return !strncmp(path, "unix:/", 6) || !strncmp(path, "tcp:", 4);
+	return path[0] == '/';
 }
 
 int ctl_image_parse(const char *args, struct ctl_image *out)
@@ -43,7 +54,7 @@ int ctl_image_parse(const char *args, struct ctl_image *out)
 	if (out->type == CTL_IMAGE_NONE)
 		return -EINVAL;
 	/* relative paths would be resolved against the daemon's cwd (/), never what was meant */
-	if (colon[1] != '/')
+	if (!ctl_image_path_ok(out->type, colon + 1))
 		return -EINVAL;
 	plen = strlen(colon + 1);
 	if (plen >= sizeof(out->path))

@@ -88,6 +88,19 @@
 #define NBD_CMD_WRITE_ZEROES 6
 #define NBD_CMD_BLOCK_STATUS 7
 
+/* structured replies (NBD_OPT_STRUCTURED_REPLY): magic, u16 flags, u16 type, u64 cookie,
+ * u32 length, then length bytes of payload */
+#define NBD_STRUCTURED_REPLY_MAGIC 0x668e33efu
+#define NBD_STRUCTURED_REPLY_SIZE 20
+#define NBD_REPLY_FLAG_DONE (1u << 0)
+#define NBD_REPLY_TYPE_NONE 0
+#define NBD_REPLY_TYPE_OFFSET_DATA 1 /* u64 offset, data */
+#define NBD_REPLY_TYPE_OFFSET_HOLE 2 /* u64 offset, u32 hole size */
+#define NBD_REPLY_TYPE_BLOCK_STATUS 5
+#define NBD_REPLY_TYPE_ERROR_BIT (1u << 15)
+#define NBD_REPLY_TYPE_ERROR (NBD_REPLY_TYPE_ERROR_BIT | 1) /* u32 error, u16 len, message */
+#define NBD_REPLY_TYPE_ERROR_OFFSET (NBD_REPLY_TYPE_ERROR_BIT | 2) /* ... then u64 offset */
+
 #define NBD_CMD_FLAG_FUA (1u << 0)
 #define NBD_CMD_FLAG_NO_HOLE (1u << 1)
 #define NBD_CMD_FLAG_DF (1u << 2)

@@ -203,7 +203,7 @@ int tapctl_cmd_list(const struct tapctl_cmd *cmd, int argc, char **argv)
 		case 't':
 			f.type = ctl_image_type_name(ctl_image_type_from_name(optarg));
 			if (!f.type) {
-				tapctl_msg(cmd, "unknown image type '%s' (aio, raw or vhd)",
+				tapctl_msg(cmd, "unknown image type '%s' (aio, raw, vhd or nbd)",
 					   optarg);
 				return EINVAL;
 			}
