@@ -5,11 +5,13 @@
 
 extern const struct td_driver_ops td_driver_aio;
 extern const struct td_driver_ops td_driver_null;
+extern const struct td_driver_ops td_driver_rbd;
 extern const struct td_driver_ops td_driver_vhd;
 
 const struct td_driver_ops *const td_drivers[] = {
 	&td_driver_aio,
 	&td_driver_null,
+	&td_driver_rbd,
 	&td_driver_vhd,
 	NULL,
 };

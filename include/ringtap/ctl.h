@@ -106,6 +106,7 @@ enum ctl_image_type {
 	CTL_IMAGE_NONE = 0,
 	CTL_IMAGE_AIO, /* raw file or block device; "raw" accepted as an alias */
 	CTL_IMAGE_VHD,
+	CTL_IMAGE_RBD, /* a Ceph RBD image: "rbd:pool/image[@snap][:option=value...]" */
 };
 
 struct ctl_image {
@@ -113,8 +114,9 @@ struct ctl_image {
 	char path[CTL_PATH_MAX];
 };
 
-/* Parses blktap3's "type:/path" (type aio|raw|vhd, absolute path). Returns 0, -EINVAL for a
- * missing ':', an unknown type, an empty or relative path, -ENAMETOOLONG for a long path. */
+/* Parses blktap3's "type:/path" (type aio|raw|vhd, absolute path) or "rbd:pool/image..." (not a
+ * path: tapdisk's driver checks the rest). Returns 0, -EINVAL for a missing ':', an unknown
+ * type, an empty or relative path, -ENAMETOOLONG for a long path. */
 int ctl_image_parse(const char *args, struct ctl_image *out);
 /* "aio", "vhd", or NULL for an unknown type. */
 const char *ctl_image_type_name(enum ctl_image_type type);

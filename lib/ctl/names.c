@@ -12,6 +12,8 @@ const char *ctl_image_type_name(enum ctl_image_type type)
 		return "aio";
 	case CTL_IMAGE_VHD:
 		return "vhd";
+	case CTL_IMAGE_RBD:
+		return "rbd";
 	default:
 		return NULL;
 	}
@@ -23,6 +25,8 @@ enum ctl_image_type ctl_image_type_from_name(const char *name)
 		return CTL_IMAGE_AIO;
 	if (!strcmp(name, "vhd"))
 		return CTL_IMAGE_VHD;
+	if (!strcmp(name, "rbd"))
+		return CTL_IMAGE_RBD;
 	return CTL_IMAGE_NONE;
 }
 
@@ -42,8 +46,9 @@ int ctl_image_parse(const char *args, struct ctl_image *out)
 	out->type = ctl_image_type_from_name(type);
 	if (out->type == CTL_IMAGE_NONE)
 		return -EINVAL;
-	/* relative paths would be resolved against the daemon's cwd (/), never what was meant */
-	if (colon[1] != '/')
+	/* relative paths would be resolved against the daemon's cwd (/), never what was meant;
+	 * an rbd image is a name in the cluster */
+	if (out->type == CTL_IMAGE_RBD ? colon[1] == '/' || !colon[1] : colon[1] != '/')
 		return -EINVAL;
 	plen = strlen(colon + 1);
 	if (plen >= sizeof(out->path))
