@@ -118,6 +118,8 @@ struct ctl_image {
  * path: tapdisk's driver checks the rest). Returns 0, -EINVAL for a missing ':', an unknown
  * type, an empty or relative path, -ENAMETOOLONG for a long path. */
 int ctl_image_parse(const char *args, struct ctl_image *out);
+/* Whether path suits type: an absolute path, or for rbd a non-empty name not starting with '/'. */
+bool ctl_image_path_valid(enum ctl_image_type type, const char *path);
 /* "aio", "vhd", or NULL for an unknown type. */
 const char *ctl_image_type_name(enum ctl_image_type type);
 /* Type from a name ("raw" → aio); CTL_IMAGE_NONE if unknown. */

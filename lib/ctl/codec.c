@@ -200,7 +200,7 @@ static int get_image(json_t *o, struct ctl_image *img)
 {
 	char type[16];
 	int terr = get_string(o, "type", type, sizeof(type));
-	int perr = get_path(o, "path", img->path, sizeof(img->path));
+	int perr = get_string(o, "path", img->path, sizeof(img->path));
 
 	img->type = CTL_IMAGE_NONE;
 	if (terr == -ENOENT && perr == -ENOENT) {
@@ -210,7 +210,11 @@ static int get_image(json_t *o, struct ctl_image *img)
 	if (terr || perr)
 		return -EINVAL;
 	img->type = ctl_image_type_from_name(type);
-	return img->type == CTL_IMAGE_NONE ? -EINVAL : 0;
+	if (img->type == CTL_IMAGE_NONE || !ctl_image_path_valid(img->type, img->path)) {
+		img->type = CTL_IMAGE_NONE;
+		return -EINVAL;
+	}
+	return 0;
 }
 
 static int hex_digit(char c)
@@ -322,7 +326,8 @@ static int put_image(json_t *o, const struct ctl_image *img)
 {
 	const char *name = ctl_image_type_name(img->type);
 
-	if (!name || img->path[0] != '/' || !memchr(img->path, '\0', sizeof(img->path)))
+	if (!name || !memchr(img->path, '\0', sizeof(img->path)) ||
+	    !ctl_image_path_valid(img->type, img->path))
 		return -EINVAL;
 	if (put(o, "type", json_string(name)) || put(o, "path", json_string(img->path)))
 		return -ENOMEM;

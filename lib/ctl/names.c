@@ -30,6 +30,13 @@ enum ctl_image_type ctl_image_type_from_name(const char *name)
 	return CTL_IMAGE_NONE;
 }
 
+bool ctl_image_path_valid(enum ctl_image_type type, const char *path)
+{
+	/* relative paths would be resolved against the daemon's cwd (/), never what was meant;
+	 * an rbd image is a name in the cluster */
+	return type == CTL_IMAGE_RBD ? path[0] && path[0] != '/' : path[0] == '/';
+}
+
 int ctl_image_parse(const char *args, struct ctl_image *out)
 {
 	const char *colon = strchr(args, ':');
@@ -46,9 +53,7 @@ int ctl_image_parse(const char *args, struct ctl_image *out)
 	out->type = ctl_image_type_from_name(type);
 	if (out->type == CTL_IMAGE_NONE)
 		return -EINVAL;
-	/* relative paths would be resolved against the daemon's cwd (/), never what was meant;
-	 * an rbd image is a name in the cluster */
-	if (out->type == CTL_IMAGE_RBD ? colon[1] == '/' || !colon[1] : colon[1] != '/')
+	if (!ctl_image_path_valid(out->type, colon + 1))
 		return -EINVAL;
 	plen = strlen(colon + 1);
 	if (plen >= sizeof(out->path))

@@ -244,8 +244,9 @@ int tapctl_cmd_create(const struct tapctl_cmd *cmd, int argc, char **argv)
 		tapctl_usage(cmd, stderr);
 		err = EINVAL;
 	}
-	/* a bad path fails here, before anything is allocated or started */
-	if (!err && stat(a->image.path, &st) < 0)
+	/* a bad path fails here, before anything is allocated or started (an rbd image is a name
+	 * in the cluster: tapdisk's open checks it) */
+	if (!err && a->image.type != CTL_IMAGE_RBD && stat(a->image.path, &st) < 0)
 		err = tapctl_fail(cmd, -errno, NULL, "image %s", a->image.path);
 	if (err)
 		goto out;
