@@ -11,7 +11,14 @@ TD_DRIVERS_SRCS += drivers/nbd.c
 ifeq ($(HAVE_LIBURING),yes)
 TD_DRIVERS_SRCS += drivers/engine_uring.c
 endif
+# the rbd driver when configure found librbd (else rbd_none.c refuses rbd: saying why)
+TD_DRIVERS_SRCS += drivers/rbd_path.c
+ifeq ($(HAVE_LIBRBD),yes)
+TD_DRIVERS_SRCS += drivers/rbd.c
+else
+TD_DRIVERS_SRCS += drivers/rbd_none.c
+endif
 # what a program linking tddrivers links too
 TD_DRIVERS_LDLIBS = $(BUILD)/lib/libtdcore.a $(BUILD)/lib/librtnbd.a $(BUILD)/lib/librtutil.a \
-	$(LIBS_AIO) $(LIBS_URING)
+	$(LIBS_AIO) $(LIBS_URING) $(LIBS_RBD)
 $(eval $(call static_lib,tddrivers,$(TD_DRIVERS_SRCS)))

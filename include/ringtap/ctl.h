@@ -107,6 +107,7 @@ enum ctl_image_type {
 	CTL_IMAGE_AIO, /* raw file or block device; "raw" accepted as an alias */
 	CTL_IMAGE_VHD,
 	CTL_IMAGE_NBD, /* a remote NBD export: "unix:/socket[...]" or "tcp:host:port[...]" */
+	CTL_IMAGE_RBD, /* a Ceph RBD image: "pool/image[@snap][:option=value...]" */
 };
 
 struct ctl_image {
@@ -114,16 +115,20 @@ struct ctl_image {
 	char path[CTL_PATH_MAX];
 };
 
-/* Parses blktap3's "type:/path" (type aio|raw|vhd, absolute path; or nbd:unix:/socket...,
- * nbd:tcp:host:port...). Returns 0, -EINVAL for a missing ':', an unknown type, an empty or
- * relative path, -ENAMETOOLONG for a long path. */
+/* Parses blktap3's "type:/path" (type aio|raw|vhd, absolute path), nbd:unix:/socket...,
+ * nbd:tcp:host:port... or rbd:pool/image... (the remote images' drivers check the rest at open).
+ * Returns 0, -EINVAL for a missing ':', an unknown type, a path its type does not take,
+ * -ENAMETOOLONG for a long path. */
 int ctl_image_parse(const char *args, struct ctl_image *out);
+/* Whether path has the form its type takes: absolute for files, "unix:/" or "tcp:" for nbd,
+ * a non-empty name not starting with '/' for rbd. */
+bool ctl_image_path_valid(enum ctl_image_type type, const char *path);
+/* Whether the type's path names a local file or device (aio, vhd), not a remote image. */
+bool ctl_image_is_local(enum ctl_image_type type);
 /* "aio", "vhd", or NULL for an unknown type. */
 const char *ctl_image_type_name(enum ctl_image_type type);
 /* Type from a name ("raw" → aio); CTL_IMAGE_NONE if unknown. */
 enum ctl_image_type ctl_image_type_from_name(const char *name);
-/* Whether path has the form its type takes: absolute for files, "unix:/" or "tcp:" for nbd. */
-bool ctl_image_path_ok(enum ctl_image_type type, const char *path);
 
 /* VBD state bits as blktap3's (XAPI tests PAUSED and PAUSE_REQUESTED). */
 #define CTL_VBD_DEAD 0x1

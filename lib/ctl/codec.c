@@ -210,7 +210,7 @@ static int get_image(json_t *o, struct ctl_image *img)
 	if (terr || perr)
 		return -EINVAL;
 	img->type = ctl_image_type_from_name(type);
-	if (img->type == CTL_IMAGE_NONE || !ctl_image_path_ok(img->type, img->path)) {
+	if (img->type == CTL_IMAGE_NONE || !ctl_image_path_valid(img->type, img->path)) {
 		img->type = CTL_IMAGE_NONE;
 		return -EINVAL;
 	}
@@ -327,7 +327,7 @@ static int put_image(json_t *o, const struct ctl_image *img)
 	const char *name = ctl_image_type_name(img->type);
 
 	if (!name || !memchr(img->path, '\0', sizeof(img->path)) ||
-	    !ctl_image_path_ok(img->type, img->path))
+	    !ctl_image_path_valid(img->type, img->path))
 		return -EINVAL;
 	if (put(o, "type", json_string(name)) || put(o, "path", json_string(img->path)))
 		return -ENOMEM;

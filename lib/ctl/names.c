@@ -14,6 +14,8 @@ const char *ctl_image_type_name(enum ctl_image_type type)
 		return "vhd";
 	case CTL_IMAGE_NBD:
 		return "nbd";
+	case CTL_IMAGE_RBD:
+		return "rbd";
 	default:
 		return NULL;
 	}
@@ -27,14 +29,28 @@ enum ctl_image_type ctl_image_type_from_name(const char *name)
 		return CTL_IMAGE_VHD;
 	if (!strcmp(name, "nbd"))
 		return CTL_IMAGE_NBD;
+	if (!strcmp(name, "rbd"))
+		return CTL_IMAGE_RBD;
 	return CTL_IMAGE_NONE;
 }
 
-bool ctl_image_path_ok(enum ctl_image_type type, const char *path)
+bool ctl_image_is_local(enum ctl_image_type type)
 {
-	if (type == CTL_IMAGE_NBD)
+	return type == CTL_IMAGE_AIO || type == CTL_IMAGE_VHD;
+}
+
+bool ctl_image_path_valid(enum ctl_image_type type, const char *path)
+{
+	switch (type) {
+	case CTL_IMAGE_NBD:
 		return !strncmp(path, "unix:/", 6) || !strncmp(path, "tcp:", 4);
-	return path[0] == '/';
+	case CTL_IMAGE_RBD: /* a name in the cluster */
+		return path[0] && path[0] != '/';
+	default:
+		/* relative paths would be resolved against the daemon's cwd (/), never what was
+		 * meant */
+		return path[0] == '/';
+	}
 }
 
 int ctl_image_parse(const char *args, struct ctl_image *out)
@@ -53,8 +69,7 @@ int ctl_image_parse(const char *args, struct ctl_image *out)
 	out->type = ctl_image_type_from_name(type);
 	if (out->type == CTL_IMAGE_NONE)
 		return -EINVAL;
-	/* relative paths would be resolved against the daemon's cwd (/), never what was meant */
-	if (!ctl_image_path_ok(out->type, colon + 1))
+	if (!ctl_image_path_valid(out->type, colon + 1))
 		return -EINVAL;
 	plen = strlen(colon + 1);
 	if (plen >= sizeof(out->path))

@@ -246,7 +246,7 @@ int tapctl_cmd_create(const struct tapctl_cmd *cmd, int argc, char **argv)
 	}
 	/* a bad path fails here, before anything is allocated or started (a remote image's
 	 * address is tapdisk's to check, at open) */
-	if (!err && a->image.type != CTL_IMAGE_NBD && stat(a->image.path, &st) < 0)
+	if (!err && ctl_image_is_local(a->image.type) && stat(a->image.path, &st) < 0)
 		err = tapctl_fail(cmd, -errno, NULL, "image %s", a->image.path);
 	if (err)
 		goto out;

@@ -189,7 +189,8 @@ int tapctl_parse_image(const struct tapctl_cmd *cmd, const char *s, struct ctl_i
 	if (err) {
 		tapctl_msg(cmd,
 			   "invalid image '%s': expected type:/absolute/path with type aio, raw "
-			   "or vhd, or nbd:unix:/socket or nbd:tcp:host:port",
+			   "or vhd, or nbd:unix:/socket, nbd:tcp:host:port or "
+			   "rbd:pool/image[@snapshot][:option=value...]",
 			   s);
 		return EINVAL;
 	}

@@ -682,6 +682,11 @@ static void image_arguments_parse_as_blktap3(void **state)
 	assert_int_equal(ctl_image_parse("qcow2:/x", img), -EINVAL);
 	assert_int_equal(ctl_image_parse("aio:", img), -EINVAL);
 	assert_int_equal(ctl_image_parse("aio:rel", img), -EINVAL);
+	assert_int_equal(ctl_image_parse("rbd:pool/img@s:id=x", img), 0);
+	assert_int_equal(img->type, CTL_IMAGE_RBD);
+	assert_string_equal(img->path, "pool/img@s:id=x");
+	assert_int_equal(ctl_image_parse("rbd:", img), -EINVAL);
+	assert_int_equal(ctl_image_parse("rbd:/abs", img), -EINVAL);
 	assert_int_equal(ctl_image_parse("averyveryverylongtype:/x", img), -EINVAL);
 	strcpy(longarg, "aio:/");
 	memset(longarg + 5, 'a', CTL_PATH_MAX);
