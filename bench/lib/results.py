@@ -110,6 +110,7 @@ def record(out, before, after, opts):
         if r.get(k):
             tag += "-" + str(r[k])
     tag += "-r%s" % r.get("round", 1)
+    tag = "".join(c if c.isalnum() or c in "-_." else "_" for c in tag)  # td-serve/auto
     for kind, sub, ext in (("fio", "fio", ".json"), ("stats", "stats", ".jsonl")):
         src = opts.get(kind)
         if not src:
