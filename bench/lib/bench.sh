@@ -10,8 +10,8 @@
 #                              after; then fio's raw JSON F (and the stats samples F) copied
 #                              into $OUT/fio/ ($OUT/stats/) and one JSON line appended to
 #                              $OUT/rounds.jsonl with KEY=VALUE (job=, policy=, round=,
-#                              placement=, engine=...; a VALUE that parses as JSON is kept as
-#                              such), the copies' names, the JSON object in --extra F (read after
+#                              placement=, engine=...; a VALUE that is a number, true or false is
+#                              kept as such), the copies' names, the JSON object in --extra F (read after
 #                              CMD: what CMD measured) and the two snapshots. Returns CMD's status.
 #   bench_table                the ratio table of $OUT (bench/lib/results.py table)
 BENCH_PY=$SRC/bench/lib/results.py
