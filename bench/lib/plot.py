@@ -120,7 +120,7 @@ def main(out, pd):
 
         # CDFs from the representative round of each policy
         gc = header(os.path.join(pd, "cdf.png"),
-                    "completion latency CDF (fio clat percentiles, the median round)",
+                    "completion latency CDF (fio's percentiles, the median round)",
                     len(panels), note)
         gc += ["set logscale x", "set xlabel 'latency µs'", "set ylabel 'percentile'",
                "set yrange [0:100]", "set key bottom right"]
