@@ -10,9 +10,10 @@
 #                              after; then fio's raw JSON F (and the stats samples F) copied
 #                              into $OUT/fio/ ($OUT/stats/) and one JSON line appended to
 #                              $OUT/rounds.jsonl with KEY=VALUE (job=, policy=, round=,
-#                              placement=, engine=...; a VALUE that parses as JSON is kept as
-#                              such), the copies' names, the JSON object in --extra F (read after
-#                              CMD: what CMD measured) and the two snapshots. Returns CMD's status.
+#                              placement=, engine=...; a VALUE that is a number, true or false
+#                              is kept as such), the copies' names, the JSON object in --extra F
+#                              (read after CMD: what CMD measured) and the two snapshots.
+#                              Returns CMD's status.
 #   bench_table                the ratio table of $OUT (bench/lib/results.py table)
 BENCH_PY=$SRC/bench/lib/results.py
 
@@ -26,7 +27,8 @@ bench_init() {
 		OUT=$SRC/bench/results/$(date -u +%Y%m%dT%H%M%SZ)-$short
 	fi
 	mkdir -p "$OUT" || fail "cannot create the results directory $OUT"
-	[ ! -e "$OUT/rounds.jsonl" ] || fail "$OUT already holds results (rounds.jsonl): choose another --out"
+	[ ! -e "$OUT/rounds.jsonl" ] ||
+		fail "$OUT already holds results (rounds.jsonl): choose another --out"
 	python3 "$BENCH_PY" run-json "$OUT" "$script" "$@" || fail "cannot write $OUT/run.json"
 	echo "# results: $OUT"
 }

@@ -92,7 +92,8 @@ def main(out, pd):
                     len(panels), note)
         gl += ["set logscale y", "set style data histograms",
                "set style histogram clustered gap 1", "set style fill solid 0.8 border -1"]
-        gi += ["set style fill solid 0.8 border -1", "set boxwidth 0.6", "set yrange [0:*]"]
+        gi += ["set style fill solid 0.8 border -1", "set boxwidth 0.6", "set yrange [0:*]",
+               "set offsets 0, 0, graph 0.1, 0"]
         for place, job in panels:
             pols = sort_policies(p for (pl, j, p) in med if (pl, j) == (place, job))
             dat = os.path.join(pd, "bars-%s-%s.dat" % (safe(place), safe(job)))
@@ -119,7 +120,7 @@ def main(out, pd):
 
         # CDFs from the representative round of each policy
         gc = header(os.path.join(pd, "cdf.png"),
-                    "completion latency CDF (fio clat percentiles, the median round)",
+                    "completion latency CDF (fio's percentiles, the median round)",
                     len(panels), note)
         gc += ["set logscale x", "set xlabel 'latency µs'", "set ylabel 'percentile'",
                "set yrange [0:100]", "set key bottom right"]

@@ -93,8 +93,15 @@ def run_json(out, script, args):
 
 
 def value(v):
+    """a number or true/false as such; anything else (a driver named null too) a string"""
+    if v in ("true", "false"):
+        return v == "true"
     try:
-        return json.loads(v)
+        return int(v)
+    except ValueError:
+        pass
+    try:
+        return float(v)
     except ValueError:
         return v
 
@@ -110,6 +117,7 @@ def record(out, before, after, opts):
         if r.get(k):
             tag += "-" + str(r[k])
     tag += "-r%s" % r.get("round", 1)
+    tag = "".join(c if c.isalnum() or c in "-_." else "_" for c in tag)  # td-serve/auto
     for kind, sub, ext in (("fio", "fio", ".json"), ("stats", "stats", ".jsonl")):
         src = opts.get(kind)
         if not src:
@@ -159,8 +167,9 @@ def fio_side(out, r):
 
 
 def percentiles(side):
-    """[(percent, latency µs)] of completion latency (fio's clat, else total lat)"""
-    for key in ("clat_ns", "lat_ns"):
+    """[(percent, latency µs)]: fio's total latency (submission to completion) when the job
+    asked for its percentiles (--lat_percentiles=1), else its completion latency (clat)"""
+    for key in ("lat_ns", "clat_ns"):
         p = side.get(key, {}).get("percentile")
         if p:
             return sorted((float(k), v / 1000.0) for k, v in p.items())

@@ -15,6 +15,7 @@ command -v gnuplot >/dev/null || fail "gnuplot is not installed (tools/install-d
 out=$T/results
 # the image on the test's own directory (a real filesystem here: tmpfs has no O_DIRECT)
 [ "$(stat -f -c %T "$T")" != tmpfs ] || skip "$T is on tmpfs (no O_DIRECT for the bare run)"
+commit=$(git -C "$SRC" rev-parse HEAD 2>/dev/null || echo None) # the tree as the run starts
 "$SRC/bench/production" --runtime 1 --ramp 0 --rounds 1 --size 32M --dir "$T" \
 	--workloads rand4k-qd1 --sweep "2 4" --out "$out" >"$T/bench.out" 2>"$T/bench.err" &
 bp=$!
@@ -24,7 +25,6 @@ grep -q '| unpinned | rand4k-qd1 | adaptive |' "$T/bench.out" ||
 	fail "no ratio table row for adaptive: $(cat "$T/bench.out")"
 echo "ok: it printed the ratio table"
 
-commit=$(git -C "$SRC" rev-parse HEAD 2>/dev/null || echo None)
 expect_eq "$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['commit'])" "$out/run.json")" \
 	"$commit" "run.json names the commit"
 
