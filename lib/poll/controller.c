@@ -193,8 +193,10 @@ static bool phase_on(unsigned int i)
 	return ((i + 1) / 2) % 2 == 0;
 }
 
-static void judge_probe(struct poll_judge *j)
+static void judge_probe(struct poll_judge *j, uint64_t now)
 {
+	j->settle_until_ns = now + POLL_JUDGE_SETTLE_NS;
+	j->strikes = 0;
 	j->probing = true;
 	j->phase = 0;
 	j->on = phase_on(0);
@@ -221,7 +223,7 @@ static void judge_decide(struct poll_judge *j, uint64_t now)
 		keep = on * 100 > off * (100 + POLL_JUDGE_MARGIN_PCT); /* must win to start */
 	j->rate_on = (uint64_t)on;
 	j->rate_off = (uint64_t)off;
-	if (first || keep != j->verdict || !j->hold_ns)
+	if (first || keep != j->verdict)
 		j->hold_ns = POLL_JUDGE_HOLD_NS;
 	else
 		j->hold_ns = min_u64(j->hold_ns * 2, POLL_JUDGE_MAX_HOLD_NS);
@@ -269,7 +271,7 @@ static void judge_step(struct poll_ctl *c, uint64_t now, uint64_t done, bool bus
 		return;
 	}
 	if (!started) {
-		judge_probe(j);
+		judge_probe(j, now);
 		return;
 	}
 	if (!was_busy && dt > c->max_ns)
@@ -277,7 +279,11 @@ static void judge_step(struct poll_ctl *c, uint64_t now, uint64_t done, bool bus
 	j->win_ns += dt;
 	j->win_done += n;
 	if (!j->probing && now >= j->hold_until_ns) {
-		judge_probe(j);
+		judge_probe(j, now);
+		return;
+	}
+	if (j->probing && now < j->settle_until_ns) {
+		j->win_ns = j->win_done = 0;
 		return;
 	}
 	if (j->win_ns < POLL_JUDGE_PHASE_NS || j->win_done < POLL_JUDGE_PHASE_DONE)
@@ -286,19 +292,20 @@ static void judge_step(struct poll_ctl *c, uint64_t now, uint64_t done, bool bus
 		j->sum_ns[j->on] += j->win_ns;
 		j->sum_done[j->on] += j->win_done;
 		j->win_ns = j->win_done = 0;
-		if (++j->phase == POLL_JUDGE_PHASES)
+		if (++j->phase == POLL_JUDGE_PHASES) {
 			judge_decide(j, now);
-		else
+		} else {
 			j->on = phase_on(j->phase);
+			j->settle_until_ns = now + POLL_JUDGE_SETTLE_NS;
+		}
 		return;
 	}
-	if (judge_changed(j)) {
-		j->changes++;
-		j->hold_ns = 0; /* the next hold starts short */
-		judge_probe(j);
-		return;
-	}
+	j->strikes = judge_changed(j) ? j->strikes + 1 : 0;
 	j->win_ns = j->win_done = 0;
+	if (j->strikes == 2) { /* not one noisy window: the workload changed */
+		j->changes++;
+		judge_probe(j, now);
+	}
 }
 
 bool poll_ctl_wants(const struct poll_ctl *c)
