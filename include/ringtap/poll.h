@@ -65,18 +65,19 @@ void poll_params_bounds(const struct poll_params *p, uint64_t *min_ns, uint64_t 
  * pays: the judge alternates short phases with polling allowed and refused (on, off, off, on: a
  * drift hits both alike) and compares the requests completed per counted ns: polling starts
  * only if it beat events by POLL_JUDGE_MARGIN_PCT and stays while it does not lose to them (a tie
- * ends it). The verdict is held for a while (doubling while the verdict repeats) and probes again when the hold ends
- * or the completion rate moves by POLL_JUDGE_CHANGE× twice running (the workload changed; the
- * hold goes on doubling unless the verdict flips). A phase counts from POLL_JUDGE_SETTLE_NS after
- * its start. Counted time is
- * wall time, except that a gap with nothing in flight counts for at most the longest window:
- * no window could have shortened the rest, and an idle guest then weighs nothing. */
+ * ends it). The verdict is held for a while (longer while it repeats) and probes again when the
+ * hold ends or the completion rate moves by POLL_JUDGE_CHANGE× twice running (the workload
+ * changed; the hold goes on growing unless the verdict flips). A phase counts from
+ * POLL_JUDGE_SETTLE_NS after its start. Counted time is wall time, except that a gap with
+ * nothing in flight counts for at most the longest window: no window could have shortened the
+ * rest, and an idle guest then weighs nothing. */
 #define POLL_JUDGE_PHASE_NS 20000000ULL  /* a phase lasts at least 20 ms of counted time */
 #define POLL_JUDGE_PHASE_DONE 64U	 /* ... and 64 completed requests */
 #define POLL_JUDGE_PHASES 4U		 /* per probe: on, off, off, on */
 #define POLL_JUDGE_MARGIN_PCT 3U	 /* polling must win by this to start */
 #define POLL_JUDGE_HOLD_NS 250000000ULL	 /* the first hold after a probe */
-#define POLL_JUDGE_MAX_HOLD_NS 4000000000ULL /* holds double up to this while the verdict repeats */
+#define POLL_JUDGE_HOLD_GROW 4U		 /* holds grow by this while the verdict repeats */
+#define POLL_JUDGE_MAX_HOLD_NS 4000000000ULL /* ... up to this */
 #define POLL_JUDGE_CHANGE 2U		 /* two hold windows in a row at this factor from the probe
 					  * re-probe */
 #define POLL_JUDGE_SETTLE_NS 5000000ULL	 /* not counted at a phase's start: the scheduler's memory of

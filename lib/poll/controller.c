@@ -226,7 +226,7 @@ static void judge_decide(struct poll_judge *j, uint64_t now)
 	if (first || keep != j->verdict)
 		j->hold_ns = POLL_JUDGE_HOLD_NS;
 	else
-		j->hold_ns = min_u64(j->hold_ns * 2, POLL_JUDGE_MAX_HOLD_NS);
+		j->hold_ns = min_u64(j->hold_ns * POLL_JUDGE_HOLD_GROW, POLL_JUDGE_MAX_HOLD_NS);
 	j->verdict = keep;
 	if (keep)
 		j->kept_on++;
