@@ -325,6 +325,7 @@ void td_ring_poll_stats(const struct td_ring *r, struct td_poll_stats *st)
 	st->judge_changes = p->ctl.judge.changes;
 	st->judge_rate_on = p->ctl.judge.rate_on;
 	st->judge_rate_off = p->ctl.judge.rate_off;
+	st->judge_noise_pct = p->ctl.judge.noise_pct;
 	st->polled_requests = p->polled_requests;
 	st->polled_completions = p->polled_completions;
 	st->polled_ns = c->polled_ns;

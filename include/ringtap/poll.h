@@ -63,9 +63,10 @@ void poll_params_bounds(const struct poll_params *p, uint64_t *min_ns, uint64_t 
 
 /* The payoff judge (adaptive only; docs/POLLING.md). Polling is kept only while it measurably
  * pays: the judge alternates short phases with polling allowed and refused (on, off, off, on: a
- * drift hits both alike) and compares the requests completed per counted ns: polling starts
- * only if it beat events by POLL_JUDGE_MARGIN_PCT and stays while it does not lose to them (a tie
- * ends it). The verdict is held for a while (longer while it repeats) and probes again when the
+ * drift hits both alike) and compares the requests completed per counted ns. The two phases of
+ * a mode disagree by the noise of the measurement: polling starts only if it beat events by
+ * POLL_JUDGE_MARGIN_PCT plus that noise, and stays only while it beats them by more than half
+ * the noise (a tie ends it). The verdict is held for a while (longer while it repeats) and probes again when the
  * hold ends or the completion rate moves by POLL_JUDGE_CHANGE× twice running (the workload
  * changed; the hold goes on growing unless the verdict flips). A phase counts from
  * POLL_JUDGE_SETTLE_NS after its start. Counted time is wall time, except that a gap with
@@ -92,12 +93,13 @@ struct poll_judge {
 	uint64_t last_done; /* the completion count it gave */
 	bool busy;	    /* ... and whether requests were in flight then */
 	uint64_t win_ns, win_done; /* the current phase (or hold window) so far */
-	uint64_t sum_ns[2], sum_done[2]; /* this probe, by mode (0 off, 1 on) */
+	uint64_t ph_ns[POLL_JUDGE_PHASES], ph_done[POLL_JUDGE_PHASES]; /* this probe, by phase */
 	uint64_t ref_ns, ref_done;	 /* holding: the verdict's mode in the probe */
 	uint64_t hold_ns, hold_until_ns;
 	uint64_t settle_until_ns; /* probing: the phase counts from then */
 	unsigned int strikes;	  /* holding: windows in a row that moved by POLL_JUDGE_CHANGE */
 	uint64_t rate_on, rate_off; /* the last probe's completions per second, by mode */
+	uint64_t noise_pct;	    /* ... and how far apart its two phases of a mode were, in % */
 	uint64_t probes, kept_on, kept_off, changes;
 };
 
