@@ -82,7 +82,9 @@ static void summarise(struct td_ring *r, uint64_t now)
 		rt_vbd_debug(r->log_id,
 			     "polling over %llu ms: %llu episodes, %llu requests found by polling "
 			     "(%llu consumed), %llu windows expired, %llu guarded, %llu arrived by "
-			     "event; %llu us polled, %llu us CPU; window now %llu ns",
+			     "event, %llu refused by the payoff judge (%s now, %llu probes: %llu kept "
+			     "on, %llu off); %llu us polled, %llu us CPU, %llu us of it waiting for "
+			     "the image; window now %llu ns",
 			     (unsigned long long)((now - p->summary_ns) / 1000000),
 			     (unsigned long long)(s->entered - b->entered),
 			     (unsigned long long)(s->hits - b->hits),
@@ -90,12 +92,18 @@ static void summarise(struct td_ring *r, uint64_t now)
 			     (unsigned long long)(s->misses - b->misses),
 			     (unsigned long long)(s->guarded - b->guarded),
 			     (unsigned long long)(s->wakeups - b->wakeups),
+			     (unsigned long long)(s->judged_off - b->judged_off),
+			     p->ctl.judge.on ? "on" : "off", (unsigned long long)p->ctl.judge.probes,
+			     (unsigned long long)p->ctl.judge.kept_on,
+			     (unsigned long long)p->ctl.judge.kept_off,
 			     (unsigned long long)((s->polled_ns - b->polled_ns) / 1000),
 			     (unsigned long long)((p->cpu_ns - p->summary_cpu_ns) / 1000),
+			     (unsigned long long)((p->disk_wait_ns - p->summary_disk_wait_ns) / 1000),
 			     (unsigned long long)poll_ctl_window(&p->ctl));
 	p->summary_ns = now;
 	p->summary_base = *s;
 	p->summary_cpu_ns = p->cpu_ns;
+	p->summary_disk_wait_ns = p->disk_wait_ns;
 	p->summary_polled_requests = p->polled_requests;
 }
 
@@ -317,6 +325,7 @@ void td_ring_poll_stats(const struct td_ring *r, struct td_poll_stats *st)
 	st->judge_changes = p->ctl.judge.changes;
 	st->judge_rate_on = p->ctl.judge.rate_on;
 	st->judge_rate_off = p->ctl.judge.rate_off;
+	st->judge_noise_pct = p->ctl.judge.noise_pct;
 	st->polled_requests = p->polled_requests;
 	st->polled_completions = p->polled_completions;
 	st->polled_ns = c->polled_ns;

@@ -76,7 +76,7 @@ struct td_ring_poll {
 	 * when the last one was logged. */
 	uint64_t summary_ns;
 	struct poll_stats summary_base;
-	uint64_t summary_cpu_ns, summary_polled_requests;
+	uint64_t summary_cpu_ns, summary_polled_requests, summary_disk_wait_ns;
 };
 #define TD_POLL_SUMMARY_NS (10ull * 1000000000)
 

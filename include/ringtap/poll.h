@@ -63,19 +63,26 @@ void poll_params_bounds(const struct poll_params *p, uint64_t *min_ns, uint64_t 
 
 /* The payoff judge (adaptive only; docs/POLLING.md). Polling is kept only while it measurably
  * pays: the judge alternates short phases with polling allowed and refused (on, off, off, on: a
- * drift hits both alike) and compares the requests completed per counted ns: polling starts
- * only if it beat events by POLL_JUDGE_MARGIN_PCT and stays while it does not lose to them (a tie
- * ends it). The verdict is held for a while (doubling while the verdict repeats) and probes again when the hold ends
- * or the completion rate moves by POLL_JUDGE_CHANGE× (the workload changed). Counted time is
- * wall time, except that a gap with nothing in flight counts for at most the longest window:
- * no window could have shortened the rest, and an idle guest then weighs nothing. */
+ * drift hits both alike) and compares the requests completed per counted ns. The two phases of
+ * a mode disagree by the noise of the measurement: polling starts only if it beat events by
+ * POLL_JUDGE_MARGIN_PCT plus that noise, and stays only while it beats them by more than half
+ * the noise (a tie ends it). The verdict is held for a while (longer while it repeats) and probes again when the
+ * hold ends or the completion rate moves by POLL_JUDGE_CHANGE× twice running (the workload
+ * changed; the hold goes on growing unless the verdict flips). A phase counts from
+ * POLL_JUDGE_SETTLE_NS after its start. Counted time is wall time, except that a gap with
+ * nothing in flight counts for at most the longest window: no window could have shortened the
+ * rest, and an idle guest then weighs nothing. */
 #define POLL_JUDGE_PHASE_NS 20000000ULL  /* a phase lasts at least 20 ms of counted time */
 #define POLL_JUDGE_PHASE_DONE 64U	 /* ... and 64 completed requests */
 #define POLL_JUDGE_PHASES 4U		 /* per probe: on, off, off, on */
 #define POLL_JUDGE_MARGIN_PCT 3U	 /* polling must win by this to start */
 #define POLL_JUDGE_HOLD_NS 250000000ULL	 /* the first hold after a probe */
-#define POLL_JUDGE_MAX_HOLD_NS 4000000000ULL /* holds double up to this while the verdict repeats */
-#define POLL_JUDGE_CHANGE 2U		 /* a hold's window at this factor from the probe re-probes */
+#define POLL_JUDGE_HOLD_GROW 4U		 /* holds grow by this while the verdict repeats */
+#define POLL_JUDGE_MAX_HOLD_NS 4000000000ULL /* ... up to this */
+#define POLL_JUDGE_CHANGE 2U		 /* two hold windows in a row at this factor from the probe
+					  * re-probe */
+#define POLL_JUDGE_SETTLE_NS 5000000ULL	 /* not counted at a phase's start: the scheduler's memory of
+					  * the previous phase's spinning (EEVDF lag) fades first */
 
 struct poll_judge {
 	bool on;	  /* polling allowed now (the phase's mode, or the verdict) */
@@ -86,10 +93,13 @@ struct poll_judge {
 	uint64_t last_done; /* the completion count it gave */
 	bool busy;	    /* ... and whether requests were in flight then */
 	uint64_t win_ns, win_done; /* the current phase (or hold window) so far */
-	uint64_t sum_ns[2], sum_done[2]; /* this probe, by mode (0 off, 1 on) */
+	uint64_t ph_ns[POLL_JUDGE_PHASES], ph_done[POLL_JUDGE_PHASES]; /* this probe, by phase */
 	uint64_t ref_ns, ref_done;	 /* holding: the verdict's mode in the probe */
 	uint64_t hold_ns, hold_until_ns;
+	uint64_t settle_until_ns; /* probing: the phase counts from then */
+	unsigned int strikes;	  /* holding: windows in a row that moved by POLL_JUDGE_CHANGE */
 	uint64_t rate_on, rate_off; /* the last probe's completions per second, by mode */
+	uint64_t noise_pct;	    /* ... and how far apart its two phases of a mode were, in % */
 	uint64_t probes, kept_on, kept_off, changes;
 };
 

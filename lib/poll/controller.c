@@ -193,13 +193,16 @@ static bool phase_on(unsigned int i)
 	return ((i + 1) / 2) % 2 == 0;
 }
 
-static void judge_probe(struct poll_judge *j)
+static void judge_probe(struct poll_judge *j, uint64_t now)
 {
+	j->settle_until_ns = now + POLL_JUDGE_SETTLE_NS;
+	j->strikes = 0;
 	j->probing = true;
 	j->phase = 0;
 	j->on = phase_on(0);
 	j->win_ns = j->win_done = 0;
-	j->sum_ns[0] = j->sum_ns[1] = j->sum_done[0] = j->sum_done[1] = 0;
+	memset(j->ph_ns, 0, sizeof(j->ph_ns));
+	memset(j->ph_done, 0, sizeof(j->ph_done));
 	j->probes++;
 }
 
@@ -208,23 +211,37 @@ static double per_s(uint64_t done, uint64_t ns)
 	return ns ? (double)done * 1e9 / (double)ns : 0.0;
 }
 
-/* The probe is over: polling starts only if it beat events by the margin, and stays while it does
- * not lose to them (the hysteresis); a tie therefore ends polling. */
+/* How far apart two rates of the same mode are, relative to their mean. */
+static double spread(double a, double b)
+{
+	return a + b > 0 ? 2 * (a > b ? a - b : b - a) / (a + b) : 0.0;
+}
+
+/* The probe is over. Its two phases of a mode measure the same thing: how far apart they are is
+ * the noise (other tenants, the disk). Polling starts only if it beat events by the margin plus
+ * that noise, and stays only while it beats them by more than half of it (the hysteresis); a tie
+ * therefore ends polling, and a noisy one starts it rarely. */
 static void judge_decide(struct poll_judge *j, uint64_t now)
 {
-	double on = per_s(j->sum_done[1], j->sum_ns[1]), off = per_s(j->sum_done[0], j->sum_ns[0]);
+	/* phases: 0 and 3 on, 1 and 2 off */
+	double on = per_s(j->ph_done[0] + j->ph_done[3], j->ph_ns[0] + j->ph_ns[3]);
+	double off = per_s(j->ph_done[1] + j->ph_done[2], j->ph_ns[1] + j->ph_ns[2]);
+	double n1 = spread(per_s(j->ph_done[0], j->ph_ns[0]), per_s(j->ph_done[3], j->ph_ns[3]));
+	double n0 = spread(per_s(j->ph_done[1], j->ph_ns[1]), per_s(j->ph_done[2], j->ph_ns[2]));
+	double noise = n1 > n0 ? n1 : n0;
 	bool first = !(j->kept_on + j->kept_off), keep;
 
 	if (j->verdict)
-		keep = on >= off; /* kept while it does not lose */
+		keep = on > off * (1 + noise / 2);
 	else
-		keep = on * 100 > off * (100 + POLL_JUDGE_MARGIN_PCT); /* must win to start */
+		keep = on > off * (1 + POLL_JUDGE_MARGIN_PCT / 100.0 + noise);
+	j->noise_pct = (uint64_t)(noise * 100);
 	j->rate_on = (uint64_t)on;
 	j->rate_off = (uint64_t)off;
-	if (first || keep != j->verdict || !j->hold_ns)
+	if (first || keep != j->verdict)
 		j->hold_ns = POLL_JUDGE_HOLD_NS;
 	else
-		j->hold_ns = min_u64(j->hold_ns * 2, POLL_JUDGE_MAX_HOLD_NS);
+		j->hold_ns = min_u64(j->hold_ns * POLL_JUDGE_HOLD_GROW, POLL_JUDGE_MAX_HOLD_NS);
 	j->verdict = keep;
 	if (keep)
 		j->kept_on++;
@@ -232,8 +249,8 @@ static void judge_decide(struct poll_judge *j, uint64_t now)
 		j->kept_off++;
 	j->probing = false;
 	j->on = keep;
-	j->ref_ns = j->sum_ns[keep];
-	j->ref_done = j->sum_done[keep];
+	j->ref_ns = keep ? j->ph_ns[0] + j->ph_ns[3] : j->ph_ns[1] + j->ph_ns[2];
+	j->ref_done = keep ? j->ph_done[0] + j->ph_done[3] : j->ph_done[1] + j->ph_done[2];
 	j->hold_until_ns = now + j->hold_ns;
 }
 
@@ -269,7 +286,7 @@ static void judge_step(struct poll_ctl *c, uint64_t now, uint64_t done, bool bus
 		return;
 	}
 	if (!started) {
-		judge_probe(j);
+		judge_probe(j, now);
 		return;
 	}
 	if (!was_busy && dt > c->max_ns)
@@ -277,28 +294,33 @@ static void judge_step(struct poll_ctl *c, uint64_t now, uint64_t done, bool bus
 	j->win_ns += dt;
 	j->win_done += n;
 	if (!j->probing && now >= j->hold_until_ns) {
-		judge_probe(j);
+		judge_probe(j, now);
+		return;
+	}
+	if (j->probing && now < j->settle_until_ns) {
+		j->win_ns = j->win_done = 0;
 		return;
 	}
 	if (j->win_ns < POLL_JUDGE_PHASE_NS || j->win_done < POLL_JUDGE_PHASE_DONE)
 		return;
 	if (j->probing) {
-		j->sum_ns[j->on] += j->win_ns;
-		j->sum_done[j->on] += j->win_done;
+		j->ph_ns[j->phase] = j->win_ns;
+		j->ph_done[j->phase] = j->win_done;
 		j->win_ns = j->win_done = 0;
-		if (++j->phase == POLL_JUDGE_PHASES)
+		if (++j->phase == POLL_JUDGE_PHASES) {
 			judge_decide(j, now);
-		else
+		} else {
 			j->on = phase_on(j->phase);
+			j->settle_until_ns = now + POLL_JUDGE_SETTLE_NS;
+		}
 		return;
 	}
-	if (judge_changed(j)) {
-		j->changes++;
-		j->hold_ns = 0; /* the next hold starts short */
-		judge_probe(j);
-		return;
-	}
+	j->strikes = judge_changed(j) ? j->strikes + 1 : 0;
 	j->win_ns = j->win_done = 0;
+	if (j->strikes == 2) { /* not one noisy window: the workload changed */
+		j->changes++;
+		judge_probe(j, now);
+	}
 }
 
 bool poll_ctl_wants(const struct poll_ctl *c)

@@ -24,6 +24,7 @@ struct opts {
 	unsigned long linger_ms;
 	unsigned int seed;
 	const char *done_file;
+	const char *start_file;
 	bool check_stamps;
 };
 
@@ -70,6 +71,7 @@ static void usage(FILE *out)
 		"  --bound-ms N      an answer later than this is a stall (default 1000)\n"
 		"  --seed N          random seed (default 1)\n"
 		"  --stamps          check each block's stamp (its index, le64, at its start)\n"
+		"  --start-file FILE once connected, wait (up to 60 s) for FILE to exist before the I/O\n"
 		"  --done-file FILE  create FILE once the I/O is over, then ...\n"
 		"  --linger-ms N     ... stay connected and idle N ms before closing (default 0)\n"
 		"  -h, --help        this help\n");
@@ -88,7 +90,8 @@ static int parse_ul(const char *s, unsigned long *v)
 
 static int parse_args(int argc, char **argv, struct opts *o)
 {
-	enum { O_DEV = 256, O_COUNT, O_GMIN, O_GMAX, O_BOUND, O_SEED, O_STAMPS, O_DONE, O_LINGER };
+	enum { O_DEV = 256, O_COUNT, O_GMIN, O_GMAX, O_BOUND, O_SEED, O_STAMPS, O_DONE, O_LINGER,
+	       O_START };
 	static const struct option lopts[] = {
 		{ "device", required_argument, NULL, O_DEV },
 		{ "count", required_argument, NULL, O_COUNT },
@@ -98,6 +101,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "seed", required_argument, NULL, O_SEED },
 		{ "stamps", no_argument, NULL, O_STAMPS },
 		{ "done-file", required_argument, NULL, O_DONE },
+		{ "start-file", required_argument, NULL, O_START },
 		{ "linger-ms", required_argument, NULL, O_LINGER },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -121,6 +125,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			break;
 		case O_STAMPS: o->check_stamps = true; break;
 		case O_DONE: o->done_file = optarg; break;
+		case O_START: o->start_file = optarg; break;
 		case O_LINGER: rc = parse_ul(optarg, &o->linger_ms); break;
 		default:
 			fprintf(stderr, "poll-gaps: unknown option '%s'\n", argv[optind - 1]);
@@ -185,6 +190,15 @@ int main(int argc, char **argv)
 	if (err) {
 		fprintf(stderr, "poll-gaps: %s: %s\n", o.device, strerror(-err));
 		return -err;
+	}
+	if (o.start_file) { /* the test sets the stage (e.g. a CPU hog) once the ring is connected */
+		for (i = 0; i < 6000 && access(o.start_file, F_OK) < 0; i++)
+			sleep_us(10000);
+		if (i == 6000) {
+			fprintf(stderr, "poll-gaps: %s never appeared\n", o.start_file);
+			blkfront_close(bf);
+			return ETIMEDOUT;
+		}
 	}
 	blocks = blkfront_info(bf)->sectors * blkfront_info(bf)->sector_size / BLOCK;
 	buf = aligned_alloc(BLOCK, BLOCK);

@@ -144,7 +144,7 @@ env $(simxen_guest_env "$dom") "$TBIN/poll-gaps" --device "/local/domain/$dom/de
 n=$(lines "$info_pid" | grep -c "debug: vbd $dom/$devid: polling over " || true)
 [ "$n" -ge 1 ] || fail "no polling summary at debug: $(lines "$info_pid" | tail -5)"
 expect_match "$(lines "$info_pid" | grep "polling over " | head -1)" \
-	"polling over [0-9]+ ms: [0-9]+ episodes, [0-9]+ requests found by polling \([0-9]+ consumed\), [0-9]+ windows expired, [0-9]+ guarded, [0-9]+ arrived by event; [0-9]+ us polled, [0-9]+ us CPU; window now [0-9]+ ns" \
+	"polling over [0-9]+ ms: [0-9]+ episodes, [0-9]+ requests found by polling \([0-9]+ consumed\), [0-9]+ windows expired, [0-9]+ guarded, [0-9]+ arrived by event, [0-9]+ refused by the payoff judge \((on|off) now, [0-9]+ probes: [0-9]+ kept on, [0-9]+ off\); [0-9]+ us polled, [0-9]+ us CPU, [0-9]+ us of it waiting for the image; window now [0-9]+ ns" \
 	"a polling summary"
 first=$(lines "$info_pid" | grep -m1 "vbd $dom/$devid: connected: " | cut -d' ' -f1)
 last=$(lines "$info_pid" | grep "vbd $dom/$devid: ring disconnected: " | tail -1 | cut -d' ' -f1)
