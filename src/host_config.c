@@ -58,10 +58,10 @@ void td_config_export(const struct td_config *c)
 		if (!c->env[i][0])
 			continue;
 		if (getenv(env_names[i]))
-			rt_debug("%s: set in the environment, which wins over the file",
-				 env_names[i]);
+			rt_info("%s: set in the environment, which wins over the file",
+				env_names[i]);
 		else if (setenv(env_names[i], c->env[i], 0) == 0)
-			rt_debug("%s=%s (the configuration file)", env_names[i], c->env[i]);
+			rt_info("%s=%s (the configuration file)", env_names[i], c->env[i]);
 	}
 }
 

@@ -47,7 +47,7 @@ unsigned int td_config_read(struct td_config *c, FILE *f, const char *name);
  * when the file cannot be read (-ENOENT: no file; c keeps the defaults). */
 int td_config_load(struct td_config *c, const char *path);
 /* Sets the engine's environment variables the file gives, unless already set (the
- * environment wins); each set is logged at debug level. */
+ * environment wins); each is logged. */
 void td_config_export(const struct td_config *c);
 /* Writes the settings as a config file would hold them (tapdisk --check-config). */
 void td_config_print(const struct td_config *c, FILE *out);
