@@ -13,6 +13,8 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include "ringtap/driver.h"
+
 struct td_engine;
 struct td_engine_req;
 struct td_loop;
@@ -107,10 +109,7 @@ struct td_engine_ops {
  *                                (IORING_SETUP_SQPOLL); refused by the kernel: logged, without
  *   TAPDISK_URING_SQPOLL_CPU     the CPU that thread is bound to (IORING_SETUP_SQ_AFF)
  */
-#define TD_URING_BATCH_ENV "TAPDISK_URING_BATCH"
-#define TD_URING_FIXED_BUFFERS_ENV "TAPDISK_URING_FIXED_BUFFERS"
-#define TD_URING_SQPOLL_ENV "TAPDISK_URING_SQPOLL"
-#define TD_URING_SQPOLL_CPU_ENV "TAPDISK_URING_SQPOLL_CPU"
+/* the variables' names: ringtap/driver.h (TD_URING_*_ENV) */
 #define TD_URING_BATCH_DEFAULT 1
 #define TD_URING_FIXED_BUFFERS_DEFAULT false
 

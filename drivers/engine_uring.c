@@ -268,14 +268,17 @@ static int engine_uring_submit(struct td_engine *e, struct td_engine_req **reqs,
 	}
 	rc = io_uring_submit(&u->ring);
 	if (u->sqpoll) {
-		/* the kernel's thread takes every entry, in its time; wait until it has, as the
-		 * iovec arrays are the caller's again when submit returns (engine.h) */
-		while (io_uring_sq_ready(&u->ring) && (rc >= 0 || rc == -EINTR))
+		/* The tail is published: the kernel's thread takes every entry, in its time (an
+		 * error of io_uring_enter, which only wakes the thread, changes nothing). Wait until
+		 * it has, as the iovec arrays are the caller's again when submit returns (engine.h);
+		 * the thread gone (EOWNERDEAD) takes nothing more. */
+		while (io_uring_sq_ready(&u->ring) && rc != -EOWNERDEAD)
 			rc = io_uring_submit(&u->ring);
-		if (rc >= 0 || rc == -EINTR) {
-			u->inflight += (unsigned int)n;
-			return n;
-		}
+		if (rc == -EOWNERDEAD)
+			rt_err("%s: io_uring: the SQ thread is gone: %u requests stay unsubmitted",
+			       td_engine_who(e), io_uring_sq_ready(&u->ring));
+		u->inflight += (unsigned int)n;
+		return n;
 	}
 	taken = n - (int)sq_take_back(&u->ring);
 	u->inflight += (unsigned int)taken;

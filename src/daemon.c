@@ -192,6 +192,7 @@ int td_daemon_main(bool foreground, const char *config_path)
 	if (!err) {
 		open_log(foreground);
 		load_config(d, config_path);
+		td_config_export(&d->config); /* the I/O engine reads it at each open */
 		rt_info("serving %s", path);
 		err = td_loop_run(&d->loop);
 		if (err)

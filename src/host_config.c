@@ -6,18 +6,27 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ringtap/driver.h"
 #include "ringtap/log.h"
 #include "src/host_config.h"
 
 #define US 1000ULL
 
-enum key_kind { KEY_POLICY, KEY_US, KEY_UINT };
+enum key_kind { KEY_POLICY, KEY_US, KEY_UINT, KEY_ENV_UINT, KEY_ENV_ONOFF };
 
 struct key {
 	const char *name;
 	enum key_kind kind;
 	unsigned long min, max;
-	size_t offset; /* in struct poll_params */
+	size_t offset; /* in struct poll_params; KEY_ENV_*: the index in td_config's env */
+};
+
+/* The environment variable of each env slot. */
+static const char *const env_names[TD_CONFIG_NENV] = {
+	[TD_CONFIG_URING_BATCH] = TD_URING_BATCH_ENV,
+	[TD_CONFIG_URING_FIXED_BUFFERS] = TD_URING_FIXED_BUFFERS_ENV,
+	[TD_CONFIG_URING_SQPOLL] = TD_URING_SQPOLL_ENV,
+	[TD_CONFIG_URING_SQPOLL_CPU] = TD_URING_SQPOLL_CPU_ENV,
 };
 
 #define POLL_FIELD(f) offsetof(struct poll_params, f)
@@ -31,11 +40,29 @@ static const struct key keys[] = {
 	{ "polling-grow", KEY_UINT, 2, 16, POLL_FIELD(grow) },
 	{ "polling-shrink", KEY_UINT, 2, 16, POLL_FIELD(shrink) },
 	{ "polling-budget", KEY_UINT, 0, POLL_BUDGET_SLOTS, POLL_FIELD(budget) },
+	{ "uring-batch", KEY_ENV_UINT, 1, 128, TD_CONFIG_URING_BATCH },
+	{ "uring-fixed-buffers", KEY_ENV_ONOFF, 0, 0, TD_CONFIG_URING_FIXED_BUFFERS },
+	{ "uring-sqpoll", KEY_ENV_ONOFF, 0, 0, TD_CONFIG_URING_SQPOLL },
+	{ "uring-sqpoll-cpu", KEY_ENV_UINT, 0, 4095, TD_CONFIG_URING_SQPOLL_CPU },
 };
 
 void td_config_default(struct td_config *c)
 {
 	poll_params_default(&c->poll);
+	memset(c->env, 0, sizeof(c->env));
+}
+
+void td_config_export(const struct td_config *c)
+{
+	for (int i = 0; i < TD_CONFIG_NENV; i++) {
+		if (!c->env[i][0])
+			continue;
+		if (getenv(env_names[i]))
+			rt_info("%s: set in the environment, which wins over the file",
+				env_names[i]);
+		else if (setenv(env_names[i], c->env[i], 0) == 0)
+			rt_info("%s=%s (the configuration file)", env_names[i], c->env[i]);
+	}
 }
 
 const char *td_config_path(const char *option)
@@ -91,6 +118,15 @@ static int apply(struct td_config *c, const struct key *k, const char *v, size_t
 	char name[16];
 	int err;
 
+	if (k->kind == KEY_ENV_ONOFF) {
+		if ((n != 2 || memcmp(v, "on", 2)) && (n != 3 || memcmp(v, "off", 3))) {
+			snprintf(why, len, "%s: expected on or off", k->name);
+			return -EINVAL;
+		}
+		memcpy(c->env[k->offset], v, n);
+		c->env[k->offset][n] = '\0';
+		return 0;
+	}
 	if (k->kind == KEY_POLICY) {
 		if (n >= sizeof(name) ||
 		    (memcpy(name, v, n), name[n] = '\0', poll_policy_parse(name, &policy))) {
@@ -106,6 +142,10 @@ static int apply(struct td_config *c, const struct key *k, const char *v, size_t
 			 err == -ERANGE ? "a value" : "a decimal number", k->min, k->max,
 			 k->kind == KEY_US ? " (microseconds)" : "");
 		return -EINVAL;
+	}
+	if (k->kind == KEY_ENV_UINT) {
+		snprintf(c->env[k->offset], sizeof(c->env[k->offset]), "%lu", val);
+		return 0;
 	}
 	if (k->kind == KEY_US) {
 		uint64_t ns = (uint64_t)val * US;
@@ -209,4 +249,8 @@ void td_config_print(const struct td_config *c, FILE *out)
 		poll_policy_name(p->policy), (unsigned long long)(p->fixed_ns / US),
 		p->idle_threshold, (unsigned long long)(p->start_ns / US),
 		(unsigned long long)(p->max_ns / US), p->grow, p->shrink, p->budget);
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if ((keys[i].kind == KEY_ENV_UINT || keys[i].kind == KEY_ENV_ONOFF) &&
+		    c->env[keys[i].offset][0])
+			fprintf(out, "%s = %s\n", keys[i].name, c->env[keys[i].offset]);
 }

@@ -19,8 +19,19 @@
 /* Environment: another file (tests); set and empty means no file at all. */
 #define TD_CONFIG_ENV "TAPDISK_CONF"
 
+/* The I/O engine's keys (uring-*): each the value of an environment variable of the engine
+ * (ringtap/driver.h's TD_URING_*_ENV), validated here, set at start by td_config_export. */
+enum td_config_env {
+	TD_CONFIG_URING_BATCH,
+	TD_CONFIG_URING_FIXED_BUFFERS,
+	TD_CONFIG_URING_SQPOLL,
+	TD_CONFIG_URING_SQPOLL_CPU,
+	TD_CONFIG_NENV
+};
+
 struct td_config {
 	struct poll_params poll; /* the polling settings each VBD starts with */
+	char env[TD_CONFIG_NENV][8]; /* "" when the file does not give the key */
 };
 
 void td_config_default(struct td_config *c);
@@ -35,6 +46,9 @@ unsigned int td_config_read(struct td_config *c, FILE *f, const char *name);
 /* Opens and reads `path` into c (from the defaults). Returns the number of problems, or -errno
  * when the file cannot be read (-ENOENT: no file; c keeps the defaults). */
 int td_config_load(struct td_config *c, const char *path);
+/* Sets the engine's environment variables the file gives, unless already set (the
+ * environment wins); each is logged. */
+void td_config_export(const struct td_config *c);
 /* Writes the settings as a config file would hold them (tapdisk --check-config). */
 void td_config_print(const struct td_config *c, FILE *out);
 

@@ -41,6 +41,12 @@ enum td_io_op {
 #define TD_OPEN_ENGINE_MASK (TD_OPEN_ENGINE_LIBAIO | TD_OPEN_ENGINE_IO_URING)
 /* tapdisk's engine for the images it opens: auto (the default), libaio or io_uring. */
 #define TD_IO_ENGINE_ENV "TAPDISK_IO_ENGINE"
+/* The io_uring backend's settings (drivers/engine.h says what each means; tapdisk.conf's
+ * uring-* keys set them when the environment does not). */
+#define TD_URING_BATCH_ENV "TAPDISK_URING_BATCH"
+#define TD_URING_FIXED_BUFFERS_ENV "TAPDISK_URING_FIXED_BUFFERS"
+#define TD_URING_SQPOLL_ENV "TAPDISK_URING_SQPOLL"
+#define TD_URING_SQPOLL_CPU_ENV "TAPDISK_URING_SQPOLL_CPU"
 
 #define TD_IMAGE_WHY_MAX 256
 

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "ringtap/driver.h"
 #include "src/host_config.h"
 
 #define US 1000ULL
@@ -27,6 +28,7 @@ static void assert_same(const struct td_config *a, const struct td_config *b)
 	assert_int_equal(a->poll.budget, b->poll.budget);
 	assert_int_equal(a->poll.no_guard, b->poll.no_guard);
 	assert_int_equal(a->poll.no_judge, b->poll.no_judge);
+	assert_memory_equal(a->env, b->env, sizeof(a->env));
 }
 
 static int line(struct td_config *c, const char *l)
@@ -66,6 +68,32 @@ static void every_key_is_applied(void **state)
 	assert_int_equal(c.poll.fixed_ns, 0);
 	assert_int_equal(line(&c, "polling-duration = 1000000"), 0); /* the 1 s cap */
 	assert_int_equal(c.poll.fixed_ns, 1000000 * US);
+	assert_int_equal(line(&c, "uring-batch = 32"), 0);
+	assert_string_equal(c.env[TD_CONFIG_URING_BATCH], "32");
+	assert_int_equal(line(&c, "uring-fixed-buffers = on"), 0);
+	assert_string_equal(c.env[TD_CONFIG_URING_FIXED_BUFFERS], "on");
+	assert_int_equal(line(&c, "uring-sqpoll = off"), 0);
+	assert_string_equal(c.env[TD_CONFIG_URING_SQPOLL], "off");
+	assert_int_equal(line(&c, "uring-sqpoll-cpu = 4095"), 0);
+	assert_string_equal(c.env[TD_CONFIG_URING_SQPOLL_CPU], "4095");
+}
+
+/* The engine's keys become its environment variables, unless the environment has them. */
+static void engine_keys_are_exported_unless_set(void **state)
+{
+	struct td_config c;
+
+	unsetenv(TD_URING_BATCH_ENV);
+	setenv(TD_URING_SQPOLL_ENV, "off", 1);
+	td_config_default(&c);
+	assert_int_equal(line(&c, "uring-batch = 4"), 0);
+	assert_int_equal(line(&c, "uring-sqpoll = on"), 0);
+	td_config_export(&c);
+	assert_string_equal(getenv(TD_URING_BATCH_ENV), "4");
+	assert_string_equal(getenv(TD_URING_SQPOLL_ENV), "off");
+	assert_null(getenv(TD_URING_FIXED_BUFFERS_ENV));
+	unsetenv(TD_URING_BATCH_ENV);
+	unsetenv(TD_URING_SQPOLL_ENV);
 }
 
 static void blanks_and_comments_change_nothing(void **state)
@@ -107,6 +135,13 @@ static void bad_lines_are_refused_and_change_nothing(void **state)
 		"Polling-duration = 100",
 		"polling-duration-us = 100",
 		"polling = on",
+		"uring-batch = 0", /* 1..128 */
+		"uring-batch = 129",
+		"uring-sqpoll = yes", /* on or off */
+		"uring-fixed-buffers = On",
+		"uring-fixed-buffers = onn",
+		"uring-sqpoll-cpu = 4096",
+		"uring-sqpoll-cpu = -1",
 	};
 	struct td_config c, d;
 
@@ -212,6 +247,8 @@ static void print_reads_back_the_same(void **state)
 	c.poll.fixed_ns = 77 * US;
 	c.poll.idle_threshold = 9;
 	c.poll.budget = 5;
+	assert_int_equal(line(&c, "uring-batch = 8"), 0);
+	assert_int_equal(line(&c, "uring-sqpoll = on"), 0);
 	f = fmemopen(buf, sizeof(buf), "w");
 	assert_non_null(f);
 	td_config_print(&c, f);
@@ -224,6 +261,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(every_key_is_applied),
+		cmocka_unit_test(engine_keys_are_exported_unless_set),
 		cmocka_unit_test(blanks_and_comments_change_nothing),
 		cmocka_unit_test(bad_lines_are_refused_and_change_nothing),
 		cmocka_unit_test(a_file_skips_bad_lines_and_keeps_the_rest),

@@ -95,9 +95,18 @@ static int parse_size(const char *s, uint64_t *v)
 	if (errno || end == s || s[0] == '-')
 		return -EINVAL;
 	switch (*end) {
-	case 'K': x <<= 10; end++; break;
-	case 'M': x <<= 20; end++; break;
-	case 'G': x <<= 30; end++; break;
+	case 'K':
+		x <<= 10;
+		end++;
+		break;
+	case 'M':
+		x <<= 20;
+		end++;
+		break;
+	case 'G':
+		x <<= 30;
+		end++;
+		break;
 	}
 	if (*end)
 		return -EINVAL;
@@ -117,6 +126,8 @@ static void usage(FILE *out)
 		"  discard OFF LEN       BLKIF_OP_DISCARD\n"
 		"  info                  what was negotiated, as key=value lines\n"
 		"  stats                 the frontend's counters, as key=value lines\n"
+		"  wait-for FILE         wait (at most a minute) until FILE exists: the test\n"
+		"                        holds the connection open meanwhile\n"
 		"Sizes take K, M, G suffixes. Options:\n"
 		"  --device PATH         the frontend's xenstore directory (or device id)\n"
 		"  --abi ABI             native (default), x86_32-abi, x86_64-abi\n"
@@ -141,7 +152,8 @@ static int file_io(const char *path, uint8_t *buf, size_t len, bool out)
 	if (fd < 0)
 		return -errno;
 	while (done < len) {
-		ssize_t n = out ? write(fd, buf + done, len - done) : read(fd, buf + done, len - done);
+		ssize_t n =
+			out ? write(fd, buf + done, len - done) : read(fd, buf + done, len - done);
 
 		if (n <= 0) {
 			close(fd);
@@ -177,6 +189,19 @@ static void print_stats(struct blkfront *bf)
 	       s.grants_shared);
 }
 
+/* Waits until `path` exists (the test says go), for at most a minute: 0 or -ETIMEDOUT. */
+static int wait_for(const char *path)
+{
+	struct timespec tick = { 0, 10 * 1000 * 1000 };
+
+	for (int i = 0; i < 6000; i++) {
+		if (access(path, F_OK) == 0)
+			return 0;
+		nanosleep(&tick, NULL);
+	}
+	return -ETIMEDOUT;
+}
+
 /* Runs argv[i..] as commands; returns 0 or the first error. */
 static int run_commands(struct run *r, int argc, char **argv, int i)
 {
@@ -193,6 +218,14 @@ static int run_commands(struct run *r, int argc, char **argv, int i)
 		}
 		if (!strcmp(cmd, "stats")) {
 			print_stats(r->bf);
+			continue;
+		}
+		if (!strcmp(cmd, "wait-for")) {
+			err = i < argc ? wait_for(argv[i++]) : -EINVAL;
+			if (err)
+				fprintf(stderr, "blkfront-io: wait-for: %s\n", strerror(-err));
+			if (err)
+				return err;
 			continue;
 		}
 		if (!strcmp(cmd, "flush")) {
@@ -238,15 +271,15 @@ static int run_commands(struct run *r, int argc, char **argv, int i)
 			err = do_io(r, op, off, NULL, len);
 		}
 		if (err) {
-			fprintf(stderr, "blkfront-io: %s %" PRIu64 " %" PRIu64 ": %s\n", cmd, off, len,
-				strerror(-err));
+			fprintf(stderr, "blkfront-io: %s %" PRIu64 " %" PRIu64 ": %s\n", cmd, off,
+				len, strerror(-err));
 			return err;
 		}
 		if (r->acked_fd >= 0 && op != BLKFRONT_READ) {
 			/* one write(2) after the response: the line exists only for an acked I/O */
 			char line[80];
-			int n = snprintf(line, sizeof(line), "%s %" PRIu64 " %" PRIu64 "\n", cmd, off,
-					 len);
+			int n = snprintf(line, sizeof(line), "%s %" PRIu64 " %" PRIu64 "\n", cmd,
+					 off, len);
 
 			if (write(r->acked_fd, line, (size_t)n) != n)
 				return -EIO;
