@@ -18,6 +18,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -309,6 +311,8 @@ static int dial(struct nbd_img *d)
 
 	if (fd < 0)
 		return -errno;
+	if (d->sa.ss_family != AF_UNIX) /* a request goes out at once, not after the last reply */
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
 	if (connect(fd, (struct sockaddr *)&d->sa, d->sa_len) < 0 && errno != EINPROGRESS) {
 		int err = -errno;
 
