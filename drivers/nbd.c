@@ -18,6 +18,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -214,6 +216,16 @@ static void start(struct nbd_img *d, struct td_io *io)
 }
 
 static void schedule_reconnect(struct nbd_img *d);
+
+/* Reads and writes go in pieces of at most the server's maximum block, whole sectors. */
+static void set_max_piece(struct nbd_img *d)
+{
+	d->max_piece = d->info.max_block < NBD_DEFAULT_MAX_REQUEST ? d->info.max_block :
+								     NBD_DEFAULT_MAX_REQUEST;
+	d->max_piece &= ~511u;
+	if (!d->max_piece)
+		d->max_piece = 512;
+}
 static void on_expire(struct td_loop *loop, struct td_loop_timer *t, void *data);
 
 static void lost(struct nbd_img *d, const char *why)
@@ -285,6 +297,7 @@ static void ready(void *data)
 		return;
 	}
 	d->info = info;
+	set_max_piece(d);
 	d->up = true;
 	d->reconnects++;
 	rt_info("nbd:%s: reconnected after %llu ms", d->addr,
@@ -309,6 +322,8 @@ static int dial(struct nbd_img *d)
 
 	if (fd < 0)
 		return -errno;
+	if (d->sa.ss_family != AF_UNIX) /* a request goes out at once, not after the last reply */
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
 	if (connect(fd, (struct sockaddr *)&d->sa, d->sa_len) < 0 && errno != EINPROGRESS) {
 		int err = -errno;
 
@@ -581,11 +596,7 @@ static int nbd_open(struct td_image *img, const char *path, unsigned int flags)
 			"bytes are not used",
 			d->addr, (unsigned long long)d->info.size,
 			(unsigned long long)(d->info.size % 512));
-	d->max_piece = d->info.max_block < NBD_DEFAULT_MAX_REQUEST ? d->info.max_block :
-								     NBD_DEFAULT_MAX_REQUEST;
-	d->max_piece &= ~511u;
-	if (!d->max_piece)
-		d->max_piece = 512;
+	set_max_piece(d);
 	if (d->info.readonly && !(flags & TD_OPEN_RDONLY))
 		rt_info("nbd:%s: the export is read-only: opened read-only", d->addr);
 	img->info = (struct td_image_info){

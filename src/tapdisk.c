@@ -36,6 +36,7 @@ static void usage(FILE *out)
 		"(default /dev/shm), TAPDISK_LOG_FILE (a daemon's log instead of syslog),\n"
 		"TAPDISK_LOG_LEVEL (the level when no option gives it; tap-ctl spawn -l sets it),\n"
 		"TAPDISK_NBD_IDLE_TIMEOUT (seconds an idle NBD client keeps its slot; 60),\n"
+		"TAPDISK_NBD_TIMEOUT (seconds an nbd: image's requests wait for a lost server; 60),\n"
 		"%s (the configuration file; set and empty: none).\n",
 		TD_CONFIG_ENV, TD_CONFIG_DEFAULT_PATH, TD_CONFIG_ENV);
 }

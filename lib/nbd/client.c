@@ -244,7 +244,8 @@ static void hs_put_option(struct nbd_client *c, uint32_t opt, const uint8_t *dat
 	nbd_put64(p, NBD_IHAVEOPT);
 	nbd_put32(p + 8, opt);
 	nbd_put32(p + 12, len);
-	memcpy(p + 16, data, len);
+	if (len)
+		memcpy(p + 16, data, len);
 	c->hout_len += 16 + len;
 	c->opt = opt;
 }

@@ -3,8 +3,10 @@
 # filter); over TCP to qemu-nbd serving a raw file under an export name, a discarded range reads
 # back zeros and leaves a hole in the server's file, and the data around it stays; a pause and
 # unpause reconnects and the data is still there; a read-only export is opened read-only and a
-# guest's write fails; bad addresses, an unknown export, an unknown option and tls= are refused at
-# open with a message saying why.
+# guest's write fails; a server's maximum block size (nbdkit's blocksize-policy filter, larger
+# requests refused) is kept by cutting requests in pieces; a minimum above 512 bytes, bad
+# addresses, an unknown export, an unknown option and tls= are refused at open with a message
+# saying why.
 . "$(dirname "$0")/../lib/common.sh"
 . "$SRC/tests/lib/tapdisk.sh"
 . "$SRC/tests/lib/simxen.sh"
@@ -93,7 +95,21 @@ fe_io write 0 4K "$T/data" >"$T/out" 2>&1 || rc=$?
 expect_rc 0 "guest: a read of the read-only export" fe_io read 0 4K "$T/back"
 destroy
 
-# 5: refused at open, with the reason
+# 5: a server's block size limits: reads and writes above its maximum (64 KiB, enforced: larger
+# requests fail) go in pieces; a minimum above 512 bytes is refused at open
+nbdkit_start bs --filter=blocksize-policy memory 32M blocksize-minimum=1 \
+	blocksize-maximum=65536 blocksize-error-policy=error
+create "nbd:unix:$T/bs.sock"
+grep -q "nbd:unix:$T/bs.sock: connected .*max block 65536" "$TAPDISK_LOG_FILE" ||
+	fail "the server's maximum block is not taken: $(grep bs.sock "$TAPDISK_LOG_FILE" | tail -2)"
+sxm_fio "$dom" "$fe" "$T/fio.json" --rw=randwrite --bsrange=64k-512k --iodepth=4 --size=16M \
+	--verify=crc32c --do_verify=1 >"$T/fio.out" 2>&1 || fail "fio: $(tail -5 "$T/fio.out")"
+sxm_fio_verified "$T/fio.json" || fail "fio above the server's maximum block: not verified"
+echo "ok: requests above the server's 64 KiB maximum verified, in pieces"
+destroy
+nbdkit_start bs4k --filter=blocksize-policy memory 32M blocksize-minimum=4096
+
+# 6: refused at open, with the reason
 refused() { # WHAT IMAGE REGEX
 	local rc=0
 	"$TAPCTL" create -a "$2" >"$T/out" 2>"$T/err" || rc=$?
@@ -101,6 +117,8 @@ refused() { # WHAT IMAGE REGEX
 	grep -Eq "$3" "$T/err" || fail "$1: the message does not say why: $(cat "$T/err")"
 	echo "ok: $1 refused: $(grep -Eo "$3" "$T/err" | head -1)"
 }
+refused "a minimum block size of 4096" "nbd:unix:$T/bs4k.sock" \
+	"minimum block size \(4096 bytes\) is larger than a 512-byte sector"
 refused "a socket that does not exist" "nbd:unix:$T/none.sock" "connect: No such file or directory"
 refused "a port nobody listens on" "nbd:tcp:127.0.0.1:$(free_port)" "connect: Connection refused"
 refused "TLS" "nbd:unix:$T/mem.sock:tls=require" "TLS is not supported.*ssh.*stunnel"

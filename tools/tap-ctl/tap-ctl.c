@@ -58,6 +58,8 @@ static void main_usage(FILE *out)
 		"\n  -h, --help     show this help (COMMAND -h: the command's options)\n"
 		"  --version      show the version and exit\n"
 		"  --debug        accepted anywhere, ignored (blktap3 compatibility)\n\n"
+		"Images (-a): aio:/path (raw: an alias), vhd:/path, or a remote NBD export:\n"
+		"nbd:unix:/socket[:exportname=NAME] or nbd:tcp:HOST:PORT[:exportname=NAME].\n"
 		"Exit status: 0, or a positive errno value (its text on stderr).\n"
 		"Environment: %s (run directory, default %s), %s (tapdisk binary),\n"
 		"TAP_CTL_TIMEOUT (seconds per daemon request), TAPDISK_LOG_LEVEL (the level of the\n"
