@@ -32,7 +32,7 @@
 #include "ringtap/log.h"
 #include "src/loop.h"
 
-/* Seconds; docs/CEPH.md and tapdisk(8) say them. The open (mount, the image's header) and the
+/* Seconds; README.md's Ceph section and tapdisk(8) say them. The open (mount, the image's header) and the
  * control socket waiting for it are bounded by the first two; a guest's I/O by the third. */
 #define RBD_MOUNT_TIMEOUT_S "10"
 #define RBD_MON_OP_TIMEOUT_S "10"
