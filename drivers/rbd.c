@@ -32,7 +32,7 @@
 #include "ringtap/log.h"
 #include "src/loop.h"
 
-/* Seconds; docs/CEPH.md and tapdisk(8) say them. The open (mount, the image's header) and the
+/* Seconds; README.md's Ceph section and tapdisk(8) say them. The open (mount, the image's header) and the
  * control socket waiting for it are bounded by the first two; a guest's I/O by the third. */
 #define RBD_MOUNT_TIMEOUT_S "10"
 #define RBD_MON_OP_TIMEOUT_S "10"
@@ -81,7 +81,7 @@ static int conf_default(rados_t cluster, const char *key, const char *ceph_defau
 	return rados_conf_set(cluster, key, ours);
 }
 
-/* img->why: fmt's words (its last %s is the error's), for the toolstack; returns rc. */
+/* img->why: what failed, for the toolstack (which adds rc's strerror); returns rc. */
 __attribute__((format(printf, 3, 4))) static int why_rc(struct td_image *img, int rc,
 							const char *fmt, ...)
 {
@@ -101,33 +101,33 @@ static int rbd_connect(struct td_image *img, struct rbd_img *r, const struct rbd
 
 	rc = rados_create(&r->cluster, p->id[0] ? p->id : NULL);
 	if (rc < 0)
-		return why_rc(img, rc, "cannot create a Ceph client for id '%s': %s",
-			      p->id[0] ? p->id : "admin", strerror(-rc));
+		return why_rc(img, rc, "cannot create a Ceph client for id '%s'",
+			      p->id[0] ? p->id : "admin");
 	rc = rados_conf_read_file(r->cluster, p->conf[0] ? p->conf : NULL);
 	if (rc < 0)
-		return why_rc(img, rc, "cannot read the Ceph configuration %s: %s",
-			      p->conf[0] ? p->conf : "(default search path)", strerror(-rc));
+		return why_rc(img, rc, "cannot read the Ceph configuration %s",
+			      p->conf[0] ? p->conf : "(default search path)");
 	if (p->keyring[0] && (rc = rados_conf_set(r->cluster, "keyring", p->keyring)) < 0)
-		return why_rc(img, rc, "keyring %s: %s", p->keyring, strerror(-rc));
+		return why_rc(img, rc, "keyring %s", p->keyring);
 	/* Ceph's defaults: 300 s to mount, no limit on monitor or OSD operations */
 	if ((rc = conf_default(r->cluster, "client_mount_timeout", "300", RBD_MOUNT_TIMEOUT_S)) < 0 ||
 	    (rc = conf_default(r->cluster, "rados_mon_op_timeout", "0", RBD_MON_OP_TIMEOUT_S)) < 0 ||
 	    (rc = conf_default(r->cluster, "rados_osd_op_timeout", "0", RBD_OSD_OP_TIMEOUT_S)) < 0)
-		return why_rc(img, rc, "setting %s: %s", "timeouts", strerror(-rc));
+		return why_rc(img, rc, "cannot set the Ceph client's timeouts");
 	if (rados_conf_get(r->cluster, "rados_osd_op_timeout", buf, sizeof(buf)) == 0)
 		r->osd_timeout_s = (unsigned int)strtoul(buf, NULL, 10);
 	rc = rados_connect(r->cluster);
 	if (rc < 0) {
 		/* ETIMEDOUT: no monitor answered; EACCES/EPERM: cephx refused the key */
-		rc = why_rc(img, rc, "cannot connect to the Ceph cluster as client.%s: %s",
-			    p->id[0] ? p->id : "admin", strerror(-rc));
+		rc = why_rc(img, rc, "cannot connect to the Ceph cluster as client.%s",
+			    p->id[0] ? p->id : "admin");
 		rados_shutdown(r->cluster);
 		r->cluster = NULL;
 		return rc;
 	}
 	rc = rados_ioctx_create(r->cluster, p->pool, &r->ioctx);
 	if (rc < 0)
-		return why_rc(img, rc, "pool '%s': %s", p->pool, strerror(-rc));
+		return why_rc(img, rc, "pool '%s'", p->pool);
 	return 0;
 }
 
@@ -169,13 +169,13 @@ static int rbd_open_image(struct td_image *img, const char *path, unsigned int f
 		: rbd_open(r->ioctx, p.image, &r->image, NULL);
 	if (rc < 0) {
 		r->image = NULL;
-		why_rc(img, rc, "image '%s%s%s' in pool '%s': %s", p.image, p.snap[0] ? "@" : "",
-		       p.snap, p.pool, strerror(-rc));
+		why_rc(img, rc, "image '%s%s%s' in pool '%s'", p.image, p.snap[0] ? "@" : "",
+		       p.snap, p.pool);
 		goto fail;
 	}
 	rc = rbd_get_size(r->image, &bytes);
 	if (rc < 0) {
-		why_rc(img, rc, "size of '%s': %s", p.image, strerror(-rc));
+		why_rc(img, rc, "size of '%s'", p.image);
 		goto fail;
 	}
 	r->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -185,7 +185,7 @@ static int rbd_open_image(struct td_image *img, const char *path, unsigned int f
 	}
 	rc = rbd_set_image_notification(r->image, r->efd, EVENT_TYPE_EVENTFD);
 	if (rc < 0) {
-		why_rc(img, rc, "completion notification of '%s': %s", p.image, strerror(-rc));
+		why_rc(img, rc, "completion notification of '%s'", p.image);
 		goto fail;
 	}
 	rc = td_loop_file_add(img->loop, &r->efile, r->efd, EPOLLIN | EPOLLET, on_eventfd, img);
@@ -324,7 +324,7 @@ static void rbd_kick(struct td_image *img)
 			r->tail = NULL;
 		rc = start(r, io);
 		if (rc < 0) {
-			rt_err("%s: librbd refused an I/O: %s", img->name, strerror(-rc));
+			rt_err("%s: librbd refused an I/O", img->name);
 			r->errors++;
 			io_req(io)->res = rc;
 			io->next = r->failed;

@@ -7,9 +7,11 @@
 #                        clients give up after 5 s (client_mount_timeout, rados_*_op_timeout)
 #                        and have no cache (rbd_cache=false)
 #   ceph CMD... / rbd CMD...   the command-line tools on this cluster, bounded in time
-#   ceph_osd_stop        stops the OSD (SIGTERM: memstore keeps its data) and waits for its exit
-#   ceph_osd_start       starts it again and waits until the pool takes I/O
+#   ceph_osd_freeze      the OSD stops answering (SIGSTOP): to its clients, a dead or cut-off
+#                        OSD (a memstore OSD cannot be restarted with its data)
+#   ceph_osd_thaw        it answers again (SIGCONT); waits until the pool takes I/O
 #   ceph_start_seconds   how long ceph_start took (for the log)
+_ceph_mon= _ceph_osd= _ceph_t=
 CEPH_PROGS=(ceph-mon ceph-osd ceph-authtool monmaptool ceph rbd rados)
 
 ceph_need() {
@@ -31,10 +33,15 @@ _ceph_port() {
 
 _ceph_pool_ready() { timeout 10 rados -c "$CEPH_CONF" -p rbd put ready-probe "$CEPH_CONF" 2>/dev/null; }
 
-ceph_osd_start() {
-	ceph-osd -f -c "$CEPH_CONF" -i 0 >>"$CEPH_DIR/log/osd.out" 2>&1 &
-	_ceph_osd=$!
-	wait_until 60 "the OSD takes I/O on pool rbd" _ceph_pool_ready
+# waits until the OSD takes I/O on pool rbd (90 s at most)
+_ceph_wait_pool() {
+	local end=$((SECONDS + 90))
+	# each probe may take the client's 5 s timeout: a deadline, not a count
+	until _ceph_pool_ready; do
+		kill -0 "$_ceph_osd" 2>/dev/null || fail "ceph-osd exited: $(tail -5 "$CEPH_DIR/log/osd.out")"
+		[ "$SECONDS" -lt "$end" ] || fail "the OSD takes no I/O on pool rbd after 90 s"
+		sleep 0.2
+	done
 }
 
 # _ceph_kill PID SIG: SIG, then waits up to 30 s for the exit (SIGKILL after that)
@@ -46,17 +53,19 @@ _ceph_kill() {
 		kill -0 "$1" 2>/dev/null || break
 		sleep 0.1
 	done
-	kill -9 "$1" 2>/dev/null
-	wait "$1" 2>/dev/null
+	kill -9 "$1" 2>/dev/null || true
+	wait "$1" 2>/dev/null || true
 	return 0
 }
 
-ceph_osd_stop() {
-	_ceph_kill "$_ceph_osd" TERM
-	_ceph_osd=
+ceph_osd_freeze() { kill -STOP "$_ceph_osd"; }
+ceph_osd_thaw() {
+	kill -CONT "$_ceph_osd"
+	_ceph_wait_pool
 }
 
 _ceph_stop() {
+	kill -CONT "$_ceph_osd" 2>/dev/null || true
 	_ceph_kill "$_ceph_osd" TERM
 	_ceph_kill "$_ceph_mon" TERM
 }
@@ -117,7 +126,9 @@ ceph_start() {
 		>/dev/null 2>&1 || fail "ceph auth add osd.0"
 	ceph osd pool create rbd 8 8 >/dev/null 2>&1 || fail "ceph osd pool create"
 	ceph osd pool application enable rbd rbd >/dev/null 2>&1 || fail "pool application"
-	ceph_osd_start
+	ceph-osd -f -c "$CEPH_CONF" -i 0 >>"$CEPH_DIR/log/osd.out" 2>&1 &
+	_ceph_osd=$!
+	_ceph_wait_pool
 	_ceph_t=$((SECONDS - t0))
 	echo "ok: Ceph cluster up in ${_ceph_t}s (mon 127.0.0.1:$port, memstore OSD, cephx)"
 }
