@@ -68,10 +68,27 @@ expect_rc 0 "tap-ctl destroy" "$TAPCTL" destroy -p "$pid" -m "$minor"
 
 # a snapshot: read-only, its own bytes
 rbd snap create rbd/disk@s1 >/dev/null 2>&1 || fail "rbd snap create"
+# the image changes after the snapshot: 0-12 MiB rewritten
+rbd bench --io-type write --io-size 1M --io-total 12M --io-pattern seq rbd/disk >/dev/null 2>&1 ||
+	fail "rbd bench (rewriting the image after the snapshot)"
 expect_rc 0 "tap-ctl create -a rbd:rbd/disk@s1 (a snapshot)" "$TAPCTL" create -a "rbd:rbd/disk@s1:conf=$CEPH_CONF"
 minor=$(sed 's/.*tapdisk-//' out)
 pid=$("$TAPCTL" list -m "$minor" | sed 's/pid=\([0-9]*\).*/\1/')
 expect_eq "$(stats "j['images'][0]['driver']['name']")" rbd "the snapshot is served"
+dom=$(simxen_domain_create guest2)
+tapdisk_vbd "$dom"
+fe read 4M 8M snap.back >fe.out 2>&1 || fail "reading the snapshot: $(tail -3 fe.out)"
+cmp -s back snap.back || fail "the snapshot reads other bytes than were written before it"
+rm -f image.raw
+rbd export rbd/disk image.raw >/dev/null 2>&1 || fail "rbd export"
+! cmp -s back <(dd if=image.raw bs=1M skip=4 count=8 2>/dev/null) ||
+	fail "the image was not rewritten after the snapshot: the test proves nothing"
+echo "ok: the snapshot reads back the bytes written before it"
+rc=0
+fe write 4M 4K data >fe.out 2>&1 || rc=$?
+[ "$rc" -ne 0 ] || fail "a write to the snapshot succeeded"
+[ "$rc" -eq 30 ] || fail "a write to the snapshot: exit $rc, expected EROFS (30)"
+echo "ok: the snapshot refuses writes (EROFS)"
 expect_rc 0 "tap-ctl destroy" "$TAPCTL" destroy -p "$pid" -m "$minor"
 check_sanitizers
 echo "cluster start: $(ceph_start_seconds)s"
