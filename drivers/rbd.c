@@ -110,8 +110,10 @@ static int rbd_connect(struct td_image *img, struct rbd_img *r, const struct rbd
 	if (p->keyring[0] && (rc = rados_conf_set(r->cluster, "keyring", p->keyring)) < 0)
 		return why_rc(img, rc, "keyring %s", p->keyring);
 	/* Ceph's defaults: 300 s to mount, no limit on monitor or OSD operations */
-	if ((rc = conf_default(r->cluster, "client_mount_timeout", "300", RBD_MOUNT_TIMEOUT_S)) < 0 ||
-	    (rc = conf_default(r->cluster, "rados_mon_op_timeout", "0", RBD_MON_OP_TIMEOUT_S)) < 0 ||
+	if ((rc = conf_default(r->cluster, "client_mount_timeout", "300", RBD_MOUNT_TIMEOUT_S)) <
+		    0 ||
+	    (rc = conf_default(r->cluster, "rados_mon_op_timeout", "0", RBD_MON_OP_TIMEOUT_S)) <
+		    0 ||
 	    (rc = conf_default(r->cluster, "rados_osd_op_timeout", "0", RBD_OSD_OP_TIMEOUT_S)) < 0)
 		return why_rc(img, rc, "cannot set the Ceph client's timeouts");
 	if (rados_conf_get(r->cluster, "rados_osd_op_timeout", buf, sizeof(buf)) == 0)
@@ -165,8 +167,8 @@ static int rbd_open_image(struct td_image *img, const char *path, unsigned int f
 	if (rc < 0)
 		goto fail;
 	ro = (flags & TD_OPEN_RDONLY) || p.snap[0];
-	rc = ro ? rbd_open_read_only(r->ioctx, p.image, &r->image, p.snap[0] ? p.snap : NULL)
-		: rbd_open(r->ioctx, p.image, &r->image, NULL);
+	rc = ro ? rbd_open_read_only(r->ioctx, p.image, &r->image, p.snap[0] ? p.snap : NULL) :
+		  rbd_open(r->ioctx, p.image, &r->image, NULL);
 	if (rc < 0) {
 		r->image = NULL;
 		why_rc(img, rc, "image '%s%s%s' in pool '%s'", p.image, p.snap[0] ? "@" : "",
@@ -277,9 +279,9 @@ static int start(struct rbd_img *r, struct td_io *io)
 	switch (io->op) {
 	case TD_IO_READ:
 	case TD_IO_WRITE:
-		rc = io->op == TD_IO_READ
-			     ? rbd_aio_readv(r->image, io->iov, io->iovcnt, off, req->comp)
-			     : rbd_aio_writev(r->image, io->iov, io->iovcnt, off, req->comp);
+		rc = io->op == TD_IO_READ ?
+			     rbd_aio_readv(r->image, io->iov, io->iovcnt, off, req->comp) :
+			     rbd_aio_writev(r->image, io->iov, io->iovcnt, off, req->comp);
 		break;
 	case TD_IO_FLUSH:
 		rc = rbd_aio_flush(r->image, req->comp);

@@ -8,7 +8,7 @@
 #include "drivers/rbd_path.h"
 
 __attribute__((format(printf, 3, 4))) static int refuse(char *why, size_t size, const char *fmt,
-							 ...)
+							...)
 {
 	va_list ap;
 
@@ -45,8 +45,7 @@ static int take(const char *what, const char *s, size_t len, char *out, size_t s
 	return 0;
 }
 
-static int name(const char *what, const char *s, size_t len, char *out, char *why,
-		size_t why_size)
+static int name(const char *what, const char *s, size_t len, char *out, char *why, size_t why_size)
 {
 	int rc = take(what, s, len, out, RBD_PATH_NAME_MAX, name_char, why, why_size);
 
@@ -60,8 +59,7 @@ static bool file_char(char c)
 	return name_char(c) || c == '/';
 }
 
-static int file(const char *what, const char *s, size_t len, char *out, char *why,
-		size_t why_size)
+static int file(const char *what, const char *s, size_t len, char *out, char *why, size_t why_size)
 {
 	if (len && s[0] != '/')
 		return refuse(why, why_size, "%s: an absolute path is needed", what);

@@ -2,10 +2,12 @@
 # and tapback to a guest: written bytes land in the RBD image (rbd export) and read back; a
 # guest's fio with verification; flush; a discarded range reads back zeros with the data around
 # it kept; a paused disk's image resized with `rbd resize` is served at its new size after
-# unpause; a snapshot opens read-only and shows the snapshot's bytes.
+# unpause; adaptive polling's spin takes librbd's completions; a snapshot opens read-only and
+# shows the snapshot's bytes.
 . "$(dirname "$0")/../lib/common.sh"
 . "$SRC/tests/lib/tapdisk.sh"
 . "$SRC/tests/lib/simxen.sh"
+. "$SRC/tests/lib/vbd.sh"
 . "$SRC/tests/lib/ceph.sh"
 
 ENGINE=$RINGTAP_BUILD/lib/blkfront.so
@@ -66,12 +68,43 @@ cmp -s tail.data tail.back || fail "the grown part reads back other bytes"
 expect_eq "$(sectors)" $((96 << 11)) "the resize is seen at unpause"
 expect_rc 0 "tap-ctl destroy" "$TAPCTL" destroy -p "$pid" -m "$minor"
 
+# adaptive polling's spin takes librbd's completions itself (rbd_poll_io_events, no system
+# call): td-serve polling a fixed window, the load guard ignored (a busy test host)
+dom=$(simxen_domain_create guest3)
+dev=$(simxen_vbd_add "$dom" --devid 51800)
+vbd_attach "$dom" "$dev" "rbd:rbd/disk:conf=$CEPH_CONF" \
+	--serve "--poll fixed --poll-no-guard --poll-duration-us 5000 --poll-idle-threshold 0"
+env $(simxen_guest_env "$dom") "$TBIN/blkfront-io" --device "$dev" --order 2 --pieces 16 \
+	write 4M 8M data read 4M 8M polled.back >fe.out 2>&1 || fail "I/O while polling: $(tail -3 fe.out)"
+vbd_detach "$dom" "$dev" || fail "td-serve exit $?"
+cmp -s data polled.back || fail "polling: the guest read back other bytes"
+n=$(vbd_stat "$dom" "$dev" poll_completions)
+[ "$n" -gt 0 ] || fail "no completion taken by the polling spin"
+echo "ok: the polling spin took $n of librbd's completions"
+
 # a snapshot: read-only, its own bytes
 rbd snap create rbd/disk@s1 >/dev/null 2>&1 || fail "rbd snap create"
+# the image changes after the snapshot: 0-12 MiB rewritten
+rbd bench --io-type write --io-size 1M --io-total 12M --io-pattern seq rbd/disk >/dev/null 2>&1 ||
+	fail "rbd bench (rewriting the image after the snapshot)"
 expect_rc 0 "tap-ctl create -a rbd:rbd/disk@s1 (a snapshot)" "$TAPCTL" create -a "rbd:rbd/disk@s1:conf=$CEPH_CONF"
 minor=$(sed 's/.*tapdisk-//' out)
 pid=$("$TAPCTL" list -m "$minor" | sed 's/pid=\([0-9]*\).*/\1/')
 expect_eq "$(stats "j['images'][0]['driver']['name']")" rbd "the snapshot is served"
+dom=$(simxen_domain_create guest2)
+tapdisk_vbd "$dom"
+fe read 4M 8M snap.back >fe.out 2>&1 || fail "reading the snapshot: $(tail -3 fe.out)"
+cmp -s data snap.back || fail "the snapshot reads other bytes than were written before it"
+rm -f image.raw
+rbd export rbd/disk image.raw >/dev/null 2>&1 || fail "rbd export"
+! cmp -s data <(dd if=image.raw bs=1M skip=4 count=8 2>/dev/null) ||
+	fail "the image was not rewritten after the snapshot: the test proves nothing"
+echo "ok: the snapshot reads back the bytes written before it"
+rc=0
+fe write 4M 4K data >fe.out 2>&1 || rc=$?
+[ "$rc" -ne 0 ] || fail "a write to the snapshot succeeded"
+[ "$rc" -eq 30 ] || fail "a write to the snapshot: exit $rc, expected EROFS (30)"
+echo "ok: the snapshot refuses writes (EROFS)"
 expect_rc 0 "tap-ctl destroy" "$TAPCTL" destroy -p "$pid" -m "$minor"
 check_sanitizers
 echo "cluster start: $(ceph_start_seconds)s"
