@@ -27,13 +27,16 @@ fe "${writes[@]}" read 1M 1M "$T/back" flush discard 1M 512K read 1M 1M "$T/back
 	>"$T/out" 2>&1 &
 fe_pid=$!
 at_exit "kill $fe_pid 2>/dev/null"
-writes_seen() { grep -q ' Write ' "$T/srv.log"; }
+d=$(vbd_dir "$dom" "$dev")
+# Debian 12's valgrind cannot read clang 15's DWARF 5 (make CC=clang): it gives up at start
+unreadable() { grep -q "Possibly corrupted debuginfo" "$d/valgrind.log" 2>/dev/null; }
+writes_seen() { grep -q ' Write ' "$T/srv.log" || unreadable; }
 wait_until 120 "the guest's writes reach nbdkit" writes_seen
+! unreadable || skip "this valgrind cannot read the debug information of this compiler's binaries"
 nbdkit_kill srv
 nbdkit_start srv file "$T/disk.img"
 wait "$fe_pid" || fail "I/O under valgrind: $(tail -3 "$T/out")"
 cmp -s "$T/data" "$T/back" || fail "read back differs"
-d=$(vbd_dir "$dom" "$dev")
 vbd_detach "$dom" "$dev" || fail "td-serve under valgrind exited $? ($(tail -5 "$d/valgrind.log"))"
 cmp -s <(head -c 512K /dev/zero) <(head -c 512K "$T/back2") || fail "the discarded half is not zero"
 cmp -s <(head -c 512K /dev/zero) <(dd if="$T/disk.img" bs=512K skip=2 count=1 2>/dev/null) ||
