@@ -58,8 +58,8 @@ int td_nbdc_flush(struct td_nbdc *c, td_nbdc_done_fn done, void *data);
  * of iov from byte skip (lib/nbd's windows); a flush; a discard (TRIM, or WRITE_ZEROES that may
  * punch a hole when the server has no TRIM; -EOPNOTSUPP with neither). 0 or -errno as above;
  * -ENOTCONN once failed. */
-int td_nbdc_readv(struct td_nbdc *c, const struct iovec *iov, int iovcnt, size_t skip,
-		  uint32_t len, uint64_t offset, td_nbdc_done_fn done, void *data);
+int td_nbdc_readv(struct td_nbdc *c, const struct iovec *iov, int iovcnt, size_t skip, uint32_t len,
+		  uint64_t offset, td_nbdc_done_fn done, void *data);
 int td_nbdc_writev(struct td_nbdc *c, const struct iovec *iov, int iovcnt, size_t skip,
 		   uint32_t len, uint64_t offset, td_nbdc_done_fn done, void *data);
 int td_nbdc_flush_queued(struct td_nbdc *c, td_nbdc_done_fn done, void *data);

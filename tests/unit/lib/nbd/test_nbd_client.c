@@ -235,7 +235,6 @@ static void broken_servers_fail_the_client(void **state)
 	close(peer);
 }
 
-
 /* ---- the modern handshake and structured replies ---- */
 
 static void put_rep(int fd, uint32_t opt, uint32_t type, const void *payload, uint32_t len)
@@ -371,8 +370,7 @@ static void put_chunk(int fd, uint16_t flags, uint16_t type, uint64_t cookie, co
 }
 
 /* Queues a read of 4096 bytes at 8192 into a window of two buffers; the request's cookie. */
-static uint64_t read_sent(struct nbd_client *c, int peer, const struct iovec *iov,
-			  struct result *r)
+static uint64_t read_sent(struct nbd_client *c, int peer, const struct iovec *iov, struct result *r)
 {
 	uint8_t req[NBD_REQUEST_SIZE];
 	struct nbd_req_header h;
