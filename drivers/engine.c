@@ -604,11 +604,10 @@ int td_engine_poll(struct td_engine *e)
 
 	if (!e->ops->reap_in_user_space(e))
 		return -EOPNOTSUPP;
-	if (!e->inflight && !e->later_head)
-		return 0;
-	n = reap(e);
+	n = e->inflight || e->later_head ? reap(e) : 0;
 	if (e->head) {
-		e->flushing = true; /* polling: nothing waits for the end of the iteration */
+		/* polling: the loop does not iterate while it spins, so a partial batch goes now */
+		e->flushing = true;
 		td_engine_kick(e);
 		e->flushing = false;
 	}

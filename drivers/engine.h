@@ -100,9 +100,10 @@ struct td_engine_ops {
  * The io_uring backend's settings, read from the environment at each td_engine_open (tapdisk
  * sets these variables from tapdisk.conf's uring-* keys at start, unless already set: the
  * environment wins). A bad value is logged once and the default used.
- *   TAPDISK_URING_BATCH          requests per io_uring_submit, 1..TD_ENGINE_BATCH (default 1:
- *                                each as soon as it is queued; N > 1: full batches, the rest
- *                                at the end of the loop iteration or at the next poll)
+ *   TAPDISK_URING_BATCH          requests per io_uring_submit, 1..TD_ENGINE_BATCH (default 4,
+ *                                docs/PERFORMANCE.md; N > 1: full batches, the rest at the
+ *                                end of the loop iteration or at the next poll; 1: each as
+ *                                soon as it is queued)
  *   TAPDISK_URING_FIXED_BUFFERS  on/off: register the ring's bounce pool as a fixed buffer
  *                                (td_engine_register_buffer) and use READ_FIXED/WRITE_FIXED
  *   TAPDISK_URING_SQPOLL         on/off: a kernel thread polls the submission queue
@@ -110,7 +111,7 @@ struct td_engine_ops {
  *   TAPDISK_URING_SQPOLL_CPU     the CPU that thread is bound to (IORING_SETUP_SQ_AFF)
  */
 /* the variables' names: ringtap/driver.h (TD_URING_*_ENV) */
-#define TD_URING_BATCH_DEFAULT 1
+#define TD_URING_BATCH_DEFAULT 4
 #define TD_URING_FIXED_BUFFERS_DEFAULT false
 
 struct td_engine_tuning {
