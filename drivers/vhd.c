@@ -14,6 +14,7 @@
 
 #include "drivers/image_lock.h"
 #include "drivers/vhd_int.h"
+#include "ringtap/iov.h"
 #include "ringtap/log.h"
 
 #define VHD_BITMAP_CACHE 1024 /* blocks (2 GiB of 2 MiB blocks; 512 KiB of bitmaps) */
@@ -122,35 +123,14 @@ static void vio_release(struct vhd_layer *l, struct td_io *io)
 
 static size_t io_bytes(const struct td_io *io)
 {
-	size_t n = 0;
-
-	for (int i = 0; i < io->iovcnt; i++)
-		n += io->iov[i].iov_len;
-	return n;
+	return rt_iov_bytes(io->iov, io->iovcnt);
 }
 
-/* The guest buffers covering [off, off + len): fills out (when not NULL), returns how many. */
-static int iov_walk(const struct td_io *io, size_t off, size_t len, struct iovec *out)
+/* The guest buffers covering [off, off + len) into iov (VHD_PIECE_IOV of them: callers cut the
+ * range with iov_span); how many. */
+static int iov_walk(const struct td_io *io, size_t off, size_t len, struct iovec *iov)
 {
-	int n = 0;
-
-	for (int i = 0; i < io->iovcnt && len; i++) {
-		size_t l = io->iov[i].iov_len, k;
-
-		if (off >= l) {
-			off -= l;
-			continue;
-		}
-		k = l - off < len ? l - off : len;
-		if (out) {
-			out[n].iov_base = (char *)io->iov[i].iov_base + off;
-			out[n].iov_len = k;
-		}
-		len -= k;
-		off = 0;
-		n++;
-	}
-	return n;
+	return rt_iov_window(iov, VHD_PIECE_IOV, io->iov, io->iovcnt, off, &len);
 }
 
 /* Bytes from off that at most `max` of the guest buffers cover. */

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "lib/nbd/proto.h"
+#include "ringtap/iov.h"
 #include "ringtap/nbd.h"
 
 /* blktap3's client sends this name, its NUL included */
@@ -190,42 +191,6 @@ static void iov_put(const struct iovec *iov, int cnt, size_t off, const uint8_t 
 		n -= l;
 		off = 0;
 	}
-}
-
-/* Appends the window [off, off + n) of iov to out (at most max entries); false when out
- * filled up before the window's end. */
-static bool iov_window(struct iovec *out, int *nout, int max, const struct iovec *iov, int cnt,
-		       size_t off, size_t n)
-{
-	int i;
-
-	for (i = 0; i < cnt && n; i++) {
-		size_t l;
-
-		if (off >= iov[i].iov_len) {
-			off -= iov[i].iov_len;
-			continue;
-		}
-		if (*nout == max)
-			return false;
-		l = iov[i].iov_len - off;
-		if (l > n)
-			l = n;
-		out[(*nout)++] = (struct iovec){ (char *)iov[i].iov_base + off, l };
-		n -= l;
-		off = 0;
-	}
-	return true;
-}
-
-static size_t iov_bytes(const struct iovec *iov, int cnt)
-{
-	size_t n = 0;
-	int i;
-
-	for (i = 0; i < cnt; i++)
-		n += iov[i].iov_len;
-	return n;
 }
 
 /* ---- the handshake ------------------------------------------------------------------------ */
@@ -624,7 +589,7 @@ static int queue(struct nbd_client *c, uint16_t type, uint16_t flags, const stru
 		return -EAGAIN;
 	if ((type == NBD_CMD_READ || type == NBD_CMD_WRITE) &&
 	    (len > NBD_DEFAULT_MAX_REQUEST || len > c->info.max_block || !len ||
-	     iov_bytes(iov, iovcnt) < skip + len))
+	     rt_iov_bytes(iov, iovcnt) < skip + len))
 		return -EINVAL;
 	if (cmd)
 		c->free = cmd->next;
@@ -728,9 +693,14 @@ static int send_queued(struct nbd_client *c)
 							   NBD_REQUEST_SIZE - cmd->sent };
 			else
 				poff = cmd->sent - NBD_REQUEST_SIZE;
-			if (cmd->plen && !iov_window(iov, &n, SEND_IOV, cmd->iov, cmd->iovcnt,
-						     cmd->skip + poff, cmd->plen - poff))
-				break;
+			if (cmd->plen) {
+				size_t left = cmd->plen - poff;
+
+				n += rt_iov_window(iov + n, SEND_IOV - n, cmd->iov, cmd->iovcnt,
+						   cmd->skip + poff, &left);
+				if (left)
+					break; /* iov is full: the rest of this command goes next time */
+			}
 		}
 		mh.msg_iovlen = (size_t)n;
 		sent = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
