@@ -217,24 +217,29 @@ static double spread(double a, double b)
 	return a + b > 0 ? 2 * (a > b ? a - b : b - a) / (a + b) : 0.0;
 }
 
-/* The probe is over. Its two phases of a mode measure the same thing: how far apart they are is
- * the noise (other tenants, the disk). Polling starts only if it beat events by the margin plus
- * that noise, and stays only while it beats them by more than half of it (the hysteresis); a tie
- * therefore ends polling, and a noisy one starts it rarely. */
+/* The probe is over. Its phases ran on, off, off, on: each phase with polling is compared with
+ * the phase without it next to it (0 with 1, 3 with 2), so that a drift of the disk or of the
+ * other tenants' load over the probe, which moves adjacent phases alike, cancels. Polling starts
+ * only if it beat events by the margin in both pairs, and stays while it is ahead in both: a tie
+ * (each pair a coin toss) starts it in about one probe of four and keeps it rarely, while a real
+ * win starts and keeps it however far apart the two phases of a mode were (a disk whose speed
+ * drifts by a third within a probe still shows polling's 20 % in each pair). The noise (how far
+ * apart the two phases of a mode were, the larger of the two spreads) is reported. */
 static void judge_decide(struct poll_judge *j, uint64_t now)
 {
-	/* phases: 0 and 3 on, 1 and 2 off */
+	double r[POLL_JUDGE_PHASES];
 	double on = per_s(j->ph_done[0] + j->ph_done[3], j->ph_ns[0] + j->ph_ns[3]);
 	double off = per_s(j->ph_done[1] + j->ph_done[2], j->ph_ns[1] + j->ph_ns[2]);
-	double n1 = spread(per_s(j->ph_done[0], j->ph_ns[0]), per_s(j->ph_done[3], j->ph_ns[3]));
-	double n0 = spread(per_s(j->ph_done[1], j->ph_ns[1]), per_s(j->ph_done[2], j->ph_ns[2]));
-	double noise = n1 > n0 ? n1 : n0;
+	double n1, n0, noise, need;
 	bool first = !(j->kept_on + j->kept_off), keep;
 
-	if (j->verdict)
-		keep = on > off * (1 + noise / 2);
-	else
-		keep = on > off * (1 + POLL_JUDGE_MARGIN_PCT / 100.0 + noise);
+	for (unsigned int i = 0; i < POLL_JUDGE_PHASES; i++)
+		r[i] = per_s(j->ph_done[i], j->ph_ns[i]);
+	n1 = spread(r[0], r[3]);
+	n0 = spread(r[1], r[2]);
+	noise = n1 > n0 ? n1 : n0;
+	need = j->verdict ? 1.0 : 1 + POLL_JUDGE_MARGIN_PCT / 100.0;
+	keep = r[0] > r[1] * need && r[3] > r[2] * need;
 	j->noise_pct = (uint64_t)(noise * 100);
 	j->rate_on = (uint64_t)on;
 	j->rate_off = (uint64_t)off;

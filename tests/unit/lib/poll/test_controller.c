@@ -467,6 +467,29 @@ static void judge_wants_a_win_beyond_the_noise(void **state)
 	assert_true(c.judge.noise_pct >= 50);
 }
 
+static void judge_sees_a_win_through_a_drift(void **state)
+{
+	/* the disk slows by a quarter during the probe; polling is 30 % faster next to each phase
+	 * without it: a win (the two polling phases are 28 % apart, a noise the mean of the modes
+	 * would not have beaten) */
+	const uint64_t win[] = { 130, 100, 75, 98 }, tie[] = { 130, 100, 75, 58 };
+	struct poll_ctl c = ctl_with(POLL_POLICY_ADAPTIVE);
+	uint64_t now = 0, done = 0;
+
+	poll_ctl_progress(&c, now, done, true);
+	for (int i = 0; i < 4; i++)
+		phase_at(&c, &now, &done, win[i]);
+	assert_int_equal(c.judge.kept_on, 1);
+	assert_true(c.judge.noise_pct >= 25);
+	/* the same drift with polling ahead in one pair and behind in the other: no verdict on */
+	c = ctl_with(POLL_POLICY_ADAPTIVE);
+	now = done = 0;
+	poll_ctl_progress(&c, now, done, true);
+	for (int i = 0; i < 4; i++)
+		phase_at(&c, &now, &done, tie[i]);
+	assert_int_equal(c.judge.kept_off, 1);
+}
+
 static void no_judge_polls_whenever_the_window_says_so(void **state)
 {
 	const struct loop_model loses = { .fast = 130 * US, .slow = 100 * US };
@@ -504,6 +527,7 @@ int main(void)
 		cmocka_unit_test(judge_counts_idle_gaps_up_to_the_window),
 		cmocka_unit_test(judge_leaves_fixed_and_off_alone),
 		cmocka_unit_test(judge_wants_a_win_beyond_the_noise),
+		cmocka_unit_test(judge_sees_a_win_through_a_drift),
 		cmocka_unit_test(no_judge_polls_whenever_the_window_says_so),
 	};
 	return cmocka_run_group_tests_name("poll_controller", tests, NULL, NULL);
