@@ -63,10 +63,10 @@ void poll_params_bounds(const struct poll_params *p, uint64_t *min_ns, uint64_t 
 
 /* The payoff judge (adaptive only; docs/POLLING.md). Polling is kept only while it measurably
  * pays: the judge alternates short phases with polling allowed and refused (on, off, off, on: a
- * drift hits both alike) and compares the requests completed per counted ns. The two phases of
- * a mode disagree by the noise of the measurement: polling starts only if it beat events by
- * POLL_JUDGE_MARGIN_PCT plus that noise, and stays only while it beats them by more than half
- * the noise (a tie ends it). The verdict is held for a while (longer while it repeats) and probes again when the
+ * drift hits both alike) and compares the requests completed per counted ns of each phase with
+ * polling to those of the phase without it next to it: polling starts only if it beat events
+ * by POLL_JUDGE_MARGIN_PCT in both pairs, and stays only while it is ahead in both (a tie starts
+ * it rarely and keeps it rarely). The verdict is held for a while (longer while it repeats) and probes again when the
  * hold ends or the completion rate moves by POLL_JUDGE_CHANGE× twice running (the workload
  * changed; the hold goes on growing unless the verdict flips). A phase counts from
  * POLL_JUDGE_SETTLE_NS after its start. Counted time is wall time, except that a gap with
@@ -75,7 +75,7 @@ void poll_params_bounds(const struct poll_params *p, uint64_t *min_ns, uint64_t 
 #define POLL_JUDGE_PHASE_NS 20000000ULL  /* a phase lasts at least 20 ms of counted time */
 #define POLL_JUDGE_PHASE_DONE 64U	 /* ... and 64 completed requests */
 #define POLL_JUDGE_PHASES 4U		 /* per probe: on, off, off, on */
-#define POLL_JUDGE_MARGIN_PCT 3U	 /* polling must win by this to start */
+#define POLL_JUDGE_MARGIN_PCT 3U	 /* polling must win each pair by this to start */
 #define POLL_JUDGE_HOLD_NS 250000000ULL	 /* the first hold after a probe */
 #define POLL_JUDGE_HOLD_GROW 4U		 /* holds grow by this while the verdict repeats */
 #define POLL_JUDGE_MAX_HOLD_NS 4000000000ULL /* ... up to this */
