@@ -49,7 +49,7 @@ static json_t *polling_json(const struct td_minor *v)
 				"{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
 				"s:I, s:I, s:{s:I, s:I, s:I, s:I}, s:I, s:I, s:[I,I], "
 				"s:{s:b, s:s, s:I}, s:I, s:I, s:I, "
-				"s:{s:b, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I}}",
+				"s:{s:b, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}}",
 				"polling", ps.polling, "window_ns", (json_int_t)ps.window_ns,
 				"entered", (json_int_t)ps.entered, "hits", (json_int_t)ps.hits,
 				"misses", (json_int_t)ps.misses, "guarded", (json_int_t)ps.guarded,

@@ -24,7 +24,8 @@ if [ "$(stat -f -c %T "$T")" = tmpfs ]; then
 fi
 commit=$(git -C "$SRC" rev-parse HEAD 2>/dev/null || echo None) # the tree as the run starts
 "$SRC/bench/production" --runtime 1 --ramp 0 --rounds 1 --size 32M --dir "$imgdir" \
-	--workloads rand4k-qd1 --sweep "2 4" --out "$out" >"$T/bench.out" 2>"$T/bench.err" &
+	--workloads rand4k-qd1 --sweep "2 4" --sample-ms 100 --out "$out" \
+	>"$T/bench.out" 2>"$T/bench.err" &
 bp=$!
 wait $bp || fail "bench/production failed: $(tail -n 15 "$T/bench.err")"
 echo "ok: bench/production ran"
