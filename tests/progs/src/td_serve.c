@@ -138,8 +138,8 @@ static void print_stats(struct td_vbd *vbd)
 	       ps.notifications_received, ps.notifications_suppressed, ps.guard_cpus_busy,
 	       ps.guard_pressure, ps.guard_steal, ps.guard_preempted, ps.empty, ps.judged_off,
 	       ps.disk_wait_ns / 1000, ps.judge_on, ps.judge_probes, ps.judge_kept_on,
-	       ps.judge_kept_off, ps.judge_voided, ps.judge_changes, ps.judge_rate_on, ps.judge_rate_off,
-	       ps.judge_noise_pct);
+	       ps.judge_kept_off, ps.judge_voided, ps.judge_changes, ps.judge_rate_on,
+	       ps.judge_rate_off, ps.judge_noise_pct);
 	if (getrusage(RUSAGE_SELF, &ru) == 0)
 		printf("cpu: user_ms=%ld sys_ms=%ld voluntary_switches=%ld involuntary_switches=%ld\n",
 		       ru.ru_utime.tv_sec * 1000 + ru.ru_utime.tv_usec / 1000,
