@@ -92,9 +92,9 @@ struct td_poll_stats {
 	/* The payoff judge (adaptive): polling allowed now, probing now, probes done, verdicts
 	 * (kept on, kept off), probes started because the completion rate moved, and the last
 	 * probe's completions per second with polling on and off, and its noise (how far apart its two
-	 * phases of a mode were, %); probes the load guard kept from measuring polling (voided). */
+	 * phases of a mode were, %). */
 	bool judge_on, judge_probing;
-	uint64_t judge_probes, judge_kept_on, judge_kept_off, judge_changes, judge_voided;
+	uint64_t judge_probes, judge_kept_on, judge_kept_off, judge_changes;
 	uint64_t judge_rate_on, judge_rate_off, judge_noise_pct;
 	uint64_t polled_requests; /* requests consumed by the spin loop */
 	uint64_t polled_completions; /* I/Os completed by the spin loop */

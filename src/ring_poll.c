@@ -322,7 +322,6 @@ void td_ring_poll_stats(const struct td_ring *r, struct td_poll_stats *st)
 	st->judge_probes = p->ctl.judge.probes;
 	st->judge_kept_on = p->ctl.judge.kept_on;
 	st->judge_kept_off = p->ctl.judge.kept_off;
-	st->judge_voided = p->ctl.judge.voided;
 	st->judge_changes = p->ctl.judge.changes;
 	st->judge_rate_on = p->ctl.judge.rate_on;
 	st->judge_rate_off = p->ctl.judge.rate_off;

@@ -49,7 +49,7 @@ static json_t *polling_json(const struct td_minor *v)
 				"{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
 				"s:I, s:I, s:{s:I, s:I, s:I, s:I}, s:I, s:I, s:[I,I], "
 				"s:{s:b, s:s, s:I}, s:I, s:I, s:I, "
-				"s:{s:b, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}}",
+				"s:{s:b, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I}}",
 				"polling", ps.polling, "window_ns", (json_int_t)ps.window_ns,
 				"entered", (json_int_t)ps.entered, "hits", (json_int_t)ps.hits,
 				"misses", (json_int_t)ps.misses, "guarded", (json_int_t)ps.guarded,
@@ -74,8 +74,7 @@ static json_t *polling_json(const struct td_minor *v)
 				(json_int_t)ps.disk_wait_ns, "judge", "on", ps.judge_on, "probing",
 				ps.judge_probing, "probes", (json_int_t)ps.judge_probes, "kept_on",
 				(json_int_t)ps.judge_kept_on, "kept_off",
-				(json_int_t)ps.judge_kept_off, "voided",
-				(json_int_t)ps.judge_voided, "changes",
+				(json_int_t)ps.judge_kept_off, "changes",
 				(json_int_t)ps.judge_changes, "rate_on",
 				(json_int_t)ps.judge_rate_on, "rate_off",
 				(json_int_t)ps.judge_rate_off, "noise_pct",

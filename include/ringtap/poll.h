@@ -75,8 +75,6 @@ void poll_params_bounds(const struct poll_params *p, uint64_t *min_ns, uint64_t 
 #define POLL_JUDGE_PHASE_NS 20000000ULL  /* a phase lasts at least 20 ms of counted time */
 #define POLL_JUDGE_PHASE_DONE 64U	 /* ... and 64 completed requests */
 #define POLL_JUDGE_PHASES 4U		 /* per probe: on, off, off, on */
-#define POLL_JUDGE_CUT_SHARE 5U		 /* a probe is void when the guard refused or cut more
-					  * episodes in its on phases than 1/5 of their completions */
 #define POLL_JUDGE_MARGIN_PCT 3U	 /* polling must win each pair by this to start */
 #define POLL_JUDGE_HOLD_NS 250000000ULL	 /* the first hold after a probe */
 #define POLL_JUDGE_HOLD_GROW 4U		 /* holds grow by this while the verdict repeats */
@@ -102,9 +100,7 @@ struct poll_judge {
 	unsigned int strikes;	  /* holding: windows in a row that moved by POLL_JUDGE_CHANGE */
 	uint64_t rate_on, rate_off; /* the last probe's completions per second, by mode */
 	uint64_t noise_pct;	    /* ... and how far apart its two phases of a mode were, in % */
-	uint64_t cut; /* probing: episodes the guard refused or cut short in the on phases */
 	uint64_t probes, kept_on, kept_off, changes;
-	uint64_t voided; /* probes whose on phases the guard kept from polling: no verdict */
 };
 
 struct poll_stats {

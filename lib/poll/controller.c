@@ -114,14 +114,6 @@ static void window_shrink(struct poll_ctl *c)
 		c->window_ns = 0;
 }
 
-/* The load guard (or the idle threshold) refused polling, or cut an episode short: if the judge
- * was measuring polling, that part of the probe measured events instead. */
-static void judge_guarded(struct poll_ctl *c)
-{
-	if (c->judge.probing && c->judge.on)
-		c->judge.cut++;
-}
-
 bool poll_ctl_enter(struct poll_ctl *c, uint64_t now, bool allowed, unsigned int idle_pct)
 {
 	uint64_t window;
@@ -142,7 +134,6 @@ bool poll_ctl_enter(struct poll_ctl *c, uint64_t now, bool allowed, unsigned int
 	}
 	if (!allowed) {
 		c->stats.guarded++;
-		judge_guarded(c);
 		return false;
 	}
 	c->polling = true;
@@ -171,12 +162,10 @@ void poll_ctl_leave(struct poll_ctl *c, uint64_t now, bool expired)
 	c->stats.polled_ns += now - c->started_ns;
 	if (!c->episode_hits)
 		c->stats.empty++;
-	if (expired) {
+	if (expired)
 		c->stats.misses++;
-	} else {
+	else
 		c->stats.guarded++;
-		judge_guarded(c);
-	}
 }
 
 void poll_ctl_wakeup(struct poll_ctl *c, uint64_t now)
@@ -209,7 +198,6 @@ static void judge_probe(struct poll_judge *j, uint64_t now)
 	j->settle_until_ns = now + POLL_JUDGE_SETTLE_NS;
 	j->strikes = 0;
 	j->probing = true;
-	j->cut = 0;
 	j->phase = 0;
 	j->on = phase_on(0);
 	j->win_ns = j->win_done = 0;
@@ -245,18 +233,6 @@ static void judge_decide(struct poll_judge *j, uint64_t now)
 	double n1, n0, noise, need;
 	bool first = !(j->kept_on + j->kept_off), keep;
 
-	j->probing = false;
-	if (j->cut * POLL_JUDGE_CUT_SHARE > j->ph_done[0] + j->ph_done[3]) {
-		/* the guard kept polling from much of the phases meant to measure it (a busy
-		 * moment: its verdict, not polling's): no verdict, the last one stands, and a new
-		 * probe comes after the shortest hold */
-		j->voided++;
-		j->on = j->verdict;
-		j->ref_ns = j->ph_ns[1] + j->ph_ns[2];
-		j->ref_done = j->ph_done[1] + j->ph_done[2];
-		j->hold_until_ns = now + POLL_JUDGE_HOLD_NS;
-		return;
-	}
 	for (unsigned int i = 0; i < POLL_JUDGE_PHASES; i++)
 		r[i] = per_s(j->ph_done[i], j->ph_ns[i]);
 	n1 = spread(r[0], r[3]);
@@ -276,6 +252,7 @@ static void judge_decide(struct poll_judge *j, uint64_t now)
 		j->kept_on++;
 	else
 		j->kept_off++;
+	j->probing = false;
 	j->on = keep;
 	j->ref_ns = keep ? j->ph_ns[0] + j->ph_ns[3] : j->ph_ns[1] + j->ph_ns[2];
 	j->ref_done = keep ? j->ph_done[0] + j->ph_done[3] : j->ph_done[1] + j->ph_done[2];

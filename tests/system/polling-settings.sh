@@ -69,7 +69,7 @@ wait_until 60 "the guest's I/O finishes" test -f "$T/guest.done"
 expect_eq "$(pol "p['duration_us'], p['idle_threshold'], s['window_bounds_ns']")" \
 	"600 20 [600000, 600000]" "connect: the backend's values, fixed window [D, D]"
 expect_eq "$(pol "' '.join(sorted(s['judge']))")" \
-	"changes kept_off kept_on noise_pct on probes probing rate_off rate_on voided" \
+	"changes kept_off kept_on noise_pct on probes probing rate_off rate_on" \
 	"tap-ctl stats: the payoff judge's fields"
 echo "load guard: $(pol "'on' if s['guard']['on'] else 'off', s['guard']['verdict'], 'idle', s['guard']['idle_pct'], '%'"); episodes entered $(pol "s['entered']"), refused or cut $(pol "s['guarded']") ($(pol "s['idle_refused']") by idle%)"
 

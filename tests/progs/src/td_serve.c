@@ -124,7 +124,6 @@ static void print_stats(struct td_vbd *vbd)
 	       " poll_guard_preempted=%" PRIu64 " poll_empty=%" PRIu64 " poll_judged_off=%" PRIu64
 	       " poll_disk_wait_us=%" PRIu64 " poll_judge_on=%d poll_judge_probes=%" PRIu64
 	       " poll_judge_kept_on=%" PRIu64 " poll_judge_kept_off=%" PRIu64
-	       " poll_judge_voided=%" PRIu64
 	       " poll_judge_changes=%" PRIu64 " poll_judge_rate_on=%" PRIu64
 	       " poll_judge_rate_off=%" PRIu64 " poll_judge_noise_pct=%" PRIu64 "\n",
 	       s.requests, s.reads, s.writes, s.flushes, s.barriers, s.discards, s.indirect,
@@ -138,8 +137,8 @@ static void print_stats(struct td_vbd *vbd)
 	       ps.notifications_received, ps.notifications_suppressed, ps.guard_cpus_busy,
 	       ps.guard_pressure, ps.guard_steal, ps.guard_preempted, ps.empty, ps.judged_off,
 	       ps.disk_wait_ns / 1000, ps.judge_on, ps.judge_probes, ps.judge_kept_on,
-	       ps.judge_kept_off, ps.judge_voided, ps.judge_changes, ps.judge_rate_on,
-	       ps.judge_rate_off, ps.judge_noise_pct);
+	       ps.judge_kept_off, ps.judge_changes, ps.judge_rate_on, ps.judge_rate_off,
+	       ps.judge_noise_pct);
 	if (getrusage(RUSAGE_SELF, &ru) == 0)
 		printf("cpu: user_ms=%ld sys_ms=%ld voluntary_switches=%ld involuntary_switches=%ld\n",
 		       ru.ru_utime.tv_sec * 1000 + ru.ru_utime.tv_usec / 1000,

@@ -490,35 +490,6 @@ static void judge_sees_a_win_through_a_drift(void **state)
 	assert_int_equal(c.judge.kept_off, 1);
 }
 
-static void judge_takes_no_verdict_from_a_probe_the_guard_cut(void **state)
-{
-	/* events look 30 % faster, but in the polling phases the guard refused every episode: those
-	 * phases measured events, not polling, so the probe says nothing */
-	const uint64_t rates[] = { 100, 130, 130, 100 };
-	struct poll_ctl c = ctl_with(POLL_POLICY_ADAPTIVE);
-	uint64_t now = 0, done = 0;
-
-	poll_ctl_progress(&c, now, done, true);
-	c.window_ns = c.min_ns; /* a window the guard refuses */
-	for (int i = 0; i < 4; i++) {
-		unsigned int phase = c.judge.phase;
-
-		while (c.judge.probing && c.judge.phase == phase) {
-			now += 1 * MS;
-			for (uint64_t k = 0; k < rates[i]; k++)
-				poll_ctl_enter(&c, now, false, 100);
-			done += rates[i];
-			poll_ctl_progress(&c, now, done, true);
-		}
-	}
-	assert_false(c.judge.probing);
-	assert_int_equal(c.judge.voided, 1);
-	assert_int_equal(c.judge.kept_on + c.judge.kept_off, 0);
-	assert_false(c.judge.verdict);
-	/* the next probe comes after the shortest hold */
-	assert_true(c.judge.hold_until_ns <= now + POLL_JUDGE_HOLD_NS);
-}
-
 static void no_judge_polls_whenever_the_window_says_so(void **state)
 {
 	const struct loop_model loses = { .fast = 130 * US, .slow = 100 * US };
@@ -557,7 +528,6 @@ int main(void)
 		cmocka_unit_test(judge_leaves_fixed_and_off_alone),
 		cmocka_unit_test(judge_wants_a_win_beyond_the_noise),
 		cmocka_unit_test(judge_sees_a_win_through_a_drift),
-		cmocka_unit_test(judge_takes_no_verdict_from_a_probe_the_guard_cut),
 		cmocka_unit_test(no_judge_polls_whenever_the_window_says_so),
 	};
 	return cmocka_run_group_tests_name("poll_controller", tests, NULL, NULL);
