@@ -445,24 +445,28 @@ static void phase_at(struct poll_ctl *c, uint64_t *now, uint64_t *done, uint64_t
 	assert_true(!c->judge.probing || c->judge.phase != phase);
 }
 
-static void judge_wants_a_win_beyond_the_noise(void **state)
+/* A fresh adaptive controller through its first probe, phase i at rates[i] completions a ms. */
+static struct poll_ctl first_probe(const uint64_t rates[4])
 {
-	/* polling 10 % faster, measured twice alike: a win */
-	const uint64_t clean[] = { 110, 100, 100, 110 }, noisy[] = { 150, 100, 100, 70 };
 	struct poll_ctl c = ctl_with(POLL_POLICY_ADAPTIVE);
 	uint64_t now = 0, done = 0;
 
 	poll_ctl_progress(&c, now, done, true); /* the first probe starts */
 	for (int i = 0; i < 4; i++)
-		phase_at(&c, &now, &done, clean[i]);
+		phase_at(&c, &now, &done, rates[i]);
+	return c;
+}
+
+static void judge_wants_a_win_beyond_the_noise(void **state)
+{
+	/* polling 10 % faster, measured twice alike: a win */
+	const uint64_t clean[] = { 110, 100, 100, 110 }, noisy[] = { 150, 100, 100, 70 };
+	struct poll_ctl c = first_probe(clean);
+
 	assert_int_equal(c.judge.kept_on, 1);
 	assert_int_equal(c.judge.noise_pct, 0);
 	/* the same 10 % from phases of polling 70 % apart: noise, not a win */
-	c = ctl_with(POLL_POLICY_ADAPTIVE);
-	now = done = 0;
-	poll_ctl_progress(&c, now, done, true);
-	for (int i = 0; i < 4; i++)
-		phase_at(&c, &now, &done, noisy[i]);
+	c = first_probe(noisy);
 	assert_int_equal(c.judge.kept_off, 1);
 	assert_true(c.judge.noise_pct >= 50);
 }
@@ -473,20 +477,12 @@ static void judge_sees_a_win_through_a_drift(void **state)
 	 * without it: a win (the two polling phases are 28 % apart, a noise the mean of the modes
 	 * would not have beaten) */
 	const uint64_t win[] = { 130, 100, 75, 98 }, tie[] = { 130, 100, 75, 58 };
-	struct poll_ctl c = ctl_with(POLL_POLICY_ADAPTIVE);
-	uint64_t now = 0, done = 0;
+	struct poll_ctl c = first_probe(win);
 
-	poll_ctl_progress(&c, now, done, true);
-	for (int i = 0; i < 4; i++)
-		phase_at(&c, &now, &done, win[i]);
 	assert_int_equal(c.judge.kept_on, 1);
 	assert_true(c.judge.noise_pct >= 25);
 	/* the same drift with polling ahead in one pair and behind in the other: no verdict on */
-	c = ctl_with(POLL_POLICY_ADAPTIVE);
-	now = done = 0;
-	poll_ctl_progress(&c, now, done, true);
-	for (int i = 0; i < 4; i++)
-		phase_at(&c, &now, &done, tie[i]);
+	c = first_probe(tie);
 	assert_int_equal(c.judge.kept_off, 1);
 }
 
