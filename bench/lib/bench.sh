@@ -15,7 +15,13 @@
 #                              (read after CMD: what CMD measured) and the two snapshots.
 #                              Returns CMD's status.
 #   bench_table                the ratio table of $OUT (bench/lib/results.py table)
+#   bench_keep_serve FILE NAME td-serve's last words (FILE: its stdout, the counters it prints
+#                              at exit) kept as $OUT/td-serve/NAME.txt beside fio's JSON
 BENCH_PY=$SRC/bench/lib/results.py
+
+bench_keep_serve() {
+	mkdir -p "$OUT/td-serve" && cp "$1" "$OUT/td-serve/$2.txt"
+}
 
 bench_init() {
 	local script=$1 short
