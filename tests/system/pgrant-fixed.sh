@@ -6,8 +6,11 @@
 #   (fixed_page_ios); the same with a cache of 16 pages, smaller than the guest's working set:
 #   entries evicted, their pages unregistered and the entries' slots registered again with
 #   other pages, the bytes still right;
-# - the real tapdisk behind tapback, fio (4 KiB random writes, crc32c-verified) as the guest:
-#   `tap-ctl stats` shows images[0].driver_stats.fixed_page_ios > 0 and no error.
+# - the real tapdisk behind tapback on a VHD chain: the guest writes and reads back 4 MiB in
+#   4 KiB I/Os, holds its connection while the VBD is paused and unpaused, then writes and reads
+#   back 4 MiB more: `tap-ctl stats` shows fixed_page_ios > 0 on the leaf and grant pages
+#   registered on both files (driver_stats.fixed_pages); right after the unpause, before any
+#   new I/O, the new files have the ring's mapped pages registered again; the data reads back.
 # pgrant-fixed-refused.sh: the same on a disk file system, which the kernel refuses.
 . "$(dirname "$0")/../lib/common.sh"
 . "$SRC/tests/lib/tapdisk.sh"
@@ -50,25 +53,50 @@ at_exit "kill $tb 2>/dev/null; wait $tb 2>/dev/null"
 minor=$("$TAPCTL" allocate | sed 's/.*tapdisk-//')
 pid=$("$TAPCTL" spawn) || fail "tap-ctl spawn"
 expect_rc 0 "tap-ctl attach" "$TAPCTL" attach -p "$pid" -m "$minor"
-expect_rc 0 "tap-ctl open" "$TAPCTL" open -p "$pid" -m "$minor" -a "aio:$T/img"
+"$BIN/vhd-util" create -n "$T/p.vhd" -s 64 || fail "vhd-util create"
+"$BIN/vhd-util" snapshot -n "$T/c.vhd" -p "$T/p.vhd" || fail "vhd-util snapshot"
+expect_rc 0 "tap-ctl open" "$TAPCTL" open -p "$pid" -m "$minor" -a "vhd:$T/c.vhd"
 tapdisk_vbd "$dom"
-bf_guest "$dom" fio --name=job --ioengine=external:"$ENGINE" \
-	--filename="$(bf_fe "$dom" "$devid")" --rw=randwrite --bs=4k --iodepth=8 --size=4M \
-	--verify=crc32c --do_verify=1 >"$T/fio.log" 2>&1 && grep -q 'err= 0' "$T/fio.log" ||
-	fail "fio writing and verifying 4 MiB failed: $(tail "$T/fio.log")"
-echo "ok: fio wrote and verified 4 MiB"
-# the image's driver_stats and the ring's errors, as SM reads `tap-ctl stats`
-read -r fixed errs < <("$TAPCTL" stats -p "$pid" -m "$minor" | head -n 1 | python3 -c '
+# fixed_page_ios of the leaf, fixed_pages of the leaf and of its parent, and the ring's
+# failed requests and grant errors, as SM reads `tap-ctl stats` (json.loads of the first line)
+fixed_counts() {
+	"$TAPCTL" stats -p "$pid" -m "$minor" | head -n 1 | python3 -c '
 import json, sys
 j = json.loads(sys.stdin.readline())
-print(j["images"][0].get("driver_stats", {}).get("fixed_page_ios", 0),
-      sum(r["errors"]["error"] + r["errors"]["grant"] for r in j["rings"]))')
-[ "$fixed" -gt 0 ] || fail "tap-ctl stats: no fixed_page_ios in images[0].driver_stats"
+d = [i.get("driver_stats", {}) for i in j["images"]]
+print(d[0].get("fixed_page_ios", 0), d[0].get("fixed_pages", 0),
+      d[1].get("fixed_pages", 0) if len(d) > 1 else 0,
+      sum(r["errors"]["error"] + r["errors"]["grant"] for r in j["rings"]))'
+}
+pages_on_both() { read -r ios leaf parent errs < <(fixed_counts) && [ "$leaf" -gt 0 ] && [ "$parent" -gt 0 ]; }
+head -c 4M /dev/urandom >"$T/d1"
+head -c 4M /dev/urandom >"$T/d2"
+(cd "$T" && bf_guest "$dom" "$TBIN/blkfront-io" --device "$(bf_fe "$dom" "$devid")" \
+	--pieces 1024 write 4M 4M d1 read 4M 4M b1 wait-for go read 4M 4M b1again \
+	write 12M 4M d2 read 12M 4M b2 >guest.out 2>&1) &
+guest=$!
+wait_until 60 "the guest's first write read back" test -s "$T/b1"
+pages_on_both || fail "tap-ctl stats: no grant page registered on both files ($leaf, $parent)"
+[ "$ios" -gt 0 ] || fail "tap-ctl stats: no fixed_page_ios on the leaf"
 expect_eq "$errs" 0 "tap-ctl stats: no request failed, no grant error"
-echo "ok: tap-ctl stats: $fixed I/Os on fixed grant pages"
+echo "ok: tap-ctl stats: $ios I/Os on fixed grant pages; $leaf and $parent pages registered"
+expect_rc 0 "pause" "$TAPCTL" pause -p "$pid" -m "$minor"
+expect_rc 0 "unpause" "$TAPCTL" unpause -p "$pid" -m "$minor"
+# no I/O since: what is registered came from the ring's cache at the resume
+pages_on_both || fail "after the unpause, the ring's mapped pages are not registered ($leaf, $parent)"
+expect_eq "$ios" 0 "the new files have done no fixed I/O yet"
+echo "ok: after the unpause, $leaf and $parent mapped pages registered again"
+touch "$T/go"
+wait "$guest" || fail "the guest's I/O failed: $(tail -3 "$T/guest.out")"
+cmp -s "$T/d1" "$T/b1" && cmp -s "$T/d1" "$T/b1again" && cmp -s "$T/d2" "$T/b2" ||
+	fail "the guest read back other data"
+echo "ok: the guest's data through fixed grant pages, before and after the pause"
+read -r ios leaf parent errs < <(fixed_counts)
+[ "$ios" -gt 0 ] || fail "tap-ctl stats: no fixed_page_ios after the unpause"
 xs_wait "$be/state" 6 60
 expect_rc 0 "tap-ctl close" "$TAPCTL" close -p "$pid" -m "$minor"
 expect_rc 0 "tap-ctl detach" "$TAPCTL" detach -p "$pid" -m "$minor"
 expect_rc 0 "tap-ctl free" "$TAPCTL" free -m "$minor"
+expect_rc 0 "the chain checks clean" "$BIN/vhd-util" check -n "$T/c.vhd"
 check_sanitizers
 echo PASS
