@@ -440,30 +440,34 @@ static void table_hash(struct engine_uring *u)
  */
 static int table_resize(struct engine_uring *u, uint32_t nr)
 {
-	struct iovec *fixed = calloc(nr ? nr : 1, sizeof(*fixed));
-	uint32_t *buckets = calloc(nr ? nr : 1, sizeof(*buckets));
-	uint32_t *hnext = calloc(nr ? nr : 1, sizeof(*hnext));
-	int rc = 0;
+	struct iovec *fixed;
+	uint32_t *buckets, *hnext;
+	int rc;
 
+	if (u->nr)
+		io_uring_unregister_buffers(&u->ring);
+	if (!nr) {
+		table_free(u);
+		return 0;
+	}
+	fixed = calloc(nr, sizeof(*fixed));
+	buckets = calloc(nr, sizeof(*buckets));
+	hnext = calloc(nr, sizeof(*hnext));
 	if (!fixed || !buckets || !hnext) {
 		free(fixed);
 		free(buckets);
 		free(hnext);
-		return -ENOMEM;
+		rc = -ENOMEM;
+		goto restore;
 	}
 	for (uint32_t i = 0; i < u->nr && i < nr; i++)
 		fixed[i] = u->fixed[i];
-	if (u->nr)
-		io_uring_unregister_buffers(&u->ring);
-	if (nr)
-		rc = io_uring_register_buffers(&u->ring, fixed, nr);
+	rc = io_uring_register_buffers(&u->ring, fixed, nr);
 	if (rc < 0) {
 		free(fixed);
 		free(buckets);
 		free(hnext);
-		if (u->nr && io_uring_register_buffers(&u->ring, u->fixed, u->nr) < 0)
-			table_free(u);
-		return rc;
+		goto restore;
 	}
 	table_free(u);
 	u->fixed = fixed;
@@ -474,6 +478,10 @@ static int table_resize(struct engine_uring *u, uint32_t nr)
 		u->pages += fixed[i].iov_base != NULL;
 	table_hash(u);
 	return 0;
+restore:
+	if (u->nr && io_uring_register_buffers(&u->ring, u->fixed, u->nr) < 0)
+		table_free(u);
+	return rc;
 }
 
 /* Replaces entry i (< nr) with [base, base + len) (NULL: empty). 0 or -errno. */
@@ -518,7 +526,10 @@ static int fixed_set(struct engine_uring *u, uint32_t i, void *base, size_t len,
 		if (rc < 0)
 			return rc;
 	}
-	return table_set(u, i, base, len);
+	rc = table_set(u, i, base, len);
+	if (rc < 0 && !u->pages && !u->fixed[0].iov_base)
+		table_resize(u, 0); /* grown for nothing */
+	return rc;
 }
 
 /* The region: index 0, replaced or (len 0) dropped. Off unless TAPDISK_URING_FIXED_BUFFERS
