@@ -31,7 +31,8 @@ struct engine_uring {
 	uint32_t nr;
 	uint32_t pages; /* registered now */
 	bool pages_refused; /* the kernel refused one: no more (said once) */
-	uint64_t fixed_ios, fixed_page_ios; /* READ_FIXED/WRITE_FIXED submitted; of them on a page */
+	uint64_t fixed_ios; /* READ_FIXED/WRITE_FIXED submitted */
+	uint64_t fixed_page_ios; /* of them, on a page */
 	/* Requests and cancellations the kernel took and whose completion was not read: the
 	 * engine's in-flight count plus the engine's dropped requests at close. */
 	unsigned int inflight;
@@ -240,7 +241,8 @@ static bool in_region(const struct engine_uring *u, const struct td_engine_req *
 	const char *at = r->iov[0].iov_base, *base = u->nr ? u->fixed[0].iov_base : NULL;
 	size_t len = u->nr ? u->fixed[0].iov_len : 0;
 
-	if (!base || r->iovcnt < 1 || at < base || r->len > len || (size_t)(at - base) > len - r->len)
+	if (!base || r->iovcnt < 1 || at < base || r->len > len ||
+	    (size_t)(at - base) > len - r->len)
 		return false;
 	for (int i = 0; i < r->iovcnt; i++) {
 		if (r->iov[i].iov_base != at)

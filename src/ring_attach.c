@@ -8,7 +8,6 @@
 #include "ringtap/log.h"
 #include "src/ring_private.h"
 
-
 /* A persistent grant's page is the image's fixed-buffer page of its cache entry's index while
  * it is mapped (engine.h: io_uring's READ_FIXED/WRITE_FIXED, when asked for): registered once
  * mapped, unregistered before it is unmapped (a later mapping at the same address would
