@@ -167,6 +167,21 @@ static void aio_register_buffer(struct td_image *img, void *base, size_t len)
 	td_engine_register_buffer(a->engine, base, len);
 }
 
+static void aio_register_page(struct td_image *img, uint32_t slot, void *addr)
+{
+	struct aio_img *a = img->priv;
+
+	td_engine_register_page(a->engine, slot, addr);
+}
+
+/* For `tap-ctl stats`: the engine's counters (images[].driver_stats). */
+static int aio_counters(const struct td_image *img, struct td_counter *out, int max)
+{
+	const struct aio_img *a = img->priv;
+
+	return td_engine_counters(a->engine, out, max);
+}
+
 static void aio_info(const struct td_image *img, struct td_image_info *info)
 {
 	*info = img->info;
@@ -182,4 +197,6 @@ const struct td_driver_ops td_driver_aio = {
 	.info = aio_info,
 	.poll = aio_poll,
 	.register_buffer = aio_register_buffer,
+	.register_page = aio_register_page,
+	.counters = aio_counters,
 };

@@ -323,6 +323,18 @@ int td_engine_register_buffer(struct td_engine *e, void *base, size_t len)
 	return e->ops->register_buffer(e, base, len);
 }
 
+int td_engine_register_page(struct td_engine *e, uint32_t slot, void *addr)
+{
+	if (!e->ops->register_page)
+		return -EOPNOTSUPP;
+	return e->ops->register_page(e, slot, addr);
+}
+
+int td_engine_counters(const struct td_engine *e, struct td_counter *out, int max)
+{
+	return e->ops->counters && max > 0 ? e->ops->counters(e, out, max) : 0;
+}
+
 int td_engine_open(struct td_engine **out, const struct td_engine_conf *c)
 {
 	const struct td_engine_ops *ops = c->ops;

@@ -91,6 +91,11 @@ struct td_engine_ops {
 	/* Optional: registers [base, base + len) with the kernel as the backend's fixed buffer (len
 	 * 0: unregisters it), replacing any before. 0 or -errno. */
 	int (*register_buffer)(struct td_engine *e, void *base, size_t len);
+	/* Optional: registers the page at addr as fixed page `slot` (NULL: unregisters it),
+	 * replacing the slot's page. 0 or -errno. */
+	int (*register_page)(struct td_engine *e, uint32_t slot, void *addr);
+	/* Optional: the backend's counters for `tap-ctl stats` (at most max); how many. */
+	int (*counters)(const struct td_engine *e, struct td_counter *out, int max);
 	/* Optional: true when submit takes TD_ENGINE_DISCARD (otherwise the engine discards
 	 * synchronously in the loop, as it does on block devices: engine.c). */
 	bool (*discards)(const struct td_engine *e);
@@ -105,7 +110,9 @@ struct td_engine_ops {
  *                                end of the loop iteration or at the next poll; 1: each as
  *                                soon as it is queued)
  *   TAPDISK_URING_FIXED_BUFFERS  on/off: register the ring's bounce pool as a fixed buffer
- *                                (td_engine_register_buffer) and use READ_FIXED/WRITE_FIXED
+ *                                (td_engine_register_buffer) and its persistent-grant pages
+ *                                as fixed pages where the kernel pins them
+ *                                (td_engine_register_page), and use READ_FIXED/WRITE_FIXED
  *   TAPDISK_URING_SQPOLL         on/off: a kernel thread polls the submission queue
  *                                (IORING_SETUP_SQPOLL); refused by the kernel: logged, without
  *   TAPDISK_URING_SQPOLL_CPU     the CPU that thread is bound to (IORING_SETUP_SQ_AFF)
@@ -179,6 +186,22 @@ void td_engine_kick(struct td_engine *e);
  * use. 0, or -errno when the backend cannot (then requests go as before: nothing changes).
  */
 int td_engine_register_buffer(struct td_engine *e, void *base, size_t len);
+
+/*
+ * Fixed pages: registers the page at addr (4096 bytes, aligned) as page `slot` (0, 1, ...: the
+ * caller's numbering, a persistent-grant cache's entries), replacing the slot's page; NULL
+ * unregisters it. A read or write of one iovec inside a registered page then goes as
+ * READ_FIXED/WRITE_FIXED on it (io_uring, TAPDISK_URING_FIXED_BUFFERS on), found by its
+ * address: whichever layer split or forwarded the I/O. The same ownership rules as the region's.
+ * A kernel that refuses to pin a page (a file on a disk file system: EFAULT; RLIMIT_MEMLOCK)
+ * is said once per engine (info), and no page is registered on that engine any more: their I/Os
+ * go as before. 0, or -errno when the backend cannot or will not.
+ */
+int td_engine_register_page(struct td_engine *e, uint32_t slot, void *addr);
+
+/* The backend's counters for `tap-ctl stats` (images[].driver_stats; io_uring: fixed_ios,
+ * fixed_page_ios, fixed_pages, engine_uring.c): how many, at most max. */
+int td_engine_counters(const struct td_engine *e, struct td_counter *out, int max);
 
 /* Completes r (r->done set) with res from the loop, later: for work done without the kernel's
  * queue (a discard, a refused operation) so that done never runs inside a submit. */

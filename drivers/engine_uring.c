@@ -2,10 +2,13 @@
  * registered (a fixed file: no file lookup per request), the engine's eventfd registered for
  * completions, batched io_uring_submit, completions read from the CQ ring in user space (no
  * system call: adaptive polling may spin on them), fsync as IORING_OP_FSYNC with
- * IORING_FSYNC_DATASYNC, a discard on a file as IORING_OP_FALLOCATE punching a hole. Built only with liburing (configure); `auto` then prefers it. */
+ * IORING_FSYNC_DATASYNC, a discard on a file as IORING_OP_FALLOCATE punching a hole, fixed
+ * buffers (the caller's region and pages) for READ_FIXED/WRITE_FIXED. Built only with liburing
+ * (configure); `auto` then prefers it. */
 #include <errno.h>
 #include <linux/falloc.h>
 #include <liburing.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -18,8 +21,18 @@ struct engine_uring {
 	int fd; /* what a request names: 0, the registered file's index, or the descriptor */
 	unsigned int sqe_flags; /* IOSQE_FIXED_FILE when the file is registered */
 	bool sqpoll; /* a kernel thread consumes the submission queue */
-	char *fixed; /* the registered buffer (index 0), or NULL */
-	size_t fixed_len;
+	/* The registered buffers: index 0 the caller's region (td_engine_register_buffer), index
+	 * slot + 1 its page `slot` (td_engine_register_page); {NULL, 0} where none. nr entries (0:
+	 * nothing registered, no table), a power of two once a page is there; the pages hashed on
+	 * their address (buckets: nr chain heads; hnext: per index; 0 ends a chain, as index 0 is
+	 * never a page's), so that a request finds its page in O(1). */
+	struct iovec *fixed;
+	uint32_t *buckets, *hnext;
+	uint32_t nr;
+	uint32_t pages; /* registered now */
+	bool pages_refused; /* the kernel refused one: no more (said once) */
+	uint64_t fixed_ios; /* READ_FIXED/WRITE_FIXED submitted */
+	uint64_t fixed_page_ios; /* of them, on a page */
 	/* Requests and cancellations the kernel took and whose completion was not read: the
 	 * engine's in-flight count plus the engine's dropped requests at close. */
 	unsigned int inflight;
@@ -186,20 +199,50 @@ static void engine_uring_teardown(struct td_engine *e)
 	 * locked (image_lock.c's locks belong to the open file), after the driver closed it. */
 	if (u->sqe_flags & IOSQE_FIXED_FILE)
 		io_uring_unregister_files(&u->ring);
-	if (u->fixed)
+	if (u->nr)
 		io_uring_unregister_buffers(&u->ring);
 	io_uring_queue_exit(&u->ring);
+	free(u->fixed);
+	free(u->buckets);
+	free(u->hnext);
 	free(u);
 	td_engine_set_backend_data(e, NULL);
 }
 
-/* Whether r's buffers are one contiguous run inside the registered buffer. */
-static bool in_fixed(const struct engine_uring *u, const struct td_engine_req *r)
-{
-	const char *at = r->iov[0].iov_base;
+/* A fixed page is one page, aligned. */
+#define URING_PAGE 4096u
 
-	if (!u->fixed || r->iovcnt < 1 || at < u->fixed || r->len > u->fixed_len ||
-	    (size_t)(at - u->fixed) > u->fixed_len - r->len)
+/* The kernel's most registered buffers (IORING_MAX_REG_BUFFERS), and a page table's first size:
+ * the table grows by doubling, each time registering again what it holds. */
+#define URING_MAX_FIXED 16384u
+#define URING_FIRST_FIXED 256u
+
+static uint32_t page_bucket(const struct engine_uring *u, const void *page)
+{
+	return (uint32_t)(((uintptr_t)page / URING_PAGE) * 2654435761u) & (u->nr - 1);
+}
+
+/* The index of the registered page at `page`, or 0. */
+static uint32_t page_find(const struct engine_uring *u, const void *page)
+{
+	uint32_t i;
+
+	if (!u->pages)
+		return 0;
+	for (i = u->buckets[page_bucket(u, page)]; i; i = u->hnext[i])
+		if (u->fixed[i].iov_base == page)
+			return i;
+	return 0;
+}
+
+/* Whether r's buffers are one contiguous run inside the registered region (index 0). */
+static bool in_region(const struct engine_uring *u, const struct td_engine_req *r)
+{
+	const char *at = r->iov[0].iov_base, *base = u->nr ? u->fixed[0].iov_base : NULL;
+	size_t len = u->nr ? u->fixed[0].iov_len : 0;
+
+	if (!base || r->iovcnt < 1 || at < base || r->len > len ||
+	    (size_t)(at - base) > len - r->len)
 		return false;
 	for (int i = 0; i < r->iovcnt; i++) {
 		if (r->iov[i].iov_base != at)
@@ -209,17 +252,43 @@ static bool in_fixed(const struct engine_uring *u, const struct td_engine_req *r
 	return true;
 }
 
+/* The registered buffer r's buffers lie in (its index), or -1: the region, or the page of a
+ * request of one iovec. */
+static int fixed_index(const struct engine_uring *u, const struct td_engine_req *r)
+{
+	uintptr_t at, page;
+	uint32_t i;
+
+	if ((r->op != TD_ENGINE_READ && r->op != TD_ENGINE_WRITE) || !u->nr)
+		return -1;
+	if (in_region(u, r))
+		return 0;
+	if (r->iovcnt != 1)
+		return -1;
+	at = (uintptr_t)r->iov[0].iov_base;
+	page = at & ~(uintptr_t)(URING_PAGE - 1);
+	if (r->len > URING_PAGE - (at - page))
+		return -1;
+	i = page_find(u, (void *)page);
+	return i ? (int)i : -1;
+}
+
 static void prep(struct engine_uring *u, struct io_uring_sqe *sqe, struct td_engine_req *r)
 {
-	if ((r->op == TD_ENGINE_READ || r->op == TD_ENGINE_WRITE) && in_fixed(u, r)) {
+	int fixed = fixed_index(u, r);
+
+	if (fixed >= 0) {
 		if (r->op == TD_ENGINE_READ)
 			io_uring_prep_read_fixed(sqe, u->fd, r->iov[0].iov_base,
-						 (unsigned int)r->len, r->off, 0);
+						 (unsigned int)r->len, r->off, fixed);
 		else
 			io_uring_prep_write_fixed(sqe, u->fd, r->iov[0].iov_base,
-						  (unsigned int)r->len, r->off, 0);
+						  (unsigned int)r->len, r->off, fixed);
 		sqe->flags |= (__u8)u->sqe_flags;
 		io_uring_sqe_set_data(sqe, r);
+		u->fixed_ios++;
+		if (fixed)
+			u->fixed_page_ios++;
 		return;
 	}
 	switch (r->op) {
@@ -342,34 +411,194 @@ static bool engine_uring_reap_in_user_space(const struct td_engine *e)
 	return true;
 }
 
-/* The registered buffer: one region at index 0, replaced or (len 0) dropped. Requests in
- * flight on the old one keep its pages (the kernel references them per request since 5.13).
- * Off unless TAPDISK_URING_FIXED_BUFFERS says on; a kernel that refuses (RLIMIT_MEMLOCK, pages
- * it cannot pin) is logged at debug level and the requests go as before. */
+static void table_free(struct engine_uring *u)
+{
+	free(u->fixed);
+	free(u->buckets);
+	free(u->hnext);
+	u->fixed = NULL;
+	u->buckets = u->hnext = NULL;
+	u->nr = u->pages = 0;
+}
+
+/* Hashes the pages of the table (buckets and hnext zeroed). */
+static void table_hash(struct engine_uring *u)
+{
+	for (uint32_t i = 1; i < u->nr; i++)
+		if (u->fixed[i].iov_base) {
+			uint32_t b = page_bucket(u, u->fixed[i].iov_base);
+
+			u->hnext[i] = u->buckets[b];
+			u->buckets[b] = i;
+		}
+}
+
+/*
+ * Registers the table again with nr entries (nr == 0: none), what it holds kept: a new table of
+ * the kernel's is registered whole (one call, the empty entries as holes), so growing pins the
+ * registered pages again. Requests in flight keep the pages they use (the kernel references
+ * them per request since 5.13). When the kernel refuses, the old table is registered again;
+ * failing that too, nothing stays registered. 0 or -errno.
+ */
+static int table_resize(struct engine_uring *u, uint32_t nr)
+{
+	struct iovec *fixed;
+	uint32_t *buckets, *hnext;
+	int rc;
+
+	if (u->nr)
+		io_uring_unregister_buffers(&u->ring);
+	if (!nr) {
+		table_free(u);
+		return 0;
+	}
+	fixed = calloc(nr, sizeof(*fixed));
+	buckets = calloc(nr, sizeof(*buckets));
+	hnext = calloc(nr, sizeof(*hnext));
+	if (!fixed || !buckets || !hnext) {
+		free(fixed);
+		free(buckets);
+		free(hnext);
+		rc = -ENOMEM;
+		goto restore;
+	}
+	for (uint32_t i = 0; i < u->nr && i < nr; i++)
+		fixed[i] = u->fixed[i];
+	rc = io_uring_register_buffers(&u->ring, fixed, nr);
+	if (rc < 0) {
+		free(fixed);
+		free(buckets);
+		free(hnext);
+		goto restore;
+	}
+	table_free(u);
+	u->fixed = fixed;
+	u->buckets = buckets;
+	u->hnext = hnext;
+	u->nr = nr;
+	for (uint32_t i = 1; i < nr; i++)
+		u->pages += fixed[i].iov_base != NULL;
+	table_hash(u);
+	return 0;
+restore:
+	if (u->nr && io_uring_register_buffers(&u->ring, u->fixed, u->nr) < 0)
+		table_free(u);
+	return rc;
+}
+
+/* Replaces entry i (< nr) with [base, base + len) (NULL: empty). 0 or -errno. */
+static int table_set(struct engine_uring *u, uint32_t i, void *base, size_t len)
+{
+	struct iovec iov = { base, base ? len : 0 };
+	int rc = io_uring_register_buffers_update_tag(&u->ring, i, &iov, NULL, 1);
+
+	if (rc < 0)
+		return rc;
+	if (i && u->fixed[i].iov_base) { /* out of its chain */
+		uint32_t *p = &u->buckets[page_bucket(u, u->fixed[i].iov_base)];
+
+		while (*p != i)
+			p = &u->hnext[*p];
+		*p = u->hnext[i];
+		u->pages--;
+	}
+	u->fixed[i] = iov;
+	if (i && base) {
+		uint32_t b = page_bucket(u, base);
+
+		u->hnext[i] = u->buckets[b];
+		u->buckets[b] = i;
+		u->pages++;
+	}
+	/* nothing left: no table (a ring without registered buffers, as before any) */
+	if (!u->pages && !u->fixed[0].iov_base)
+		return table_resize(u, 0);
+	return 0;
+}
+
+/* Entry i registered as [base, base + len), the table grown to hold it (to nr entries). */
+static int fixed_set(struct engine_uring *u, uint32_t i, void *base, size_t len, uint32_t nr)
+{
+	int rc;
+
+	if (!base && (i >= u->nr || !u->fixed[i].iov_base))
+		return 0; /* nothing there */
+	if (i >= u->nr) {
+		rc = table_resize(u, nr);
+		if (rc < 0)
+			return rc;
+	}
+	rc = table_set(u, i, base, len);
+	if (rc < 0 && !u->pages && !u->fixed[0].iov_base)
+		table_resize(u, 0); /* grown for nothing */
+	return rc;
+}
+
+/* The region: index 0, replaced or (len 0) dropped. Off unless TAPDISK_URING_FIXED_BUFFERS
+ * says on; a kernel that refuses (RLIMIT_MEMLOCK, pages it cannot pin) is logged at debug level
+ * and the requests go as before. */
 static int engine_uring_register_buffer(struct td_engine *e, void *base, size_t len)
 {
 	struct engine_uring *u = td_engine_backend_data(e);
-	struct iovec iov = { base, len };
 	int rc;
 
 	if (len && !td_engine_tuning(e)->fixed_buffers)
 		return -EOPNOTSUPP;
-	if (u->fixed) {
-		io_uring_unregister_buffers(&u->ring);
-		u->fixed = NULL;
-		u->fixed_len = 0;
-	}
-	if (!len)
-		return 0;
-	rc = io_uring_register_buffers(&u->ring, &iov, 1);
-	if (rc < 0) {
+	rc = fixed_set(u, 0, len ? base : NULL, len, 1);
+	if (rc < 0)
 		rt_debug("%s: io_uring: cannot register %zu bytes at %p as a fixed buffer: %s",
 			 td_engine_who(e), len, base, strerror(-rc));
-		return rc;
+	return rc;
+}
+
+/* Page `slot`: index slot + 1, the table grown (doubling) to hold it. Off unless the region's
+ * switch says on. The kernel refusing one (EFAULT: a file on a disk file system, which it does
+ * not pin for long; RLIMIT_MEMLOCK) is said once, and no more pages are registered on this
+ * engine (each would be refused the same way, at a system call per mapping). */
+static int engine_uring_register_page(struct td_engine *e, uint32_t slot, void *addr)
+{
+	struct engine_uring *u = td_engine_backend_data(e);
+	uint32_t nr = URING_FIRST_FIXED;
+	int rc;
+
+	if (slot >= URING_MAX_FIXED - 1)
+		return addr ? -ENOSPC : 0;
+	if (!addr || u->pages_refused || !td_engine_tuning(e)->fixed_buffers)
+		return addr ? -EOPNOTSUPP : fixed_set(u, slot + 1, NULL, 0, 0);
+	if ((uintptr_t)addr % URING_PAGE)
+		return -EINVAL;
+	while (nr < slot + 2)
+		nr *= 2;
+	if (u->nr > nr)
+		nr = u->nr;
+	if (slot + 1 < u->nr && u->fixed[slot + 1].iov_base) {
+		rc = table_set(u, slot + 1, NULL, 0); /* the slot's page before */
+		if (rc < 0)
+			return rc;
 	}
-	u->fixed = base;
-	u->fixed_len = len;
-	return 0;
+	rc = fixed_set(u, slot + 1, addr, URING_PAGE, nr);
+	if (rc < 0) {
+		u->pages_refused = true;
+		rt_info("%s: io_uring: the kernel refuses to register a page at %p as a fixed "
+			"buffer: %s; this file's I/O on pages goes without",
+			td_engine_who(e), addr, strerror(-rc));
+	}
+	return rc;
+}
+
+static int engine_uring_counters(const struct td_engine *e, struct td_counter *out, int max)
+{
+	const struct engine_uring *u = td_engine_backend_data(e);
+	const struct td_counter c[] = {
+		{ "fixed_ios", u->fixed_ios },
+		{ "fixed_page_ios", u->fixed_page_ios },
+		{ "fixed_pages", u->pages },
+	};
+	int n = 0;
+
+	for (; n < max && n < (int)(sizeof(c) / sizeof(c[0])); n++)
+		out[n] = c[n];
+	return n;
 }
 
 /* A hole is punched with IORING_OP_FALLOCATE (5.6; the ring needs 5.11's features anyway) in
@@ -388,4 +617,6 @@ const struct td_engine_ops td_engine_io_uring = {
 	.reap_in_user_space = engine_uring_reap_in_user_space,
 	.discards = engine_uring_discards,
 	.register_buffer = engine_uring_register_buffer,
+	.register_page = engine_uring_register_page,
+	.counters = engine_uring_counters,
 };

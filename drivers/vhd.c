@@ -556,6 +556,14 @@ static void vhd_register_buffer(struct td_image *img, void *base, size_t len)
 	td_image_register_buffer(img->parent, base, len);
 }
 
+static void vhd_register_page(struct td_image *img, uint32_t slot, void *addr)
+{
+	struct vhd_layer *l = img->priv;
+
+	td_engine_register_page(l->engine, slot, addr);
+	td_image_register_page(img->parent, slot, addr);
+}
+
 static int vhd_poll(struct td_image *img)
 {
 	struct vhd_layer *l = img->priv;
@@ -587,7 +595,7 @@ int td_vhd_stats(const struct td_image *img, struct td_vhd_stats *st)
 	return 0;
 }
 
-/* For `tap-ctl stats`: images[].driver_stats of each file of the chain. */
+/* For `tap-ctl stats`: images[].driver_stats of each file of the chain, its engine's too. */
 static int vhd_counters(const struct td_image *img, struct td_counter *out, int max)
 {
 	const struct vhd_layer *l = img->priv;
@@ -605,7 +613,7 @@ static int vhd_counters(const struct td_image *img, struct td_counter *out, int 
 
 	for (; n < max && n < (int)(sizeof(c) / sizeof(c[0])); n++)
 		out[n] = c[n];
-	return n;
+	return n + td_engine_counters(l->engine, out + n, max - n); /* then the file's engine's */
 }
 
 /* ---- open and close ------------------------------------------------------------------------- */
@@ -869,4 +877,5 @@ const struct td_driver_ops td_driver_vhd = {
 	.poll = vhd_poll,
 	.counters = vhd_counters,
 	.register_buffer = vhd_register_buffer,
+	.register_page = vhd_register_page,
 };

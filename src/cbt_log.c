@@ -84,6 +84,11 @@ static void log_register_buffer(struct td_image *img, void *base, size_t len)
 	td_image_register_buffer(img->parent, base, len);
 }
 
+static void log_register_page(struct td_image *img, uint32_t slot, void *addr)
+{
+	td_image_register_page(img->parent, slot, addr);
+}
+
 static const struct td_driver_ops cbt_log_ops = {
 	.name = "log",
 	.close = log_close,
@@ -92,6 +97,7 @@ static const struct td_driver_ops cbt_log_ops = {
 	.info = log_info,
 	.poll = log_poll,
 	.register_buffer = log_register_buffer,
+	.register_page = log_register_page,
 };
 
 int td_cbt_log_open(struct td_image *img, struct td_image *disk, const char *path, char *why)

@@ -319,6 +319,13 @@ static void m_register_buffer(struct td_image *img, void *base, size_t len)
 	td_image_register_buffer(m->lower, base, len);
 }
 
+static void m_register_page(struct td_image *img, uint32_t slot, void *addr)
+{
+	struct td_mirror *m = img->priv;
+
+	td_image_register_page(m->lower, slot, addr);
+}
+
 static const struct td_driver_ops mirror_ops = {
 	.name = "mirror",
 	.open = m_open,
@@ -328,6 +335,7 @@ static const struct td_driver_ops mirror_ops = {
 	.info = m_info,
 	.poll = m_poll,
 	.register_buffer = m_register_buffer,
+	.register_page = m_register_page,
 };
 
 static uint64_t timeout_ns(void)

@@ -61,7 +61,7 @@ void td_pgrant_fini(struct td_pgrant_cache *c)
 		return;
 	for (i = 0; i < c->capacity; i++)
 		if (c->entries[i].addr)
-			c->ops.unmap(c->ops.ctx, c->entries[i].addr);
+			c->ops.unmap(c->ops.ctx, c->entries[i].addr, i);
 	free(c->entries);
 	free(c->buckets);
 	c->entries = NULL;
@@ -94,7 +94,7 @@ static struct td_pgrant *take_entry(struct td_pgrant_cache *c)
 		return NULL;
 	lru_unlink(pg);
 	hash_remove(c, pg);
-	c->ops.unmap(c->ops.ctx, pg->addr);
+	c->ops.unmap(c->ops.ctx, pg->addr, (uint32_t)(pg - c->entries));
 	pg->addr = NULL;
 	c->stats.evictions++;
 	return pg;
@@ -120,7 +120,7 @@ struct td_pgrant *td_pgrant_get(struct td_pgrant_cache *c, grant_ref_t gref, int
 		return NULL;
 	}
 	errno = 0;
-	pg->addr = c->ops.map(c->ops.ctx, gref);
+	pg->addr = c->ops.map(c->ops.ctx, gref, (uint32_t)(pg - c->entries));
 	if (!pg->addr) {
 		*err = errno ? -errno : -EFAULT;
 		c->stats.map_failures++;

@@ -16,10 +16,13 @@ struct td_pgrant {
 	struct td_pgrant *lru_prev, *lru_next; /* idle entries only */
 };
 
+/* index: the entry's, 0..capacity-1, fixed for the cache's life (a mapping reuses its entry's
+ * index: the ring registers each mapped page in the image's fixed-buffer slot of that index). */
 struct td_pgrant_ops {
-	/* Maps one page granted as gref; NULL with errno on failure. */
-	void *(*map)(void *ctx, grant_ref_t gref);
-	void (*unmap)(void *ctx, void *addr);
+	/* Maps one page granted as gref into entry index; NULL with errno on failure. */
+	void *(*map)(void *ctx, grant_ref_t gref, uint32_t index);
+	/* Unmaps entry index's page (addr). */
+	void (*unmap)(void *ctx, void *addr, uint32_t index);
 	void *ctx;
 };
 

@@ -247,13 +247,22 @@ static void ring_stop(struct td_ring *r)
  * (connect, resume with the image to use from then on) and takes it back before either goes
  * (drop_image, before the VBD closes the stack; disconnect, before the pool is unmapped).
  * Each file of the image registers it with its own engine; a file opened later (a reopen) gets
- * it at the next resume.
+ * it at the next resume. The persistent grants' pages go the same way, each as the image's
+ * page of its cache entry's index: the ones mapped now here, the ones mapped or unmapped later
+ * as that happens (ring_attach.c's callbacks), each unregistered before it is unmapped.
  */
 static void pool_to_image(struct td_ring *r, bool give)
 {
-	if (r->image && r->pool.base)
+	if (!r->image)
+		return;
+	if (r->pool.base)
 		td_image_register_buffer(r->image, give ? r->pool.base : NULL,
 					 give ? (size_t)r->pool.npages * TD_PAGE_SIZE : 0);
+	if (r->persistent)
+		for (uint32_t i = 0; i < r->pgrants.capacity; i++)
+			if (r->pgrants.entries[i].addr)
+				td_image_register_page(r->image, i,
+						       give ? r->pgrants.entries[i].addr : NULL);
 }
 
 int td_ring_connect(struct td_loop *loop, const struct td_ring_params *params,

@@ -8,18 +8,26 @@
 #include "ringtap/log.h"
 #include "src/ring_private.h"
 
-
-static void *pgrant_map(void *ctx, grant_ref_t gref)
+/* A persistent grant's page is the image's fixed-buffer page of its cache entry's index while
+ * it is mapped (engine.h: io_uring's READ_FIXED/WRITE_FIXED, when asked for): registered once
+ * mapped, unregistered before it is unmapped (a later mapping at the same address would
+ * otherwise be taken for it). Without an image (paused with it closed) the resume registers
+ * what is mapped then (ring.c). */
+static void *pgrant_map(void *ctx, grant_ref_t gref, uint32_t index)
 {
 	struct td_ring *r = ctx;
+	void *addr = xengnttab_map_grant_ref(r->gt, r->params.domid, gref, PROT_READ | PROT_WRITE);
 
-	return xengnttab_map_grant_ref(r->gt, r->params.domid, gref, PROT_READ | PROT_WRITE);
+	if (addr)
+		td_image_register_page(r->image, index, addr);
+	return addr;
 }
 
-static void pgrant_unmap(void *ctx, void *addr)
+static void pgrant_unmap(void *ctx, void *addr, uint32_t index)
 {
 	struct td_ring *r = ctx;
 
+	td_image_register_page(r->image, index, NULL);
 	xengnttab_unmap(r->gt, addr, 1);
 }
 

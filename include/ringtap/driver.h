@@ -106,6 +106,11 @@ struct td_driver_ops {
 	 * it back (len 0) before it frees the memory or lets go of the image. A layer above other
 	 * images (a VHD chain, the CBT log, the mirror) passes it down. */
 	void (*register_buffer)(struct td_image *img, void *base, size_t len);
+	/* Optional: the page at addr (4096 bytes, aligned; NULL: none any more) holds the
+	 * buffers of some I/Os to come, as page `slot` (0, 1, ...: the caller's numbering, e.g. a
+	 * persistent-grant cache's entries), replacing that slot's page. Owned and handed over,
+	 * taken back and passed down as register_buffer's region. */
+	void (*register_page)(struct td_image *img, uint32_t slot, void *addr);
 };
 
 struct td_image {
@@ -147,6 +152,12 @@ static inline void td_image_register_buffer(struct td_image *img, void *base, si
 {
 	if (img && img->ops->register_buffer)
 		img->ops->register_buffer(img, base, len);
+}
+
+static inline void td_image_register_page(struct td_image *img, uint32_t slot, void *addr)
+{
+	if (img && img->ops->register_page)
+		img->ops->register_page(img, slot, addr);
 }
 
 static inline int td_image_poll(struct td_image *img)

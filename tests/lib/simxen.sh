@@ -2,11 +2,13 @@
 #   . "$(dirname "$0")/../lib/common.sh"
 #   . "$(dirname "$0")/../lib/simxen.sh"
 #
-#   simxen_start                starts a simxen host in $T/simxen and exports its environment
-#                               in the calling shell (SIMXEN_DIR, XENSTORED_PATH, and
-#                               LD_LIBRARY_PATH with simxen's libxengnttab/libxenevtchn first);
-#                               `simxen stop` runs at exit (at_exit), after the cleanups
-#                               registered later (so stop the processes you start with at_exit)
+#   simxen_start [DIR]          starts a simxen host in DIR (default $T/simxen: the guests'
+#                               memory is a file there, so DIR's file system is theirs) and
+#                               exports its environment in the calling shell (SIMXEN_DIR,
+#                               XENSTORED_PATH, and LD_LIBRARY_PATH with simxen's
+#                               libxengnttab/libxenevtchn first); `simxen stop` runs at exit
+#                               (at_exit), after the cleanups registered later (so stop the
+#                               processes you start with at_exit)
 #   simxen_stop                 stops the host now; fails if its xenstored reported a sanitizer
 #                               error or leak (call it at the end of a test to catch those)
 #   simxen_domain_create NAME   creates a guest domain; echoes its domid
@@ -28,15 +30,16 @@ SIMXEN=$BIN/simxen
 
 simxen_start() {
 	local out
+	_SIMXEN_HOME=${1:-$T/simxen}
 	[ -x "$SIMXEN" ] || fail "$SIMXEN is not built"
 	command -v xenstore-read >/dev/null || fail "xenstore-utils is not installed (tools/install-deps)"
-	out=$("$SIMXEN" start --dir "$T/simxen") || fail "simxen start failed ($(tail -n 5 "$T/simxen/xenstored.log" 2>/dev/null))"
+	out=$("$SIMXEN" start --dir "$_SIMXEN_HOME") || fail "simxen start failed ($(tail -n 5 "$_SIMXEN_HOME/xenstored.log" 2>/dev/null))"
 	eval "$out"
-	at_exit "\"$SIMXEN\" stop --dir \"$T/simxen\""
+	at_exit "\"$SIMXEN\" stop --dir \"$_SIMXEN_HOME\""
 }
 
 simxen_stop() {
-	"$SIMXEN" stop --dir "$T/simxen" || fail "simxen stop failed (or xenstored reported errors)"
+	"$SIMXEN" stop --dir "${_SIMXEN_HOME:-$T/simxen}" || fail "simxen stop failed (or xenstored reported errors)"
 }
 
 simxen_domain_create() {

@@ -43,6 +43,8 @@ static void usage(FILE *out)
 		"  --port P             the frontend's event-channel port\n"
 		"  --protocol P         x86_32-abi, x86_64-abi (default: native)\n"
 		"  --persistent         the frontend offers feature-persistent\n"
+		"  --pgrant-cache N     the persistent-grant cache's size in pages, 1..65536\n"
+		"                       (default: the ring's, src/ring_attach.c)\n"
 		"  --max-indirect N     feature-max-indirect-segments advertised, 0..4096 "
 		"(default 256; 0: none)\n"
 		"  --ready FILE         once connected, write the disk's xenstore values (sectors,\n"
@@ -125,7 +127,7 @@ static void print_stats(struct td_vbd *vbd)
 	       " poll_disk_wait_us=%" PRIu64 " poll_judge_on=%d poll_judge_probes=%" PRIu64
 	       " poll_judge_kept_on=%" PRIu64 " poll_judge_kept_off=%" PRIu64
 	       " poll_judge_changes=%" PRIu64 " poll_judge_rate_on=%" PRIu64
-	       " poll_judge_rate_off=%" PRIu64 " poll_judge_noise_pct=%" PRIu64 "\n",
+	       " poll_judge_rate_off=%" PRIu64 " poll_judge_noise_pct=%" PRIu64,
 	       s.requests, s.reads, s.writes, s.flushes, s.barriers, s.discards, s.indirect,
 	       s.bytes_read, s.bytes_written, s.sectors_discarded, s.responses, s.invalid, s.errors,
 	       s.eopnotsupp, s.io_errors, s.grant_errors, s.events, s.spurious_events,
@@ -139,6 +141,16 @@ static void print_stats(struct td_vbd *vbd)
 	       ps.disk_wait_ns / 1000, ps.judge_on, ps.judge_probes, ps.judge_kept_on,
 	       ps.judge_kept_off, ps.judge_changes, ps.judge_rate_on, ps.judge_rate_off,
 	       ps.judge_noise_pct);
+	/* then the disk leaf's own counters (its driver's and engine's: fixed_page_ios, ...) */
+	{
+		const struct td_image *disk = td_vbd_disk(vbd);
+		struct td_counter c[16];
+		int n = disk ? td_image_counters(disk, c, 16) : 0;
+
+		for (int i = 0; i < n; i++)
+			printf(" %s=%" PRIu64, c[i].name, c[i].value);
+		printf("\n");
+	}
 	if (getrusage(RUSAGE_SELF, &ru) == 0)
 		printf("cpu: user_ms=%ld sys_ms=%ld voluntary_switches=%ld involuntary_switches=%ld\n",
 		       ru.ru_utime.tv_sec * 1000 + ru.ru_utime.tv_usec / 1000,
@@ -170,7 +182,8 @@ static int write_ready(const char *path, struct td_vbd *vbd)
 	return 0;
 }
 
-static void paused_for_exit(struct td_vbd *vbd, void *data)
+/* Drained, the image still open (its counters printed with the ring's). */
+static void quiesced_for_exit(struct td_vbd *vbd, void *data)
 {
 	struct serve *sv = data;
 
@@ -192,7 +205,7 @@ static void on_signal(struct td_loop *loop, int fd, uint32_t events, void *data)
 	}
 	sv->stopping = true;
 	rt_info("signal %u: draining and exiting", si.ssi_signo);
-	if (td_vbd_pause(sv->vbd, paused_for_exit, sv) < 0)
+	if (td_vbd_quiesce(sv->vbd, quiesced_for_exit, sv) < 0)
 		td_loop_stop(loop);
 }
 
@@ -200,7 +213,8 @@ int main(int argc, char **argv)
 {
 	enum { O_IMAGE = 256, O_RO, O_DOMID, O_DEVID, O_REFS, O_ORDER, O_PORT, O_PROTO, O_PERS,
 	       O_INDIRECT, O_READY, O_POLL, O_POLL_START, O_POLL_MAX, O_POLL_GROW, O_POLL_SHRINK,
-	       O_POLL_DURATION, O_POLL_IDLE, O_POLL_BUDGET, O_POLL_NO_GUARD, O_POLL_NO_JUDGE, O_ENGINE };
+	       O_POLL_DURATION, O_POLL_IDLE, O_POLL_BUDGET, O_POLL_NO_GUARD, O_POLL_NO_JUDGE, O_ENGINE,
+	       O_PGRANT_CACHE };
 	static const struct option opts[] = {
 		{ "image", required_argument, NULL, O_IMAGE },
 		{ "readonly", no_argument, NULL, O_RO },
@@ -212,6 +226,7 @@ int main(int argc, char **argv)
 		{ "port", required_argument, NULL, O_PORT },
 		{ "protocol", required_argument, NULL, O_PROTO },
 		{ "persistent", no_argument, NULL, O_PERS },
+		{ "pgrant-cache", required_argument, NULL, O_PGRANT_CACHE },
 		{ "max-indirect", required_argument, NULL, O_INDIRECT },
 		{ "ready", required_argument, NULL, O_READY },
 		{ "poll", required_argument, NULL, O_POLL },
@@ -255,6 +270,11 @@ int main(int argc, char **argv)
 		case O_PORT: rc = parse_u32(optarg, UINT32_MAX, &p.port); have_port = true; break;
 		case O_PROTO: p.protocol = optarg; break;
 		case O_PERS: p.persistent = true; break;
+		case O_PGRANT_CACHE:
+			rc = parse_u32(optarg, 65536, &p.max_persistent_grants);
+			if (rc == 0 && !p.max_persistent_grants)
+				rc = -EINVAL;
+			break;
 		case O_INDIRECT:
 			rc = parse_u32(optarg, 4096, &v);
 			p.max_indirect_segs = (uint16_t)v;

@@ -793,6 +793,111 @@ static void io_uring_fixed_buffers(void **state)
 	munmap(region, len);
 }
 
+/* The engine's counter `name` (td_engine_counters). */
+static uint64_t counter(const struct td_engine *e, const char *name)
+{
+	struct td_counter c[8];
+	int n = td_engine_counters(e, c, 8);
+
+	for (int i = 0; i < n; i++)
+		if (!strcmp(c[i].name, name))
+			return c[i].value;
+	fail_msg("no counter %s", name);
+	return 0;
+}
+
+/* Reads one iovec from block `blk` into iov and waits for it (the calls-th completion). */
+static void read_one(struct fixture *f, struct rec *r, void *at, size_t len, int blk, int calls)
+{
+	struct iovec iov = { at, len };
+
+	td_engine_read(f->e, &r->req, &iov, 1, (uint64_t)blk * BLK, rec_done);
+	td_engine_kick(f->e);
+	run_until(&f->loop, calls);
+	assert_int_equal(r->res, 0);
+}
+
+/* Fixed pages (what the ring registers for its persistent grants): a request of one iovec
+ * inside a registered page goes as READ_FIXED/WRITE_FIXED on that page, counted, wherever its
+ * slot lies (slot 300 grows the table, the region kept); once the page's memory is replaced
+ * behind the engine's back a read lands in the registered page; unregistered, in the mapping.
+ * One iovec across two pages is not fixed. A page the kernel refuses to pin (read-only: it
+ * would be written) stops the registration of pages on that engine; off: nothing registers. */
+static void io_uring_fixed_pages(void **state)
+{
+	struct fixture f;
+	struct rec w = { 0 }, r = { 0 };
+	size_t len = 4 * BLK;
+	unsigned char *pages, *region, *ro;
+	struct iovec iov;
+
+	clear_uring_env();
+	fixture_open(&f, 8, O_RDWR);
+	pages = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	region = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ro = mmap(NULL, BLK, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	assert_true(pages != MAP_FAILED && region != MAP_FAILED && ro != MAP_FAILED);
+	assert_int_equal(td_engine_register_page(f.e, 0, pages), -EOPNOTSUPP);
+	assert_int_equal(counter(f.e, "fixed_pages"), 0);
+	fixture_close(&f);
+
+	setenv(TD_URING_FIXED_BUFFERS_ENV, "on", 1);
+	fixture_open(&f, 8, O_RDWR);
+	assert_int_equal(td_engine_register_buffer(f.e, region, len), 0);
+	assert_int_equal(td_engine_register_page(f.e, 0, pages), 0);
+	assert_int_equal(td_engine_register_page(f.e, 300, pages + BLK), 0);
+	assert_int_equal(counter(f.e, "fixed_pages"), 2);
+	/* 2 KiB from the middle of slot 300's page: one WRITE_FIXED on it */
+	memset(pages + BLK, 0xcd, BLK);
+	iov = (struct iovec){ pages + BLK + 1024, 2048 };
+	td_engine_write(f.e, &w.req, &iov, 1, 2 * BLK, rec_done);
+	td_engine_kick(f.e);
+	run_until(&f.loop, 1);
+	assert_int_equal(w.res, 0);
+	assert_int_equal(pread(f.fd, f.buf, BLK, 2 * BLK), BLK);
+	assert_int_equal(f.buf[0], 0xcd);
+	assert_int_equal(f.buf[2047], 0xcd);
+	assert_int_equal(f.buf[2048], 2);
+	assert_int_equal(counter(f.e, "fixed_page_ios"), 1);
+	assert_int_equal(counter(f.e, "fixed_ios"), 1);
+	/* the region still goes fixed after the table grew */
+	read_one(&f, &r, region, BLK, 5, 2);
+	assert_int_equal(region[0], 5);
+	assert_int_equal(counter(f.e, "fixed_ios"), 2);
+	assert_int_equal(counter(f.e, "fixed_page_ios"), 1);
+	/* one iovec over slot 0's page and the next: as before */
+	read_one(&f, &r, pages, 2 * BLK, 0, 3);
+	assert_int_equal(pages[0], 0);
+	assert_int_equal(pages[BLK], 1);
+	assert_int_equal(counter(f.e, "fixed_ios"), 2);
+	/* slot 300's page replaced: the read lands in the registered (old) page */
+	assert_true(mmap(pages + BLK, BLK, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == pages + BLK);
+	read_one(&f, &r, pages + BLK, BLK, 4, 4);
+	assert_int_equal(pages[BLK], 0);
+	assert_int_equal(counter(f.e, "fixed_page_ios"), 2);
+	/* unregistered: the read lands in the mapping */
+	assert_int_equal(td_engine_register_page(f.e, 300, NULL), 0);
+	assert_int_equal(counter(f.e, "fixed_pages"), 1);
+	read_one(&f, &r, pages + BLK, BLK, 4, 5);
+	assert_int_equal(pages[BLK], 4);
+	assert_int_equal(counter(f.e, "fixed_page_ios"), 2);
+	/* refused: no page after it either; the ones registered stay until unregistered */
+	assert_true(td_engine_register_page(f.e, 1, ro) < 0);
+	assert_int_equal(td_engine_register_page(f.e, 2, pages + 2 * BLK), -EOPNOTSUPP);
+	assert_int_equal(counter(f.e, "fixed_pages"), 1);
+	read_one(&f, &r, pages, BLK, 6, 6);
+	assert_int_equal(counter(f.e, "fixed_page_ios"), 3);
+	assert_int_equal(td_engine_register_page(f.e, 0, NULL), 0);
+	assert_int_equal(counter(f.e, "fixed_pages"), 0);
+	/* closed with the region registered */
+	clear_uring_env();
+	fixture_close(&f);
+	munmap(pages, len);
+	munmap(region, len);
+	munmap(ro, BLK);
+}
+
 /* Whether a thread of this process is io_uring's SQ poller (iou-sqp-<pid>). */
 static bool have_sqpoll_thread(void)
 {
@@ -912,6 +1017,7 @@ int main(void)
 		cmocka_unit_test(close_cancels_what_never_completes),
 		cmocka_unit_test(io_uring_batches),
 		cmocka_unit_test(io_uring_fixed_buffers),
+		cmocka_unit_test(io_uring_fixed_pages),
 		cmocka_unit_test(io_uring_sqpoll),
 	};
 	int failed = run_on("libaio", "engine_libaio");

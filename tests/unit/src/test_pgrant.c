@@ -1,5 +1,7 @@
 /* The persistent-grant cache: map once, hit afterwards, evict the least recently used idle
- * mapping when full, never an in-use one, and recover from map failures. */
+ * mapping when full, never an in-use one, and recover from map failures. The callbacks name the
+ * entry's index (the ring's fixed-buffer slot): one mapping per index at a time, unmapped with
+ * the index it was mapped with, and an evicted entry's index is the new mapping's. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -15,9 +17,11 @@ struct fake {
 	int mapped[64];
 	unsigned int maps, unmaps;
 	grant_ref_t bad; /* map fails for this ref */
+	void *slot[3]; /* per entry index (the cache's capacity): the page mapped there */
+	uint32_t last_index; /* of the last map */
 };
 
-static void *fake_map(void *ctx, grant_ref_t gref)
+static void *fake_map(void *ctx, grant_ref_t gref, uint32_t index)
 {
 	struct fake *f = ctx;
 
@@ -25,16 +29,23 @@ static void *fake_map(void *ctx, grant_ref_t gref)
 		errno = EPERM;
 		return NULL;
 	}
+	assert_true(index < 3);
+	assert_null(f->slot[index]); /* an index holds one mapping at a time */
+	f->slot[index] = f->pages[gref];
+	f->last_index = index;
 	f->maps++;
 	f->mapped[gref]++;
 	return f->pages[gref];
 }
 
-static void fake_unmap(void *ctx, void *addr)
+static void fake_unmap(void *ctx, void *addr, uint32_t index)
 {
 	struct fake *f = ctx;
 	size_t i = (size_t)((char (*)[4096])addr - f->pages);
 
+	assert_true(index < 3);
+	assert_ptr_equal(f->slot[index], addr); /* unmapped with the index it was mapped with */
+	f->slot[index] = NULL;
 	f->unmaps++;
 	f->mapped[i]--;
 }
@@ -58,6 +69,8 @@ static int teardown(void **state)
 	td_pgrant_fini(*state);
 	for (int i = 0; i < 64; i++)
 		assert_int_equal(fk.mapped[i], 0); /* fini unmaps everything */
+	for (int i = 0; i < 3; i++)
+		assert_null(fk.slot[i]);
 	return 0;
 }
 
@@ -93,6 +106,8 @@ static void evicts_least_recently_used_idle(void **state)
 	td_pgrant_put(c, p[0]);
 	td_pgrant_put(c, p[2]);
 	assert_non_null(td_pgrant_get(c, 20, &err)); /* evicts 11 */
+	assert_int_equal(fk.last_index, (uint32_t)(p[1] - c->entries)); /* 11's index, reused */
+	assert_ptr_equal(fk.slot[fk.last_index], fk.pages[20]);
 	assert_int_equal(fk.mapped[11], 0);
 	assert_int_equal(fk.mapped[10], 1);
 	assert_int_equal(c->stats.evictions, 1);
