@@ -17,8 +17,7 @@
 #   bench_table                the ratio table of $OUT (bench/lib/results.py table)
 #   bench_keep_serve FILE NAME td-serve's last words (FILE: its stdout, the counters it prints
 #                              at exit) kept as $OUT/td-serve/NAME.txt beside fio's JSON
-#   bench_simxen_start NAME    the simulated host on tmpfs (/dev/shm/ringtap-NAME.PID, as
-#                              tests/lib/simxen.sh's simxen_start otherwise): guest memory is a
+#   bench_simxen_start NAME    simxen_start on tmpfs (/dev/shm/ringtap-NAME.PID): guest memory is a
 #                              file there, which on a disk would be written back under the
 #                              measurement, and a file on tmpfs is what the kernel lets io_uring
 #                              register as a fixed buffer (persistent-grant pages); stopped and
@@ -30,11 +29,9 @@ bench_keep_serve() {
 }
 
 bench_simxen_start() {
-	local out dir=/dev/shm/ringtap-$1.$$
-	[ -x "$SIMXEN" ] || fail "$SIMXEN is not built"
-	out=$("$SIMXEN" start --dir "$dir") || fail "simxen start failed"
-	eval "$out"
-	at_exit "\"$SIMXEN\" stop --dir \"$dir\" >/dev/null 2>&1; rm -rf \"$dir\""
+	local dir=/dev/shm/ringtap-$1.$$
+	at_exit "rm -rf '$dir'" # after simxen_start's stop, which is registered later
+	simxen_start "$dir"
 }
 
 bench_init() {
