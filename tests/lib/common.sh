@@ -49,6 +49,27 @@ need_built() {
 	local f
 	for f in "$@"; do [ -e "$f" ] || fail "$f is not built"; done
 }
+# io_uring_missing: why this build or this kernel has no io_uring engine to test (empty: it has
+# one): no liburing at configure, or io_uring_setup refused as tapdisk would call it (a sysctl,
+# a seccomp filter, an old kernel)
+io_uring_missing() {
+	grep -q '^HAVE_LIBURING := yes' "$SRC/config.mk" || {
+		echo "this build has no io_uring backend (liburing-dev was missing at configure)"
+		return
+	}
+	python3 -c '
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+fd = libc.syscall(425, 1, ctypes.create_string_buffer(120))
+print("" if fd >= 0 else "the kernel refuses io_uring here: " + os.strerror(ctypes.get_errno()))
+if fd >= 0: os.close(fd)'
+}
+# need_io_uring: skips the test, saying why, when io_uring_missing says something
+need_io_uring() {
+	local why
+	why=$(io_uring_missing)
+	[ -z "$why" ] || skip "$why"
+}
 # wait_until SECS WHAT CMD...: polls CMD every 0.1 s until it succeeds; fails naming WHAT after
 # SECS seconds. Bounds are generous on purpose: a busy host may be slow, never wrong.
 wait_until() {

@@ -13,18 +13,9 @@
 ENGINE=$RINGTAP_BUILD/lib/blkfront.so
 
 pf_need() {
-	local why
 	[ -f "$ENGINE" ] || fail "$ENGINE is not built"
 	command -v fio >/dev/null || fail "fio is not installed (tools/install-deps)"
-	grep -q '^HAVE_LIBURING := yes' "$SRC/config.mk" ||
-		skip "this build has no io_uring backend (liburing-dev was missing at configure)"
-	why=$(python3 -c '
-import ctypes, os
-libc = ctypes.CDLL(None, use_errno=True)
-fd = libc.syscall(425, 1, ctypes.create_string_buffer(120))
-print("" if fd >= 0 else os.strerror(ctypes.get_errno()))
-if fd >= 0: os.close(fd)')
-	[ -z "$why" ] || skip "the kernel refuses io_uring here: $why"
+	need_io_uring
 	export TAPDISK_URING_FIXED_BUFFERS=on
 }
 

@@ -47,14 +47,9 @@ discard_on() {
 }
 
 discard_on libaio
-if ! grep -q '^HAVE_LIBURING := yes' "$SRC/config.mk"; then
-	echo "SKIP: io_uring: this build has no io_uring backend (liburing-dev was missing at configure)"
-elif ! python3 -c '
-import ctypes, os, sys
-libc = ctypes.CDLL(None, use_errno=True)
-fd = libc.syscall(425, 1, ctypes.create_string_buffer(120))
-sys.exit(fd < 0)'; then
-	echo "SKIP: io_uring: the kernel refuses io_uring_setup here"
+why=$(io_uring_missing)
+if [ -n "$why" ]; then
+	echo "SKIP: io_uring: $why"
 else
 	discard_on io_uring
 fi

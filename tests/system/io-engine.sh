@@ -13,16 +13,7 @@ ENGINE=$RINGTAP_BUILD/lib/blkfront.so
 DENY=$TBIN/deny-io-uring
 need_built "$TAPCTL" "$BIN/tapdisk" "$BIN/tapback" "$ENGINE" "$DENY" "$V"
 command -v fio >/dev/null || fail "fio missing (tools/install-deps)"
-grep -q '^HAVE_LIBURING := yes' "$SRC/config.mk" ||
-	skip "this build has no io_uring backend (liburing-dev was missing at configure)"
-# io_uring_setup(1, params) as tapdisk would call it: the kernel may refuse it (sysctl, seccomp)
-why=$(python3 -c '
-import ctypes, os
-libc = ctypes.CDLL(None, use_errno=True)
-fd = libc.syscall(425, 1, ctypes.create_string_buffer(120))
-print("" if fd >= 0 else os.strerror(ctypes.get_errno()))
-if fd >= 0: os.close(fd)')
-[ -z "$why" ] || skip "the kernel refuses io_uring here: $why"
+need_io_uring
 tapdisk_env
 cd "$T"
 stats() { "$TAPCTL" stats -p "$pid" -m "$minor" | python3 -c "import json,sys; j=json.load(sys.stdin); print($1)"; }

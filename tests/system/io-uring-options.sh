@@ -14,15 +14,7 @@ V=$BIN/vhd-util
 ENGINE=$RINGTAP_BUILD/lib/blkfront.so
 need_built "$TAPCTL" "$BIN/tapdisk" "$BIN/tapback" "$ENGINE" "$V"
 command -v fio >/dev/null || fail "fio missing (tools/install-deps)"
-grep -q '^HAVE_LIBURING := yes' "$SRC/config.mk" ||
-	skip "this build has no io_uring backend (liburing-dev was missing at configure)"
-why=$(python3 -c '
-import ctypes, os
-libc = ctypes.CDLL(None, use_errno=True)
-fd = libc.syscall(425, 1, ctypes.create_string_buffer(120))
-print("" if fd >= 0 else os.strerror(ctypes.get_errno()))
-if fd >= 0: os.close(fd)')
-[ -z "$why" ] || skip "the kernel refuses io_uring here: $why"
+need_io_uring
 tapdisk_env
 export TAPDISK_IO_ENGINE=io_uring
 cd "$T"
