@@ -35,11 +35,5 @@ pf_run() {
 	cp "$T/out" "$T/info.$dev"
 	vbd_detach "$dom" "$dev" ||
 		fail "dev $dev: td-serve failed: $(cat "$(vbd_dir "$dom" "$dev")/stderr")"
-	expect_eq "$(sed -n 's/^persistent=//p' "$T/info.$dev")" 1 "dev $dev: persistent grants in use"
-	cmp -s -n 8M "$T/pat" "$T/img" || fail "dev $dev: the image does not hold the guest's write"
-	cmp -s "$T/back.$dev" "$T/pat" || fail "dev $dev: the read back differs from the write"
-	cmp -s -n 8M "$T/other.$dev" "$T/orig" 0 16M || fail "dev $dev: the read differs from the image"
-	echo "ok: dev $dev: image and reads hold the guest's bytes"
-	expect_eq "$(vbd_stat "$dom" "$dev" errors)/$(vbd_stat "$dom" "$dev" grant_errors)" 0/0 \
-		"dev $dev: no request answered with an error, no grant error"
+	bf_expect_pattern "$dom" "$dev" "$T/img"
 }
