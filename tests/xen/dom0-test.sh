@@ -22,6 +22,8 @@ chmod +x "$TBIN/td-serve"
 VHD_IO=/opt/ringtap/tests/bin/vhd-io
 RUN_DIR=/run/blktap-control
 export TAPDISK_RUN_DIR=$RUN_DIR
+# check-xen's XEN_TEST_TAPDISK_ENV: VAR=VALUE words for tapback and the tapdisks (checked there)
+for w in ${XEN_TEST_TAPDISK_ENV:-}; do export "$w"; done
 mkdir -p "$T" /var/lib/images
 DOMU_LOG=/var/log/xen/console/guest-guest.log
 MiB=1048576
@@ -250,6 +252,11 @@ snapshot_stats() {
 		{ bad "tap-ctl stats: $(cat "$T/stats.json")"; return 1; }
 	jq -e '.rings[0].requests.total' "$T/stats.json" >/dev/null ||
 		bad "tap-ctl stats has no connected ring: $(cat "$T/stats.json")"
+	# what the engine did with the ring's buffers (io_uring's fixed buffers: grant pages too)
+	log "$1: $(jq -r '[.images[] | "\(.engine // "-") fixed_ios=\(.driver_stats.fixed_ios // 0) fixed_page_ios=\(.driver_stats.fixed_page_ios // 0) fixed_pages=\(.driver_stats.fixed_pages // 0)"] | join("; ")' "$T/stats.json" 2>&1); persistent grants: $(jq -r '.rings[0].persistent_grants // "-" | tostring' "$T/stats.json" 2>&1)"
+	# and what the kernel said to registering them (tapdisk's log: once per engine)
+	grep -a -h "as a fixed buffer" "${TAPDISK_LOG_FILE:-/dev/null}" 2>/dev/null | sort -u | head -n 3 |
+		while IFS= read -r l; do log "$1: tapdisk: $l"; done
 }
 
 # detach DEVID NAME: classic unplug (online=0 and state 5, the frontend closes, the backend
