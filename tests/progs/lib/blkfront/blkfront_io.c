@@ -56,6 +56,8 @@ static int wait_all(struct run *r, struct pending *p)
 		n = r->poll ? blkfront_process(r->bf, false) : blkfront_wait(r->bf, 100);
 		if (n < 0)
 			return n;
+		if (n > 0) /* progress: a slow backend (a busy host, a sanitizer) is not a dead one */
+			deadline = now_ms() + r->timeout_ms;
 	}
 	return p->error;
 }
@@ -137,7 +139,8 @@ static void usage(FILE *out)
 		"  --queue-depth N       ring requests in flight at most (default: ring size)\n"
 		"  --pieces N            split each read/write into N concurrent I/Os (default 1)\n"
 		"  --poll                poll the ring instead of waiting for events\n"
-		"  --timeout-ms MS       per command and handshake step (default 10000)\n"
+		"  --timeout-ms MS       a command without a completion for that long, or a handshake\n"
+		"                        step, fails (default 10000)\n"
 		"  --acked FILE          append \"OP OFF LEN\" to FILE once each write, barrier or\n"
 		"                        discard is acknowledged (crash tests: what must survive)\n"
 		"  --help\n"
