@@ -38,6 +38,8 @@ struct engine_uring {
 	unsigned int inflight;
 };
 
+static int table_resize(struct engine_uring *u, uint32_t nr);
+
 /* How long a wait for completions lasts before the caller looks again (reap's `wait`, close). */
 #define URING_WAIT_S 1
 
@@ -199,12 +201,8 @@ static void engine_uring_teardown(struct td_engine *e)
 	 * locked (image_lock.c's locks belong to the open file), after the driver closed it. */
 	if (u->sqe_flags & IOSQE_FIXED_FILE)
 		io_uring_unregister_files(&u->ring);
-	if (u->nr)
-		io_uring_unregister_buffers(&u->ring);
+	table_resize(u, 0); /* the registered buffers */
 	io_uring_queue_exit(&u->ring);
-	free(u->fixed);
-	free(u->buckets);
-	free(u->hnext);
 	free(u);
 	td_engine_set_backend_data(e, NULL);
 }
@@ -455,21 +453,19 @@ static int table_resize(struct engine_uring *u, uint32_t nr)
 	fixed = calloc(nr, sizeof(*fixed));
 	buckets = calloc(nr, sizeof(*buckets));
 	hnext = calloc(nr, sizeof(*hnext));
-	if (!fixed || !buckets || !hnext) {
-		free(fixed);
-		free(buckets);
-		free(hnext);
-		rc = -ENOMEM;
-		goto restore;
+	rc = fixed && buckets && hnext ? 0 : -ENOMEM;
+	if (rc == 0) {
+		for (uint32_t i = 0; i < u->nr && i < nr; i++)
+			fixed[i] = u->fixed[i];
+		rc = io_uring_register_buffers(&u->ring, fixed, nr);
 	}
-	for (uint32_t i = 0; i < u->nr && i < nr; i++)
-		fixed[i] = u->fixed[i];
-	rc = io_uring_register_buffers(&u->ring, fixed, nr);
 	if (rc < 0) {
 		free(fixed);
 		free(buckets);
 		free(hnext);
-		goto restore;
+		if (u->nr && io_uring_register_buffers(&u->ring, u->fixed, u->nr) < 0)
+			table_free(u);
+		return rc;
 	}
 	table_free(u);
 	u->fixed = fixed;
@@ -480,10 +476,12 @@ static int table_resize(struct engine_uring *u, uint32_t nr)
 		u->pages += fixed[i].iov_base != NULL;
 	table_hash(u);
 	return 0;
-restore:
-	if (u->nr && io_uring_register_buffers(&u->ring, u->fixed, u->nr) < 0)
-		table_free(u);
-	return rc;
+}
+
+/* Nothing registered: the table goes (a ring without registered buffers, as before any). */
+static bool table_unused(const struct engine_uring *u)
+{
+	return !u->pages && !u->fixed[0].iov_base;
 }
 
 /* Replaces entry i (< nr) with [base, base + len) (NULL: empty). 0 or -errno. */
@@ -510,8 +508,7 @@ static int table_set(struct engine_uring *u, uint32_t i, void *base, size_t len)
 		u->buckets[b] = i;
 		u->pages++;
 	}
-	/* nothing left: no table (a ring without registered buffers, as before any) */
-	if (!u->pages && !u->fixed[0].iov_base)
+	if (table_unused(u))
 		return table_resize(u, 0);
 	return 0;
 }
@@ -529,7 +526,7 @@ static int fixed_set(struct engine_uring *u, uint32_t i, void *base, size_t len,
 			return rc;
 	}
 	rc = table_set(u, i, base, len);
-	if (rc < 0 && !u->pages && !u->fixed[0].iov_base)
+	if (rc < 0 && table_unused(u))
 		table_resize(u, 0); /* grown for nothing */
 	return rc;
 }
