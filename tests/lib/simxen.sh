@@ -29,17 +29,16 @@
 SIMXEN=$BIN/simxen
 
 simxen_start() {
-	local out
-	_SIMXEN_HOME=${1:-$T/simxen}
+	local out dir=${1:-$T/simxen}
 	[ -x "$SIMXEN" ] || fail "$SIMXEN is not built"
 	command -v xenstore-read >/dev/null || fail "xenstore-utils is not installed (tools/install-deps)"
-	out=$("$SIMXEN" start --dir "$_SIMXEN_HOME") || fail "simxen start failed ($(tail -n 5 "$_SIMXEN_HOME/xenstored.log" 2>/dev/null))"
-	eval "$out"
-	at_exit "\"$SIMXEN\" stop --dir \"$_SIMXEN_HOME\""
+	out=$("$SIMXEN" start --dir "$dir") || fail "simxen start failed ($(tail -n 5 "$dir/xenstored.log" 2>/dev/null))"
+	eval "$out" # exports SIMXEN_DIR: the host's directory from now on
+	at_exit "\"$SIMXEN\" stop --dir \"$dir\""
 }
 
 simxen_stop() {
-	"$SIMXEN" stop --dir "${_SIMXEN_HOME:-$T/simxen}" || fail "simxen stop failed (or xenstored reported errors)"
+	"$SIMXEN" stop --dir "$SIMXEN_DIR" || fail "simxen stop failed (or xenstored reported errors)"
 }
 
 simxen_domain_create() {
